@@ -1,0 +1,188 @@
+//! The one way forja writes an output: under a temporary name in the destination folder, renamed when complete.
+//!
+//! An interrupted build therefore never leaves a file that looks finished. [`OutputLock`] serialises builds into
+//! the same folder: a second `forja build --out DIR` while one runs is refused with [`Exit::Busy`].
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::error::{Exit, fail};
+
+/// The name a file has while it is being written: `.NAME.partial` in the same folder (same filesystem, so the
+/// final rename is atomic).
+pub fn partial_path(final_path: &Path) -> PathBuf {
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    final_path.with_file_name(format!(".{name}.partial"))
+}
+
+/// A file being written; it appears under its final name only on [`Staged::commit`]. Dropped without commit, the
+/// partial file is removed.
+#[derive(Debug)]
+pub struct Staged {
+    file: Option<File>,
+    partial: PathBuf,
+    target: PathBuf,
+}
+
+impl Staged {
+    pub fn create(target: impl AsRef<Path>) -> anyhow::Result<Self> {
+        let target = target.as_ref().to_owned();
+        let partial = partial_path(&target);
+        let file = OpenOptions::new()
+            .write(true)
+            .read(true)
+            .create(true)
+            .truncate(true)
+            .open(&partial)
+            .with_context(|| format!("creating {}", partial.display()))?;
+        Ok(Staged {
+            file: Some(file),
+            partial,
+            target,
+        })
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        self.file.as_mut().expect("file present until commit")
+    }
+
+    /// The temporary path (for external tools that write the file themselves).
+    pub fn partial_path(&self) -> &Path {
+        &self.partial
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Flushes to disk and renames into place.
+    pub fn commit(mut self) -> anyhow::Result<PathBuf> {
+        if let Some(f) = self.file.take() {
+            f.sync_all()
+                .with_context(|| format!("syncing {}", self.partial.display()))?;
+        }
+        fs::rename(&self.partial, &self.target).with_context(|| {
+            format!(
+                "renaming {} to {}",
+                self.partial.display(),
+                self.target.display()
+            )
+        })?;
+        Ok(std::mem::take(&mut self.target))
+    }
+}
+
+impl Write for Staged {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file().write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file().flush()
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.target.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.partial);
+        }
+    }
+}
+
+/// Writes `bytes` to `target` atomically.
+pub fn write_atomic(target: impl AsRef<Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut s = Staged::create(target)?;
+    s.write_all(bytes)
+        .with_context(|| format!("writing {}", s.partial.display()))?;
+    s.commit()?;
+    Ok(())
+}
+
+/// An exclusive claim on an output folder, held while a build writes into it.
+#[derive(Debug)]
+pub struct OutputLock {
+    path: PathBuf,
+}
+
+impl OutputLock {
+    /// Creates the folder if needed and claims it. The lock is a file created with `O_EXCL`, holding our pid;
+    /// a stale lock from a dead process is taken over.
+    pub fn acquire(dir: &Path) -> anyhow::Result<Self> {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(".forja.lock");
+        for _ in 0..2 {
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    writeln!(f, "{}", std::process::id())?;
+                    return Ok(OutputLock { path });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let holder = fs::read_to_string(&path).unwrap_or_default();
+                    let pid: Option<u32> = holder.trim().parse().ok();
+                    let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+                    if alive {
+                        return Err(fail(
+                            Exit::Busy,
+                            format!(
+                                "{} is being written by another forja process (pid {}); wait for it or choose another --out",
+                                dir.display(),
+                                holder.trim()
+                            ),
+                        ));
+                    }
+                    // Stale: the writer died. Remove and retry once.
+                    let _ = fs::remove_file(&path);
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("locking {}", dir.display()));
+                }
+            }
+        }
+        Err(fail(
+            Exit::Busy,
+            format!("could not lock {}", dir.display()),
+        ))
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::exit_of;
+
+    #[test]
+    fn nothing_appears_until_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("disk.raw");
+        let mut s = Staged::create(&target).unwrap();
+        s.write_all(b"half").unwrap();
+        assert!(!target.exists());
+        drop(s);
+        assert!(!target.exists());
+        assert!(!partial_path(&target).exists(), "partial file cleaned up");
+        write_atomic(&target, b"whole").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"whole");
+    }
+
+    #[test]
+    fn a_second_build_into_the_same_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = OutputLock::acquire(dir.path()).unwrap();
+        let err = OutputLock::acquire(dir.path()).unwrap_err();
+        assert_eq!(exit_of(&err), Exit::Busy);
+        drop(first);
+        OutputLock::acquire(dir.path()).unwrap();
+    }
+}

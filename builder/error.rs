@@ -1,0 +1,104 @@
+//! Exit codes and the error type that carries one.
+//!
+//! Every failure a user can act on is a [`Fail`]: a distinct [`Exit`] code plus a message that names the file,
+//! line or field and what was expected. Anything else (a bug, an I/O error without context) ends as
+//! [`Exit::Internal`]. `main` walks the `anyhow` chain to find the code, so library code can keep adding
+//! context with `.context(...)` without losing it.
+
+use std::fmt;
+
+/// Process exit codes. Stable: scripts at the sites depend on them, and the README lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Exit {
+    /// Everything checked out.
+    Ok = 0,
+    /// The profile parsed, but at least one guide rule fails (`forja check`).
+    PolicyFailed = 1,
+    /// Unusable input: parse error, unknown key, missing file, unsafe secrets file, bad arguments.
+    Input = 2,
+    /// A file's SHA-256 differs from the one it must have.
+    HashMismatch = 3,
+    /// A file has no trusted SHA-256 entry to check against.
+    Unverified = 4,
+    /// A signature does not verify.
+    BadSignature = 5,
+    /// An external tool (mkfs, qemu-img, mmdebstrap, ...) failed.
+    Tool = 6,
+    /// A defensive parser refused a hostile or corrupt archive/image.
+    BadArchive = 7,
+    /// Another build holds the output folder's lock.
+    Busy = 8,
+    /// A remote peer (Management Node, node bootstrap) refused or failed.
+    Remote = 9,
+    /// Replay, mismatch or expiry in a licence bundle.
+    Refused = 10,
+    /// A bug or an unexpected I/O failure.
+    Internal = 70,
+}
+
+impl Exit {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// An error that a user can act on, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Fail {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl fmt::Display for Fail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Fail {}
+
+impl Fail {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Fail {
+            exit,
+            message: message.into(),
+        }
+    }
+}
+
+/// Shorthand: `return Err(fail(Exit::Input, format!(...)))`.
+pub fn fail(exit: Exit, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Fail::new(exit, message))
+}
+
+/// The exit code for an error chain: the outermost [`Fail`] wins, anything else is internal.
+pub fn exit_of(err: &anyhow::Error) -> Exit {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Fail>().map(|f| f.exit))
+        .unwrap_or(Exit::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn context_keeps_the_exit_code() {
+        let err = Err::<(), _>(fail(Exit::HashMismatch, "disk.vmdk differs"))
+            .context("verifying node images")
+            .unwrap_err();
+        assert_eq!(exit_of(&err), Exit::HashMismatch);
+        assert_eq!(
+            format!("{err:#}"),
+            "verifying node images: disk.vmdk differs"
+        );
+    }
+
+    #[test]
+    fn plain_errors_are_internal() {
+        let err = anyhow::anyhow!("boom");
+        assert_eq!(exit_of(&err), Exit::Internal);
+    }
+}

@@ -1,0 +1,148 @@
+//! One way to hash while reading: [`Sha256`] digests and the [`HashingReader`] adapter.
+//!
+//! Large inputs (vendor images of several GB) are hashed on the same read that consumes them, so nothing is read
+//! twice. The adapter is a plain `Read`, so it stacks with limiting, progress and tar parsing.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::str::FromStr;
+
+use sha2::Digest;
+
+/// A SHA-256 digest. Parsed from and shown as 64 lower-case hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sha256(pub [u8; 32]);
+
+impl Sha256 {
+    pub fn of(bytes: &[u8]) -> Self {
+        Sha256(sha2::Sha256::digest(bytes).into())
+    }
+
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Hashes a whole file in one streaming pass (bounded memory).
+    pub fn of_file(path: &std::path::Path) -> io::Result<Self> {
+        let mut reader = HashingReader::new(std::fs::File::open(path)?);
+        io::copy(&mut reader, &mut io::sink())?;
+        Ok(reader.finish().0)
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sha256({})", self.hex())
+    }
+}
+
+/// Why a string is not a SHA-256 digest.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Sha256ParseError {
+    #[error("expected 64 hex digits, found {0} characters")]
+    Length(usize),
+    #[error("expected hex digits only")]
+    NotHex,
+}
+
+impl FromStr for Sha256 {
+    type Err = Sha256ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 64 {
+            return Err(Sha256ParseError::Length(s.len()));
+        }
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).map_err(|_| Sha256ParseError::NotHex)?;
+        Ok(Sha256(out))
+    }
+}
+
+impl serde::Serialize for Sha256 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Sha256 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A reader that hashes everything read through it and counts the bytes.
+#[derive(Debug)]
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: sha2::Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The digest of everything read, and the byte count.
+    pub fn finish(self) -> (Sha256, u64) {
+        (Sha256(self.hasher.finalize().into()), self.bytes)
+    }
+
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_what_it_reads() {
+        // FIPS 180-2 test vector "abc".
+        let mut r = HashingReader::new(&b"abc"[..]);
+        io::copy(&mut r, &mut io::sink()).unwrap();
+        let (digest, n) = r.finish();
+        assert_eq!(n, 3);
+        assert_eq!(
+            digest.hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(digest, Sha256::of(b"abc"));
+    }
+
+    #[test]
+    fn parses_and_rejects_hex() {
+        let hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(hex.parse::<Sha256>().unwrap().hex(), hex);
+        assert_eq!("abc".parse::<Sha256>(), Err(Sha256ParseError::Length(3)));
+        assert_eq!(
+            "zz".repeat(32).parse::<Sha256>(),
+            Err(Sha256ParseError::NotHex)
+        );
+    }
+}
