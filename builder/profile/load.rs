@@ -1,0 +1,311 @@
+//! Loading a profile from disk: parse, explain errors with file:line:column, resolve relative paths, load the
+//! secrets file and check that every secret the profile names exists.
+//!
+//! `load` does not require the build inputs (vendor images, CA files, signing key) to exist: `forja check` judges
+//! the profile on its own, so an auditor can check it anywhere. `plan` and `build` check the inputs.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::model::{Profile, Purpose};
+use super::secrets::{SecretRef, Secrets};
+use crate::error::{Exit, fail};
+
+/// A step in a path to a profile value: `pexip.conferencing[1].address`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// A path to a value in the profile, as shown to users.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FieldPath(pub Vec<Seg>);
+
+impl FieldPath {
+    /// Parses `a.b[2].c`.
+    pub fn parse(s: &str) -> Self {
+        let mut segs = Vec::new();
+        for part in s.split('.') {
+            let (key, rest) = part.split_once('[').unwrap_or((part, ""));
+            if !key.is_empty() {
+                segs.push(Seg::Key(key.to_owned()));
+            }
+            for idx in rest.split('[') {
+                if let Some(n) = idx
+                    .trim_end_matches(']')
+                    .parse()
+                    .ok()
+                    .filter(|_| !idx.is_empty())
+                {
+                    segs.push(Seg::Index(n));
+                }
+            }
+        }
+        FieldPath(segs)
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            match s {
+                Seg::Key(k) if i == 0 => f.write_str(k)?,
+                Seg::Key(k) => write!(f, ".{k}")?,
+                Seg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A loaded profile with everything needed to explain errors about it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub text: String,
+    pub profile: Profile,
+    /// `None` only when loaded with [`SecretsNeed::IfPresent`] and the secrets file does not exist.
+    pub secrets: Option<Secrets>,
+}
+
+/// Whether the secrets file must exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretsNeed {
+    /// `plan`, `build` and everything that uses secret values.
+    Required,
+    /// `check`: an auditor may judge a profile without its secrets; rules on secret values then say so.
+    IfPresent,
+}
+
+impl Loaded {
+    /// `file:line:col` of a field, or just the file when the field is not written out (a default).
+    pub fn locate(&self, field: &FieldPath) -> String {
+        match line_col_of(&self.text, field) {
+            Some((l, c)) => format!("{}:{l}:{c}", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+
+    pub fn is_lab(&self) -> bool {
+        self.profile.profile.purpose == Purpose::Lab
+    }
+
+    /// The folder relative paths in the profile are resolved against.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// A path from the profile, resolved against the profile's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.dir().join(p)
+        }
+    }
+}
+
+/// Loads and parses a profile and its secrets file.
+pub fn load(path: &Path, need: SecretsNeed) -> anyhow::Result<Loaded> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        fail(
+            Exit::Input,
+            format!("{}: cannot read the profile: {e}", path.display()),
+        )
+    })?;
+    let profile: Profile = toml::from_str(&text).map_err(|e| {
+        fail(
+            Exit::Input,
+            describe_toml_error(path, &text, &e, Some(&text)),
+        )
+    })?;
+    let lab = profile.profile.purpose == Purpose::Lab;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let secrets_path = dir.join(&profile.profile.secrets);
+    let secrets = if need == SecretsNeed::IfPresent && !secrets_path.exists() {
+        log::warn!(
+            "{}: secrets file not found; rules on secret values are reported as MANUAL (forja build checks them)",
+            secrets_path.display()
+        );
+        None
+    } else {
+        Some(Secrets::load(&secrets_path, lab).context("loading the secrets file")?)
+    };
+    let loaded = Loaded {
+        path: path.to_owned(),
+        text,
+        profile,
+        secrets,
+    };
+    check_secret_refs(&loaded)?;
+    Ok(loaded)
+}
+
+/// Every `{ secret = "..." }` in the profile must name a value in the secrets file.
+fn check_secret_refs(l: &Loaded) -> anyhow::Result<()> {
+    let Some(secrets) = &l.secrets else {
+        return Ok(());
+    };
+    let mut missing = Vec::new();
+    for (field, r) in secret_refs(&l.profile) {
+        if secrets.get(&r).is_none() {
+            missing.push(format!(
+                "{}: {field} names secret `{}`, which {} does not define{}",
+                l.locate(&field),
+                r.name(),
+                secrets.path.display(),
+                suggest(r.name(), secrets.names())
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(fail(Exit::Input, missing.join("\n")))
+    }
+}
+
+/// All secret references in the profile with the field that holds each.
+pub fn secret_refs(p: &Profile) -> Vec<(FieldPath, SecretRef)> {
+    fn walk(v: &serde_json::Value, path: &mut Vec<Seg>, out: &mut Vec<(FieldPath, SecretRef)>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if m.len() == 1
+                    && let Some(serde_json::Value::String(s)) = m.get("secret")
+                {
+                    out.push((FieldPath(path.clone()), SecretRef { secret: s.clone() }));
+                    return;
+                }
+                for (k, v) in m {
+                    path.push(Seg::Key(k.clone()));
+                    walk(v, path, out);
+                    path.pop();
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    path.push(Seg::Index(i));
+                    walk(v, path, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let v = serde_json::to_value(p).expect("profile serialises");
+    let mut out = Vec::new();
+    walk(&v, &mut Vec::new(), &mut out);
+    out
+}
+
+/// Line and column (1-based) where a field's value is written.
+pub fn line_col_of(text: &str, field: &FieldPath) -> Option<(usize, usize)> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let mut item: &toml_edit::Item = doc.as_item();
+    for seg in &field.0 {
+        item = match seg {
+            Seg::Key(k) => item.get(k.as_str())?,
+            Seg::Index(i) => item.get(*i)?,
+        };
+    }
+    let span = item.span()?;
+    Some(line_col(text, span.start))
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The nearest candidate to `word`, if it is close enough to be a plausible typo.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Turns a TOML/serde error into `file:line:col: message`, adding "did you mean" for unknown keys.
+pub fn describe_toml_error(
+    path: &Path,
+    text: &str,
+    err: &toml::de::Error,
+    _profile_text: Option<&str>,
+) -> String {
+    let loc = match err.span() {
+        Some(span) => {
+            let (l, c) = line_col(text, span.start);
+            format!("{}:{l}:{c}", path.display())
+        }
+        None => path.display().to_string(),
+    };
+    let msg = err.message().trim().to_owned();
+    let hint = unknown_field_hint(&msg).unwrap_or_default();
+    let msg = tidy_serde_message(&msg);
+    format!("{loc}: {msg}{hint}")
+}
+
+/// serde reports `unknown field `x`, expected one of `a`, `b``: turn that into a suggestion.
+fn unknown_field_hint(msg: &str) -> Option<String> {
+    let rest = msg
+        .strip_prefix("unknown field `")
+        .or_else(|| msg.strip_prefix("unknown variant `"))?;
+    let (word, expected) = rest.split_once('`')?;
+    let candidates: Vec<&str> = expected
+        .split('`')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(_, s)| s)
+        .collect();
+    let best = suggest(word, candidates.iter().copied())?;
+    Some(format!("; did you mean `{best}`?"))
+}
+
+/// serde's "expected one of ..." lists are long; keep them, but make the sentence read as an instruction.
+fn tidy_serde_message(msg: &str) -> String {
+    msg.replace("unknown field", "unknown key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_paths_round_trip() {
+        let p = FieldPath::parse("pexip.conferencing[1].address");
+        assert_eq!(p.to_string(), "pexip.conferencing[1].address");
+        assert_eq!(p.0.len(), 4);
+    }
+
+    #[test]
+    fn locates_values_in_arrays_of_tables() {
+        let text = "[a]\nx = 1\n[[a.b]]\ny = 2\n[[a.b]]\ny = 3\n";
+        assert_eq!(
+            line_col_of(text, &FieldPath::parse("a.b[1].y")),
+            Some((6, 5))
+        );
+        assert_eq!(line_col_of(text, &FieldPath::parse("a.x")), Some((2, 5)));
+        assert_eq!(line_col_of(text, &FieldPath::parse("a.nope")), None);
+    }
+
+    #[test]
+    fn suggests_the_nearest_key() {
+        assert_eq!(
+            suggest("hostnme", ["hostname", "domain", "timezone"]),
+            Some("hostname")
+        );
+        assert_eq!(suggest("zzzzzz", ["hostname", "domain"]), None);
+        let hint =
+            unknown_field_hint("unknown field `hostnme`, expected one of `hostname`, `domain`");
+        assert_eq!(hint.as_deref(), Some("; did you mean `hostname`?"));
+    }
+}

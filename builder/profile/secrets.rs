@@ -1,0 +1,249 @@
+//! Secrets: references in the profile, values in a separate file that only its owner may read.
+//!
+//! The profile names a secret (`{ secret = "grub-password" }`); the value lives in the secrets file. A [`Secret`]
+//! never prints its value (`Debug` shows `<secret:name>`), and nothing here implements `Display` or `Serialize`
+//! for values, so a secret cannot slip into a log, plan or report by formatting.
+//!
+//! A secrets file readable by group or others is refused. The one exception is a file that declares
+//! `test-values-only = true`, used by a profile with `purpose = "lab"`: git does not keep mode 0600, and the lab
+//! profile must build from a fresh clone. A production profile refuses such a file outright, so the exception
+//! cannot weaken the check for real secrets.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Exit, fail};
+
+/// A reference to a value in the secrets file: `{ secret = "name" }` in TOML.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    pub secret: String,
+}
+
+impl SecretRef {
+    pub fn name(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "secret:{}", self.secret)
+    }
+}
+
+/// A secret value. Deliberately no `Display`/`Serialize`; read it with [`Secret::expose`] where it is used.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    name: String,
+    value: String,
+}
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<secret:{}>", self.name)
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        // Best effort: overwrite the bytes before the allocation is freed.
+        // SAFETY-free: we replace the string contents with zeros of the same length via safe APIs.
+        let n = self.value.len();
+        self.value.clear();
+        self.value.extend(std::iter::repeat_n('\0', n));
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct SecretsFile {
+    #[serde(default)]
+    test_values_only: bool,
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+}
+
+/// The loaded secrets file.
+#[derive(Debug)]
+pub struct Secrets {
+    pub path: PathBuf,
+    /// The file says its values are for tests only (lab profiles).
+    pub test_values_only: bool,
+    values: BTreeMap<String, Secret>,
+}
+
+impl Secrets {
+    /// Loads a secrets file. `lab` says whether the profile is a lab profile (see the module comment).
+    pub fn load(path: &Path, lab: bool) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            fail(
+                Exit::Input,
+                format!("{}: cannot read the secrets file: {e}", path.display()),
+            )
+        })?;
+        let file: SecretsFile = toml::from_str(&text).map_err(|e| {
+            fail(
+                Exit::Input,
+                super::load::describe_toml_error(path, &text, &e, None),
+            )
+        })?;
+        let mode = file_mode(path)?;
+        if mode & 0o077 != 0 {
+            if !(file.test_values_only && lab) {
+                let why = if file.test_values_only {
+                    "it says test-values-only, which only a profile with purpose = \"lab\" accepts"
+                } else {
+                    "real secrets must be readable by their owner only"
+                };
+                return Err(fail(
+                    Exit::Input,
+                    format!(
+                        "{}: the secrets file is readable by group or others (mode {:04o}); {why}: run `chmod 600 {}`",
+                        path.display(),
+                        mode & 0o7777,
+                        path.display()
+                    ),
+                ));
+            }
+            log::warn!(
+                "{}: readable by others, accepted only because it holds test values for a lab profile",
+                path.display()
+            );
+        }
+        if file.test_values_only && !lab {
+            return Err(fail(
+                Exit::Input,
+                format!(
+                    "{}: this secrets file holds test values (test-values-only = true); a production profile needs real secrets",
+                    path.display()
+                ),
+            ));
+        }
+        let values = file
+            .secrets
+            .into_iter()
+            .map(|(name, value)| (name.clone(), Secret { name, value }))
+            .collect();
+        Ok(Secrets {
+            path: path.to_owned(),
+            test_values_only: file.test_values_only,
+            values,
+        })
+    }
+
+    /// An empty set, for tests and for commands that never touch secrets.
+    pub fn empty() -> Self {
+        Secrets {
+            path: PathBuf::new(),
+            test_values_only: false,
+            values: BTreeMap::new(),
+        }
+    }
+
+    /// Test helper: secrets from pairs.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let values = pairs
+            .into_iter()
+            .map(|(n, v)| {
+                (
+                    n.to_owned(),
+                    Secret {
+                        name: n.to_owned(),
+                        value: v.to_owned(),
+                    },
+                )
+            })
+            .collect();
+        Secrets {
+            path: PathBuf::from("<test>"),
+            test_values_only: true,
+            values,
+        }
+    }
+
+    pub fn get(&self, r: &SecretRef) -> Option<&Secret> {
+        self.values.get(&r.secret)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+
+    /// Every secret value, for tests that grep outputs for leaks.
+    pub fn values(&self) -> impl Iterator<Item = &Secret> {
+        self.values.values()
+    }
+}
+
+#[cfg(unix)]
+fn file_mode(path: &Path) -> anyhow::Result<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| fail(Exit::Input, format!("{}: {e}", path.display())))?;
+    Ok(meta.permissions().mode())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::exit_of;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn write(dir: &Path, text: &str, mode: u32) -> PathBuf {
+        let p = dir.join("s.toml");
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn refuses_a_world_readable_secrets_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "[secrets]\na = \"x\"\n", 0o644);
+        let err = Secrets::load(&p, false).unwrap_err();
+        assert_eq!(exit_of(&err), Exit::Input);
+        assert!(format!("{err}").contains("chmod 600"), "{err}");
+        // A lab profile does not change that for a file that holds real secrets.
+        assert!(Secrets::load(&p, true).is_err());
+    }
+
+    #[test]
+    fn test_values_work_from_a_fresh_clone_only_for_lab_profiles() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "test-values-only = true\n[secrets]\na = \"x\"\n",
+            0o644,
+        );
+        assert!(Secrets::load(&p, true).is_ok());
+        let err = Secrets::load(&p, false).unwrap_err();
+        assert_eq!(exit_of(&err), Exit::Input);
+        // Even at 0600, test values never serve a production profile.
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Secrets::load(&p, false).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secrets::from_pairs([("grub", "hunter2")]);
+        let r = SecretRef {
+            secret: "grub".into(),
+        };
+        let shown = format!("{:?} {:?}", s.get(&r).unwrap(), s);
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
