@@ -6,8 +6,13 @@
 
 pub mod artifact;
 pub mod cli;
+pub mod compose;
+pub mod compress;
 pub mod error;
 pub mod exec;
+pub mod firmware;
 pub mod hashio;
+pub mod inputs;
 pub mod profile;
+pub mod sbom;
 pub mod ui;

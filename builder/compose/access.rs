@@ -1,0 +1,191 @@
+//! Who may log in and how: login banner and idle timeout (§51), local password policy (§52), SSH (off unless
+//! the profile enables it; then keys only and CCN-STIC-807 algorithms).
+
+use indoc::formatdoc;
+
+use super::GenFile;
+use crate::profile::Loaded;
+
+const R_SESSION: &str = "1616-5.4.3";
+const R_PASSWORDS: &str = "1616-5.4.4";
+const R_SSH: &str = "1616-5.4.1";
+
+/// CCN-STIC-807 defaults for sshd when the profile enables SSH without naming algorithms.
+pub const SSH_KEX: &[&str] = &[
+    "ecdh-sha2-nistp384",
+    "ecdh-sha2-nistp256",
+    "diffie-hellman-group16-sha512",
+    "diffie-hellman-group18-sha512",
+];
+pub const SSH_CIPHERS: &[&str] = &[
+    "aes256-gcm@openssh.com",
+    "aes128-gcm@openssh.com",
+    "aes256-ctr",
+    "aes128-ctr",
+];
+pub const SSH_MACS: &[&str] = &[
+    "hmac-sha2-512-etm@openssh.com",
+    "hmac-sha2-256-etm@openssh.com",
+];
+
+pub fn files(l: &Loaded) -> Vec<GenFile> {
+    let h = &l.profile.host;
+    let pp = &h.password_policy;
+    let banner = if h.banner.ends_with('\n') {
+        h.banner.clone()
+    } else {
+        format!("{}\n", h.banner)
+    };
+    let mut out = vec![
+        GenFile::text("/etc/issue", 0o644, banner.clone(), &[R_SESSION]),
+        GenFile::text("/etc/issue.net", 0o644, banner, &[R_SESSION]),
+        GenFile::text(
+            "/etc/profile.d/forja-tmout.sh",
+            0o644,
+            format!(
+                "# forja: idle shells end after {m} minutes (§51)\nTMOUT={s}\nreadonly TMOUT\nexport TMOUT\n",
+                m = h.session_timeout_minutes,
+                s = u64::from(h.session_timeout_minutes) * 60
+            ),
+            &[R_SESSION],
+        ),
+        GenFile::text(
+            "/etc/security/pwquality.conf",
+            0o644,
+            formatdoc! {"
+                # forja: local password policy (§52)
+                minlen = {min}
+                minclass = {classes}
+                dcredit = 0
+                ucredit = 0
+                lcredit = 0
+                ocredit = 0
+                enforce_for_root
+            ", min = pp.min_length, classes = pp.min_classes},
+            &[R_PASSWORDS],
+        ),
+        GenFile::text(
+            "/etc/pam.d/common-password",
+            0o644,
+            formatdoc! {"
+                # forja: password changes must pass the §52 policy and may not reuse the last {hist}
+                password\trequisite\tpam_pwquality.so retry=3
+                password\trequisite\tpam_pwhistory.so remember={hist} use_authtok enforce_for_root
+                password\t[success=1 default=ignore]\tpam_unix.so obscure use_authtok try_first_pass yescrypt
+                password\trequisite\tpam_deny.so
+                password\trequired\tpam_permit.so
+            ", hist = pp.history},
+            &[R_PASSWORDS],
+        ),
+    ];
+    if h.ssh.enabled {
+        out.extend(ssh_files(l));
+    }
+    out
+}
+
+/// The `login.defs` keys forja sets on the base system's file (§52).
+pub fn login_defs_keys(l: &Loaded) -> Vec<(&'static str, String)> {
+    let pp = &l.profile.host.password_policy;
+    vec![
+        ("PASS_MAX_DAYS", pp.max_age_days.to_string()),
+        ("PASS_MIN_DAYS", pp.min_age_days.to_string()),
+        ("PASS_WARN_AGE", "7".to_string()),
+    ]
+}
+
+/// Rewrites `KEY value` lines of a login.defs-style file, appending keys it lacks.
+pub fn set_keys(text: &str, keys: &[(&str, String)]) -> String {
+    let mut seen = vec![false; keys.len()];
+    let mut out = String::new();
+    for line in text.lines() {
+        let word = line.split_whitespace().next().unwrap_or("");
+        match keys.iter().position(|(k, _)| *k == word) {
+            Some(i) if !line.trim_start().starts_with('#') => {
+                out.push_str(&format!("{}\t{}\n", keys[i].0, keys[i].1));
+                seen[i] = true;
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    for (i, (k, v)) in keys.iter().enumerate() {
+        if !seen[i] {
+            out.push_str(&format!("{k}\t{v}\n"));
+        }
+    }
+    out
+}
+
+fn ssh_files(l: &Loaded) -> Vec<GenFile> {
+    let ssh = &l.profile.host.ssh;
+    let pick = |given: &[String], default: &[&str]| {
+        if given.is_empty() {
+            default.join(",")
+        } else {
+            given.join(",")
+        }
+    };
+    let listen = l
+        .profile
+        .network
+        .management
+        .address
+        .static_cidr()
+        .map(|c| format!("ListenAddress {}\n", c.addr))
+        .unwrap_or_default();
+    let keys: String = ssh
+        .authorized_keys
+        .iter()
+        .map(|k| format!("{k}\n"))
+        .collect();
+    vec![
+        GenFile::text(
+            "/etc/ssh/sshd_config.d/forja.conf",
+            0o644,
+            formatdoc! {"
+                # forja: SSH keys only, CCN-STIC-807 algorithms, management address only
+                {listen}Protocol 2
+                PasswordAuthentication no
+                KbdInteractiveAuthentication no
+                PermitRootLogin prohibit-password
+                PubkeyAuthentication yes
+                KexAlgorithms {kex}
+                Ciphers {ciphers}
+                MACs {macs}
+                HostKeyAlgorithms ecdsa-sha2-nistp384,ecdsa-sha2-nistp256,rsa-sha2-512
+                Banner /etc/issue.net
+                ClientAliveInterval 300
+                ClientAliveCountMax 0
+            ",
+            kex = pick(&ssh.kex, SSH_KEX),
+            ciphers = pick(&ssh.ciphers, SSH_CIPHERS),
+            macs = pick(&ssh.macs, SSH_MACS)},
+            &[R_SSH],
+        ),
+        GenFile::text("/root/.ssh/authorized_keys", 0o600, keys, &[R_SSH]),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_existing_keys_and_appends_missing_ones() {
+        let base = "# comment PASS_MAX_DAYS\nPASS_MAX_DAYS\t99999\nUMASK 022\n";
+        let out = set_keys(
+            base,
+            &[
+                ("PASS_MAX_DAYS", "60".into()),
+                ("PASS_MIN_DAYS", "10".into()),
+            ],
+        );
+        assert_eq!(
+            out,
+            "# comment PASS_MAX_DAYS\nPASS_MAX_DAYS\t60\nUMASK 022\nPASS_MIN_DAYS\t10\n"
+        );
+    }
+}

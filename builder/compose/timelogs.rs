@@ -1,0 +1,168 @@
+//! Time and logs: authenticated NTP (§72–73), forwarding to a remote syslog over TLS (§89), bounded local logs
+//! (§85: 10 MB files, 2 GB in all) and an audit trail of changes to the critical configuration (§106).
+//!
+//! The NTP keys themselves are secrets shared with the NTP servers, so they are NOT in the image (an image may be
+//! copied; a key may not): chrony reads them from `/etc/chrony/forja.keys`, which the operator installs at the
+//! site (a MANUAL step in the compliance report). Until then chrony runs and reports the sources unauthenticated.
+
+use std::fmt::Write;
+
+use indoc::formatdoc;
+
+use super::GenFile;
+use crate::profile::Loaded;
+use crate::profile::model::{NtpKeyType, Transport};
+
+const R_NTP: &str = "1616-5.8";
+const R_SYSLOG: &str = "1616-5.13.b";
+const R_ROTATE: &str = "1616-5.13.a";
+
+/// Where the image expects the site's NTP keys (installed by the operator, never shipped).
+pub const CHRONY_KEYS: &str = "/etc/chrony/forja.keys";
+/// Where the syslog CA certificate goes.
+pub const SYSLOG_CA: &str = "/etc/ssl/forja/syslog-ca.pem";
+
+pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
+    let h = &l.profile.host;
+    let mut chrony = String::from("# forja: authenticated NTP sources (§73)\n");
+    for s in &h.ntp {
+        let _ = write!(chrony, "server {} iburst", s.address);
+        if let Some(id) = s.key_id {
+            let _ = write!(chrony, " key {id}");
+        }
+        chrony.push('\n');
+    }
+    let _ = writeln!(
+        chrony,
+        "keyfile {CHRONY_KEYS}\nauthselectmode require\ndriftfile /var/lib/chrony/chrony.drift\nmakestep 1.0 3\nrtcsync\ncmdport 0\nlogdir /var/log/chrony"
+    );
+    let key_hint: String = h
+        .ntp
+        .iter()
+        .filter_map(|s| {
+            Some(format!(
+                "# {} {} <key for {}>\n",
+                s.key_id?,
+                match s.key_type? {
+                    NtpKeyType::Sha1 => "SHA1",
+                    NtpKeyType::Sha256 => "SHA256",
+                    NtpKeyType::Sha512 => "SHA512",
+                    NtpKeyType::Aes128 => "AES128",
+                    NtpKeyType::Md5 => "MD5",
+                },
+                s.address
+            ))
+        })
+        .collect();
+    let mut out = vec![
+        GenFile::text("/etc/chrony/chrony.conf", 0o644, chrony, &[R_NTP]),
+        GenFile::text(
+            "/etc/chrony/forja.keys.example",
+            0o644,
+            format!(
+                "# forja: install the site's NTP keys as {CHRONY_KEYS} (mode 0640, root:_chrony), one per line:\n{key_hint}"
+            ),
+            &[R_NTP],
+        ),
+        GenFile::text(
+            "/etc/systemd/journald.conf.d/60-forja.conf",
+            0o644,
+            formatdoc! {"
+                # forja: bounded local logs (§85: 10 MB files, 2 GB in all), forwarded to rsyslog
+                [Journal]
+                Storage=persistent
+                SystemMaxUse=2G
+                SystemMaxFileSize=10M
+                ForwardToSyslog=yes
+            "},
+            &[R_ROTATE],
+        ),
+        GenFile::text(
+            "/etc/logrotate.d/forja-rsyslog",
+            0o644,
+            formatdoc! {"
+                # forja: rotate at 10 MB, keep at most 2 GB (§85)
+                /var/log/syslog /var/log/auth.log /var/log/kern.log /var/log/forja-alarm.log {{
+                    size 10M
+                    rotate 200
+                    compress
+                    missingok
+                    notifempty
+                    postrotate
+                        /usr/lib/rsyslog/rsyslog-rotate
+                    endscript
+                }}
+            "},
+            &[R_ROTATE],
+        ),
+        GenFile::text(
+            "/etc/audit/rules.d/60-forja.rules",
+            0o640,
+            formatdoc! {"
+                ## forja: watch the critical configuration and the accounts (§77, §106)
+                -w /etc/forja/ -p wa -k forja-config
+                -w /etc/nftables.conf -p wa -k forja-firewall
+                -w /etc/systemd/network/ -p wa -k forja-network
+                -w /etc/sysctl.d/ -p wa -k forja-sysctl
+                -w /etc/ssh/ -p wa -k forja-ssh
+                -w /etc/passwd -p wa -k identity
+                -w /etc/shadow -p wa -k identity
+                -w /etc/group -p wa -k identity
+                -w /etc/crypttab -p wa -k forja-storage
+                -w /var/log/audit/ -p wa -k audit-log
+            "},
+            &[R_ROTATE],
+        ),
+    ];
+    if let Some(sys) = &h.syslog {
+        let tls = sys.transport == Transport::Tls;
+        let mut conf =
+            String::from("# forja: forward every message to the site's syslog server (§89)\n");
+        if tls {
+            let _ = writeln!(
+                conf,
+                "global(DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=\"{SYSLOG_CA}\")"
+            );
+        }
+        let _ = writeln!(
+            conf,
+            "action(type=\"omfwd\" target=\"{addr}\" port=\"{port}\" protocol=\"tcp\"{tls} queue.type=\"LinkedList\" queue.filename=\"forja-fwd\" queue.maxDiskSpace=\"512m\" queue.saveOnShutdown=\"on\" action.resumeRetryCount=\"-1\")",
+            addr = sys.address,
+            port = sys.port,
+            tls = if tls {
+                format!(
+                    " StreamDriver=\"gtls\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" StreamDriverPermittedPeers=\"{}\" gnutlsPriorityString=\"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2\"",
+                    sys.address
+                )
+            } else {
+                String::new()
+            }
+        );
+        out.push(GenFile::text(
+            "/etc/rsyslog.d/60-forja-forward.conf",
+            0o644,
+            conf,
+            &[R_SYSLOG],
+        ));
+        if let Some(ca) = &sys.ca_certificate {
+            let path = l.resolve(ca);
+            let pem = std::fs::read(&path).map_err(|e| {
+                crate::error::fail(
+                    crate::error::Exit::Input,
+                    format!(
+                        "{}: host.syslog.ca-certificate: cannot read {}: {e}",
+                        l.path.display(),
+                        path.display()
+                    ),
+                )
+            })?;
+            out.push(GenFile {
+                path: SYSLOG_CA.into(),
+                mode: 0o644,
+                kind: super::GenKind::File(pem),
+                rules: vec![R_SYSLOG],
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,144 @@
+//! The Debian base root filesystem: `mmdebstrap` with `SOURCE_DATE_EPOCH`, cached by the hash of its inputs.
+//!
+//! The cache key covers everything that decides the tarball's content (suite, mirror, package list, epoch,
+//! mmdebstrap version), so a rebuild reuses the tarball without downloading again. A builder that is offline
+//! itself gives a prebuilt tarball with a pinned SHA-256 (`base.tarball`) instead; forja hashes it before use.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::error::{Exit, fail};
+use crate::exec::{Task, tool_version};
+use crate::hashio::Sha256;
+use crate::profile::Loaded;
+
+/// Where the base tarball comes from, resolved before anything runs.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum BaseSource {
+    /// mmdebstrap, cached under `cache_path`.
+    Mmdebstrap {
+        suite: String,
+        mirror: String,
+        packages: Vec<String>,
+        cache_key: Sha256,
+        mmdebstrap_version: String,
+        command: String,
+    },
+    /// A local tarball with a pinned hash.
+    Tarball { path: PathBuf, sha256: Sha256 },
+}
+
+/// The cache folder: `$FORJA_CACHE`, else `./cache` beside the current directory.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("FORJA_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("cache"))
+}
+
+fn mmdebstrap_args(suite: &str, mirror: &str, packages: &[String], out: &Path) -> Vec<String> {
+    vec![
+        "--quiet".into(),
+        "--mode=root".into(),
+        "--variant=minbase".into(),
+        format!("--include={}", packages.join(",")),
+        suite.into(),
+        out.display().to_string(),
+        mirror.into(),
+    ]
+}
+
+/// Resolves where the base comes from (no side effects beyond asking mmdebstrap for its version).
+pub fn resolve(l: &Loaded, packages: Vec<String>, epoch: u64) -> anyhow::Result<BaseSource> {
+    let b = &l.profile.base;
+    if let Some(t) = &b.tarball {
+        return Ok(BaseSource::Tarball {
+            path: l.resolve(&t.path),
+            sha256: t.sha256,
+        });
+    }
+    let version = tool_version("mmdebstrap", "--version")
+        .unwrap_or_else(|_| "mmdebstrap (not installed)".into());
+    let key_text = format!(
+        "suite={}\nmirror={}\npackages={}\nepoch={epoch}\nversion={version}\n",
+        b.suite,
+        b.mirror,
+        packages.join(",")
+    );
+    let cache_key = Sha256::of(key_text.as_bytes());
+    let command = format!(
+        "SOURCE_DATE_EPOCH={epoch} mmdebstrap {}",
+        mmdebstrap_args(
+            &b.suite,
+            &b.mirror,
+            &packages,
+            Path::new("<cache>/base.tar")
+        )
+        .join(" ")
+    );
+    Ok(BaseSource::Mmdebstrap {
+        suite: b.suite.clone(),
+        mirror: b.mirror.clone(),
+        packages,
+        cache_key,
+        mmdebstrap_version: version,
+        command,
+    })
+}
+
+/// Makes sure the base tarball exists (building or verifying it) and returns its path and hash.
+pub fn obtain(src: &BaseSource, epoch: u64) -> anyhow::Result<(PathBuf, Sha256)> {
+    match src {
+        BaseSource::Tarball { path, sha256 } => {
+            let got = Sha256::of_file(path).map_err(|e| {
+                fail(
+                    Exit::Input,
+                    format!("base.tarball: cannot read {}: {e}", path.display()),
+                )
+            })?;
+            if got != *sha256 {
+                return Err(fail(
+                    Exit::HashMismatch,
+                    format!(
+                        "base.tarball {}: SHA-256 is {got}, the profile pins {sha256}",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok((path.clone(), got))
+        }
+        BaseSource::Mmdebstrap {
+            suite,
+            mirror,
+            packages,
+            cache_key,
+            ..
+        } => {
+            let dir = cache_dir();
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let path = dir.join(format!("base-{}.tar", &cache_key.hex()[..16]));
+            if !path.exists() {
+                log::info!(
+                    "building the Debian base with mmdebstrap (a few minutes; cached for later builds)"
+                );
+                let partial = crate::artifact::partial_path(&path);
+                let _ = std::fs::remove_file(&partial);
+                // mmdebstrap picks the format from the extension; give it a .tar name and rename after.
+                let tmp = dir.join(format!(".base-{}.building.tar", &cache_key.hex()[..16]));
+                let r = Task::new("building the Debian base (mmdebstrap)", "mmdebstrap")
+                    .args(mmdebstrap_args(suite, mirror, packages, &tmp))
+                    .env("SOURCE_DATE_EPOCH", epoch.to_string())
+                    .run();
+                if let Err(e) = r {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+                std::fs::rename(&tmp, &path)?;
+            }
+            let sha = Sha256::of_file(&path)?;
+            Ok((path, sha))
+        }
+    }
+}
