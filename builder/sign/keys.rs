@@ -58,13 +58,15 @@ impl SigningKey {
 
     /// Loads a signify secret key (unencrypted). Refuses a file that group or others can access.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let meta = fs::metadata(path).map_err(|e| {
+        let unreadable = |e: io::Error| {
             fail(
                 Exit::Input,
                 format!("cannot read secret key {}: {e}", path.display()),
             )
-        })?;
-        let mode = meta.permissions().mode() & 0o777;
+        };
+        // Check the mode of the file we read (fstat), not of whatever the path pointed to a moment earlier.
+        let mut file = fs::File::open(path).map_err(unreadable)?;
+        let mode = file.metadata().map_err(unreadable)?.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(fail(
                 Exit::Input,
@@ -76,12 +78,8 @@ impl SigningKey {
                 ),
             ));
         }
-        let bytes = fs::read(path).map_err(|e| {
-            fail(
-                Exit::Input,
-                format!("cannot read secret key {}: {e}", path.display()),
-            )
-        })?;
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut file, &mut bytes).map_err(unreadable)?;
         signify::decode_secret(&bytes).map_err(|m| {
             fail(
                 Exit::Input,

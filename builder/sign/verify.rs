@@ -100,7 +100,22 @@ impl Report {
 /// Verifies `dir` against the signify public key at `key` (default `dir/forja.pub`, reported as not pinned).
 /// `Err` only for unusable input ([`Exit::Input`]); signature and hash failures are in the [`Report`].
 pub fn verify_dir(dir: &Path, key: Option<&Path>) -> anyhow::Result<Report> {
+    if !dir.is_dir() {
+        return Err(fail(
+            Exit::Input,
+            format!("{} is not a folder", dir.display()),
+        ));
+    }
     let key_path = key.map_or_else(|| dir.join(PUB), Path::to_path_buf);
+    if key.is_none() && !key_path.exists() {
+        return Err(fail(
+            Exit::Input,
+            format!(
+                "{} has no {PUB}: pass the key your site pinned with --key",
+                dir.display()
+            ),
+        ));
+    }
     let public = PublicKey::load(&key_path)?;
 
     let sums_path = dir.join(SUMS);
@@ -297,5 +312,13 @@ mod tests {
         assert_eq!(exit_of(&err), Exit::Input);
         let err = verify_dir(dir.path(), Some(&dir.path().join("nope.pub"))).unwrap_err();
         assert_eq!(exit_of(&err), Exit::Input);
+        fs::remove_file(dir.path().join(PUB)).unwrap();
+        let err = verify_dir(dir.path(), None).unwrap_err();
+        assert!(err.to_string().contains("--key"), "{err}");
+        let err = verify_dir(&dir.path().join("nope"), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{} is not a folder", dir.path().join("nope").display())
+        );
     }
 }
