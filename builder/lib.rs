@@ -15,4 +15,5 @@ pub mod hashio;
 pub mod inputs;
 pub mod profile;
 pub mod sbom;
+pub mod sign;
 pub mod ui;

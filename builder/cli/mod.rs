@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Exit;
 
+pub mod sign;
+
 /// Build signed, reproducible install media for a hardened Pexip Infinity KVM host (CCN-STIC 1616).
 #[derive(Debug, Parser)]
 #[command(
@@ -26,10 +28,18 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Create the ed25519 key pair that signs builds (signify and OpenSSH formats).
+    Keygen(sign::KeygenArgs),
+    /// Check a build's signatures and every listed file's SHA-256, offline.
+    Verify(sign::VerifyArgs),
+}
 
 /// Runs the parsed command; the returned [`Exit`] is the process exit code on success paths that still report
 /// a negative result (e.g. a failing compliance check).
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    match cli.command {}
+    match cli.command {
+        Command::Keygen(args) => sign::keygen(args),
+        Command::Verify(args) => sign::verify(args),
+    }
 }

@@ -1,0 +1,105 @@
+//! `forja keygen` and `forja verify`: arguments and output only; the work is in [`crate::sign`].
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::error::{Exit, fail};
+use crate::sign::verify::{FileCheck, Report, SigCheck};
+use crate::sign::{self, SigningKey};
+
+/// Arguments of `forja keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Folder to write forja.sec (mode 0600), forja.pub, forja.pub.ssh and allowed_signers into; existing keys
+    /// are never overwritten.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Arguments of `forja verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Folder holding SHA256SUMS, SHA256SUMS.sig (and optionally SHA256SUMS.sshsig) and the listed files.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The signify public key your site pinned (default: DIR/forja.pub, which travels with the files and so
+    /// proves only that they are intact, not who made them).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Print the full report as JSON on stdout (the exit code is the same).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn keygen(args: KeygenArgs) -> anyhow::Result<Exit> {
+    let key = SigningKey::generate()?;
+    let written = sign::keys::write_keypair(&args.out, &key)?;
+    for path in &written {
+        log::info!("wrote {}", path.display());
+    }
+    let public = key.public();
+    println!("{}", public.fingerprint());
+    log::info!(
+        "signify key number {}; give {} to the sites over a channel you trust, keep {} secret",
+        public.keynum_hex(),
+        args.out.join(sign::PUB).display(),
+        args.out.join(sign::SEC).display()
+    );
+    Ok(Exit::Ok)
+}
+
+pub fn verify(args: VerifyArgs) -> anyhow::Result<Exit> {
+    if args.key.is_none() {
+        log::warn!(
+            "no --key given: checking against {}, which came with the files; pass the key your site pinned",
+            args.dir.join(sign::PUB).display()
+        );
+    }
+    let report = sign::verify::verify_dir(&args.dir, args.key.as_deref())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(report.exit);
+    }
+    print_report(&report);
+    match report.exit {
+        Exit::Ok => Ok(Exit::Ok),
+        exit => Err(fail(
+            exit,
+            format!(
+                "{} does not verify: {}",
+                args.dir.display(),
+                report.summary()
+            ),
+        )),
+    }
+}
+
+fn sig_line(check: &SigCheck) -> String {
+    match check {
+        SigCheck::Ok => "OK".into(),
+        SigCheck::Absent => "absent (not checked)".into(),
+        SigCheck::Bad { reason } => format!("FAILED: {reason}"),
+    }
+}
+
+fn print_report(r: &Report) {
+    println!("key {} ({})", r.key.fingerprint, r.key.path.display());
+    println!("{}: {}", sign::SUMS_SIG, sig_line(&r.signify));
+    println!("{}: {}", sign::SUMS_SSHSIG, sig_line(&r.sshsig));
+    match &r.files {
+        None => println!("files not checked: the list is not trusted"),
+        Some(files) => {
+            for f in files {
+                match &f.check {
+                    FileCheck::Ok => println!("{}: OK", f.name),
+                    FileCheck::Mismatch { actual } => println!(
+                        "{}: FAILED: SHA-256 is {actual}, expected {}",
+                        f.name, f.expected
+                    ),
+                    FileCheck::Missing { reason } => println!("{}: FAILED: {reason}", f.name),
+                }
+            }
+        }
+    }
+}
