@@ -6,7 +6,10 @@
 
 pub mod artifact;
 pub mod cli;
+pub mod disk;
 pub mod error;
 pub mod exec;
+pub mod fs;
 pub mod hashio;
+pub mod ids;
 pub mod ui;
