@@ -2,3 +2,4 @@
 //! sparse `disk.raw` assembled from partition contents written straight at their offsets ([`image`]).
 
 pub mod gpt;
+pub mod image;
