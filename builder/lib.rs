@@ -5,6 +5,7 @@
 //! the guide's rules ([`policy`]), resolved into an explicit plan, and executed into signed artifacts.
 
 pub mod artifact;
+pub mod build;
 pub mod cli;
 pub mod compose;
 pub mod compress;

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Exit;
 
+pub mod build;
 pub mod sign;
 
 /// Build signed, reproducible install media for a hardened Pexip Infinity KVM host (CCN-STIC 1616).
@@ -29,6 +30,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print the resolved build plan (JSON) without building anything.
+    Plan(build::PlanArgs),
+    /// Build the profile into signed, reproducible artifacts.
+    Build(build::BuildArgs),
     /// Create the ed25519 key pair that signs builds (signify and OpenSSH formats).
     Keygen(sign::KeygenArgs),
     /// Check a build's signatures and every listed file's SHA-256, offline.
@@ -39,6 +44,8 @@ pub enum Command {
 /// a negative result (e.g. a failing compliance check).
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
+        Command::Plan(args) => build::plan(args),
+        Command::Build(args) => build::build(args),
         Command::Keygen(args) => sign::keygen(args),
         Command::Verify(args) => sign::verify(args),
     }

@@ -1,0 +1,56 @@
+//! `forja plan` and `forja build`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::build::{self, BuildOptions};
+use crate::error::Exit;
+use crate::profile::{SecretsNeed, load};
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The profile (TOML) to resolve.
+    pub profile: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The profile (TOML) to build.
+    pub profile: PathBuf,
+    /// Output folder for the signed artifacts (created if missing; locked while the build runs).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Extra overlay tree copied onto the root filesystem last. For tests (the boot test's report unit); an
+    /// image built with it is not the reviewed image.
+    #[arg(long = "extra-overlay", value_name = "DIR")]
+    pub extra_overlays: Vec<PathBuf>,
+    /// Keep the work tree (OUT/.forja-work) for inspection.
+    #[arg(long)]
+    pub keep_work: bool,
+}
+
+pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
+    let l = load(&args.profile, SecretsNeed::Required)?;
+    let resolved = build::resolve(&l, None)?;
+    println!("{}", serde_json::to_string_pretty(&resolved.plan)?);
+    Ok(Exit::Ok)
+}
+
+pub fn build(args: BuildArgs) -> anyhow::Result<Exit> {
+    let l = load(&args.profile, SecretsNeed::Required)?;
+    let opts = BuildOptions {
+        extra_overlays: args.extra_overlays,
+        keep_work: args.keep_work,
+    };
+    let started = std::time::Instant::now();
+    let artifacts = build::build(&l, &args.out, &opts)?;
+    log::info!(
+        "built {} artifacts into {} in {:.0?}; check them with `forja verify {}`",
+        artifacts.len(),
+        args.out.display(),
+        started.elapsed(),
+        args.out.display()
+    );
+    Ok(Exit::Ok)
+}
