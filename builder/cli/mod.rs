@@ -1,6 +1,8 @@
 //! Command-line definitions (clap derive) and dispatch. Each command group has its own file; the logic lives in
 //! the library modules, which these files only call.
 
+pub mod check;
+
 use clap::{Parser, Subcommand};
 
 use crate::error::Exit;
@@ -26,10 +28,15 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Check a profile against CCN-STIC 1616 and CCN-STIC-807; exit 1 if any rule fails.
+    Check(check::CheckArgs),
+}
 
 /// Runs the parsed command; the returned [`Exit`] is the process exit code on success paths that still report
 /// a negative result (e.g. a failing compliance check).
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    match cli.command {}
+    match cli.command {
+        Command::Check(args) => check::run(args),
+    }
 }
