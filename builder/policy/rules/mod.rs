@@ -54,7 +54,8 @@ pub fn password_problems(pw: &str, policy: &PasswordPolicy) -> Vec<String> {
         pw.chars().any(|c| !c.is_alphanumeric()),
     ];
     let have = classes.iter().filter(|b| **b).count();
-    let want = policy.min_classes.clamp(4, 4) as usize;
+    // §52 asks for all four classes; a profile that asks for fewer already fails 1616-5.4.4.a.
+    let want = 4;
     if have < want {
         out.push(format!(
             "uses {have} of the 4 character classes (lower case, upper case, digit, special); §52 asks for all {want}"
@@ -95,4 +96,31 @@ pub fn judge_secrets<'r>(
         }
     }
     c.verdict(note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(min_length: u32) -> PasswordPolicy {
+        PasswordPolicy {
+            min_length,
+            min_classes: 4,
+            history: 5,
+            max_age_days: 60,
+            min_age_days: 10,
+        }
+    }
+
+    #[test]
+    fn password_policy_counts_length_and_classes_without_quoting() {
+        assert!(password_problems("Correct-Horse-9", &policy(12)).is_empty());
+        let p = password_problems("short1!", &policy(12));
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p.iter().all(|m| !m.contains("short1!")));
+        // A profile cannot lower the guide's floor of 12.
+        assert!(!password_problems("Ab1!Ab1!Ab", &policy(8)).is_empty());
+        // A stricter profile is honoured.
+        assert!(!password_problems("Correct-Horse-9", &policy(20)).is_empty());
+    }
 }
