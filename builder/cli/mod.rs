@@ -1,6 +1,8 @@
 //! Command-line definitions (clap derive) and dispatch. Each command group has its own file; the logic lives in
 //! the library modules, which these files only call.
 
+pub mod check;
+
 use clap::{Parser, Subcommand};
 
 use crate::error::Exit;
@@ -30,6 +32,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check a profile against CCN-STIC 1616 and CCN-STIC-807; exit 1 if any rule fails.
+    Check(check::CheckArgs),
     /// Print the resolved build plan (JSON) without building anything.
     Plan(build::PlanArgs),
     /// Build the profile into signed, reproducible artifacts.
@@ -48,5 +52,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Build(args) => build::build(args),
         Command::Keygen(args) => sign::keygen(args),
         Command::Verify(args) => sign::verify(args),
+        Command::Check(args) => check::run(args),
     }
 }

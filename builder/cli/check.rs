@@ -1,0 +1,54 @@
+//! `forja check PROFILE`: judge a profile against CCN-STIC 1616 without building anything.
+//!
+//! Exit 0 when no rule fails, 1 when any fails, 2 when the profile cannot be used at all (parse error, unknown
+//! key, missing file, unsafe secrets file, missing secret reference). The secrets file is optional here: an
+//! auditor may check a profile without it, and rules on secret values then say MANUAL.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::error::Exit;
+use crate::policy;
+use crate::profile::{SecretsNeed, load};
+
+/// Arguments of `forja check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The profile to check (TOML), e.g. profiles/ccn-stic-1616.toml.
+    pub profile: PathBuf,
+    /// Output format: a table for people, the auditor's Markdown report, or JSON.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Shorthand for `--format json` (rules, findings and summary, machine-readable).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+}
+
+/// How `forja check` prints the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One line per rule: id, paragraph, status, reason; then findings and a summary line.
+    Text,
+    /// The auditor's report: the guide's §7 checklist with SÍ/NO, findings, then every rule.
+    Markdown,
+    /// The report as JSON.
+    Json,
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
+    let loaded = load(&args.profile, SecretsNeed::IfPresent)?;
+    let report = policy::evaluate(&loaded);
+    let format = if args.json { Format::Json } else { args.format };
+    let text = match format {
+        Format::Text => report.to_table(),
+        Format::Markdown => report.to_markdown(),
+        Format::Json => report.to_json(),
+    };
+    print!("{text}");
+    Ok(if report.failed() {
+        Exit::PolicyFailed
+    } else {
+        Exit::Ok
+    })
+}
