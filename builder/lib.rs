@@ -9,5 +9,6 @@ pub mod cli;
 pub mod error;
 pub mod exec;
 pub mod hashio;
+pub mod pexip;
 pub mod profile;
 pub mod ui;

@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod pexip;
+
 use crate::error::Exit;
 
 /// Build signed, reproducible install media for a hardened Pexip Infinity KVM host (CCN-STIC 1616).
@@ -26,10 +28,16 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Pexip Infinity: first-boot answers, the guide's configuration plan, and applying it.
+    #[command(subcommand)]
+    Pexip(pexip::PexipCommand),
+}
 
 /// Runs the parsed command; the returned [`Exit`] is the process exit code on success paths that still report
 /// a negative result (e.g. a failing compliance check).
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    match cli.command {}
+    match cli.command {
+        Command::Pexip(c) => pexip::run(c),
+    }
 }
