@@ -392,7 +392,9 @@ fn validate(resource: &str, body: &Map<String, Value>) -> Result<(), String> {
     let fields = schema(resource).ok_or("no schema")?;
     for (k, v) in body {
         let Some((_, t)) = fields.iter().find(|(n, _)| n == k) else {
-            return Err(format!("The '{k}' field is not a valid field for {resource}"));
+            return Err(format!(
+                "The '{k}' field is not a valid field for {resource}"
+            ));
         };
         let ok = match t {
             T::Str => v.is_string(),
@@ -431,7 +433,11 @@ fn manager(shared: &Shared, req: &Request) -> Reply {
         if resource != "worker_vm" || req.method != "GET" {
             return reply(404, json!({"error": "not found"}));
         }
-        let Some(id) = id.filter(|i| st.objects.get("worker_vm").is_some_and(|m| m.contains_key(i))) else {
+        let Some(id) = id.filter(|i| {
+            st.objects
+                .get("worker_vm")
+                .is_some_and(|m| m.contains_key(i))
+        }) else {
             return reply(404, json!({"error": "no such node"}));
         };
         let status = match st.bootstrapped.get_mut(&id) {
@@ -493,8 +499,15 @@ fn manager(shared: &Shared, req: &Request) -> Reply {
             st.next_id += 1;
             let id = st.next_id;
             st.writes += 1;
-            let name = body.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
-            st.objects.entry(resource.into()).or_default().insert(id, body);
+            let name = body
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            st.objects
+                .entry(resource.into())
+                .or_default()
+                .insert(id, body);
             let location = Some(format!("{}{}", shared.manager_origin, uri(id)));
             if resource == "worker_vm" {
                 Reply {
@@ -562,11 +575,19 @@ fn node(shared: &Shared, req: &Request) -> Reply {
         .and_then(|s| s.split('<').next())
         .and_then(|s| s.parse::<u64>().ok());
     match id {
-        Some(id) if st.objects.get("worker_vm").is_some_and(|m| m.contains_key(&id)) => {
+        Some(id)
+            if st
+                .objects
+                .get("worker_vm")
+                .is_some_and(|m| m.contains_key(&id)) =>
+        {
             st.bootstrapped.insert(id, 0);
             st.writes += 1;
             reply(200, json!({"status": "success"}))
         }
-        _ => reply(400, json!({"error": "not a deployment file for this system"})),
+        _ => reply(
+            400,
+            json!({"error": "not a deployment file for this system"}),
+        ),
     }
 }
