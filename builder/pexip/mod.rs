@@ -10,6 +10,20 @@
 //!   status endpoint sharing the configuration id of a `worker_vm` are guesses, marked where used.
 //!
 //! Nothing here prints a secret: the plan carries `{"secret": NAME}` references, resolved only by `apply`.
+//!
+//! Findings this module surfaces rather than hides (PEXIP.md):
+//! - NTP keys are SHA-1 only in Pexip (§73); CCN-STIC-807 keeps SHA-1 for HMAC only. The plan sends them as
+//!   the profile gives them; the policy module reports the point.
+//! - The autobackup schema lists FTP/FTPS upload schemes while §95 demands SFTP: the plan sends the profile's
+//!   `sftp://` URL unchanged; whether v25.4 accepts it must be checked with `GET autobackup/schema/`.
+//! - §56 "Enable HTTP access for external systems" has no field name in the public SDK models: not in the
+//!   plan (MANUAL), rather than a guessed field name. VMR locking (§101) is a runtime command, not a setting:
+//!   rule `1616-5.15.b` is MANUAL.
+//! - A blank node's bootstrap port presents the node's own certificate: `apply --node-ca` must name the CA
+//!   (or the pinned self-signed certificate) that signs it; verification is never switched off.
+//!
+//! Tools: `xorriso` (Debian package `xorriso`) builds the config drive; the tests also use `mkpasswd`
+//! (package `whois`) and `python3` as independent hash implementations.
 
 pub mod apply;
 pub mod bootstrap;
