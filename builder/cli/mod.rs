@@ -5,6 +5,8 @@ pub mod check;
 
 use clap::{Parser, Subcommand};
 
+pub mod pexip;
+
 use crate::error::Exit;
 
 pub mod build;
@@ -42,6 +44,9 @@ pub enum Command {
     Keygen(sign::KeygenArgs),
     /// Check a build's signatures and every listed file's SHA-256, offline.
     Verify(sign::VerifyArgs),
+    /// Pexip Infinity: first-boot answers, the guide's configuration plan, and applying it.
+    #[command(subcommand)]
+    Pexip(pexip::PexipCommand),
 }
 
 /// Runs the parsed command; the returned [`Exit`] is the process exit code on success paths that still report
@@ -53,5 +58,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Keygen(args) => sign::keygen(args),
         Command::Verify(args) => sign::verify(args),
         Command::Check(args) => check::run(args),
+        Command::Pexip(c) => pexip::run(c),
     }
 }

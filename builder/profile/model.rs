@@ -47,6 +47,10 @@ pub struct Meta {
     pub purpose: Purpose,
     /// The secrets file, relative to the profile.
     pub secrets: PathBuf,
+    /// A secret per deployment from which forja derives the salts of the password hashes it writes (Pexip's
+    /// Django and sha512-crypt hashes): builds stay reproducible, and no two deployments share a salt.
+    #[serde(default)]
+    pub build_seed: Option<SecretRef>,
 }
 
 /// The Debian base of the host.
