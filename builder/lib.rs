@@ -9,4 +9,5 @@ pub mod cli;
 pub mod error;
 pub mod exec;
 pub mod hashio;
+pub mod nodes;
 pub mod ui;
