@@ -103,9 +103,8 @@ impl Progress {
     }
 
     pub fn finish(self, summary: impl AsRef<str>) {
-        match &self.bar {
-            Some(b) => b.finish_and_clear(),
-            None => {}
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
         }
         if !self.quiet {
             eprintln!("{}: {}", self.label, summary.as_ref());

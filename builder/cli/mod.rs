@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod nodes;
+
 use crate::error::Exit;
 
 /// Build signed, reproducible install media for a hardened Pexip Infinity KVM host (CCN-STIC 1616).
@@ -26,10 +28,16 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Verify and stage Pexip node images against the vendor's README.TXT.
+    #[command(subcommand)]
+    Nodes(nodes::NodesCommand),
+}
 
 /// Runs the parsed command; the returned [`Exit`] is the process exit code on success paths that still report
 /// a negative result (e.g. a failing compliance check).
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    match cli.command {}
+    match cli.command {
+        Command::Nodes(c) => nodes::run(c),
+    }
 }
