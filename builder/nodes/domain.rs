@@ -242,6 +242,30 @@ impl DomainSpec {
     }
 }
 
+/// The domain XML for a node after checking its reservation against Pexip's sizing rules and the image's own
+/// OVF minimums ([`super::sizing::check`]): an undersized node is refused, not defined.
+pub fn node_domain(
+    spec: &DomainSpec,
+    role: super::sizing::NodeRole,
+    reserved_disk_bytes: u64,
+    image: Option<&super::ovf::Ovf>,
+    cores_per_socket: Option<u32>,
+) -> anyhow::Result<String> {
+    let reservation = super::sizing::Reservation {
+        vcpus: spec.vcpus,
+        memory_mib: spec.memory_mib,
+        disk_bytes: reserved_disk_bytes,
+    };
+    super::sizing::check(
+        &spec.name,
+        role,
+        reservation,
+        image.map(super::sizing::NodeRequirement::from_ovf),
+        cores_per_socket,
+    )?;
+    spec.to_xml()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
