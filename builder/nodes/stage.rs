@@ -160,7 +160,9 @@ fn stage_ova(
                 ),
             ));
         }
-        let mut tmp = Staged::create(out_dir.join(format!("{stem}.{}.vmdk", disk.id)))?;
+        // Named by position, never by the (not yet verified) OVF's disk id, which could hold `/` or `..`.
+        let mut tmp =
+            Staged::create(out_dir.join(format!("{stem}.disk{}.vmdk", extracted.len() + 1)))?;
         copy_big(data, &mut tmp, &mut buf)
             .with_context(|| format!("extracting {} from {name}", disk.id))?;
         extracted.push((disk.clone(), tmp));
@@ -185,7 +187,7 @@ fn stage_ova(
     let mut staged = Vec::new();
     let mut disks = Vec::new();
     let single = extracted.len() == 1;
-    for (disk, tmp) in &extracted {
+    for (index, (disk, tmp)) in extracted.iter().enumerate() {
         let info = qemu_info(tmp.partial_path(), "vmdk")?;
         check_vmdk(&name, &disk.id, tmp.partial_path(), &info)?;
         let vsize = virtual_size(&info)?;
@@ -201,7 +203,7 @@ fn stage_ova(
         let out_name = if single {
             format!("{stem}.qcow2")
         } else {
-            format!("{stem}-{}.qcow2", disk.id)
+            format!("{stem}-disk{}.qcow2", index + 1)
         };
         let out = Staged::create(out_dir.join(&out_name))?;
         Task::new(
