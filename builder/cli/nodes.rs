@@ -105,3 +105,14 @@ fn run_stage(a: StageArgs) -> anyhow::Result<Exit> {
     }
     Ok(Exit::Ok)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_nodes_argument_has_help() {
+        // `help_expected` is checked by clap's debug assertions over the whole command tree.
+        super::super::Cli::command().debug_assert();
+    }
+}
