@@ -17,6 +17,7 @@ pub mod fs;
 pub mod hashio;
 pub mod ids;
 pub mod inputs;
+pub mod nodes;
 pub mod pexip;
 pub mod policy;
 pub mod profile;

@@ -1,15 +1,14 @@
 //! Command-line definitions (clap derive) and dispatch. Each command group has its own file; the logic lives in
 //! the library modules, which these files only call.
 
-pub mod check;
-
 use clap::{Parser, Subcommand};
-
-pub mod pexip;
 
 use crate::error::Exit;
 
 pub mod build;
+pub mod check;
+pub mod nodes;
+pub mod pexip;
 pub mod sign;
 
 /// Build signed, reproducible install media for a hardened Pexip Infinity KVM host (CCN-STIC 1616).
@@ -47,6 +46,9 @@ pub enum Command {
     /// Pexip Infinity: first-boot answers, the guide's configuration plan, and applying it.
     #[command(subcommand)]
     Pexip(pexip::PexipCommand),
+    /// Verify and stage Pexip node images against the vendor's README.TXT.
+    #[command(subcommand)]
+    Nodes(nodes::NodesCommand),
 }
 
 /// Runs the parsed command; the returned [`Exit`] is the process exit code on success paths that still report
@@ -59,5 +61,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Verify(args) => sign::verify(args),
         Command::Check(args) => check::run(args),
         Command::Pexip(c) => pexip::run(c),
+        Command::Nodes(c) => nodes::run(c),
     }
 }
