@@ -147,7 +147,10 @@ pub fn resolve(l: &Loaded, selfcheck_pubkey: Option<String>) -> anyhow::Result<R
     let epoch = epoch(l)?;
     let seed = disk_seed(l);
     let secrets = l.secrets.as_ref().ok_or_else(|| {
-        crate::error::fail(crate::error::Exit::Input, "planning a build needs the secrets file")
+        crate::error::fail(
+            crate::error::Exit::Input,
+            "planning a build needs the secrets file",
+        )
     })?;
     let compose_input = ComposeInput {
         salt_seed: super::seed::build_seed(secrets),
@@ -157,25 +160,54 @@ pub fn resolve(l: &Loaded, selfcheck_pubkey: Option<String>) -> anyhow::Result<R
     let files = compose::host_files(l, &compose_input)?;
     let packages = compose::packages::package_list(l);
     let base = base::resolve(l, packages, epoch)?;
-    let part = |number: u32, name: &str, kind: PartitionType, size, content, read_only| PlannedPartition {
-        number,
-        name: name.to_owned(),
-        kind,
-        type_guid: kind.guid().to_string(),
-        guid: ids::guid(&seed, &format!("partition/{name}")).to_string(),
-        size,
-        content,
-        read_only,
-    };
+    let part =
+        |number: u32, name: &str, kind: PartitionType, size, content, read_only| PlannedPartition {
+            number,
+            name: name.to_owned(),
+            kind,
+            type_guid: kind.guid().to_string(),
+            guid: ids::guid(&seed, &format!("partition/{name}")).to_string(),
+            size,
+            content,
+            read_only,
+        };
     let vmstore_size = match p.storage.vmstore_size {
         VolumeSize::Rest => VMSTORE_PLACEHOLDER,
         VolumeSize::Bytes(b) => b,
     };
     let partitions = vec![
-        part(1, "esp", PartitionType::Esp, Some(ESP_SIZE), "fat32: GRUB, kernel, initrd", false),
-        part(2, "root", PartitionType::RootX86_64, None, "ext4: the host root filesystem", false),
-        part(3, "payload", PartitionType::LinuxData, None, "ext4: verified node images, domains", true),
-        part(4, "vmstore", PartitionType::LinuxLuks, Some(vmstore_size), "empty: LUKS2 made at first boot", false),
+        part(
+            1,
+            "esp",
+            PartitionType::Esp,
+            Some(ESP_SIZE),
+            "fat32: GRUB, kernel, initrd",
+            false,
+        ),
+        part(
+            2,
+            "root",
+            PartitionType::RootX86_64,
+            None,
+            "ext4: the host root filesystem",
+            false,
+        ),
+        part(
+            3,
+            "payload",
+            PartitionType::LinuxData,
+            None,
+            "ext4: verified node images, domains",
+            true,
+        ),
+        part(
+            4,
+            "vmstore",
+            PartitionType::LinuxLuks,
+            Some(vmstore_size),
+            "empty: LUKS2 made at first boot",
+            false,
+        ),
     ];
     let profile_bytes = l.text.as_bytes();
     let mut artifacts: Vec<String> = ARTIFACTS.iter().map(|s| s.to_string()).collect();

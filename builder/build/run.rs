@@ -57,7 +57,9 @@ fn kernel_version(root: &Path) -> anyhow::Result<String> {
         })
         .collect();
     versions.sort();
-    versions.pop().ok_or_else(|| fail(Exit::Input, "the base has no kernel in /boot"))
+    versions
+        .pop()
+        .ok_or_else(|| fail(Exit::Input, "the base has no kernel in /boot"))
 }
 
 /// Self-check files: the signed manifest over the protected generated files, their factory copies, the key.
@@ -66,7 +68,12 @@ fn selfcheck_files(files: &[GenFile], key: &SigningKey) -> Vec<GenFile> {
     let manifest = selfcheck::manifest(&protected);
     let sig = sign::signify::sign_embedded(key, manifest.as_bytes(), "forja self-check manifest");
     let mut out = selfcheck::factory_copies(&protected);
-    out.push(GenFile::text(selfcheck::MANIFEST, 0o644, manifest, &["1616-5.10"]));
+    out.push(GenFile::text(
+        selfcheck::MANIFEST,
+        0o644,
+        manifest,
+        &["1616-5.10"],
+    ));
     out.push(GenFile {
         path: "/usr/share/forja/selfcheck.sig".into(),
         mode: 0o644,
@@ -85,6 +92,24 @@ fn selfcheck_files(files: &[GenFile], key: &SigningKey) -> Vec<GenFile> {
 /// Builds the profile into `out`.
 pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<String>> {
     let _lock = OutputLock::acquire(out)?;
+    // The guide first: a profile with a failing rule is never built.
+    let report = crate::policy::evaluate(l);
+    if report.failed() {
+        let failing: Vec<String> = report
+            .rules
+            .iter()
+            .filter(|r| r.status == crate::policy::rule::Status::Fail)
+            .map(|r| format!("  {} ({}): {}", r.id, r.paragraph, r.reason))
+            .collect();
+        return Err(fail(
+            Exit::PolicyFailed,
+            format!(
+                "the profile breaks {} rule(s) of the guide; `forja check` explains each:\n{}",
+                failing.len(),
+                failing.join("\n")
+            ),
+        ));
+    }
     let key = signing_key(l)?;
     let Resolved {
         mut plan,
@@ -98,7 +123,13 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     }
     std::fs::create_dir_all(&work)?;
     // Anything from an earlier, interrupted build must not survive next to the new artifacts.
-    for name in sign::SIGNING_OUTPUTS.iter().chain(plan.artifacts.iter().map(|s| s.as_str()).collect::<Vec<_>>().iter()) {
+    for name in sign::SIGNING_OUTPUTS.iter().chain(
+        plan.artifacts
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .iter(),
+    ) {
         let _ = std::fs::remove_file(out.join(name));
     }
 
@@ -110,25 +141,32 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     // 2. Compose: overlays, generated files, edits, self-check.
     tree::apply_overlay(&plan::overlay_dir(), &root)?;
     for extra in &opts.extra_overlays {
-        tree::apply_overlay(extra, &root).with_context(|| format!("--extra-overlay {}", extra.display()))?;
+        tree::apply_overlay(extra, &root)
+            .with_context(|| format!("--extra-overlay {}", extra.display()))?;
     }
     let mut all = files.clone();
     all.extend(selfcheck_files(&files, &key));
     tree::write_generated(&root, &all)?;
     let defs = root.join("etc/login.defs");
     if let Ok(text) = std::fs::read_to_string(&defs) {
-        std::fs::write(&defs, compose::access::set_keys(&text, &compose::access::login_defs_keys(l)))?;
+        std::fs::write(
+            &defs,
+            compose::access::set_keys(&text, &compose::access::login_defs_keys(l)),
+        )?;
     }
     // The image's machine-id is made on first boot: one per device.
     std::fs::write(root.join("etc/machine-id"), b"uninitialized\n")?;
 
     // 3. ESP.
     let kver = kernel_version(&root)?;
-    let cfg = compose::bootloader::grub_cfg(l, &crate::compose::ComposeInput {
-        salt_seed: super::seed::build_seed(l.secrets.as_ref().expect("resolve checked")),
-        root_partuuid: crate::ids::guid(&plan.disk_seed, "partition/root").to_string(),
-        selfcheck_pubkey: None,
-    })?;
+    let cfg = compose::bootloader::grub_cfg(
+        l,
+        &crate::compose::ComposeInput {
+            salt_seed: super::seed::build_seed(l.secrets.as_ref().expect("resolve checked")),
+            root_partuuid: crate::ids::guid(&plan.disk_seed, "partition/root").to_string(),
+            selfcheck_pubkey: None,
+        },
+    )?;
     let grub_efi = work.join("BOOTX64.EFI");
     compose::bootloader::build_grub_efi(&cfg, epoch, &work, &grub_efi)?;
     let mut esp = FatTree::new();
@@ -136,13 +174,33 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     esp.add_file("vmlinuz", root.join(format!("boot/vmlinuz-{kver}")))?;
     esp.add_file("initrd.img", root.join(format!("boot/initrd.img-{kver}")))?;
 
-    // 4. Payload: node images and domains (read-only on the target).
+    // 4. Payload: first-boot answers, verified node images and their domains (read-only on the target).
+    let pexip_files = crate::pexip::generate_all(l, out)?;
     let payload = work.join("payload");
     std::fs::create_dir_all(&payload)?;
     std::fs::write(
         payload.join("README"),
         "forja payload: verified Pexip node images (nodes/) and libvirt domains (domains/), imported into vmstore at first boot.\n",
     )?;
+    let iso = out.join("pexip").join(crate::pexip::CONFIG_DRIVE);
+    let staged = super::nodes::stage(l, &payload, iso.exists().then_some(iso.as_path()))?;
+    if let Some(s) = &staged {
+        s.lock.write(out)?;
+        std::fs::copy(
+            out.join(crate::nodes::lock::FILE_NAME),
+            payload.join("nodes").join(crate::nodes::lock::FILE_NAME),
+        )?;
+    }
+    for f in &pexip_files {
+        let rel = f
+            .strip_prefix(out)
+            .unwrap_or(f)
+            .to_string_lossy()
+            .into_owned();
+        if !plan.artifacts.contains(&rel) {
+            plan.artifacts.push(rel);
+        }
+    }
 
     // 5. Disk.
     let vmstore = plan
@@ -210,7 +268,20 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
         format: "forja-sbom/1",
         base_tarball_sha256: base_sha,
         packages: crate::sbom::packages(&root)?,
-        vendor_images: Vec::new(),
+        vendor_images: staged
+            .as_ref()
+            .map(|s| {
+                s.lock
+                    .images
+                    .iter()
+                    .map(|i| crate::sbom::VendorImage {
+                        name: i.source.clone(),
+                        sha256: i.sha256,
+                        verified_against: format!("{} line {}", s.lock.readme.name, i.readme_line),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         tools: tool_versions(),
     };
     write_atomic(out.join("sbom.json"), &json_bytes(&sbom)?)?;
@@ -218,7 +289,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
         out.join("firmware-plan.json"),
         &json_bytes(&crate::firmware::plan(l))?,
     )?;
-    write_compliance(l, out)?;
+    write_compliance(&report, out)?;
 
     // 7. Signatures, SHA256SUMS last.
     let names: Vec<&str> = plan.artifacts.iter().map(String::as_str).collect();
@@ -253,9 +324,8 @@ fn tool_versions() -> std::collections::BTreeMap<String, String> {
 }
 
 /// The compliance report (JSON + Markdown) for the build.
-fn write_compliance(l: &Loaded, out: &Path) -> anyhow::Result<()> {
-    let _ = l;
-    write_atomic(out.join("compliance.json"), b"{}\n")?;
-    write_atomic(out.join("compliance.md"), b"# Compliance\n")?;
+fn write_compliance(report: &crate::policy::Report, out: &Path) -> anyhow::Result<()> {
+    write_atomic(out.join("compliance.json"), report.to_json().as_bytes())?;
+    write_atomic(out.join("compliance.md"), report.to_markdown().as_bytes())?;
     Ok(())
 }

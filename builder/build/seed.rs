@@ -11,7 +11,8 @@ use crate::profile::secrets::{SecretRef, Secrets};
 pub const BUILD_SEED: &str = "build-seed";
 
 pub fn build_seed(secrets: &Secrets) -> [u8; 32] {
-    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"forja build seed v1").expect("any key");
+    let mut mac =
+        <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"forja build seed v1").expect("any key");
     let explicit = SecretRef {
         secret: BUILD_SEED.into(),
     };

@@ -21,7 +21,7 @@ pub const REWRITTEN: &[&str] = &["/etc/crypttab", "/etc/fstab"];
 /// Where libvirt keeps the node disks: the mount point of the opened vmstore.
 pub const VMSTORE_MOUNT: &str = "/var/lib/libvirt/images";
 
-pub fn files(l: &Loaded) -> Vec<GenFile> {
+pub fn files(l: &Loaded, input: &super::ComposeInput) -> Vec<GenFile> {
     let s = &l.profile.storage;
     let kdf = match s.kdf_cost {
         // cryptsetup's own argon2id benchmark-derived cost.
@@ -74,7 +74,10 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
         GenFile::text(
             "/etc/fstab",
             0o644,
-            "# forja: root is mounted by the kernel command line; first boot adds vmstore below\n",
+            format!(
+                "# forja: root by its GPT partition; first boot adds vmstore below\nPARTUUID={root} / ext4 defaults,errors=remount-ro 0 1\n",
+                root = input.root_partuuid
+            ),
             &[],
         ),
     ]

@@ -136,7 +136,7 @@ pub fn host_files(l: &Loaded, input: &ComposeInput) -> anyhow::Result<Vec<GenFil
         access::files(l),
         timelogs::files(l)?,
         bootloader::files(l, input)?,
-        firstboot::files(l),
+        firstboot::files(l, input),
     ];
     for f in parts.into_iter().flatten() {
         all.insert(f.path.clone(), f);

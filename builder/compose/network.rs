@@ -1,5 +1,8 @@
 //! systemd-networkd for the two NICs by role (§24, §26), and the libvirt network on the VM bridge.
 //!
+//! The libvirt network is defined at first boot from `/usr/share/forja/libvirt/pexip-network.xml` (libvirt
+//! rewrites its own copy under /etc, so the self-check guards ours).
+//!
 //! The management NIC gets the profile's static address and nothing else (no DHCP, no router advertisements).
 //! The VM NIC is enslaved to a bridge; neither carries a host address: no IPv4, no IPv6 link-local, no SLAAC,
 //! no DAD. The NICs are renamed by MAC so that every other file (firewall, sysctl) can name them.
@@ -136,8 +139,8 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
         &[R_STATIC],
     ));
     out.push(GenFile::text(
-        "/etc/libvirt/qemu/networks/pexip.xml",
-        0o600,
+        "/usr/share/forja/libvirt/pexip-network.xml",
+        0o644,
         formatdoc! {"
             <!-- forja: the Pexip VMs attach to the host bridge; libvirt adds no address, DHCP or NAT (§26) -->
             <network>
@@ -148,17 +151,11 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
         "},
         &[R_TWO_NICS],
     ));
-    out.push(GenFile::symlink(
-        "/etc/libvirt/qemu/networks/autostart/pexip.xml",
-        "/etc/libvirt/qemu/networks/pexip.xml",
+    out.push(GenFile::wants(
+        "multi-user.target",
+        "systemd-networkd.service",
+        "/lib/systemd/system",
     ));
-    for unit in ["systemd-networkd.service"] {
-        out.push(GenFile::wants(
-            "multi-user.target",
-            unit,
-            "/lib/systemd/system",
-        ));
-    }
     out.push(GenFile::wants(
         "sockets.target",
         "systemd-networkd.socket",
