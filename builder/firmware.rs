@@ -79,6 +79,6 @@ pub fn plan(l: &Loaded) -> FirmwarePlan {
         endpoint: fw.redfish_endpoint.clone(),
         requests,
         manual_steps: steps,
-        rules: vec!["1616-4.6.a"],
+        rules: vec!["1616-4.6.b"],
     }
 }

@@ -6,9 +6,11 @@ use indoc::formatdoc;
 use super::GenFile;
 use crate::profile::Loaded;
 
-const R_SESSION: &str = "1616-5.4.3";
-const R_PASSWORDS: &str = "1616-5.4.4";
-const R_SSH: &str = "1616-5.4.1";
+const R_BANNER: &str = "1616-5.4.3.a";
+const R_TIMEOUT: &str = "1616-5.4.3.b";
+const R_PASSWORDS: &str = "1616-5.4.4.a";
+const R_SSH: &str = "1616-5.4.1.a";
+const R_SSH_807: &str = "807-ssh";
 
 /// CCN-STIC-807 defaults for sshd when the profile enables SSH without naming algorithms.
 pub const SSH_KEX: &[&str] = &[
@@ -37,8 +39,8 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
         format!("{}\n", h.banner)
     };
     let mut out = vec![
-        GenFile::text("/etc/issue", 0o644, banner.clone(), &[R_SESSION]),
-        GenFile::text("/etc/issue.net", 0o644, banner, &[R_SESSION]),
+        GenFile::text("/etc/issue", 0o644, banner.clone(), &[R_BANNER]),
+        GenFile::text("/etc/issue.net", 0o644, banner, &[R_BANNER]),
         GenFile::text(
             "/etc/profile.d/forja-tmout.sh",
             0o644,
@@ -47,7 +49,7 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
                 m = h.session_timeout_minutes,
                 s = u64::from(h.session_timeout_minutes) * 60
             ),
-            &[R_SESSION],
+            &[R_TIMEOUT],
         ),
         GenFile::text(
             "/etc/security/pwquality.conf",
@@ -163,7 +165,7 @@ fn ssh_files(l: &Loaded) -> Vec<GenFile> {
             kex = pick(&ssh.kex, SSH_KEX),
             ciphers = pick(&ssh.ciphers, SSH_CIPHERS),
             macs = pick(&ssh.macs, SSH_MACS)},
-            &[R_SSH],
+            &[R_SSH, R_SSH_807],
         ),
         GenFile::text("/root/.ssh/authorized_keys", 0o600, keys, &[R_SSH]),
     ]

@@ -12,7 +12,7 @@ use super::{ComposeInput, GenFile};
 use crate::error::{Exit, fail};
 use crate::profile::Loaded;
 
-const R_BOOT: &str = "1616-4.6.a";
+const R_BOOT: &str = "1616-4.6.c";
 
 /// PBKDF2 iterations for the GRUB password (grub-mkpasswd-pbkdf2's default).
 pub const GRUB_ITERATIONS: u32 = 10_000;

@@ -12,7 +12,8 @@ use std::fmt::Write;
 use super::{GenFile, MGMT_IF};
 use crate::profile::Loaded;
 
-const R_FIREWALL: &str = "1616-5.1.d";
+const R_FIREWALL: &str = "1616-5.5.a";
+const R_DROP: &str = "1616-5.1.d";
 const R_IPSEC: &str = "1616-5.6.a";
 
 pub fn files(l: &Loaded) -> Vec<GenFile> {
@@ -21,7 +22,7 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
             "/etc/nftables.conf",
             0o755,
             ruleset(l),
-            &[R_FIREWALL, R_IPSEC],
+            &[R_FIREWALL, R_DROP, R_IPSEC],
         ),
         GenFile::wants("sysinit.target", "nftables.service", "/lib/systemd/system"),
     ]

@@ -12,8 +12,8 @@ use super::GenFile;
 use crate::profile::Loaded;
 use crate::profile::model::{KdfCost, Unlock};
 
-const R_ENCRYPT: &str = "1616-5.15.e";
-const R_RESERVE: &str = "1616-4.5.c";
+const R_ENCRYPT: &str = "1616-5.15.h";
+const R_RESERVE: &str = "1616-4.5.e";
 
 /// Files that first boot rewrites on purpose, so the self-check must not guard them.
 pub const REWRITTEN: &[&str] = &["/etc/crypttab", "/etc/fstab"];

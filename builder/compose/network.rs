@@ -12,8 +12,9 @@ use indoc::formatdoc;
 use super::{GenFile, MGMT_IF, VM_IF};
 use crate::profile::Loaded;
 
-const R_STATIC: &str = "1616-4.5.a";
-const R_TWO_NICS: &str = "1616-4.5.b";
+const R_STATIC: &str = "1616-4.5.b";
+const R_TWO_NICS: &str = "1616-4.5.c";
+const R_NO_HOST_ADDRESS: &str = "1616-4.5.d";
 
 pub fn files(l: &Loaded) -> Vec<GenFile> {
     let n = &l.profile.network;
@@ -104,7 +105,7 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
             [Link]
             RequiredForOnline=no
         "},
-        &[R_TWO_NICS],
+        &[R_TWO_NICS, R_NO_HOST_ADDRESS],
     ));
     out.push(GenFile::text(
         &format!("/etc/systemd/network/32-{bridge}.network"),
@@ -121,7 +122,7 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
             [Link]
             RequiredForOnline=no
         "},
-        &[R_TWO_NICS],
+        &[R_TWO_NICS, R_NO_HOST_ADDRESS],
     ));
     let resolv: String = n
         .management

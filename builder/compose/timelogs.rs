@@ -13,9 +13,9 @@ use super::GenFile;
 use crate::profile::Loaded;
 use crate::profile::model::{NtpKeyType, Transport};
 
-const R_NTP: &str = "1616-5.8";
-const R_SYSLOG: &str = "1616-5.13.b";
-const R_ROTATE: &str = "1616-5.13.a";
+const R_NTP: &str = "1616-5.8.a";
+const R_SYSLOG: &str = "1616-5.13.c";
+const R_ROTATE: &str = "1616-6.b";
 
 /// Where the image expects the site's NTP keys (installed by the operator, never shipped).
 pub const CHRONY_KEYS: &str = "/etc/chrony/forja.keys";
