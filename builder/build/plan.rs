@@ -159,7 +159,9 @@ pub fn resolve(l: &Loaded, selfcheck_pubkey: Option<String>) -> anyhow::Result<R
     };
     let files = compose::host_files(l, &compose_input)?;
     let packages = compose::packages::package_list(l);
-    let base = base::resolve(l, packages, epoch)?;
+    // The base is an input identified by its hash: it is built with the profile's own epoch, so overriding
+    // SOURCE_DATE_EPOCH for the image does not force a new mmdebstrap run.
+    let base = base::resolve(l, packages, p.base.source_date_epoch)?;
     let part =
         |number: u32, name: &str, kind: PartitionType, size, content, read_only| PlannedPartition {
             number,

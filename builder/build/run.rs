@@ -134,7 +134,8 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     }
 
     // 1. Base.
-    let (tarball, base_sha) = crate::inputs::base::obtain(&plan.base, epoch)?;
+    let (tarball, base_sha) =
+        crate::inputs::base::obtain(&plan.base, l.profile.base.source_date_epoch)?;
     let root = work.join("root");
     tree::extract(&tarball, &root)?;
 

@@ -1,5 +1,8 @@
 //! The Debian base root filesystem: `mmdebstrap` with `SOURCE_DATE_EPOCH`, cached by the hash of its inputs.
 //!
+//! mmdebstrap runs with the profile's `base.source-date-epoch` (not an overriding SOURCE_DATE_EPOCH: the image's
+//! epoch clamps every time again when the tree is composed).
+//!
 //! The cache key covers everything that decides the tarball's content (suite, mirror, package list, epoch,
 //! mmdebstrap version), so a rebuild reuses the tarball without downloading again. A builder that is offline
 //! itself gives a prebuilt tarball with a pinned SHA-256 (`base.tarball`) instead; forja hashes it before use.

@@ -1,0 +1,79 @@
+//! Building the lab profile for integration tests: a copy of `profiles/` in a temp folder (so a test may edit
+//! the profile), the stand-in images, and one Debian base cache shared by every test of the run
+//! (`target/forja-cache`, mmdebstrap runs once per machine).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn cache_dir() -> PathBuf {
+    repo().join("target/forja-cache")
+}
+
+/// A private copy of the lab profile, its secrets, test CA, stand-in images and test signing key.
+pub struct LabCopy {
+    pub dir: tempfile::TempDir,
+}
+
+impl LabCopy {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir_in(repo().join("target")).unwrap();
+        let src = repo().join("profiles");
+        for f in ["lab.toml", "lab.secrets.toml", "lab-test-ca.pem"] {
+            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+        }
+        let standin = repo().join("target/forja-standin");
+        if !standin.join("README.TXT").exists() {
+            let st = Command::new(repo().join("ci/make-standin-images"))
+                .arg(&standin)
+                .status()
+                .unwrap();
+            assert!(st.success(), "ci/make-standin-images failed");
+        }
+        std::os::unix::fs::symlink(&standin, dir.path().join("standin")).unwrap();
+        // One test signing key per run, shared by every copy, so two builds can be compared byte for byte.
+        let keys = repo().join("target/forja-test-keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        std::os::unix::fs::symlink(&keys, dir.path().join("keys")).unwrap();
+        LabCopy { dir }
+    }
+
+    pub fn profile(&self) -> PathBuf {
+        self.dir.path().join("lab.toml")
+    }
+
+    /// Rewrites the profile text with `f`.
+    pub fn edit(&self, f: impl FnOnce(String) -> String) {
+        let p = self.profile();
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, f(text)).unwrap();
+    }
+}
+
+/// Runs `forja build` on `profile` into `out`, with the shared base cache.
+pub fn build(profile: &Path, out: &Path, extra_env: &[(&str, &str)], extra_args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_forja"));
+    cmd.arg("build")
+        .arg(profile)
+        .arg("--out")
+        .arg(out)
+        .args(extra_args)
+        .env("FORJA_CACHE", cache_dir())
+        .env_remove("SOURCE_DATE_EPOCH");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let out_ = cmd.output().unwrap();
+    assert!(
+        out_.status.success(),
+        "forja build failed ({}):\n{}",
+        out_.status,
+        String::from_utf8_lossy(&out_.stderr)
+    );
+    out_
+}
