@@ -99,29 +99,6 @@ pub fn files(l: &Loaded, input: &ComposeInput) -> anyhow::Result<Vec<GenFile>> {
     )])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grub_hash_matches_an_independent_pbkdf2() {
-        // RFC 6070-style check against Python's hashlib.pbkdf2_hmac('sha512', b'password', b'salt', 1, 64).
-        let h = grub_pbkdf2("password", b"salt", 1);
-        assert_eq!(
-            h,
-            "grub.pbkdf2.sha512.1.73616C74.867F70CF1ADE02CFF3752599A3A53DC4AF34C7A669815AE5D513554E1C8CF252C02D470A285A0501BAD999BFE943C08F050235D7D68B1DA55E63F73B60A57FCE"
-        );
-    }
-
-    #[test]
-    fn salts_differ_by_seed_and_purpose() {
-        let a = derive_salt(&[1; 32], "grub", 16);
-        assert_eq!(a, derive_salt(&[1; 32], "grub", 16));
-        assert_ne!(a, derive_salt(&[2; 32], "grub", 16));
-        assert_ne!(a, derive_salt(&[1; 32], "other", 16));
-    }
-}
-
 /// GRUB modules in the EFI image: GPT + FAT to find the kernel, Linux loader, the password check, and the menu.
 const GRUB_MODULES: &[&str] = &[
     "part_gpt",
@@ -179,4 +156,27 @@ pub fn build_grub_efi(
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .run()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grub_hash_matches_an_independent_pbkdf2() {
+        // RFC 6070-style check against Python's hashlib.pbkdf2_hmac('sha512', b'password', b'salt', 1, 64).
+        let h = grub_pbkdf2("password", b"salt", 1);
+        assert_eq!(
+            h,
+            "grub.pbkdf2.sha512.1.73616C74.867F70CF1ADE02CFF3752599A3A53DC4AF34C7A669815AE5D513554E1C8CF252C02D470A285A0501BAD999BFE943C08F050235D7D68B1DA55E63F73B60A57FCE"
+        );
+    }
+
+    #[test]
+    fn salts_differ_by_seed_and_purpose() {
+        let a = derive_salt(&[1; 32], "grub", 16);
+        assert_eq!(a, derive_salt(&[1; 32], "grub", 16));
+        assert_ne!(a, derive_salt(&[2; 32], "grub", 16));
+        assert_ne!(a, derive_salt(&[1; 32], "other", 16));
+    }
 }

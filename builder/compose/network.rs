@@ -152,13 +152,11 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
         "/etc/libvirt/qemu/networks/autostart/pexip.xml",
         "/etc/libvirt/qemu/networks/pexip.xml",
     ));
-    for unit in ["systemd-networkd.service"] {
-        out.push(GenFile::wants(
-            "multi-user.target",
-            unit,
-            "/lib/systemd/system",
-        ));
-    }
+    out.push(GenFile::wants(
+        "multi-user.target",
+        "systemd-networkd.service",
+        "/lib/systemd/system",
+    ));
     out.push(GenFile::wants(
         "sockets.target",
         "systemd-networkd.socket",
