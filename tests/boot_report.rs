@@ -2,17 +2,12 @@
 //! test of the report parser, not in the shipped image"). They run in every `cargo test`; no QEMU needed.
 //!
 //! The fixture `tests/boot/fixtures/handmade-a1.report.json` is a real report, printed by the test unit on the
-//! first boot of a hand-made lab disk (Debian base + overlays + forja's generated files + a payload with stand-in
-//! qcow2 files, systemd-boot instead of GRUB) under this harness. That disk lacks two things a `forja build` image
+//! first boot (`a1-first-boot`, via `FORJA_BOOT_DISK=... ci/boot-test`) of a hand-made lab disk (Debian base +
+//! overlays + forja's generated files + a payload with stand-in qcow2 files, systemd-boot instead of GRUB). That disk lacks two things a `forja build` image
 //! has, so [`good`] patches exactly those, and says so:
 //! - signify-openbsd and the signed manifest (its self-check failed): the self-check fields are set to a pass;
 //! - a passphrase keyslot: the lab profile's `storage.unlock` includes `passphrase`, but the overlay's first boot
 //!   enrols only TPM2 + recovery key; one argon2id keyslot is added.
-//!
-//!
-//! The stored fixture also differs from the console line in one documented way: its `sysctl` values were filled
-//! in from the generated `/etc/sysctl.d/60-forja.conf`, because the script that printed it read them with procps'
-//! `sysctl`, which the image lacks (they came out null); the script now reads `/proc/sys`.
 //!
 //! Every other test breaks one fact of that good report and asserts the precise message.
 
@@ -32,7 +27,7 @@ fn expected(kind: BootKind) -> Expected {
     )
     .unwrap();
     let mut e = Expected::from_profile(&l, kind);
-    e.disk_bytes = Some(12_582_912 * 512);
+    e.disk_bytes = Some(6_011_486_208);
     e
 }
 
@@ -128,8 +123,9 @@ fn a_missing_or_garbled_report_line_is_named() {
         "no `FORJA-TEST-REPORT` line on the console"
     );
     // A kernel message landing in the middle of the line.
-    let mut line = FIXTURE.to_owned();
-    line.insert_str(100, "[  231.1] br-pexip: port 1(vmnic0) entered");
+    let mut line = FIXTURE.trim_end().to_owned();
+    let at = line.find("\"boot_id\"").unwrap();
+    line.insert_str(at, "[  231.1] br-pexip: port 1(vmnic0) entered");
     let err = parse_console(&format!("FORJA-TEST-REPORT {line}\n"))
         .unwrap_err()
         .to_string();
@@ -314,7 +310,7 @@ fn vmstore_not_grown_closed_or_unmounted_is_a_failure() {
     let msgs = broken(|v| v["vmstore"]["part_size_sectors"] = json!(65536));
     assert_one(
         &msgs,
-        "[vmstore] vmstore ends at sector 3350528 of 12582912: 4508 MiB of the disk unused; expected it grown to the end",
+        "[vmstore] vmstore ends at sector 3350528 of 11741184: 4097 MiB of the disk unused; expected it grown to the end",
     );
     let msgs = broken(|v| v["vmstore"]["mount"] = json!({"filesystems": []}));
     assert_one(
