@@ -136,7 +136,8 @@ impl Ctx {
             .wait_for_line(REPORT_TIMEOUT, &[report::MARKER])
             .map_err(|e| {
                 anyhow::anyhow!(
-                    "{run}: no report on the console: {e}; console tail ({}):\n{}",
+                    "{run}: no report on the console: {e}; QEMU said: {:?}; console tail ({}):\n{}",
+                    vm.qemu_log().trim(),
                     vm.serial.display(),
                     vm.console_tail(40)
                 )

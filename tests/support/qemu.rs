@@ -261,6 +261,15 @@ impl Vm {
         })
     }
 
+    /// What QEMU itself printed (e.g. `terminating on signal 15 from pid N` when something else killed it).
+    pub fn qemu_log(&self) -> String {
+        fs::read_to_string(
+            self.serial
+                .with_file_name(format!("{}.qemu.log", self.name)),
+        )
+        .unwrap_or_default()
+    }
+
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
