@@ -1,0 +1,486 @@
+//! Unit tests of the boot report parser and checker (issue 5: "demonstrate by breaking one on purpose in a unit
+//! test of the report parser, not in the shipped image"). They run in every `cargo test`; no QEMU needed.
+//!
+//! The fixture `tests/boot/fixtures/handmade-a1.report.json` is a real report, printed by the test unit on the
+//! first boot (`a1-first-boot`, via `FORJA_BOOT_DISK=... ci/boot-test`) of a hand-made lab disk (Debian base +
+//! overlays + forja's generated files + a payload with stand-in qcow2 files, systemd-boot instead of GRUB). That disk lacks two things a `forja build` image
+//! has, so [`good`] patches exactly those, and says so:
+//! - signify-openbsd and the signed manifest (its self-check failed): the self-check fields are set to a pass;
+//! - a passphrase keyslot: the lab profile's `storage.unlock` includes `passphrase`, but the overlay's first boot
+//!   enrols only TPM2 + recovery key; one argon2id keyslot is added.
+//!
+//! Every other test breaks one fact of that good report and asserts the precise message.
+
+#[allow(dead_code)]
+mod support;
+
+use serde_json::{Value, json};
+use support::qemu::{Probe, probe_tcp};
+use support::report::{self, BootKind, Expected, Failure, parse_console, parse_json};
+
+const FIXTURE: &str = include_str!("boot/fixtures/handmade-a1.report.json");
+
+fn expected(kind: BootKind) -> Expected {
+    let l = forja::profile::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lab.toml"),
+        forja::profile::SecretsNeed::Required,
+    )
+    .unwrap();
+    let mut e = Expected::from_profile(&l, kind);
+    e.disk_bytes = Some(6_011_486_208);
+    e
+}
+
+/// The captured report with the two documented patches (module docs).
+fn good() -> Value {
+    let mut v: Value = serde_json::from_str(FIXTURE).unwrap();
+    let file = "/etc/sysctl.d/60-forja.conf";
+    let before = v["selfcheck"]["sha256_before"].clone();
+    v["selfcheck"]["sha256_after"] = before;
+    v["selfcheck"]["exit_code"] = json!(0);
+    v["selfcheck"]["alarms"] = json!([
+        format!("ALARM: {file} was modified (sha256 61b6…, expected 8d0f…)"),
+        format!("ALARM: {file} restored from its factory copy"),
+    ]);
+    v["units"]["forja-selfcheck.service"]["Result"] = json!("success");
+    v["units"]["forja-selfcheck.service"]["ExecMainStatus"] = json!("0");
+    v["systemd"]["failed_units"] = json!([]);
+    let mut slot = v["vmstore"]["luks"]["keyslots"]["1"].clone();
+    slot["kdf"] =
+        json!({"type": "argon2id", "time": 4, "memory": 32768, "cpus": 1, "salt": "AAAA"});
+    v["vmstore"]["luks"]["keyslots"]["3"] = slot;
+    v
+}
+
+fn failures(v: &Value, e: &Expected) -> Vec<Failure> {
+    report::check(&parse_json(&v.to_string()).unwrap(), e)
+}
+
+/// Breaks the good report with `f` and returns the messages.
+fn broken(f: impl FnOnce(&mut Value)) -> Vec<String> {
+    let mut v = good();
+    f(&mut v);
+    failures(&v, &expected(BootKind::First))
+        .iter()
+        .map(|f| f.to_string())
+        .collect()
+}
+
+fn assert_one(msgs: &[String], want: &str) {
+    assert!(
+        msgs.len() == 1 && msgs[0] == want,
+        "expected exactly\n  {want}\ngot\n  {}",
+        msgs.join("\n  ")
+    );
+}
+
+fn link(v: &mut Value, name: &str) -> usize {
+    v["net"]["addr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|l| l["ifname"] == name)
+        .unwrap()
+}
+
+#[test]
+fn the_real_report_parses_from_a_console_log() {
+    let console = format!(
+        "[  OK  ] Started something.\r\nforja-test-report: sysctl\nFORJA-TEST-REPORT {FIXTURE}\nFORJA-TEST-HOLD 25s\n"
+    );
+    let r = parse_console(&console).unwrap();
+    assert_eq!(r.hostname, "kvm-lab");
+    assert_eq!(r.vmstore.device, "/dev/vda4");
+    assert_eq!(r.libvirt.domains.len(), 2);
+}
+
+#[test]
+fn the_unpatched_hand_made_disk_fails_only_where_it_differs_from_a_forja_image() {
+    let v: Value = serde_json::from_str(FIXTURE).unwrap();
+    let msgs: Vec<String> = failures(&v, &expected(BootKind::First))
+        .iter()
+        .map(|f| f.check.to_string())
+        .collect();
+    assert!(!msgs.is_empty());
+    for m in &msgs {
+        assert!(
+            ["systemd", "selfcheck", "vmstore"].contains(&m.as_str()),
+            "{msgs:?}"
+        );
+    }
+}
+
+#[test]
+fn the_good_report_passes_every_check() {
+    let f = failures(&good(), &expected(BootKind::First));
+    assert!(f.is_empty(), "{f:#?}");
+}
+
+#[test]
+fn a_missing_or_garbled_report_line_is_named() {
+    assert_eq!(
+        parse_console("no report here\n").unwrap_err().to_string(),
+        "no `FORJA-TEST-REPORT` line on the console"
+    );
+    // A kernel message landing in the middle of the line.
+    let mut line = FIXTURE.trim_end().to_owned();
+    let at = line.find("\"boot_id\"").unwrap();
+    line.insert_str(at, "[  231.1] br-pexip: port 1(vmnic0) entered");
+    let err = parse_console(&format!("FORJA-TEST-REPORT {line}\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("the report line is not a valid report: "),
+        "{err}"
+    );
+    assert!(err.contains("br-pexip: port 1"), "{err}");
+}
+
+#[test]
+fn extra_management_address_is_reported_precisely() {
+    let msgs = broken(|v| {
+        let i = link(v, "mgmt0");
+        v["net"]["addr"][i]["addr_info"]
+            .as_array_mut()
+            .unwrap()
+            .push(
+                json!({"family": "inet", "local": "10.0.2.15", "prefixlen": 24, "scope": "global"}),
+            );
+    });
+    assert_one(
+        &msgs,
+        "[network] management NIC mgmt0 has 192.0.2.10/24 and 10.0.2.15/24; expected exactly 192.0.2.10/24",
+    );
+}
+
+#[test]
+fn link_local_ipv6_on_management_breaks_exactly_one_address() {
+    let msgs = broken(|v| {
+        let i = link(v, "mgmt0");
+        v["net"]["addr"][i]["addr_info"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"family": "inet6", "local": "fe80::5054:ff:fe0a:1", "prefixlen": 64, "scope": "link"}));
+    });
+    assert_one(
+        &msgs,
+        "[network] management NIC mgmt0 has 192.0.2.10/24 and fe80::5054:ff:fe0a:1/64; expected exactly 192.0.2.10/24",
+    );
+}
+
+#[test]
+fn address_on_the_bridge_is_a_failure() {
+    let msgs = broken(|v| {
+        let i = link(v, "br-pexip");
+        v["net"]["addr"][i]["addr_info"] = json!([{"family": "inet6", "local": "2001:db8::1", "prefixlen": 64, "scope": "global"}]);
+    });
+    assert_one(
+        &msgs,
+        "[network] VM bridge br-pexip has host address 2001:db8::1/64; expected no IPv4 and no global IPv6 address",
+    );
+}
+
+#[test]
+fn vm_nic_outside_the_bridge_is_a_failure() {
+    let msgs = broken(|v| {
+        let i = link(v, "vmnic0");
+        v["net"]["addr"][i]
+            .as_object_mut()
+            .unwrap()
+            .remove("master");
+    });
+    assert_one(
+        &msgs,
+        "[network] VM NIC vmnic0 is enslaved to nothing; expected bridge br-pexip",
+    );
+}
+
+#[test]
+fn default_route_via_the_vm_nic_is_a_failure() {
+    let msgs = broken(|v| {
+        v["net"]["route4"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"dst": "default", "gateway": "198.51.100.1", "dev": "br-pexip"}));
+    });
+    assert_one(
+        &msgs,
+        "[network] default route via br-pexip gateway 198.51.100.1 (table main); the VM NIC must carry no host route",
+    );
+}
+
+#[test]
+fn ssh_listening_while_disabled_is_a_failure() {
+    let msgs = broken(|v| v["net"]["listening_tcp"] = json!(["0.0.0.0:22", "[::]:22"]));
+    assert_one(
+        &msgs,
+        "[network] SSH is listening on 0.0.0.0:22 and [::]:22 but the profile disables it",
+    );
+}
+
+#[test]
+fn firewall_policy_accept_or_reject_rule_is_a_failure() {
+    let msgs = broken(|v| {
+        for i in v["nft"]["nftables"].as_array_mut().unwrap() {
+            if i["chain"]["hook"] == "input" {
+                i["chain"]["policy"] = json!("accept");
+            }
+        }
+    });
+    assert_one(
+        &msgs,
+        "[firewall] inet forja input chain \"input\" has policy \"accept\"; expected drop",
+    );
+    let msgs = broken(|v| {
+        v["nft"]["nftables"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"rule": {
+            "family": "inet", "table": "forja", "chain": "input", "handle": 99,
+            "expr": [{"reject": {"type": "tcp reset"}}]}}));
+    });
+    assert_one(
+        &msgs,
+        "[firewall] inet forja input chain has 1 reject rule(s); closed ports must drop silently",
+    );
+    let msgs = broken(|v| v["nft"] = Value::Null);
+    assert_one(
+        &msgs,
+        "[firewall] no nftables ruleset in the report (`nft -j list ruleset` failed or printed nothing)",
+    );
+}
+
+#[test]
+fn a_wrong_or_missing_sysctl_is_a_failure() {
+    let msgs = broken(|v| v["sysctl"]["net.ipv4.conf.all.rp_filter"] = json!("0"));
+    assert_one(
+        &msgs,
+        "[sysctl] net.ipv4.conf.all.rp_filter = 0; expected 1",
+    );
+    let msgs = broken(|v| {
+        v["sysctl"]
+            .as_object_mut()
+            .unwrap()
+            .remove("net.ipv6.conf.br-pexip.disable_ipv6");
+    });
+    assert_one(
+        &msgs,
+        "[sysctl] net.ipv6.conf.br-pexip.disable_ipv6 not reported: no /etc/sysctl.d file sets it; expected 1",
+    );
+}
+
+#[test]
+fn luks_breakages_are_each_named() {
+    let msgs = broken(|v| v["vmstore"]["luks"]["keyslots"]["3"]["kdf"]["type"] = json!("pbkdf2"));
+    assert_one(
+        &msgs,
+        "[vmstore] passphrase keyslot 3 uses pbkdf2; expected argon2id",
+    );
+    let msgs = broken(|v| {
+        let s = v["vmstore"]["luks"]["keyslots"]["3"].clone();
+        v["vmstore"]["luks"]["keyslots"]["0"] = s;
+    });
+    assert_one(
+        &msgs,
+        "[vmstore] 2 keyslot(s) without a token (0, 3); expected 1: a leftover setup keyslot?",
+    );
+    let msgs = broken(|v| v["vmstore"]["luks"]["tokens"]["0"]["tpm2-pcrs"] = json!([0, 7]));
+    assert_one(
+        &msgs,
+        "[vmstore] TPM2 token bound to PCRs [0, 7]; expected [7]",
+    );
+    let msgs = broken(|v| {
+        v["vmstore"]["luks"]["tokens"]
+            .as_object_mut()
+            .unwrap()
+            .remove("1");
+        v["vmstore"]["luks"]["keyslots"]
+            .as_object_mut()
+            .unwrap()
+            .remove("2");
+    });
+    assert_one(
+        &msgs,
+        "[vmstore] 0 recovery keyslots (systemd-recovery tokens); expected 1",
+    );
+}
+
+#[test]
+fn vmstore_not_grown_closed_or_unmounted_is_a_failure() {
+    let msgs = broken(|v| v["vmstore"]["part_size_sectors"] = json!(65536));
+    assert_one(
+        &msgs,
+        "[vmstore] vmstore ends at sector 3350528 of 11741184: 4097 MiB of the disk unused; expected it grown to the end",
+    );
+    let msgs = broken(|v| v["vmstore"]["mount"] = json!({"filesystems": []}));
+    assert_one(
+        &msgs,
+        "[vmstore] nothing is mounted at /var/lib/libvirt/images",
+    );
+    let msgs = broken(|v| v["vmstore"]["mapper_active"] = json!(false));
+    assert_one(&msgs, "[vmstore] /dev/mapper/vmstore is not open");
+}
+
+#[test]
+fn volume_keys_compare_across_devices_and_boots() {
+    let a = parse_json(&good().to_string()).unwrap();
+    let mut b = a.clone();
+    assert_eq!(
+        report::check_keys_differ(&a, &b).unwrap().to_string(),
+        format!(
+            "[vmstore] two devices installed from the same image have the same vmstore volume key (sha256 {})",
+            a.vmstore.key_sha256
+        )
+    );
+    assert!(report::check_same_key(&a, &b).is_none());
+    b.vmstore.key_sha256 = "0".repeat(64);
+    assert!(report::check_keys_differ(&a, &b).is_none());
+    assert!(report::check_same_key(&a, &b).is_some());
+}
+
+#[test]
+fn node_image_hash_mismatch_is_a_failure() {
+    let msgs = broken(|v| v["nodes"]["files"][0]["sha256"] = json!("0".repeat(64)));
+    assert_one(
+        &msgs,
+        &format!(
+            "[nodes] /var/lib/libvirt/images/conf01.qcow2 has sha256 {}; nodes.lock says 3b107e52f63fab104395d42dbb0d08b9ef9cb3f10b1e32fe083674dba258e7f8",
+            "0".repeat(64)
+        ),
+    );
+}
+
+#[test]
+fn domain_reservations_and_state_are_checked() {
+    let msgs = broken(|v| v["libvirt"]["domains"][1]["state"] = json!("running"));
+    assert_one(
+        &msgs,
+        "[domains] domain pexmgr is running; expected defined, not started",
+    );
+    let msgs = broken(|v| {
+        let x = v["libvirt"]["domains"][1]["xml"]
+            .as_str()
+            .unwrap()
+            .replace("<locked/>", "");
+        v["libvirt"]["domains"][1]["xml"] = json!(x);
+    });
+    assert_one(
+        &msgs,
+        "[domains] domain pexmgr: memory not locked (no <memoryBacking><locked/>)",
+    );
+    let msgs = broken(|v| {
+        let x = v["libvirt"]["domains"][0]["xml"]
+            .as_str()
+            .unwrap()
+            .replace("<vcpupin vcpu='3'", "<emulatorpin x='3'")
+            .replace("<vcpupin vcpu=\"3\"", "<emulatorpin x=\"3\"");
+        v["libvirt"]["domains"][0]["xml"] = json!(x);
+    });
+    assert_one(
+        &msgs,
+        "[domains] domain conf01: vCPU 3 not pinned (no <vcpupin>)",
+    );
+    let msgs = broken(|v| {
+        v["libvirt"]["domains"].as_array_mut().unwrap().remove(0);
+    });
+    assert_one(
+        &msgs,
+        "[domains] domain conf01 is not defined (defined: pexmgr)",
+    );
+}
+
+#[test]
+fn an_unlocked_boot_menu_is_a_failure() {
+    let msgs = broken(|v| v["grub"]["password_pbkdf2"] = json!(false));
+    assert_one(
+        &msgs,
+        "[bootloader] /usr/share/forja/grub.cfg: no `password_pbkdf2 USER grub.pbkdf2.sha512…`",
+    );
+    let msgs = broken(|v| v["grub"]["unrestricted"] = json!(0));
+    assert_one(
+        &msgs,
+        "[bootloader] /usr/share/forja/grub.cfg: no `--unrestricted` menu entry: the host would not boot unattended",
+    );
+}
+
+#[test]
+fn selfcheck_that_does_not_restore_or_alarm_is_a_failure() {
+    let msgs = broken(|v| {
+        v["selfcheck"]["sha256_after"] = v["selfcheck"]["sha256_tampered"].clone();
+    });
+    assert_one(
+        &msgs,
+        "[selfcheck] /etc/sysctl.d/60-forja.conf not restored: sha256 61b6f14aa1b7bc8242f9d62c16750f614c8655293163d352685806e29166266d after the self-check, 8d0fb35358c7cb31532aa746a644a988c9d77fe6cbfb374f91cdded761515ee6 before tampering",
+    );
+    let msgs = broken(|v| v["selfcheck"]["alarms"] = json!([]));
+    assert_one(
+        &msgs,
+        "[selfcheck] journal alarms after tampering /etc/sysctl.d/60-forja.conf: none; expected one for the modification and one for the restore",
+    );
+}
+
+#[test]
+fn firstboot_must_run_once_and_be_skipped_after() {
+    // The first-boot report read as if it came from a second boot: first boot ran again.
+    let f: Vec<String> = failures(&good(), &expected(BootKind::Again))
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    assert_one(
+        &f,
+        "[firstboot] forja-firstboot.service on a later boot: ActiveState=active ConditionResult=yes; expected it skipped by its condition (ConditionResult=no, not active)",
+    );
+    let mut v = good();
+    v["units"]["forja-firstboot.service"]["ActiveState"] = json!("inactive");
+    v["units"]["forja-firstboot.service"]["ConditionResult"] = json!("no");
+    assert!(failures(&v, &expected(BootKind::Again)).is_empty());
+    let msgs = broken(|v| v["systemd"]["failed_units"] = json!(["forja-firstboot.service"]));
+    assert_one(&msgs, "[systemd] failed units: forja-firstboot.service");
+}
+
+/// The classifier behind the drop-versus-reject probe, against local stand-ins for what slirp does after the
+/// guest's answer: close at once (guest reset), hold silently (guest dropped), talk (service), nothing (no QEMU).
+#[test]
+fn probe_tells_drop_from_reject() {
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::time::Duration;
+    let wait = Duration::from_millis(700);
+    let serve = |mode: &'static str| {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            match mode {
+                "close" => drop(s),
+                "banner" => {
+                    s.write_all(b"SSH-2.0-OpenSSH_9.2p1\r\n").unwrap();
+                    std::thread::sleep(Duration::from_secs(2));
+                }
+                _ => std::thread::sleep(Duration::from_secs(2)),
+            }
+        });
+        addr
+    };
+    assert!(matches!(probe_tcp(serve("close"), wait), Probe::Closed(_)));
+    assert!(matches!(probe_tcp(serve("hold"), wait), Probe::NoReply(_)));
+    assert_eq!(
+        probe_tcp(serve("banner"), wait),
+        Probe::Open("SSH-2.0-OpenSSH_9.2p1".into())
+    );
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    assert_eq!(probe_tcp(free, wait), Probe::Refused);
+
+    assert!(report::check_closed_port(9, &Probe::NoReply(wait)).is_none());
+    assert_eq!(
+        report::check_closed_port(9, &Probe::Closed(Duration::from_millis(3)))
+            .unwrap()
+            .to_string(),
+        "[firewall] closed port 9 on the management address: reset/closed after 3 ms (the guest rejected); expected no reply (drop, not reject)"
+    );
+    assert!(report::check_ssh_port(false, &Probe::Open("SSH-2.0".into())).is_some());
+    assert!(report::check_ssh_port(true, &Probe::Open("SSH-2.0".into())).is_none());
+}

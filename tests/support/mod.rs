@@ -1,0 +1,5 @@
+//! Helpers shared by the boot tests: the QEMU/swtpm harness and the report parser/checker.
+//! Included with `#[allow(dead_code)] mod support;` by each test crate that needs it.
+
+pub mod qemu;
+pub mod report;
