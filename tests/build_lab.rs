@@ -13,7 +13,11 @@ use std::process::Command;
 use lab::{LabCopy, build};
 
 fn sh(cmd: &str, args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(cmd).args(args).current_dir(dir).output().unwrap()
+    Command::new(cmd)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
 }
 
 fn read(p: &Path) -> Vec<u8> {
@@ -55,21 +59,35 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
         "two builds of the same profile differ"
     );
     for f in ["SHA256SUMS.sig", "SHA256SUMS.sshsig"] {
-        assert_eq!(read(&a.join(f)), read(&b.join(f)), "{f} differs between builds");
+        assert_eq!(
+            read(&a.join(f)),
+            read(&b.join(f)),
+            "{f} differs between builds"
+        );
     }
-    assert!(!a.join(".forja-work").exists(), "the work tree was left behind");
+    assert!(
+        !a.join(".forja-work").exists(),
+        "the work tree was left behind"
+    );
 
     // GPT, FAT and ext4 checked by their own tools.
     let disk = a.join("disk.raw");
     let v = sh("sgdisk", &["-v", disk.to_str().unwrap()], &a);
     let vout = String::from_utf8_lossy(&v.stdout);
-    assert!(v.status.success() && vout.contains("No problems found"), "sgdisk -v:\n{vout}");
+    assert!(
+        v.status.success() && vout.contains("No problems found"),
+        "sgdisk -v:\n{vout}"
+    );
     let plan: serde_json::Value = serde_json::from_slice(&read(&a.join("plan.json"))).unwrap();
     let (esp_off, esp_len) = partition(&plan, "esp");
     let esp = work.path().join("esp.img");
     extract(&disk, esp_off, esp_len, &esp);
     let f = sh("fsck.fat", &["-n", esp.to_str().unwrap()], &a);
-    assert!(f.status.success(), "fsck.fat -n: {}", String::from_utf8_lossy(&f.stdout));
+    assert!(
+        f.status.success(),
+        "fsck.fat -n: {}",
+        String::from_utf8_lossy(&f.stdout)
+    );
     for name in ["root", "payload"] {
         let (off, _) = partition(&plan, name);
         let dev = format!("{}?offset={off}", disk.display());
@@ -83,18 +101,44 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
     }
 
     // Signatures with the site's own tools, and with forja.
-    let s = sh("signify-openbsd", &["-C", "-p", "forja.pub", "-x", "SHA256SUMS.sig"], &a);
-    assert!(s.status.success(), "signify -C: {}", String::from_utf8_lossy(&s.stderr));
+    let s = sh(
+        "signify-openbsd",
+        &["-C", "-p", "forja.pub", "-x", "SHA256SUMS.sig"],
+        &a,
+    );
+    assert!(
+        s.status.success(),
+        "signify -C: {}",
+        String::from_utf8_lossy(&s.stderr)
+    );
     let ssh = |dir: &Path| {
         Command::new("ssh-keygen")
-            .args(["-Y", "verify", "-f", "allowed_signers", "-I", "forja", "-n", "forja", "-s", "SHA256SUMS.sshsig"])
+            .args([
+                "-Y",
+                "verify",
+                "-f",
+                "allowed_signers",
+                "-I",
+                "forja",
+                "-n",
+                "forja",
+                "-s",
+                "SHA256SUMS.sshsig",
+            ])
             .current_dir(dir)
             .stdin(std::fs::File::open(dir.join("SHA256SUMS")).unwrap())
             .output()
             .unwrap()
     };
-    assert!(ssh(&a).status.success(), "ssh-keygen -Y verify rejected the build");
-    let sums_ok = |dir: &Path| sh("sha256sum", &["--check", "--quiet", "SHA256SUMS"], dir).status.success();
+    assert!(
+        ssh(&a).status.success(),
+        "ssh-keygen -Y verify rejected the build"
+    );
+    let sums_ok = |dir: &Path| {
+        sh("sha256sum", &["--check", "--quiet", "SHA256SUMS"], dir)
+            .status
+            .success()
+    };
     assert!(sums_ok(&a), "sha256sum -c SHA256SUMS (BSD tags) failed");
     let forja_verify = |dir: &Path| {
         Command::new(env!("CARGO_BIN_EXE_forja"))
@@ -110,19 +154,37 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
     // One flipped byte in disk.raw: every checker refuses.
     {
         use std::io::{Seek, SeekFrom, Write};
-        let mut f = std::fs::OpenOptions::new().write(true).open(b.join("disk.raw")).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(b.join("disk.raw"))
+            .unwrap();
         f.seek(SeekFrom::Start(esp_off + 4096)).unwrap();
         f.write_all(&[0x5a]).unwrap();
     }
-    let s = sh("signify-openbsd", &["-C", "-p", "forja.pub", "-x", "SHA256SUMS.sig"], &b);
-    assert!(!s.status.success(), "signify -C accepted a modified disk.raw");
-    assert!(ssh(&b).status.success(), "the signature over SHA256SUMS itself is still good");
+    let s = sh(
+        "signify-openbsd",
+        &["-C", "-p", "forja.pub", "-x", "SHA256SUMS.sig"],
+        &b,
+    );
+    assert!(
+        !s.status.success(),
+        "signify -C accepted a modified disk.raw"
+    );
+    assert!(
+        ssh(&b).status.success(),
+        "the signature over SHA256SUMS itself is still good"
+    );
     assert!(!sums_ok(&b), "sha256sum -c accepted a modified disk.raw");
-    assert_eq!(forja_verify(&b), Some(3), "forja verify must say: hash mismatch");
+    assert_eq!(
+        forja_verify(&b),
+        Some(3),
+        "forja verify must say: hash mismatch"
+    );
 
     // No secret value anywhere in the output (only hashes of some are intended).
     let secrets: toml::Value =
-        toml::from_str(&String::from_utf8(read(&lab.dir.path().join("lab.secrets.toml"))).unwrap()).unwrap();
+        toml::from_str(&String::from_utf8(read(&lab.dir.path().join("lab.secrets.toml"))).unwrap())
+            .unwrap();
     for (name, value) in secrets["secrets"].as_table().unwrap() {
         let value = value.as_str().unwrap();
         let g = Command::new("grep")
@@ -139,10 +201,23 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
 
     // A different SOURCE_DATE_EPOCH, or any profile value, changes the result.
     let c = work.path().join("c");
-    build(&lab.profile(), &c, &[("SOURCE_DATE_EPOCH", "1767225601")], &[]);
-    assert_ne!(read(&a.join("SHA256SUMS")), read(&c.join("SHA256SUMS")), "SOURCE_DATE_EPOCH had no effect");
+    build(
+        &lab.profile(),
+        &c,
+        &[("SOURCE_DATE_EPOCH", "1767225601")],
+        &[],
+    );
+    assert_ne!(
+        read(&a.join("SHA256SUMS")),
+        read(&c.join("SHA256SUMS")),
+        "SOURCE_DATE_EPOCH had no effect"
+    );
     lab.edit(|t| t.replace("session-timeout-minutes = 5", "session-timeout-minutes = 4"));
     let d = work.path().join("d");
     build(&lab.profile(), &d, &[], &[]);
-    assert_ne!(read(&a.join("SHA256SUMS")), read(&d.join("SHA256SUMS")), "a profile change had no effect");
+    assert_ne!(
+        read(&a.join("SHA256SUMS")),
+        read(&d.join("SHA256SUMS")),
+        "a profile change had no effect"
+    );
 }

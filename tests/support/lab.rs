@@ -56,7 +56,12 @@ impl LabCopy {
 }
 
 /// Runs `forja build` on `profile` into `out`, with the shared base cache.
-pub fn build(profile: &Path, out: &Path, extra_env: &[(&str, &str)], extra_args: &[&str]) -> Output {
+pub fn build(
+    profile: &Path,
+    out: &Path,
+    extra_env: &[(&str, &str)],
+    extra_args: &[&str],
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_forja"));
     cmd.arg("build")
         .arg(profile)

@@ -343,7 +343,10 @@ impl Expected {
             tpm2: p.storage.unlock.contains(&Unlock::Tpm2),
             tpm2_pcrs: vec![7],
             recovery_key: p.storage.recovery_key,
-            passphrase_slots: usize::from(p.storage.unlock.contains(&Unlock::Passphrase)),
+            // First boot adds no passphrase keyslot: the passphrase is a secret that never enters the image, so the
+            // operator adds it on site (`/usr/lib/forja/add-passphrase`, argon2id). Every slot that exists must be
+            // argon2id; none is expected right after first boot.
+            passphrase_slots: 0,
             vmstore_mount: forja::compose::firstboot::VMSTORE_MOUNT.into(),
             disk_bytes: None,
             domains,
