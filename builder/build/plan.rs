@@ -82,7 +82,7 @@ pub struct Plan {
     pub kernel_cmdline: String,
     pub partitions: Vec<PlannedPartition>,
     pub esp: Vec<EspFile>,
-    pub overlays: Vec<String>,
+    pub overlays: Vec<OverlayFile>,
     pub generated: Vec<PlannedFile>,
     pub edits: Vec<Edit>,
     pub node_images: Vec<PlannedImage>,
@@ -124,7 +124,15 @@ pub fn overlay_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("overlays"))
 }
 
-fn list_tree(dir: &Path) -> anyhow::Result<Vec<String>> {
+/// A static overlay file as the plan shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OverlayFile {
+    pub path: String,
+    pub source: String,
+    pub sha256: Sha256,
+}
+
+fn list_tree(dir: &Path) -> anyhow::Result<Vec<OverlayFile>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -133,11 +141,16 @@ fn list_tree(dir: &Path) -> anyhow::Result<Vec<String>> {
             if e.file_type()?.is_dir() {
                 stack.push(e.path());
             } else {
-                out.push(format!("/{}", e.path().strip_prefix(dir)?.display()));
+                let rel = e.path().strip_prefix(dir)?.display().to_string();
+                out.push(OverlayFile {
+                    path: format!("/{rel}"),
+                    source: format!("overlays/{rel}"),
+                    sha256: Sha256::of_file(&e.path())?,
+                });
             }
         }
     }
-    out.sort();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
 

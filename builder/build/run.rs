@@ -133,11 +133,13 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
         let _ = std::fs::remove_file(out.join(name));
     }
 
+    let stages = Stages::new();
     // 1. Base.
     let (tarball, base_sha) =
         crate::inputs::base::obtain(&plan.base, l.profile.base.source_date_epoch)?;
     let root = work.join("root");
     tree::extract(&tarball, &root)?;
+    stages.done("base: obtain and extract");
 
     // 2. Compose: overlays, generated files, edits, self-check.
     tree::apply_overlay(&plan::overlay_dir(), &root)?;
@@ -158,6 +160,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     // The image's machine-id is made on first boot: one per device.
     std::fs::write(root.join("etc/machine-id"), b"uninitialized\n")?;
 
+    stages.done("compose: overlays, generated files, self-check");
     // 3. ESP.
     let kver = kernel_version(&root)?;
     let cfg = compose::bootloader::grub_cfg(
@@ -203,6 +206,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
         }
     }
 
+    stages.done("ESP, Pexip answers, node images");
     // 5. Disk.
     let vmstore = plan
         .partitions
@@ -258,9 +262,11 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
         planned.size = Some(built.size);
     }
 
+    stages.done("disk.raw: GPT, FAT32, ext4 root and payload");
     // 6. Artifacts.
     if plan.artifacts.iter().any(|a| a == "disk.raw.zst") {
         crate::compress::zstd_file(&out.join("disk.raw"), &out.join("disk.raw.zst"))?;
+        stages.done("disk.raw.zst");
     }
     let mut full = serde_json::to_value(&plan)?;
     full["layout"] = serde_json::to_value(&layout)?;
@@ -295,10 +301,25 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     // 7. Signatures, SHA256SUMS last.
     let names: Vec<&str> = plan.artifacts.iter().map(String::as_str).collect();
     sign::sign_dir(out, &key, &names)?;
+    stages.done("reports, SBOM, SHA256SUMS and signatures");
     if !opts.keep_work {
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
     Ok(plan.artifacts.clone())
+}
+
+/// Per-stage timings on stderr (`stage: NAME: 1.2 s`), for people and for ci/bench-build.
+struct Stages(std::cell::Cell<std::time::Instant>);
+
+impl Stages {
+    fn new() -> Self {
+        Stages(std::cell::Cell::new(std::time::Instant::now()))
+    }
+    fn done(&self, name: &str) {
+        let now = std::time::Instant::now();
+        log::info!("stage: {name}: {:.1} s", (now - self.0.get()).as_secs_f64());
+        self.0.set(now);
+    }
 }
 
 fn json_bytes<T: serde::Serialize>(v: &T) -> anyhow::Result<Vec<u8>> {
