@@ -1,15 +1,10 @@
 //! Unit tests of the boot report parser and checker (issue 5: "demonstrate by breaking one on purpose in a unit
 //! test of the report parser, not in the shipped image"). They run in every `cargo test`; no QEMU needed.
 //!
-//! The fixture `tests/boot/fixtures/handmade-a1.report.json` is a real report, printed by the test unit on the
-//! first boot (`a1-first-boot`, via `FORJA_BOOT_DISK=... ci/boot-test`) of a hand-made lab disk (Debian base +
-//! overlays + forja's generated files + a payload with stand-in qcow2 files, systemd-boot instead of GRUB). That disk lacks two things a `forja build` image
-//! has, so [`good`] patches exactly those, and says so:
-//! - signify-openbsd and the signed manifest (its self-check failed): the self-check fields are set to a pass;
-//! - a passphrase keyslot: the lab profile's `storage.unlock` includes `passphrase`, but the overlay's first boot
-//!   enrols only TPM2 + recovery key; one argon2id keyslot is added.
-//!
-//! Every other test breaks one fact of that good report and asserts the precise message.
+//! The fixture `tests/boot/fixtures/lab-a1.report.json` is a real report, printed by the test unit on the first
+//! boot (`a1-first-boot`) of the lab image built by `forja build --extra-overlay tests/boot/overlay`, as the boot
+//! test runs it. It passes every check unchanged ([`good`]); every other test breaks one fact of it and asserts
+//! the precise message.
 
 #[allow(dead_code)]
 mod support;
@@ -18,7 +13,7 @@ use serde_json::{Value, json};
 use support::qemu::{Probe, probe_tcp};
 use support::report::{self, BootKind, Expected, Failure, parse_console, parse_json};
 
-const FIXTURE: &str = include_str!("boot/fixtures/handmade-a1.report.json");
+const FIXTURE: &str = include_str!("boot/fixtures/lab-a1.report.json");
 
 fn expected(kind: BootKind) -> Expected {
     let l = forja::profile::load(
@@ -27,29 +22,13 @@ fn expected(kind: BootKind) -> Expected {
     )
     .unwrap();
     let mut e = Expected::from_profile(&l, kind);
-    e.disk_bytes = Some(6_011_486_208);
+    e.disk_bytes = Some(11_732_992 * 512);
     e
 }
 
-/// The captured report with the two documented patches (module docs).
+/// The captured report, as the host printed it.
 fn good() -> Value {
-    let mut v: Value = serde_json::from_str(FIXTURE).unwrap();
-    let file = "/etc/sysctl.d/60-forja.conf";
-    let before = v["selfcheck"]["sha256_before"].clone();
-    v["selfcheck"]["sha256_after"] = before;
-    v["selfcheck"]["exit_code"] = json!(0);
-    v["selfcheck"]["alarms"] = json!([
-        format!("ALARM: {file} was modified (sha256 61b6…, expected 8d0f…)"),
-        format!("ALARM: {file} restored from its factory copy"),
-    ]);
-    v["units"]["forja-selfcheck.service"]["Result"] = json!("success");
-    v["units"]["forja-selfcheck.service"]["ExecMainStatus"] = json!("0");
-    v["systemd"]["failed_units"] = json!([]);
-    let mut slot = v["vmstore"]["luks"]["keyslots"]["1"].clone();
-    slot["kdf"] =
-        json!({"type": "argon2id", "time": 4, "memory": 32768, "cpus": 1, "salt": "AAAA"});
-    v["vmstore"]["luks"]["keyslots"]["3"] = slot;
-    v
+    serde_json::from_str(FIXTURE).unwrap()
 }
 
 fn failures(v: &Value, e: &Expected) -> Vec<Failure> {
@@ -92,22 +71,6 @@ fn the_real_report_parses_from_a_console_log() {
     assert_eq!(r.hostname, "kvm-lab");
     assert_eq!(r.vmstore.device, "/dev/vda4");
     assert_eq!(r.libvirt.domains.len(), 2);
-}
-
-#[test]
-fn the_unpatched_hand_made_disk_fails_only_where_it_differs_from_a_forja_image() {
-    let v: Value = serde_json::from_str(FIXTURE).unwrap();
-    let msgs: Vec<String> = failures(&v, &expected(BootKind::First))
-        .iter()
-        .map(|f| f.check.to_string())
-        .collect();
-    assert!(!msgs.is_empty());
-    for m in &msgs {
-        assert!(
-            ["systemd", "selfcheck", "vmstore"].contains(&m.as_str()),
-            "{msgs:?}"
-        );
-    }
 }
 
 #[test]
@@ -271,18 +234,29 @@ fn a_wrong_or_missing_sysctl_is_a_failure() {
 
 #[test]
 fn luks_breakages_are_each_named() {
-    let msgs = broken(|v| v["vmstore"]["luks"]["keyslots"]["3"]["kdf"]["type"] = json!("pbkdf2"));
-    assert_one(
-        &msgs,
-        "[vmstore] passphrase keyslot 3 uses pbkdf2; expected argon2id",
-    );
+    // A passphrase keyslot (no token) with PBKDF2: two findings, both named.
     let msgs = broken(|v| {
-        let s = v["vmstore"]["luks"]["keyslots"]["3"].clone();
+        let mut s = v["vmstore"]["luks"]["keyslots"]["1"].clone();
+        s["kdf"] = json!({"type": "pbkdf2", "hash": "sha256", "iterations": 1000, "salt": "AAAA"});
+        v["vmstore"]["luks"]["keyslots"]["0"] = s;
+    });
+    assert_eq!(
+        msgs,
+        [
+            "[vmstore] passphrase keyslot 0 uses pbkdf2; expected argon2id",
+            "[vmstore] 1 keyslot(s) without a token (0); expected 0: a leftover setup keyslot?",
+        ]
+    );
+    // An argon2id slot without a token right after first boot: the setup key was not removed.
+    let msgs = broken(|v| {
+        let mut s = v["vmstore"]["luks"]["keyslots"]["1"].clone();
+        s["kdf"] =
+            json!({"type": "argon2id", "time": 4, "memory": 32768, "cpus": 1, "salt": "AAAA"});
         v["vmstore"]["luks"]["keyslots"]["0"] = s;
     });
     assert_one(
         &msgs,
-        "[vmstore] 2 keyslot(s) without a token (0, 3); expected 1: a leftover setup keyslot?",
+        "[vmstore] 1 keyslot(s) without a token (0); expected 0: a leftover setup keyslot?",
     );
     let msgs = broken(|v| v["vmstore"]["luks"]["tokens"]["0"]["tpm2-pcrs"] = json!([0, 7]));
     assert_one(
@@ -310,7 +284,7 @@ fn vmstore_not_grown_closed_or_unmounted_is_a_failure() {
     let msgs = broken(|v| v["vmstore"]["part_size_sectors"] = json!(65536));
     assert_one(
         &msgs,
-        "[vmstore] vmstore ends at sector 3350528 of 11741184: 4097 MiB of the disk unused; expected it grown to the end",
+        "[vmstore] vmstore ends at sector 3276800 of 11732992: 4129 MiB of the disk unused; expected it grown to the end",
     );
     let msgs = broken(|v| v["vmstore"]["mount"] = json!({"filesystems": []}));
     assert_one(
@@ -341,12 +315,16 @@ fn volume_keys_compare_across_devices_and_boots() {
 #[test]
 fn node_image_hash_mismatch_is_a_failure() {
     let msgs = broken(|v| v["nodes"]["files"][0]["sha256"] = json!("0".repeat(64)));
-    assert_one(
-        &msgs,
-        &format!(
-            "[nodes] /var/lib/libvirt/images/conf01.qcow2 has sha256 {}; nodes.lock says 3b107e52f63fab104395d42dbb0d08b9ef9cb3f10b1e32fe083674dba258e7f8",
-            "0".repeat(64)
-        ),
+    // conf01's disk is not a verified image, and so the conferencing image now serves no node: both named.
+    assert_eq!(
+        msgs,
+        [
+            format!(
+                "[nodes] node conf01: /var/lib/libvirt/images/conf01.qcow2 has sha256 {}, which no staged image in nodes.lock has",
+                "0".repeat(64)
+            ),
+            "[nodes] Pexip_Infinity_v25.4_generic_ConfNode_STANDIN.qcow2 (sha256 49f4d4d6842d19489809b1532a9540aaeed871ca9effd969a351ad5a68e3ddd4, in nodes.lock) is the disk of no node in /var/lib/libvirt/images".to_owned(),
+        ]
     );
 }
 

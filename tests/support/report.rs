@@ -938,39 +938,67 @@ fn check_nodes(r: &Report, e: &Expected, o: &mut Out) {
             format!("{}/nodes.lock differs from the build's nodes.lock", n.dir),
         );
     }
-    let have: BTreeMap<&str, &str> = n
-        .files
-        .iter()
-        .map(|f| (f.name.as_str(), f.sha256.as_str()))
+    // Each node has its own disk `<node>.qcow2` in vmstore, a copy of a staged image: its hash must be one that
+    // nodes.lock vouches for, and every staged image must serve at least one node.
+    let staged: BTreeMap<String, String> = lock["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|img| img["staged"].as_array().into_iter().flatten())
+        .filter_map(|d| {
+            Some((
+                d["sha256"].as_str()?.to_ascii_lowercase(),
+                d["file"].as_str()?.to_owned(),
+            ))
+        })
         .collect();
-    let mut wanted = BTreeSet::new();
-    for img in lock["images"].as_array().into_iter().flatten() {
-        for d in img["staged"].as_array().into_iter().flatten() {
-            let (Some(file), Some(sha)) = (d["file"].as_str(), d["sha256"].as_str()) else {
-                continue;
-            };
-            wanted.insert(file);
-            match have.get(file) {
-                None => o.fail(
-                    "nodes",
-                    format!("{file} (in nodes.lock) is not in {}", n.dir),
-                ),
-                Some(h) if !h.eq_ignore_ascii_case(sha) => o.fail(
-                    "nodes",
-                    format!("{}/{file} has sha256 {h}; nodes.lock says {sha}", n.dir),
-                ),
-                Some(_) => {}
-            }
-        }
-    }
-    if wanted.is_empty() {
+    if staged.is_empty() {
         o.fail("nodes", "nodes.lock lists no staged images");
     }
-    for f in &n.files {
-        if !wanted.contains(f.name.as_str()) {
+    let have: BTreeMap<&str, String> = n
+        .files
+        .iter()
+        .map(|f| (f.name.as_str(), f.sha256.to_ascii_lowercase()))
+        .collect();
+    let mut used = BTreeSet::new();
+    for d in &e.domains {
+        let disk = format!("{}.qcow2", d.name);
+        match have.get(disk.as_str()) {
+            None => o.fail(
+                "nodes",
+                format!("node {}: its disk {}/{disk} is missing", d.name, n.dir),
+            ),
+            Some(h) => match staged.get(h) {
+                Some(src) => {
+                    used.insert(src.clone());
+                }
+                None => o.fail(
+                    "nodes",
+                    format!(
+                        "node {}: {}/{disk} has sha256 {h}, which no staged image in nodes.lock has",
+                        d.name, n.dir
+                    ),
+                ),
+            },
+        }
+    }
+    for (sha, file) in &staged {
+        if !used.contains(file) {
             o.fail(
                 "nodes",
-                format!("{}/{} is not in nodes.lock", n.dir, f.name),
+                format!(
+                    "{file} (sha256 {sha}, in nodes.lock) is the disk of no node in {}",
+                    n.dir
+                ),
+            );
+        }
+    }
+    for f in n.files.iter().filter(|f| f.name.ends_with(".qcow2")) {
+        let node = f.name.trim_end_matches(".qcow2");
+        if !e.domains.iter().any(|d| d.name == node) {
+            o.fail(
+                "nodes",
+                format!("{}/{} belongs to no node of the profile", n.dir, f.name),
             );
         }
     }
