@@ -1,6 +1,6 @@
 //! Every rule id cited outside the policy module exists in the policy table: the Pexip plan entries and sheets
 //! (production profile), the generated host files (lab profile) and the firmware plan. A failure names the
-//! unknown id and who cited it.
+//! unknown id and who cited it. Also: the report of a build names what carries each rule out.
 
 #[path = "support/prod_profile.rs"]
 mod prod_profile;
@@ -104,4 +104,47 @@ fn an_unknown_id_is_named_with_who_cited_it() {
         ("1616-5.6".to_owned(), "host file /etc/x".to_owned()),
     ];
     assert_eq!(unknown(&cited), ["1616-5.6 (cited by host file /etc/x)"]);
+}
+
+#[test]
+fn a_build_report_names_what_enforces_each_rule() {
+    let l = lab();
+    let files = compose::host_files(&l, &build::plan::compose_input(&l, None).unwrap()).unwrap();
+    let mut report = policy::evaluate(&l);
+    // `forja check`'s report: nothing is marked, and the JSON has no `enforced_by` at all.
+    assert!(report.rules.iter().all(|r| r.enforced_by.is_empty()));
+    assert!(!report.to_json().contains("enforced_by"));
+
+    build::enforced::mark(&mut report, &l, &files).unwrap();
+    let by = |id: &str| report.get(id).unwrap().enforced_by.clone();
+    assert!(
+        by("1616-5.6.b").contains(&"pexip/plan.json: PATCH configuration/v1/global/1/".to_owned()),
+        "{:?}",
+        by("1616-5.6.b")
+    );
+    assert!(
+        by("1616-5.5.a").contains(&"/etc/nftables.conf".to_owned()),
+        "{:?}",
+        by("1616-5.5.a")
+    );
+    assert_eq!(by("1616-5.1.a"), ["pexip/securitywizard-sheet.md"]);
+    assert_eq!(by("1616-4.6.b"), ["firmware-plan.json"]);
+    assert!(by("1616-4.6.d").contains(&"pexip/install-sheet.md".to_owned()));
+    // A POST names the object it creates.
+    assert!(
+        by("1616-4.3")
+            .iter()
+            .any(|b| b.starts_with("pexip/plan.json: POST configuration/v1/worker_vm/ (")),
+        "{:?}",
+        by("1616-4.3")
+    );
+    // Nothing a build writes carries out an operator's step.
+    assert!(by("1616-6.f").is_empty());
+
+    let json = report.to_json();
+    assert!(json.contains("\"enforced_by\""), "{json}");
+    let md = report.to_markdown();
+    assert!(md.contains("<br>· `/etc/nftables.conf`"), "{md}");
+
+    assert!(!report.mark_enforced("1616-9.9", "nowhere"));
 }

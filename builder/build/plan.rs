@@ -27,7 +27,7 @@ pub const ARTIFACTS: &[&str] = &[
     "compliance.json",
     "compliance.md",
     "sbom.json",
-    "firmware-plan.json",
+    crate::firmware::PLAN_FILE,
 ];
 
 #[derive(Debug, Clone, Serialize)]
