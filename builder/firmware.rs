@@ -9,6 +9,9 @@ use serde::Serialize;
 
 use crate::profile::Loaded;
 
+/// The firmware plan's file name in a build's output folder.
+pub const PLAN_FILE: &str = "firmware-plan.json";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FirmwarePlan {
     pub endpoint: Option<String>,

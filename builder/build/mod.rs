@@ -6,6 +6,7 @@
 //! [`plan::Plan`]. Sizes that depend on the built tree (root filesystem, payload) are measured during the build
 //! and the complete plan is written to `plan.json` in the output.
 
+pub mod enforced;
 pub mod nodes;
 pub mod plan;
 pub mod run;

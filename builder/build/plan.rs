@@ -27,7 +27,7 @@ pub const ARTIFACTS: &[&str] = &[
     "compliance.json",
     "compliance.md",
     "sbom.json",
-    "firmware-plan.json",
+    crate::firmware::PLAN_FILE,
 ];
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,22 +154,27 @@ fn list_tree(dir: &Path) -> anyhow::Result<Vec<OverlayFile>> {
     Ok(out)
 }
 
-/// Resolves the plan. `selfcheck_pubkey` is the signify public key line of the signing key.
-pub fn resolve(l: &Loaded, selfcheck_pubkey: Option<String>) -> anyhow::Result<Resolved> {
-    let p = &l.profile;
-    let epoch = epoch(l)?;
-    let seed = disk_seed(l);
+/// The composition inputs a build uses: the salt seed from the secrets file, the root partition's GUID.
+pub fn compose_input(l: &Loaded, selfcheck_pubkey: Option<String>) -> anyhow::Result<ComposeInput> {
     let secrets = l.secrets.as_ref().ok_or_else(|| {
         crate::error::fail(
             crate::error::Exit::Input,
             "planning a build needs the secrets file",
         )
     })?;
-    let compose_input = ComposeInput {
+    Ok(ComposeInput {
         salt_seed: super::seed::build_seed(secrets),
-        root_partuuid: ids::guid(&seed, "partition/root").to_string(),
+        root_partuuid: ids::guid(&disk_seed(l), "partition/root").to_string(),
         selfcheck_pubkey,
-    };
+    })
+}
+
+/// Resolves the plan. `selfcheck_pubkey` is the signify public key line of the signing key.
+pub fn resolve(l: &Loaded, selfcheck_pubkey: Option<String>) -> anyhow::Result<Resolved> {
+    let p = &l.profile;
+    let epoch = epoch(l)?;
+    let seed = disk_seed(l);
+    let compose_input = compose_input(l, selfcheck_pubkey)?;
     let files = compose::host_files(l, &compose_input)?;
     let packages = compose::packages::package_list(l);
     // The base is an input identified by its hash: it is built with the profile's own epoch, so overriding

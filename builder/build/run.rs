@@ -93,7 +93,7 @@ fn selfcheck_files(files: &[GenFile], key: &SigningKey) -> Vec<GenFile> {
 pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<String>> {
     let _lock = OutputLock::acquire(out)?;
     // The guide first: a profile with a failing rule is never built.
-    let report = crate::policy::evaluate(l);
+    let mut report = crate::policy::evaluate(l);
     if report.failed() {
         let failing: Vec<String> = report
             .rules
@@ -293,9 +293,11 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     };
     write_atomic(out.join("sbom.json"), &json_bytes(&sbom)?)?;
     write_atomic(
-        out.join("firmware-plan.json"),
+        out.join(crate::firmware::PLAN_FILE),
         &json_bytes(&crate::firmware::plan(l))?,
     )?;
+    // The report of a build also says what carries each rule out.
+    super::enforced::mark(&mut report, l, &all)?;
     write_compliance(&report, out)?;
 
     // 7. Signatures, SHA256SUMS last.

@@ -16,9 +16,9 @@
 //!   the profile gives them; the policy module reports the point.
 //! - The autobackup schema lists FTP/FTPS upload schemes while §95 demands SFTP: the plan sends the profile's
 //!   `sftp://` URL unchanged; whether v25.4 accepts it must be checked with `GET autobackup/schema/`.
-//! - §56 "Enable HTTP access for external systems" has no field name in the public SDK models: not in the
-//!   plan (MANUAL), rather than a guessed field name. VMR locking (§101) is a runtime command, not a setting:
-//!   rule `1616-5.15.b` is MANUAL.
+//! - §56 "Enable HTTP access for external systems" has no field name in the public SDK models, and VMR locking
+//!   (§101) is a runtime command, not a setting: neither is in the plan (rather than a guessed field name), so
+//!   no entry cites rules `1616-5.5.b` or `1616-5.15.d`; they stay operator steps.
 //! - A blank node's bootstrap port presents the node's own certificate: `apply --node-ca` must name the CA
 //!   (or the pinned self-signed certificate) that signs it; verification is never switched off.
 //!

@@ -1,14 +1,14 @@
-//! The guide's Management Node configuration as an ordered list of REST requests (the "plan"), and the one table
-//! that says which guide rule each request satisfies.
+//! The guide's Management Node configuration as an ordered list of REST requests (the "plan"), each naming the
+//! guide rules it satisfies.
 //!
 //! Each entry is `{"method", "path", "body", "rules"}` plus, for list resources, `key` (the field that identifies
 //! an existing object: `address` or `name`) and, for nodes, `then` (the node bootstrap that follows the POST).
 //! Paths are relative to `https://<manager>/api/admin/`. Secrets appear as `{"secret": NAME}` and are resolved
 //! only by `apply`; a printed plan holds no secret value.
 //!
-//! Rule ids: `1616-<section>` when the guide section holds one rule, `1616-<section>.<letter>` when it holds
-//! several (the 14 securitywizard answers are `1616-5.1.a`..`n` in guide order). [`RULES`] is the only place
-//! that mapping lives, so it can be reconciled with the policy module.
+//! Each entry's `rules` are ids of the policy table ([`crate::policy::rules`]): the rules whose setting the
+//! request writes. Rules the plan cannot write (§56 HTTP access for external systems, §101 room locking) are
+//! cited nowhere here; `tests/rule_refs.rs` checks that every id cited exists in the policy table.
 
 use std::collections::BTreeSet;
 
@@ -18,217 +18,6 @@ use serde_json::{Map, Value, json};
 use super::nodes::{self, SYSTEM_LOCATION, WORKER_VM, secret_ref, snmp_fields};
 use crate::profile::Loaded;
 use crate::profile::model::{ClientCertificate, MediaEncryption, Ocsp, Transport};
-
-/// A guide rule this module touches: id, paragraphs, what it asks, and how forja meets it here.
-#[derive(Debug, Clone, Copy)]
-pub struct Rule {
-    pub id: &'static str,
-    pub paragraphs: &'static str,
-    pub summary: &'static str,
-    /// `plan` (a REST request), `sheet` (a console answer sheet), `generation` (checked while generating) or
-    /// `manual` (an operator step forja cannot perform).
-    pub enforced_by: &'static str,
-}
-
-const fn r(
-    id: &'static str,
-    paragraphs: &'static str,
-    summary: &'static str,
-    enforced_by: &'static str,
-) -> Rule {
-    Rule {
-        id,
-        paragraphs,
-        summary,
-        enforced_by,
-    }
-}
-
-/// Every rule id the Pexip module uses. Reconcile with `builder/policy/` when it lands.
-pub const RULES: &[Rule] = &[
-    r(
-        "1616-4.6",
-        "§29–31",
-        "install the Management Node, then the conferencing nodes; wizard answers set",
-        "plan",
-    ),
-    r(
-        "1616-5.1.a",
-        "§34",
-        "securitywizard: Enable FIPS 140-2 compliance mode = YES",
-        "sheet",
-    ),
-    r(
-        "1616-5.1.b",
-        "§34",
-        "securitywizard: Disable system administrator account = YES",
-        "sheet",
-    ),
-    r(
-        "1616-5.1.c",
-        "§34",
-        "securitywizard: Accept ICMPv6 redirects = NO",
-        "sheet",
-    ),
-    r(
-        "1616-5.1.d",
-        "§34",
-        "securitywizard: Drop incoming packets to closed ports = YES",
-        "sheet",
-    ),
-    r(
-        "1616-5.1.e",
-        "§34",
-        "securitywizard: Accept multicast ICMPv6 echo requests = NO",
-        "sheet",
-    ),
-    r(
-        "1616-5.1.f",
-        "§34",
-        "securitywizard: Enable IPv6 Duplicate Address Detection = NO",
-        "sheet",
-    ),
-    r(
-        "1616-5.1.g",
-        "§34",
-        "securitywizard: Active management web sessions = 100",
-        "sheet",
-    ),
-    r(
-        "1616-5.1.h",
-        "§34",
-        "securitywizard: Active per-user management web sessions = 10",
-        "sheet",
-    ),
-    r(
-        "1616-5.1.i",
-        "§34",
-        "securitywizard: Enable TLS < 1.2 = NO",
-        "sheet",
-    ),
-    r(
-        "1616-5.1.j",
-        "§34",
-        "securitywizard: Enable Anonymous DH for outbound SIP/TLS = NO",
-        "sheet",
-    ),
-    r(
-        "1616-5.1.k",
-        "§34",
-        "securitywizard: Permit TLS < 1.2 for inbound HTTPS = NO",
-        "sheet",
-    ),
-    r(
-        "1616-5.1.l",
-        "§34",
-        "securitywizard: Enable FIR = YES",
-        "sheet",
-    ),
-    r(
-        "1616-5.1.m",
-        "§34",
-        "securitywizard: Enable AES128-SHA ciphersuite = NO",
-        "sheet",
-    ),
-    r(
-        "1616-5.1.n",
-        "§34",
-        "securitywizard: Enable AES128-SHA ciphersuite for outbound SIP/TLS = NO",
-        "sheet",
-    ),
-    r(
-        "1616-5.2",
-        "§37",
-        "administrator client certificate requirement set",
-        "plan",
-    ),
-    r(
-        "1616-5.3",
-        "§41–42",
-        "LDAP over StartTLS, insecure transport not allowed",
-        "plan",
-    ),
-    r("1616-5.4.1", "§43–45", "no SSH administration", "plan"),
-    r(
-        "1616-5.4.2",
-        "§47–48",
-        "authentication source: LDAP database and local database",
-        "plan",
-    ),
-    r(
-        "1616-5.4.3",
-        "§51",
-        "login banner and 5-minute web session timeout",
-        "plan",
-    ),
-    r(
-        "1616-5.4.4",
-        "§31, §52",
-        "passwords meet the password policy",
-        "generation",
-    ),
-    r(
-        "1616-5.5",
-        "§56",
-        "SSH disabled in global settings and on every node",
-        "plan",
-    ),
-    r(
-        "1616-5.6",
-        "§62",
-        "SIP TLS certificate verification required, media encryption required",
-        "plan",
-    ),
-    r("1616-5.7.b", "§71", "OCSP checking for SIP TLS", "plan"),
-    r(
-        "1616-5.8",
-        "§73",
-        "authenticated NTP servers (key id + key)",
-        "plan",
-    ),
-    r(
-        "1616-5.11",
-        "§81–83",
-        "SNMPv3 only (authPriv), username and both passwords set",
-        "plan",
-    ),
-    r(
-        "1616-5.13.1",
-        "§89",
-        "syslog over TLS with support, audit and web server logs",
-        "plan",
-    ),
-    r(
-        "1616-5.14",
-        "§95",
-        "automatic backups with passphrase, uploaded over SFTP",
-        "plan",
-    ),
-    r(
-        "1616-5.15.a",
-        "§98–100",
-        "VMRs protected by host/guest PINs of at least 6 digits",
-        "plan",
-    ),
-    r(
-        "1616-5.15.b",
-        "§98, §101",
-        "VMR locking (a runtime command, not a stored setting)",
-        "manual",
-    ),
-    r(
-        "1616-5.15.c",
-        "§103",
-        "break-in resistance: PIN brute force and VoIP scanner protection",
-        "plan",
-    ),
-    r("1616-5.15.d", "§104", "break-in allow list", "plan"),
-];
-
-/// Looks a rule up by id.
-pub fn rule(id: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.id == id)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Method {
@@ -307,12 +96,12 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
             "management_session_timeout": p.session.timeout_minutes,
             "logon_banner": p.session.banner.trim_end(),
         }),
-        &["1616-5.4.3"],
+        &["1616-5.4.3.a", "1616-5.4.3.b"],
     ));
     out.push(patch(
         GLOBAL,
         json!({ "enable_ssh": p.management.enable_ssh }),
-        &["1616-5.4.1", "1616-5.5"],
+        &["1616-5.4.1.b"],
     ));
     out.push(patch(
         GLOBAL,
@@ -324,7 +113,7 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
                 MediaEncryption::Off => "off",
             },
         }),
-        &["1616-5.6"],
+        &["1616-5.6.b", "1616-5.6.c"],
     ));
     let mut ocsp = Map::new();
     ocsp.insert(
@@ -338,7 +127,7 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
     if let Some(url) = &p.sip.ocsp_responder_url {
         ocsp.insert("ocsp_responder_url".into(), json!(url));
     }
-    out.push(patch(GLOBAL, Value::Object(ocsp), &["1616-5.7.b"]));
+    out.push(patch(GLOBAL, Value::Object(ocsp), &["1616-5.7.c"]));
     out.push(patch(
         GLOBAL,
         json!({ "min_pin_length": p.vmr.min_pin_length }),
@@ -352,7 +141,7 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
             "bdpm_max_pin_failures_per_window": p.break_in.max_pin_failures,
             "bdpm_max_scan_attempts_per_window": p.break_in.max_scan_attempts,
         }),
-        &["1616-5.15.c"],
+        &["1616-5.15.e", "1616-5.15.f"],
     ));
 
     let auth = &p.admin_auth;
@@ -373,7 +162,17 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
             ClientCertificate::Upn => "UPN",
         }),
     );
-    let mut auth_rules = vec!["1616-5.2", "1616-5.4.2"];
+    let auth_rules: &[&str] = if auth.ldap.is_some() {
+        &[
+            "1616-5.2.a",
+            "1616-5.2.b",
+            "1616-5.3.b",
+            "1616-5.3.c",
+            "1616-5.4.2",
+        ]
+    } else {
+        &["1616-5.2.b", "1616-5.4.2"]
+    };
     if let Some(ldap) = &auth.ldap {
         a.insert("ldap_server".into(), json!(ldap.server));
         a.insert("ldap_base_dn".into(), json!(ldap.base_dn));
@@ -386,9 +185,8 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
             "ldap_permit_no_tls".into(),
             json!(ldap.allow_insecure_transport),
         );
-        auth_rules.insert(1, "1616-5.3");
     }
-    out.push(patch(AUTHENTICATION, Value::Object(a), &auth_rules));
+    out.push(patch(AUTHENTICATION, Value::Object(a), auth_rules));
 
     let mut mgr = Map::new();
     mgr.insert(
@@ -399,7 +197,7 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
     out.push(patch(
         MANAGEMENT_VM,
         Value::Object(mgr),
-        &["1616-5.4.1", "1616-5.5", "1616-5.11"],
+        &["1616-5.4.1.b", "1616-5.11.a", "1616-5.11.b"],
     ));
 
     for address in &p.management.ntp {
@@ -413,7 +211,12 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
                 b.insert("key".into(), secret_ref(k.name()));
             }
         }
-        out.push(post(NTP_SERVER, "address", Value::Object(b), &["1616-5.8"]));
+        out.push(post(
+            NTP_SERVER,
+            "address",
+            Value::Object(b),
+            &["1616-5.8.a", "1616-5.8.c"],
+        ));
     }
 
     for s in &p.syslog {
@@ -432,7 +235,7 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
                 "support_log": s.support_log,
                 "web_log": s.web_log,
             }),
-            &["1616-5.13.1"],
+            &["1616-5.13.a", "1616-5.13.b"],
         ));
     }
 
@@ -451,7 +254,11 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
     if let Some(r) = &b.upload_password {
         bk.insert("autobackup_upload_password".into(), secret_ref(r.name()));
     }
-    out.push(patch(AUTOBACKUP, Value::Object(bk), &["1616-5.14"]));
+    out.push(patch(
+        AUTOBACKUP,
+        Value::Object(bk),
+        &["1616-5.14.a", "1616-5.14.b", "1616-5.14.c"],
+    ));
 
     for e in &p.break_in.allow_list {
         out.push(post(
@@ -463,7 +270,7 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
                 "prefix": e.network.prefix,
                 "allowlist_entry_type": "user",
             }),
-            &["1616-5.15.d"],
+            &["1616-5.15.g"],
         ));
     }
 
@@ -477,7 +284,12 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
             c.insert("guest_pin".into(), secret_ref(r.name()));
         }
         c.insert("allow_guests".into(), json!(room.allow_guests));
-        out.push(post(CONFERENCE, "name", Value::Object(c), &["1616-5.15.a"]));
+        out.push(post(
+            CONFERENCE,
+            "name",
+            Value::Object(c),
+            &["1616-5.15.b", "1616-5.15.c"],
+        ));
     }
 
     let locations: BTreeSet<&str> = p.conferencing.iter().map(|n| n.location.as_str()).collect();
@@ -486,7 +298,7 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
             SYSTEM_LOCATION,
             "name",
             json!({ "name": loc }),
-            &["1616-4.6"],
+            &["1616-4.3"],
         ));
     }
     for n in nodes::worker_vm_bodies(l)? {
@@ -494,7 +306,15 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
             WORKER_VM,
             "name",
             n.body,
-            &["1616-4.6", "1616-5.4.1", "1616-5.5", "1616-5.11"],
+            &[
+                "1616-4.3",
+                "1616-4.5.b",
+                "1616-4.5.e",
+                "1616-5.4.1.b",
+                "1616-5.4.4.b",
+                "1616-5.11.a",
+                "1616-5.11.b",
+            ],
         );
         e.then = Some(Then {
             bootstrap: n.bootstrap_url,
@@ -507,24 +327,8 @@ pub fn plan(l: &Loaded) -> anyhow::Result<Vec<Entry>> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
-    fn rule_ids_are_unique_and_follow_the_scheme() {
-        let mut seen = BTreeSet::new();
-        for r in RULES {
-            assert!(seen.insert(r.id), "duplicate {}", r.id);
-            assert!(r.id.starts_with("1616-"), "{}", r.id);
-            assert!(
-                ["plan", "sheet", "generation", "manual"].contains(&r.enforced_by),
-                "{}",
-                r.id
-            );
-        }
-    }
-
-    #[test]
-    fn securitywizard_rules_are_the_sheet_rows_in_order() {
+    fn securitywizard_rules_are_the_policy_rows_in_order() {
         let m: crate::profile::model::SecureMode = toml::from_str(
             "fips-140-2 = true\ndisable-system-admin-account = true\naccept-icmpv6-redirects = false\n\
              drop-closed-ports = true\naccept-multicast-icmpv6-echo = false\nipv6-dad = false\n\
@@ -535,10 +339,12 @@ mod tests {
         .unwrap();
         let rows = super::super::sheets::securitywizard_answers(&m);
         let ids: Vec<&str> = rows.iter().map(|q| q.rule).collect();
-        let table: Vec<&str> = RULES
-            .iter()
-            .filter(|r| r.id.starts_with("1616-5.1."))
-            .map(|r| r.id)
+        // The policy's §34 rows: every `1616-5.1.<letter>` that is a securitywizard question.
+        let table: Vec<&str> = crate::policy::rules::all()
+            .filter(|r| {
+                r.id.0.starts_with("1616-5.1.") && r.statement.starts_with("securitywizard:")
+            })
+            .map(|r| r.id.0)
             .collect();
         assert_eq!(ids, table);
         assert!(rows.iter().all(|q| q.answer == q.guide));

@@ -20,6 +20,10 @@ fn envelope(name: &str) -> String {
     format!("see sealed envelope (secret: {name})")
 }
 
+/// The rules the installation wizard's answers carry out: its passwords are checked against the §52 policy
+/// while generating (`bootstrap`), and only their hashes are written.
+pub const INSTALL_RULES: &[&str] = &["1616-4.6.d", "1616-5.4.4.b"];
+
 /// The installation-wizard sheet for the Management Node.
 pub fn install_sheet(l: &Loaded, a: &WizardAnswers) -> String {
     let c = &a.config;
@@ -34,8 +38,14 @@ pub fn install_sheet(l: &Loaded, a: &WizardAnswers) -> String {
         s,
         "Profile `{}`, Pexip Infinity {}. Type these answers at the console on first boot (CCN-STIC 1616 §31), \
          unless the node took them from its config drive (`config-2`). Passwords are not printed here: take them \
-         from the sealed envelopes named below. They meet the password policy of §52 (checked by forja).\n",
-        l.profile.profile.name, l.profile.pexip.version
+         from the sealed envelopes named below. They meet the password policy of §52 (checked by forja: {}).\n",
+        l.profile.profile.name,
+        l.profile.pexip.version,
+        INSTALL_RULES
+            .iter()
+            .map(|r| format!("`{r}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let _ = writeln!(s, "| # | Wizard question | Answer |");
     let _ = writeln!(s, "|---|---|---|");

@@ -5,6 +5,9 @@
 //! Checklist rows: NO when any of the row's rules FAILs; SÍ when all of them PASS or are WAIVED; both boxes empty
 //! while MANUAL steps are still open (the Observaciones column names them). The report never contains a secret
 //! value: reasons name secrets, never their values.
+//!
+//! A report made by `forja build` also names, per rule, what the build wrote to carry it out (`enforced_by`,
+//! see `build::enforced`); the Markdown lists it under the rule's enforcement kind.
 
 use std::fmt::Write as _;
 
@@ -27,6 +30,10 @@ pub struct RuleResult {
     pub status: Status,
     /// Why; one line per offending field for a FAIL, the operator's step for MANUAL.
     pub reason: String,
+    /// What a build wrote that carries the rule out (a host file path, a Pexip plan request, a sheet). Filled
+    /// by `forja build` only; `forja check` judges the profile alone and leaves it empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enforced_by: Vec<String>,
 }
 
 impl RuleResult {
@@ -48,6 +55,7 @@ impl RuleResult {
             checklist: rule.checklist,
             status,
             reason,
+            enforced_by: Vec::new(),
         }
     }
 }
@@ -112,6 +120,18 @@ impl Report {
 
     pub fn get(&self, id: &str) -> Option<&RuleResult> {
         self.rules.iter().find(|r| r.id.0 == id)
+    }
+
+    /// Records that `by` (an artifact of the build) carries out rule `id`; once per `by`. False when no rule
+    /// has that id.
+    pub fn mark_enforced(&mut self, id: &str, by: &str) -> bool {
+        let Some(r) = self.rules.iter_mut().find(|r| r.id.0 == id) else {
+            return false;
+        };
+        if !r.enforced_by.iter().any(|b| b == by) {
+            r.enforced_by.push(by.to_owned());
+        }
+        true
     }
 
     pub fn to_json(&self) -> String {
@@ -237,9 +257,15 @@ impl Report {
         let _ = writeln!(out, "| Rule | § | Status | Enforced | Statement | Reason |");
         let _ = writeln!(out, "|---|---|---|---|---|---|");
         for r in &self.rules {
+            // What the build wrote for the rule, under its enforcement kind.
+            let by: String = r
+                .enforced_by
+                .iter()
+                .map(|b| format!("<br>· `{}`", cell(b)))
+                .collect();
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {}{by} | {} | {} |",
                 r.id,
                 r.paragraph,
                 r.status,
