@@ -36,6 +36,15 @@ pub fn citations(l: &Loaded, files: &[GenFile]) -> anyhow::Result<Vec<(String, S
             out.push((r, by.clone()));
         }
     }
+    if !l.profile.pexip.images.is_empty() {
+        // Staging verifies every image against README.TXT before use and records it; first boot re-verifies.
+        out.push(("1616-4.1.b".into(), crate::nodes::lock::FILE_NAME.into()));
+        out.push(("1616-4.6.a".into(), crate::nodes::lock::FILE_NAME.into()));
+        out.push((
+            "1616-4.6.a".into(),
+            "payload: domains/*.xml, imported at first boot".into(),
+        ));
+    }
     let wizard = format!("pexip/{}", pexip::SECURITYWIZARD_SHEET);
     for q in sheets::securitywizard_answers(&l.profile.pexip.secure_mode) {
         out.push((q.rule.to_owned(), wizard.clone()));

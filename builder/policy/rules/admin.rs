@@ -142,8 +142,9 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-5.5.b"),
         paragraph: "§56",
         statement: "\"Enable HTTP access for external systems\" is off",
-        enforcement: Enforcement::Generated,
-        how: APPLIED,
+        // The public API names no field for it, so the configuration plan cannot set it: the operator checks it.
+        enforcement: Enforcement::Manual,
+        how: "On the Management Node: Platform > Global settings > Connectivity: leave \"Enable HTTP access for external systems\" unticked",
         checklist: None,
         check: http_access_off,
     },

@@ -118,8 +118,9 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-5.15.d"),
         paragraph: "§98, §101",
         statement: "Meeting rooms are locked: guests wait until a host joins",
-        enforcement: Enforcement::Generated,
-        how: APPLIED,
+        // Locking is a runtime command (command/v1/conference/lock/), not a stored setting.
+        enforcement: Enforcement::Manual,
+        how: "Hosts lock each meeting room when it starts (in-call control Lock, or POST command/v1/conference/lock/); guests then wait until a host joins",
         checklist: None,
         check: rooms_locked,
     },
