@@ -296,6 +296,24 @@ fn bundles_are_plain_tar_and_reproducible() {
     for line in listing.lines() {
         assert!(line.starts_with("-rw-r--r-- 0/0"), "{line}");
     }
+    // Extracted, the bundle checks with signify itself against the pinned key.
+    let x = site.path("x");
+    std::fs::create_dir(&x).unwrap();
+    ok(&Command::new("tar")
+        .arg("-xf")
+        .arg(site.path("out.tar"))
+        .arg("-C")
+        .arg(&x)
+        .output()
+        .unwrap());
+    let check = Command::new("signify-openbsd")
+        .args(["-C", "-p"])
+        .arg(&site.public)
+        .args(["-x", "SHA256SUMS.sig"])
+        .current_dir(&x)
+        .output()
+        .unwrap();
+    ok(&check);
 
     // The outbound bundle is a function of the stored request, its metadata and the key.
     let stored = licence::request::Stored {
@@ -439,6 +457,27 @@ fn a_response_for_another_request_is_a_mismatch() {
 }
 
 #[test]
+fn the_manager_judges_the_vendor_response_and_a_refusal_changes_nothing() {
+    let site = site(14);
+    ok(&site.request("ENT-V", "out.tar"));
+    let reference = site.report("out.tar")["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(&site.respond("out.tar", "REF-SOMETHING-ELSE", "wrong.tar", &[]));
+    refused(
+        &site.apply("wrong.tar", &[]),
+        9,
+        "the response does not match this request",
+    );
+    assert!(site.licences().is_empty());
+    // Still pending at the site and on the manager: the right answer goes through.
+    ok(&site.respond("out.tar", &reference, "right.tar", &[]));
+    ok(&site.apply("right.tar", &[]));
+    assert_eq!(site.licences(), ["ENT-V"]);
+}
+
+#[test]
 fn another_sites_bundles_are_refused() {
     let here = site(7);
     let there = site(8);
@@ -541,5 +580,24 @@ impl Site {
         let o = self.inspect(bundle, &["--json", "--max-age-days", max_age]);
         let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
         v["reference"].as_str().unwrap().to_owned()
+    }
+}
+
+#[test]
+fn every_licence_argument_has_help() {
+    use clap::CommandFactory;
+    let cmd = forja::cli::Cli::command();
+    let licence = cmd.find_subcommand("licence").unwrap();
+    for sub in licence.get_subcommands() {
+        for a in sub.get_arguments() {
+            assert!(
+                a.get_help().is_some(),
+                "licence {}: --{} has no help",
+                sub.get_name(),
+                a.get_id()
+            );
+        }
+        let o = forja(&["licence", sub.get_name(), "--help"]);
+        assert!(ok(&o).contains("Usage: forja licence"), "{}", text(&o));
     }
 }
