@@ -547,6 +547,11 @@ fn inspect_without_a_pinned_key_is_unverified() {
         "{}",
         text(&o)
     );
+    let line = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        line.contains("\"result\":\"unverified\",\"exit\":4"),
+        "{line}"
+    );
 }
 
 #[test]

@@ -161,7 +161,7 @@ fn audited(
         trail.detail =
             Some("signature checked only against the key inside the bundle (no --key)".into());
     }
-    let recorded = audit.record(&trail, result.as_ref().err(), licence::now());
+    let recorded = audit.record(&trail, result.as_ref().copied(), licence::now());
     let exit = result?;
     recorded?;
     Ok(exit)

@@ -66,16 +66,18 @@ impl Audit {
         Audit { path: path.into() }
     }
 
-    /// Appends the line for a finished step. `outcome` is the step's error, if any.
+    /// Appends the line for a finished step: `outcome` is the exit it ended with, or its error.
     pub fn record(
         &self,
         trail: &Trail,
-        outcome: Option<&anyhow::Error>,
+        outcome: Result<Exit, &anyhow::Error>,
         now: i64,
     ) -> anyhow::Result<()> {
         let (result, exit, message) = match outcome {
-            None => ("ok", Exit::Ok, None),
-            Some(e) => {
+            Ok(Exit::Ok) => ("ok", Exit::Ok, None),
+            Ok(Exit::Unverified) => ("unverified", Exit::Unverified, None),
+            Ok(other) => ("error", other, None),
+            Err(e) => {
                 let exit = exit_of(e);
                 let result = if exit == Exit::Refused {
                     "refused"
@@ -130,9 +132,9 @@ mod tests {
         let audit = Audit::new(dir.path().join("a/licence-audit.log"));
         let mut t = Trail::new("apply");
         t.reference = Some("REF-1".into());
-        audit.record(&t, None, 0).unwrap();
+        audit.record(&t, Ok(Exit::Ok), 0).unwrap();
         audit
-            .record(&t, Some(&fail(Exit::Refused, "refused: replay")), 60)
+            .record(&t, Err(&fail(Exit::Refused, "refused: replay")), 60)
             .unwrap();
         let text = std::fs::read_to_string(&audit.path).unwrap();
         let lines: Vec<serde_json::Value> = text
