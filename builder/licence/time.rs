@@ -37,7 +37,7 @@ fn digits(s: &str) -> Option<u32> {
 /// Parses a time; `None` if it is not one of the accepted shapes.
 pub fn parse(s: &str) -> Option<i64> {
     let s = s.trim();
-    if s.len() < 19 || !s.is_char_boundary(19) {
+    if s.len() < 19 || !s.is_char_boundary(19) || !s[..19].is_ascii() {
         return None;
     }
     let (main, mut rest) = s.split_at(19);
@@ -126,6 +126,8 @@ mod tests {
             "2024-02-29T12:34:56+2",
             "yesterday",
             "2024-02-29T12:34:56.",
+            "20é4-02-29T12:34:5",
+            "2024-02-29T12:34:56+0é:00",
         ] {
             assert_eq!(parse(s), None, "{s}");
         }
