@@ -17,6 +17,7 @@ pub mod fs;
 pub mod hashio;
 pub mod ids;
 pub mod inputs;
+pub mod licence;
 pub mod nodes;
 pub mod pexip;
 pub mod policy;

@@ -7,6 +7,7 @@ use crate::error::Exit;
 
 pub mod build;
 pub mod check;
+pub mod licence;
 pub mod nodes;
 pub mod pexip;
 pub mod sign;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Verify and stage Pexip node images against the vendor's README.TXT.
     #[command(subcommand)]
     Nodes(nodes::NodesCommand),
+    /// Offline licence activation across the air gap: request, inspect, response, apply.
+    #[command(subcommand)]
+    Licence(licence::LicenceCommand),
 }
 
 /// Runs the parsed command; the returned [`Exit`] is the process exit code on success paths that still report
@@ -62,5 +66,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Check(args) => check::run(args),
         Command::Pexip(c) => pexip::run(c),
         Command::Nodes(c) => nodes::run(c),
+        Command::Licence(c) => licence::run(c),
     }
 }

@@ -126,6 +126,12 @@ pub struct State {
     pub log: Vec<String>,
     /// Requests that changed something (POST, PATCH, bootstrap).
     pub writes: usize,
+    /// `generation_time` given to the next offline licence requests (default: the current time).
+    pub licence_generation_time: Option<String>,
+    /// Sequence number of the last licence request.
+    licence_seq: u64,
+    /// licence_request id → the entitlement it asks for (not served, as on a real manager).
+    licence_entitlements: BTreeMap<u64, String>,
 }
 
 pub struct Server {
@@ -230,6 +236,19 @@ impl Server {
 
     pub fn object(&self, resource: &str, id: u64) -> Map<String, Value> {
         self.state.lock().unwrap().objects[resource][&id].clone()
+    }
+
+    /// Gives the next offline licence requests this `generation_time`.
+    pub fn set_licence_generation_time(&self, t: &str) {
+        self.state.lock().unwrap().licence_generation_time = Some(t.to_owned());
+    }
+
+    /// Forgets a stored licence request (as when the manager replaces it with a newer one).
+    pub fn remove_licence_request(&self, reference: &str) {
+        let mut st = self.state.lock().unwrap();
+        if let Some(m) = st.objects.get_mut("licence_request") {
+            m.retain(|_, o| o.get("reference").and_then(Value::as_str) != Some(reference));
+        }
     }
 
     pub fn all(&self, resource: &str) -> Vec<Map<String, Value>> {
@@ -449,6 +468,9 @@ fn manager(shared: &Shared, req: &Request) -> Reply {
         };
         return reply(200, json!({"id": id, "sync_status": status}));
     }
+    if segs[2] == "configuration" && (resource == "licence" || resource == "licence_request") {
+        return licence(&mut st, req, resource, id, &shared.manager_origin);
+    }
     if segs[2] != "configuration" || schema(resource).is_none() {
         return reply(404, json!({"error": "not found"}));
     }
@@ -589,5 +611,171 @@ fn node(shared: &Shared, req: &Request) -> Reply {
             400,
             json!({"error": "not a deployment file for this system"}),
         ),
+    }
+}
+
+/// The offline-licence resources. What a real manager does is not public; this server defines the behaviour
+/// forja's guesses rely on (documented in docs/licence-runbook.md):
+/// - `POST licence/ {"entitlement_id", "offline_mode": true}` stores a `licence_request` (sequence number,
+///   reference, `actions` XML naming both, `generation_time`, `status` "pending", empty `response_xml`) and
+///   creates no licence; online activation (`offline_mode` false) is refused: the site is isolated.
+/// - `PATCH licence_request/<id>/ {"response_xml"}` is accepted once, and only for a response that names the
+///   request's `<reference>` (the stand-in for the vendor's own check); then `status` becomes "applied" and
+///   `licence/` lists `{entitlement_id, offline_mode, status: "active"}`.
+fn licence(st: &mut State, req: &Request, resource: &str, id: Option<u64>, origin: &str) -> Reply {
+    let uri = |id: u64| format!("/api/admin/configuration/v1/{resource}/{id}/");
+    let served = |id: u64, o: &Map<String, Value>| {
+        let mut o = o.clone();
+        o.insert("id".into(), json!(id));
+        o.insert("resource_uri".into(), json!(uri(id)));
+        Value::Object(o)
+    };
+    let body = || -> Result<Map<String, Value>, Reply> {
+        if req.headers.get("content-type").map(String::as_str) != Some("application/json") {
+            return Err(reply(400, json!({"error": "expected application/json"})));
+        }
+        serde_json::from_slice::<Value>(&req.body)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .ok_or_else(|| reply(400, json!({"error": "body is not a JSON object"})))
+    };
+    match (req.method.as_str(), id) {
+        ("GET", None) => {
+            let objs: Vec<Value> = st
+                .objects
+                .get(resource)
+                .map(|m| m.iter().map(|(i, o)| served(*i, o)).collect())
+                .unwrap_or_default();
+            reply(
+                200,
+                json!({"meta": {"limit": 0, "next": null, "offset": 0, "previous": null,
+                                "total_count": objs.len()}, "objects": objs}),
+            )
+        }
+        ("GET", Some(id)) => match st.objects.get(resource).and_then(|m| m.get(&id)) {
+            Some(o) => reply(200, served(id, o)),
+            None => reply(404, json!({"error": "not found"})),
+        },
+        ("POST", None) if resource == "licence" => {
+            let b = match body() {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            if let Some(k) = b
+                .keys()
+                .find(|k| *k != "entitlement_id" && *k != "offline_mode")
+            {
+                return reply(
+                    400,
+                    json!({"licence": {"error": format!("The '{k}' field is not a valid field for licence")}}),
+                );
+            }
+            let Some(ent) = b
+                .get("entitlement_id")
+                .and_then(Value::as_str)
+                .filter(|e| !e.is_empty())
+            else {
+                return reply(
+                    400,
+                    json!({"licence": {"entitlement_id": "This field is required."}}),
+                );
+            };
+            if b.get("offline_mode") != Some(&json!(true)) {
+                return reply(
+                    400,
+                    json!({"licence": {"error": "cannot reach the licensing server (isolated test manager)"}}),
+                );
+            }
+            st.licence_seq += 1;
+            st.next_id += 1;
+            let (seq, rid) = (st.licence_seq, st.next_id);
+            let reference = format!("REF-{seq:04}-{rid}");
+            let generation_time = st.licence_generation_time.clone().unwrap_or_else(|| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs() as i64;
+                format!(
+                    "{}.000000",
+                    forja::licence::time::format(now).trim_end_matches('Z')
+                )
+            });
+            let actions = format!(
+                "<?xml version=\"1.0\"?><licence_request><reference>{reference}</reference>\
+                 <sequence>{seq}</sequence><entitlement_id>{ent}</entitlement_id></licence_request>"
+            );
+            let obj = json!({"sequence_number": seq, "reference": reference, "actions": actions,
+                             "generation_time": generation_time, "status": "pending", "response_xml": ""});
+            st.licence_entitlements.insert(rid, ent.to_owned());
+            st.objects
+                .entry("licence_request".into())
+                .or_default()
+                .insert(rid, obj.as_object().unwrap().clone());
+            st.writes += 1;
+            Reply {
+                status: 201,
+                body: Vec::new(),
+                content_type: "application/json",
+                location: Some(format!(
+                    "{origin}/api/admin/configuration/v1/licence_request/{rid}/"
+                )),
+            }
+        }
+        ("PATCH", Some(id)) if resource == "licence_request" => {
+            let b = match body() {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let Some(response) = b
+                .get("response_xml")
+                .and_then(Value::as_str)
+                .filter(|_| b.len() == 1)
+            else {
+                return reply(
+                    400,
+                    json!({"licence_request": {"error": "only response_xml (a string) may be set"}}),
+                );
+            };
+            let Some(o) = st
+                .objects
+                .get_mut("licence_request")
+                .and_then(|m| m.get_mut(&id))
+            else {
+                return reply(404, json!({"error": "not found"}));
+            };
+            if o["response_xml"].as_str() != Some("") {
+                return reply(
+                    400,
+                    json!({"licence_request": {"error": "this request is already answered"}}),
+                );
+            }
+            let reference = o["reference"].as_str().unwrap().to_owned();
+            if !response.contains(&format!("<reference>{reference}</reference>")) {
+                return reply(
+                    400,
+                    json!({"licence_request": {"response_xml": "the response does not match this request"}}),
+                );
+            }
+            o.insert("response_xml".into(), json!(response));
+            o.insert("status".into(), json!("applied"));
+            let ent = st.licence_entitlements[&id].clone();
+            st.next_id += 1;
+            let lid = st.next_id;
+            st.objects.entry("licence".into()).or_default().insert(
+                lid,
+                json!({"entitlement_id": ent, "offline_mode": true, "status": "active"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            );
+            st.writes += 1;
+            Reply {
+                status: 202,
+                body: Vec::new(),
+                content_type: "application/json",
+                location: None,
+            }
+        }
+        _ => reply(405, json!({"error": "method not allowed"})),
     }
 }

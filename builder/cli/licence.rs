@@ -1,0 +1,301 @@
+//! `forja licence ...`: the air-gapped licence activation workflow (see [`crate::licence`]).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use crate::error::{Exit, fail};
+use crate::licence::audit::{AUDIT_FILE, Audit, Trail};
+use crate::licence::{self, DEFAULT_MAX_AGE_DAYS, Manager, state::State};
+use crate::pexip::client::{Client, load_ca, require_https};
+use crate::profile::secrets::{SecretRef, Secrets};
+use crate::sign::keys::{PublicKey, SigningKey};
+
+/// Offline licence activation across the air gap (guide §18–21).
+#[derive(Debug, Subcommand)]
+pub enum LicenceCommand {
+    /// Site: create an offline licence request on the Management Node and write the signed outbound bundle.
+    Request(RequestArgs),
+    /// Connected side: check an outbound bundle (pinned key, hashes, age) and show what it requests.
+    Inspect(InspectArgs),
+    /// Connected side: pack the vendor's response into an inbound bundle bound to the outbound bundle.
+    Response(ResponseArgs),
+    /// Site: check an inbound bundle against the site's issued requests and apply it to the Management Node.
+    Apply(ApplyArgs),
+}
+
+/// How to reach the Management Node.
+#[derive(Debug, Args)]
+pub struct ManagerArgs {
+    /// The Management Node's base URL, e.g. https://pexmgr.sede.example (https only).
+    #[arg(long)]
+    pub manager: String,
+    /// CA certificate(s), PEM: the only trust anchors for the manager's certificate.
+    #[arg(long)]
+    pub ca: PathBuf,
+    /// The secrets file holding the web administrator's password (mode 0600).
+    #[arg(long)]
+    pub secrets: PathBuf,
+    /// Accept a secrets file marked test-values-only (lab managers only).
+    #[arg(long)]
+    pub allow_test_secrets: bool,
+    /// Web administrator user for HTTP basic authentication.
+    #[arg(long, default_value = "admin")]
+    pub user: String,
+    /// Name of the secret that holds that user's password.
+    #[arg(long, default_value = "pexip-web-admin")]
+    pub password_secret: String,
+    /// Seconds allowed for each HTTPS request.
+    #[arg(long, default_value_t = 60)]
+    pub request_timeout: u64,
+    /// The site's licence state folder (issued requests; default home of the audit trail).
+    #[arg(long, default_value = "licence-state")]
+    pub state: PathBuf,
+    /// Audit trail file (JSON lines) [default: STATE/licence-audit.log].
+    #[arg(long)]
+    pub audit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    #[command(flatten)]
+    pub manager: ManagerArgs,
+    /// The entitlement (activation) id the vendor issued for this licence.
+    #[arg(long)]
+    pub entitlement: String,
+    /// The site's signify secret key (mode 0600) that signs the bundle.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Where to write the outbound bundle (a tar).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The outbound bundle written by `forja licence request`.
+    pub bundle: PathBuf,
+    /// The site's public key, pinned when it was received; without it the result is "unverified" (exit 4).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Refuse a request generated more than this many days ago.
+    #[arg(long, default_value_t = DEFAULT_MAX_AGE_DAYS)]
+    pub max_age_days: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Audit trail file (JSON lines) this step appends to.
+    #[arg(long, default_value = AUDIT_FILE)]
+    pub audit: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ResponseArgs {
+    /// The outbound bundle the response answers.
+    pub bundle: PathBuf,
+    /// The vendor's response file, exactly as downloaded (kept opaque).
+    #[arg(long)]
+    pub response: PathBuf,
+    /// The site's pinned public key: the outbound bundle must be signed by it.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Where to write the inbound bundle (a tar).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Sign the inbound bundle with this courier secret key (signify, mode 0600).
+    #[arg(long)]
+    pub sign: Option<PathBuf>,
+    /// Refuse a request generated more than this many days ago.
+    #[arg(long, default_value_t = DEFAULT_MAX_AGE_DAYS)]
+    pub max_age_days: u64,
+    /// Audit trail file (JSON lines) this step appends to.
+    #[arg(long, default_value = AUDIT_FILE)]
+    pub audit: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The inbound bundle written by `forja licence response`.
+    pub inbound: PathBuf,
+    #[command(flatten)]
+    pub manager: ManagerArgs,
+    /// Require a courier signature by this public key (signify).
+    #[arg(long)]
+    pub courier_key: Option<PathBuf>,
+    /// Refuse a request generated more than this many days ago.
+    #[arg(long, default_value_t = DEFAULT_MAX_AGE_DAYS)]
+    pub max_age_days: u64,
+}
+
+pub fn run(cmd: LicenceCommand) -> anyhow::Result<Exit> {
+    match cmd {
+        LicenceCommand::Request(a) => {
+            let audit = audit_of(&a.manager);
+            audited(&audit, "request", |t| request(a, t))
+        }
+        LicenceCommand::Inspect(a) => audited(&Audit::new(&a.audit), "inspect", |t| inspect(a, t)),
+        LicenceCommand::Response(a) => {
+            audited(&Audit::new(&a.audit), "response", |t| response(a, t))
+        }
+        LicenceCommand::Apply(a) => {
+            let audit = audit_of(&a.manager);
+            audited(&audit, "apply", |t| apply(a, t))
+        }
+    }
+}
+
+fn audit_of(m: &ManagerArgs) -> Audit {
+    Audit::new(m.audit.clone().unwrap_or_else(|| m.state.join(AUDIT_FILE)))
+}
+
+/// Runs a step and appends its outcome to the audit trail, whatever it is.
+fn audited(
+    audit: &Audit,
+    step: &'static str,
+    f: impl FnOnce(&mut Trail) -> anyhow::Result<Exit>,
+) -> anyhow::Result<Exit> {
+    let mut trail = Trail::new(step);
+    let result = f(&mut trail);
+    if let Ok(Exit::Unverified) = result {
+        trail.detail =
+            Some("signature checked only against the key inside the bundle (no --key)".into());
+    }
+    let recorded = audit.record(&trail, result.as_ref().copied(), licence::now());
+    let exit = result?;
+    recorded?;
+    Ok(exit)
+}
+
+fn client(m: &ManagerArgs) -> anyhow::Result<(Client, Vec<u8>)> {
+    require_https(&m.manager, "--manager")?;
+    let secrets = Secrets::load(&m.secrets, m.allow_test_secrets)?;
+    let pw = secrets
+        .get(&SecretRef {
+            secret: m.password_secret.clone(),
+        })
+        .ok_or_else(|| {
+            fail(
+                Exit::Input,
+                format!(
+                    "{}: no secret `{}` for the web administrator's password (--password-secret)",
+                    m.secrets.display(),
+                    m.password_secret
+                ),
+            )
+        })?;
+    let ca_pem = std::fs::read(&m.ca).map_err(|e| {
+        fail(
+            Exit::Input,
+            format!("{}: cannot read the CA file: {e}", m.ca.display()),
+        )
+    })?;
+    let client = Client::new(
+        load_ca(&m.ca)?,
+        Duration::from_secs(m.request_timeout),
+        Some((&m.user, pw)),
+        &secrets,
+    );
+    Ok((client, ca_pem))
+}
+
+fn public_key(path: &Path) -> anyhow::Result<PublicKey> {
+    PublicKey::load(path)
+}
+
+fn request(a: RequestArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
+    let key = SigningKey::load(&a.key)?;
+    let (client, ca_pem) = client(&a.manager)?;
+    let mut state = State::open(&a.manager.state)?;
+    let opts = licence::request::Options {
+        manager: Manager::new(&a.manager.manager, &ca_pem),
+        entitlement_id: a.entitlement,
+        key: &key,
+        out: &a.out,
+        created_at: licence::created_at(),
+    };
+    let (meta, sha) = licence::request::request(&client, &opts, &mut state, trail)?;
+    println!(
+        "wrote {} (sha256 {sha})\nrequest {} sequence {} for entitlement {}, generated {}\n\
+         recorded as pending in {}\ncarry the bundle and the site's public key (pinned separately) to the connected side",
+        a.out.display(),
+        meta.reference,
+        meta.sequence_number,
+        meta.entitlement_id,
+        meta.generation_time_utc,
+        state.path().display()
+    );
+    Ok(Exit::Ok)
+}
+
+fn inspect(a: InspectArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
+    let key = a.key.as_deref().map(public_key).transpose()?;
+    let report = licence::inspect::inspect(
+        &a.bundle,
+        key.as_ref(),
+        a.max_age_days,
+        licence::now(),
+        trail,
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(match report.signature {
+        licence::inspect::Trust::Pinned => Exit::Ok,
+        licence::inspect::Trust::Unpinned => Exit::Unverified,
+    })
+}
+
+fn response(a: ResponseArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
+    let site_key = public_key(&a.key)?;
+    let courier = a.sign.as_deref().map(SigningKey::load).transpose()?;
+    let opts = licence::response::Options {
+        outbound: &a.bundle,
+        response: &a.response,
+        site_key: &site_key,
+        courier: courier.as_ref(),
+        max_age_days: a.max_age_days,
+        now: licence::now(),
+        out: &a.out,
+    };
+    let (meta, sha) = licence::response::response(&opts, trail)?;
+    println!(
+        "wrote {} (sha256 {sha})\nanswers request bundle {} (request {} sequence {}){}",
+        a.out.display(),
+        meta.request_bundle_sha256,
+        meta.reference,
+        meta.sequence_number,
+        if courier.is_some() {
+            ", signed by the courier key"
+        } else {
+            ""
+        }
+    );
+    Ok(Exit::Ok)
+}
+
+fn apply(a: ApplyArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
+    let courier = a.courier_key.as_deref().map(public_key).transpose()?;
+    let (client, _) = client(&a.manager)?;
+    let mut state = State::open(&a.manager.state)?;
+    let opts = licence::apply::Options {
+        inbound: &a.inbound,
+        manager: &a.manager.manager,
+        courier: courier.as_ref(),
+        max_age_days: a.max_age_days,
+        now: licence::now(),
+    };
+    let applied = licence::apply::apply(&client, &opts, &mut state, trail)?;
+    println!(
+        "applied the response to request {} sequence {} (manager request id {})\n\
+         licence active: entitlement {}\nrecorded as applied in {}",
+        applied.meta.reference,
+        applied.meta.sequence_number,
+        applied.request_id,
+        applied.meta.entitlement_id,
+        state.path().display()
+    );
+    Ok(Exit::Ok)
+}
