@@ -3,8 +3,9 @@
 //! - `pass` (web administrator): Django's `pbkdf2_sha256$36000$<salt>$<base64 PBKDF2-HMAC-SHA256, 32 bytes>`.
 //! - `admin_password` (console user `admin`): SHA-512 crypt `$6$rounds=5000$<16-char salt>$<86 chars>`.
 //!
-//! Both are written here on top of `sha2` (HMAC, PBKDF2 and Drepper's SHA-crypt are short and fully specified);
-//! the tests check them against Python's `hashlib` and `mkpasswd`, which no one here wrote.
+//! HMAC and PBKDF2 come from the RustCrypto `hmac` and `pbkdf2` crates (also used for GRUB's hash); SHA-512 crypt
+//! is Drepper's short, fully specified algorithm written here on `sha2`. The tests check both hashes against
+//! Python's `hashlib` and `mkpasswd`, which no one here wrote.
 //!
 //! Salts come from a per-deployment secret seed: `HMAC-SHA256(seed, label)` expanded and mapped onto the salt
 //! alphabet by rejection sampling (no modulo bias). The same profile and secrets give the same bytes; another
@@ -23,33 +24,17 @@ pub const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
 pub const CRYPT64: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut k = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(msg);
-    let ih = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(ih);
-    outer.finalize().into()
+    use hmac::{KeyInit, Mac};
+    let mut mac =
+        <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
 }
 
 /// PBKDF2-HMAC-SHA256 with a 32-byte output (one block).
 pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
-    let mut msg = salt.to_vec();
-    msg.extend_from_slice(&1u32.to_be_bytes());
-    let mut u = hmac_sha256(password, &msg);
-    let mut out = u;
-    for _ in 1..iterations {
-        u = hmac_sha256(password, &u);
-        out.iter_mut().zip(u).for_each(|(o, b)| *o ^= b);
-    }
+    let mut out = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out);
     out
 }
 

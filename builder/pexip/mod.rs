@@ -87,10 +87,8 @@ pub fn to_json_lines<T: serde::Serialize>(v: &T) -> anyhow::Result<Vec<u8>> {
 
 /// `SOURCE_DATE_EPOCH` from the environment, else the profile's.
 pub fn source_date_epoch(l: &Loaded) -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(l.profile.base.source_date_epoch)
+    // One rule for the whole build (an unreadable variable is refused there, before this runs).
+    crate::build::plan::epoch(l).unwrap_or(l.profile.base.source_date_epoch)
 }
 
 /// The loaded secrets, or an error that says generation needs them.
