@@ -172,7 +172,7 @@ fn rejects_dhcp_management_address() {
     );
     let reason = fail_reason(&l, "1616-4.5.b");
     let expect = format!(
-        "{}:67:11: network.management.address = \"dhcp\"",
+        "{}:68:11: network.management.address = \"dhcp\"",
         l.path.display()
     );
     assert!(reason.contains(&expect), "{reason}");
@@ -338,7 +338,7 @@ fn rejects_tls_below_1_2() {
     let reason = fail_reason(&l, "1616-5.1.i");
     assert!(
         reason.contains(&format!(
-            "{}:156:19: pexip.secure-mode.tls-min-version = \"1.0\"",
+            "{}:157:19: pexip.secure-mode.tls-min-version = \"1.0\"",
             l.path.display()
         )),
         "{reason}"

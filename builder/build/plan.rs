@@ -274,13 +274,28 @@ pub fn resolve(l: &Loaded, selfcheck_pubkey: Option<String>) -> anyhow::Result<R
         ],
         overlays: list_tree(&overlay_dir())?,
         generated: files.iter().map(PlannedFile::from).collect(),
-        edits: vec![Edit {
-            path: "/etc/login.defs",
-            set: compose::access::login_defs_keys(l)
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-        }],
+        edits: {
+            let mut e = vec![Edit {
+                path: "/etc/login.defs",
+                set: compose::access::login_defs_keys(l)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            }];
+            if let Some(r) = &p.host.root_password {
+                e.push(Edit {
+                    path: "/etc/shadow",
+                    set: vec![(
+                        "root".to_owned(),
+                        format!(
+                            "SHA-512 crypt of secret `{}` (salt from the build seed)",
+                            r.name()
+                        ),
+                    )],
+                });
+            }
+            e
+        },
         node_images: p
             .pexip
             .images

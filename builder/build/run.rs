@@ -157,6 +157,14 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
             compose::access::set_keys(&text, &compose::access::login_defs_keys(l)),
         )?;
     }
+    if let Some(hash) = compose::access::root_hash(
+        l,
+        &super::seed::build_seed(l.secrets.as_ref().expect("resolve checked")),
+    )? {
+        let shadow = root.join("etc/shadow");
+        let text = std::fs::read_to_string(&shadow).context("reading the base's /etc/shadow")?;
+        std::fs::write(&shadow, compose::access::set_root_hash(&text, &hash))?;
+    }
     // The image's machine-id is made on first boot: one per device.
     std::fs::write(root.join("etc/machine-id"), b"uninitialized\n")?;
 

@@ -96,6 +96,46 @@ pub fn login_defs_keys(l: &Loaded) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Sets root's password hash in a shadow file's text (the line keeps its other fields).
+pub fn set_root_hash(shadow: &str, hash: &str) -> String {
+    shadow
+        .lines()
+        .map(|l| match l.split_once(':') {
+            Some(("root", rest)) => {
+                let tail = rest.split_once(':').map_or("", |x| x.1);
+                format!("root:{hash}:{tail}\n")
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect()
+}
+
+/// The SHA-512 crypt hash of the host's root password (§52), with a salt derived from the build seed.
+pub fn root_hash(l: &Loaded, seed: &[u8; 32]) -> anyhow::Result<Option<String>> {
+    let Some(r) = &l.profile.host.root_password else {
+        return Ok(None);
+    };
+    let secrets = l.secrets.as_ref().ok_or_else(|| {
+        crate::error::fail(
+            crate::error::Exit::Input,
+            "host.root-password needs the secrets file",
+        )
+    })?;
+    let pw = secrets.get(r).ok_or_else(|| {
+        crate::error::fail(
+            crate::error::Exit::Input,
+            format!("host.root-password: secret `{}` is not defined", r.name()),
+        )
+    })?;
+    use crate::pexip::hash;
+    let salt = hash::derive_salt(seed, "host-root-password", 16, hash::CRYPT64);
+    Ok(Some(hash::sha512_crypt(
+        pw.expose(),
+        &salt,
+        hash::SHA512_CRYPT_ROUNDS,
+    )))
+}
+
 /// Rewrites `KEY value` lines of a login.defs-style file, appending keys it lacks.
 pub fn set_keys(text: &str, keys: &[(&str, String)]) -> String {
     let mut seen = vec![false; keys.len()];
@@ -174,6 +214,15 @@ fn ssh_files(l: &Loaded) -> Vec<GenFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn root_hash_replaces_only_the_password_field() {
+        let shadow = "root:*:20454:0:99999:7:::\ndaemon:*:20454:0:99999:7:::\n";
+        assert_eq!(
+            set_root_hash(shadow, "$6$x$y"),
+            "root:$6$x$y:20454:0:99999:7:::\ndaemon:*:20454:0:99999:7:::\n"
+        );
+    }
 
     #[test]
     fn sets_existing_keys_and_appends_missing_ones() {

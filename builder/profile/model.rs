@@ -88,6 +88,10 @@ pub struct Host {
     pub banner: String,
     /// Idle shell sessions end after this many minutes (§51).
     pub session_timeout_minutes: u32,
+    /// Console password of `root` on the host (§52). The image carries only its SHA-512 crypt hash; absent, root
+    /// stays locked and the host has no console login.
+    #[serde(default)]
+    pub root_password: Option<SecretRef>,
     pub ntp: Vec<NtpServer>,
     pub syslog: Option<Syslog>,
     pub password_policy: PasswordPolicy,

@@ -398,6 +398,9 @@ fn chosen_passwords(ctx: &Ctx) -> Verdict {
     if let Some(r) = &p.boot.bootloader_password {
         refs.push(("boot.bootloader-password".to_owned(), r));
     }
+    if let Some(r) = &p.host.root_password {
+        refs.push(("host.root-password".to_owned(), r));
+    }
     if let Some(r) = &p.boot.firmware.admin_password {
         refs.push(("boot.firmware.admin-password".to_owned(), r));
     }
@@ -409,7 +412,7 @@ fn chosen_passwords(ctx: &Ctx) -> Verdict {
         ctx,
         refs,
         |pw| password_problems(pw, policy),
-        "node, bootloader, firmware and vmstore passwords meet §52",
+        "node, host root, bootloader, firmware and vmstore passwords meet §52",
     )
 }
 
