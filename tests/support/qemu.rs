@@ -132,6 +132,10 @@ pub struct VmConfig {
     pub cpus: u32,
     /// QEMU is killed when this runs out.
     pub timeout: Duration,
+    /// The boot disk's format (`qcow2` unless a test says otherwise).
+    pub disk_format: String,
+    /// Further QEMU arguments (more disks, direct kernel boot), appended last.
+    pub extra: Vec<String>,
 }
 
 impl VmConfig {
@@ -145,6 +149,8 @@ impl VmConfig {
             memory_mb: 3072,
             cpus: 2,
             timeout: Duration::from_secs(900),
+            disk_format: "qcow2".into(),
+            extra: Vec::new(),
         }
     }
 
@@ -180,8 +186,9 @@ impl VmConfig {
             format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
             "-drive".into(),
             format!(
-                "file={},format=qcow2,if=none,id=disk0,discard=unmap",
-                self.disk.display()
+                "file={},format={},if=none,id=disk0,discard=unmap",
+                self.disk.display(),
+                self.disk_format
             ),
             "-device".into(),
             "virtio-blk-pci,drive=disk0,bootindex=0".into(),
@@ -205,6 +212,7 @@ impl VmConfig {
             ]);
         }
         a.extend(["-serial".into(), format!("file:{}", serial.display())]);
+        a.extend(self.extra.iter().cloned());
         a
     }
 }
