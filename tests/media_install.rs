@@ -406,6 +406,7 @@ fn usb_and_pxe_installers_verify_before_writing() {
     let mut cfg = VmConfig::new("pxe-install", &work, &target3);
     cfg.disk_format = "raw".into();
     cfg.memory_mb = 1536;
+    cfg.boot_from_disk = false;
     cfg.extra = vec![
         "-kernel".into(),
         pxe.join("vmlinuz").display().to_string(),

@@ -121,6 +121,7 @@ mkdir -p /proc /sys /dev /run /tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
 echo "forja-installer: starting"
 for m in virtio_pci virtio_blk virtio_scsi virtio_net sd_mod ahci nvme xhci_pci ehci_pci usb_storage uas ext4 e1000 e1000e; do
     modprobe -q "$m" 2>/dev/null
@@ -129,13 +130,17 @@ done
 udevadm trigger --action=add --type=subsystems >/dev/null 2>&1
 udevadm trigger --action=add --type=devices >/dev/null 2>&1
 udevadm settle --timeout=60 >/dev/null 2>&1
-if grep -q forja.url= /proc/cmdline 2>/dev/null || [ -n "$(sed -n 's/.*forja.url=\([^ ]*\).*/\1/p' /proc/cmdline)" ]; then
+read -r cmdline < /proc/cmdline
+case " $cmdline " in
+*" forja.url="*)
     for n in /sys/class/net/*; do
         n=${n##*/}
         [ "$n" = lo ] && continue
+        echo "forja-installer: DHCP on $n"
         ipconfig -t 30 -c dhcp -d "$n" >/dev/null 2>&1 && break
     done
-fi
+    ;;
+esac
 /forja/lib/ld-linux-x86-64.so.2 --library-path /forja/lib /forja/forja media install \
     --config /forja/installer.json --key /forja/forja.pub
 rc=$?

@@ -136,6 +136,8 @@ pub struct VmConfig {
     pub disk_format: String,
     /// Further QEMU arguments (more disks, direct kernel boot), appended last.
     pub extra: Vec<String>,
+    /// Give the disk `bootindex=0` (off for a direct kernel boot, which QEMU boots first itself).
+    pub boot_from_disk: bool,
 }
 
 impl VmConfig {
@@ -151,6 +153,7 @@ impl VmConfig {
             timeout: Duration::from_secs(900),
             disk_format: "qcow2".into(),
             extra: Vec::new(),
+            boot_from_disk: true,
         }
     }
 
@@ -191,7 +194,11 @@ impl VmConfig {
                 self.disk_format
             ),
             "-device".into(),
-            "virtio-blk-pci,drive=disk0,bootindex=0".into(),
+            if self.boot_from_disk {
+                "virtio-blk-pci,drive=disk0,bootindex=0".into()
+            } else {
+                "virtio-blk-pci,drive=disk0".into()
+            },
         ]);
         for (i, n) in self.nics.iter().enumerate() {
             a.extend([
