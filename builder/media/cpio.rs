@@ -19,14 +19,12 @@ pub enum Member {
 /// The archive bytes, padded to a multiple of 512 so the next archive starts aligned.
 pub fn archive(members: &[Member], mtime: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut ino = 1u32;
-    for m in members {
+    for (ino, m) in (1u32..).zip(members) {
         let (path, mode, data): (&str, u32, &[u8]) = match m {
             Member::Dir { path, mode } => (path, 0o040000 | mode, &[]),
             Member::File { path, mode, data } => (path, 0o100000 | mode, data),
         };
         header(&mut out, ino, mode, mtime, path, data);
-        ino += 1;
     }
     header(&mut out, 0, 0, 0, "TRAILER!!!", &[]);
     out.resize(out.len().div_ceil(512) * 512, 0);

@@ -284,6 +284,17 @@ mod tests {
     }
 
     #[test]
+    fn profile_rule_parses_and_refuses_unknown_fields() {
+        use crate::profile::model::Install;
+        let i: Install =
+            toml::from_str(r#"target = { min-size = "100G", serial = "S1" }"#).unwrap();
+        assert_eq!(i.target.serial.as_deref(), Some("S1"));
+        assert_eq!(i.target.min_size.as_deref(), Some("100G"));
+        let err = toml::from_str::<Install>(r#"target = { size = "1G" }"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `size`"), "{err}");
+    }
+
+    #[test]
     fn sizes_parse() {
         assert_eq!(parse_size("100G"), Ok(100 << 30));
         assert_eq!(parse_size("1GiB"), Ok(1 << 30));
