@@ -18,6 +18,7 @@ pub mod hashio;
 pub mod ids;
 pub mod inputs;
 pub mod licence;
+pub mod media;
 pub mod nodes;
 pub mod pexip;
 pub mod policy;

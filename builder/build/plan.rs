@@ -88,6 +88,9 @@ pub struct Plan {
     pub node_images: Vec<PlannedImage>,
     pub artifacts: Vec<String>,
     pub commands: Vec<String>,
+    /// The profile's `[install] target` rule, for `forja media` (absent: the installer's default rule).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub install_target: Option<crate::media::target::TargetRule>,
 }
 
 /// The plan plus what the build needs to execute it exactly.
@@ -308,6 +311,7 @@ pub fn resolve(l: &Loaded, selfcheck_pubkey: Option<String>) -> anyhow::Result<R
             .collect(),
         artifacts,
         commands,
+        install_target: p.install.as_ref().map(|i| i.target.clone()),
     };
     Ok(Resolved {
         plan,

@@ -8,6 +8,7 @@ use crate::error::Exit;
 pub mod build;
 pub mod check;
 pub mod licence;
+pub mod media;
 pub mod nodes;
 pub mod pexip;
 pub mod sign;
@@ -53,6 +54,9 @@ pub enum Command {
     /// Offline licence activation across the air gap: request, inspect, response, apply.
     #[command(subcommand)]
     Licence(licence::LicenceCommand),
+    /// Site media from a signed build: a USB installer image or a PXE tree.
+    #[command(subcommand)]
+    Media(media::MediaCommand),
 }
 
 /// Runs the parsed command; the returned [`Exit`] is the process exit code on success paths that still report
@@ -67,5 +71,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Pexip(c) => pexip::run(c),
         Command::Nodes(c) => nodes::run(c),
         Command::Licence(c) => licence::run(c),
+        Command::Media(c) => media::run(c),
     }
 }

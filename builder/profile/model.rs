@@ -28,6 +28,20 @@ pub struct Profile {
     pub signing: Signing,
     #[serde(default)]
     pub outputs: Outputs,
+    /// How the site installer picks the target disk (`forja media`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<Install>,
+}
+
+/// `[install]`: the installer's rules. Optional; without it the installer takes the only non-removable disk that
+/// is not its own medium, and refuses when there are several.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Install {
+    /// `target = { min-size = "100G", model = "...", serial = "..." }`: every given field must match, and exactly
+    /// one disk may match.
+    #[serde(default)]
+    pub target: crate::media::target::TargetRule,
 }
 
 /// What the profile is for: a production profile gets no test-only shortcuts.

@@ -132,6 +132,12 @@ pub struct VmConfig {
     pub cpus: u32,
     /// QEMU is killed when this runs out.
     pub timeout: Duration,
+    /// The boot disk's format (`qcow2` unless a test says otherwise).
+    pub disk_format: String,
+    /// Further QEMU arguments (more disks, direct kernel boot), appended last.
+    pub extra: Vec<String>,
+    /// Give the disk `bootindex=0` (off for a direct kernel boot, which QEMU boots first itself).
+    pub boot_from_disk: bool,
 }
 
 impl VmConfig {
@@ -145,6 +151,9 @@ impl VmConfig {
             memory_mb: 3072,
             cpus: 2,
             timeout: Duration::from_secs(900),
+            disk_format: "qcow2".into(),
+            extra: Vec::new(),
+            boot_from_disk: true,
         }
     }
 
@@ -180,11 +189,16 @@ impl VmConfig {
             format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
             "-drive".into(),
             format!(
-                "file={},format=qcow2,if=none,id=disk0,discard=unmap",
-                self.disk.display()
+                "file={},format={},if=none,id=disk0,discard=unmap",
+                self.disk.display(),
+                self.disk_format
             ),
             "-device".into(),
-            "virtio-blk-pci,drive=disk0,bootindex=0".into(),
+            if self.boot_from_disk {
+                "virtio-blk-pci,drive=disk0,bootindex=0".into()
+            } else {
+                "virtio-blk-pci,drive=disk0".into()
+            },
         ]);
         for (i, n) in self.nics.iter().enumerate() {
             a.extend([
@@ -205,6 +219,7 @@ impl VmConfig {
             ]);
         }
         a.extend(["-serial".into(), format!("file:{}", serial.display())]);
+        a.extend(self.extra.iter().cloned());
         a
     }
 }

@@ -1,0 +1,97 @@
+//! `forja media usb|pxe|install`: arguments and output only; the work is in [`crate::media`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::error::{Exit, fail};
+use crate::media;
+use crate::sign::{PublicKey, SigningKey};
+
+/// The media subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MediaCommand {
+    /// Make a bootable UEFI USB installer image from a signed build.
+    Usb(UsbArgs),
+    /// Make a PXE/HTTP boot tree (kernel, installer initrd, iPXE script, signed payload) from a signed build.
+    Pxe(PxeArgs),
+    /// Run the installer (inside the installer's initramfs; never on a build host).
+    #[command(hide = true)]
+    Install(InstallArgs),
+}
+
+/// Arguments of `forja media usb`.
+#[derive(Debug, Args)]
+pub struct UsbArgs {
+    /// The build folder (`forja build --out`): verified with the key before anything is made.
+    #[arg(value_name = "BUILD_DIR")]
+    pub build_dir: PathBuf,
+    /// The image to write; a signed SHA256SUMS for it is written in the same folder.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The signify secret key that signed the build; its public half is built into the installer.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+}
+
+/// Arguments of `forja media pxe`.
+#[derive(Debug, Args)]
+pub struct PxeArgs {
+    /// The build folder (`forja build --out`): verified with the key before anything is made.
+    #[arg(value_name = "BUILD_DIR")]
+    pub build_dir: PathBuf,
+    /// The folder to write the tree into (served as is over HTTP).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The signify secret key that signed the build; its public half is built into the installer.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The HTTP URL the tree will be served at (written into boot.ipxe).
+    #[arg(long, value_name = "URL")]
+    pub base_url: String,
+}
+
+/// Arguments of the hidden `forja media install`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The installer's configuration (installer.json).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The public key built into the installer.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The payload URL (default: `forja.url=` on the kernel command line; PXE only).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+}
+
+pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
+    match cmd {
+        MediaCommand::Usb(a) => {
+            let key = SigningKey::load(&a.key)?;
+            let names = media::build::usb(&a.build_dir, &key, &a.out)?;
+            for n in names {
+                println!("{n}");
+            }
+            Ok(Exit::Ok)
+        }
+        MediaCommand::Pxe(a) => {
+            let key = SigningKey::load(&a.key)?;
+            let names = media::build::pxe(&a.build_dir, &key, &a.out, &a.base_url)?;
+            for n in names {
+                println!("{n}");
+            }
+            Ok(Exit::Ok)
+        }
+        MediaCommand::Install(a) => {
+            let cfg: media::InstallerConfig = serde_json::from_slice(&std::fs::read(&a.config)?)
+                .map_err(|e| fail(Exit::Input, format!("{}: {e}", a.config.display())))?;
+            let key = PublicKey::load(&a.key)?;
+            if let Err(e) = media::run::run(&cfg, &key, a.url) {
+                media::run::say(format!("ERROR: {e:#}"));
+                return Err(e);
+            }
+            Ok(Exit::Ok)
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! Making the media from a build folder: `forja media usb` (a GPT image: ESP with GRUB, kernel and installer
+//! initrd; an ext4 payload partition with the signed payload) and `forja media pxe` (kernel, installer initrd,
+//! iPXE script and the signed payload in a folder to serve over HTTP).
+//!
+//! The build folder is verified first (signature with the media key, every file's hash): media are never made
+//! from a build that does not check out. Both outputs are deterministic for the same build, key and forja
+//! binary (the installer embeds the running `forja`, stripped, and the libraries it links), and are listed in
+//! their own signed `SHA256SUMS` ([`crate::sign::sign_dir`]).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::cpio::{self, Member};
+use super::target::TargetRule;
+use super::{InstallerConfig, Mode};
+use crate::disk::gpt::PartitionType;
+use crate::disk::image::{self, Content, DiskSpec, PartitionSpec};
+use crate::error::{Exit, fail};
+use crate::exec::Task;
+use crate::fs::fat::FatTree;
+use crate::sign::{self, SigningKey};
+
+/// The volume label GRUB searches for on the USB image.
+pub const USB_LABEL: &str = "FORJA-USB";
+/// Size of the USB image's ESP (GRUB, kernel, installer initrd).
+pub const USB_ESP_SIZE: u64 = 256 << 20;
+/// The payload files copied from the build.
+pub const PAYLOAD_FILES: [&str; 5] = [
+    "disk.raw.zst",
+    sign::SUMS,
+    sign::SUMS_SIG,
+    sign::SUMS_SSHSIG,
+    sign::PUB,
+];
+/// Kernel command line of the installer (the PXE one adds `forja.url=`).
+pub const INSTALLER_CMDLINE: &str =
+    "rdinit=/forja/init console=tty0 console=ttyS0,115200n8 panic=10 quiet";
+
+/// What the media need from the build.
+#[derive(Debug, Clone)]
+pub struct BuildFacts {
+    pub dir: PathBuf,
+    pub epoch: u64,
+    pub disk_seed: String,
+    pub esp_offset: u64,
+    pub target: TargetRule,
+}
+
+/// Verifies `dir` with `key`'s public half and reads what the media need from its `plan.json`.
+pub fn read_build(dir: &Path, key: &SigningKey, work: &Path) -> anyhow::Result<BuildFacts> {
+    let pubfile = work.join("trusted.pub");
+    std::fs::write(&pubfile, key.public().to_signify())?;
+    let report = sign::verify::verify_dir(dir, Some(&pubfile))?;
+    if report.exit != Exit::Ok {
+        return Err(fail(
+            report.exit,
+            format!(
+                "{} does not verify with the media key: {}",
+                dir.display(),
+                report.summary()
+            ),
+        ));
+    }
+    let plan: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("plan.json"))
+            .with_context(|| format!("reading {}/plan.json", dir.display()))?,
+    )?;
+    let bad = |what: &str| {
+        fail(
+            Exit::Input,
+            format!("{}/plan.json: no {what}", dir.display()),
+        )
+    };
+    let esp = plan["layout"]["partitions"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["type"] == "esp"))
+        .ok_or_else(|| bad("ESP in layout.partitions"))?;
+    let target = match plan.get("install_target") {
+        Some(v) if !v.is_null() => serde_json::from_value(v.clone())
+            .with_context(|| format!("{}/plan.json: install_target", dir.display()))?,
+        _ => TargetRule::default(),
+    };
+    Ok(BuildFacts {
+        dir: dir.to_owned(),
+        epoch: plan["source_date_epoch"]
+            .as_u64()
+            .ok_or_else(|| bad("source_date_epoch"))?,
+        disk_seed: plan["disk_seed"]
+            .as_str()
+            .ok_or_else(|| bad("disk_seed"))?
+            .to_owned(),
+        esp_offset: esp["offset"].as_u64().ok_or_else(|| bad("ESP offset"))?,
+        target,
+    })
+}
+
+/// Copies `vmlinuz` and `initrd.img` out of the build's ESP (mtools reads the FAT in place).
+pub fn extract_boot_files(b: &BuildFacts, work: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let img = format!("{}@@{}", b.dir.join("disk.raw").display(), b.esp_offset);
+    let mut out = Vec::new();
+    for name in ["vmlinuz", "initrd.img"] {
+        let dst = work.join(name);
+        let _ = std::fs::remove_file(&dst);
+        Task::new(format!("reading {name} from the build's ESP"), "mcopy")
+            .args(["-n", "-i"])
+            .arg(&img)
+            .arg(format!("::{name}"))
+            .arg(&dst)
+            .run()?;
+        out.push(dst);
+    }
+    Ok((out.remove(0), out.remove(0)))
+}
+
+/// The `init` of the installer (klibc `sh` from Debian's initrd).
+pub const INIT: &str = r#"#!/bin/sh
+# forja installer: PID 1 (rdinit=/forja/init). Verifies the signed payload, then writes the target disk.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mkdir -p /proc /sys /dev /run /tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+echo "forja-installer: starting"
+for m in virtio_pci virtio_blk virtio_scsi virtio_net sd_mod ahci nvme xhci_pci ehci_pci usb_storage uas ext4 e1000 e1000e; do
+    modprobe -q "$m" 2>/dev/null
+done
+/usr/lib/systemd/systemd-udevd --daemon --resolve-names=never >/dev/null 2>&1
+udevadm trigger --action=add --type=subsystems >/dev/null 2>&1
+udevadm trigger --action=add --type=devices >/dev/null 2>&1
+udevadm settle --timeout=60 >/dev/null 2>&1
+read -r cmdline < /proc/cmdline
+case " $cmdline " in
+*" forja.url="*)
+    for n in /sys/class/net/*; do
+        n=${n##*/}
+        [ "$n" = lo ] && continue
+        echo "forja-installer: DHCP on $n"
+        ipconfig -t 30 -c dhcp -d "$n" >/dev/null 2>&1 && break
+    done
+    ;;
+esac
+/forja/lib/ld-linux-x86-64.so.2 --library-path /forja/lib /forja/forja media install \
+    --config /forja/installer.json --key /forja/forja.pub
+rc=$?
+sync
+if [ "$rc" = 0 ]; then
+    echo "forja-installer: install complete, powering off"
+    poweroff -f
+fi
+echo "forja-installer: FAILED (exit $rc): nothing bootable was written to any disk. Power the machine off."
+while :; do sleep 3600; done
+"#;
+
+/// The shared libraries `exe` links, as (file name, path), loader included.
+fn linked_libraries(exe: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let out = Task::new("listing the installer's libraries", "ldd")
+        .arg(exe)
+        .run()?;
+    let mut libs = Vec::new();
+    for line in out.stdout_str().lines() {
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line
+                .split_whitespace()
+                .next()
+                .filter(|p| p.starts_with('/')),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            let p = PathBuf::from(p);
+            let name = if p.to_string_lossy().contains("ld-linux") {
+                "ld-linux-x86-64.so.2".to_owned()
+            } else {
+                p.file_name()
+                    .context("library name")?
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            libs.push((name, p));
+        }
+    }
+    libs.sort();
+    libs.dedup_by(|a, b| a.0 == b.0);
+    if !libs.iter().any(|(n, _)| n == "ld-linux-x86-64.so.2") {
+        return Err(fail(
+            Exit::Tool,
+            format!("{} links no x86-64 loader", exe.display()),
+        ));
+    }
+    Ok(libs)
+}
+
+/// The installer initrd: our cpio archive, then the build's own initrd.
+pub fn installer_initrd(
+    cfg: &InstallerConfig,
+    key: &SigningKey,
+    base_initrd: &Path,
+    epoch: u64,
+    work: &Path,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding the forja binary")?;
+    let stripped = work.join("forja.stripped");
+    Task::new("stripping the installer binary", "strip")
+        .args(["--strip-all", "-o"])
+        .arg(&stripped)
+        .arg(&exe)
+        .run()?;
+    let dir = |p: &str| Member::Dir {
+        path: p.into(),
+        mode: 0o755,
+    };
+    let file = |p: &str, mode: u32, data: Vec<u8>| Member::File {
+        path: p.into(),
+        mode,
+        data,
+    };
+    let mut members = vec![
+        dir("forja"),
+        file("forja/forja", 0o755, std::fs::read(&stripped)?),
+        file(
+            "forja/forja.pub",
+            0o644,
+            key.public().to_signify().into_bytes(),
+        ),
+        file("forja/init", 0o755, INIT.as_bytes().to_vec()),
+        file("forja/installer.json", 0o644, {
+            let mut j = serde_json::to_vec_pretty(cfg)?;
+            j.push(b'\n');
+            j
+        }),
+        dir("forja/lib"),
+    ];
+    for (name, path) in linked_libraries(&exe)? {
+        let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        members.push(file(&format!("forja/lib/{name}"), 0o755, data));
+    }
+    let mut bytes = cpio::archive(&members, epoch);
+    bytes.extend(std::fs::read(base_initrd)?);
+    crate::artifact::write_atomic(out, &bytes)
+}
+
+/// GRUB's config for the USB installer: one entry, no menu.
+pub fn usb_grub_cfg() -> String {
+    format!(
+        "set timeout=0\nset default=0\ninsmod part_gpt\ninsmod fat\nserial --unit=0 --speed=115200\nterminal_output console serial\n\
+         search --no-floppy --set=root --label {USB_LABEL}\n\
+         menuentry \"forja installer\" --id forja-installer {{\n    linux /vmlinuz {INSTALLER_CMDLINE}\n    initrd /initrd.img\n}}\n"
+    )
+}
+
+fn work_dir(near: &Path) -> anyhow::Result<tempfile::TempDir> {
+    std::fs::create_dir_all(near)?;
+    Ok(tempfile::Builder::new()
+        .prefix(".forja-media-")
+        .tempdir_in(near)?)
+}
+
+/// `forja media usb`: writes `out` (the image) and a signed `SHA256SUMS` beside it. Returns the signed names.
+pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Vec<String>> {
+    let folder = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if same_dir(folder, build_dir) {
+        return Err(fail(
+            Exit::Input,
+            "--out must not be inside BUILD_DIR: the USB image gets its own SHA256SUMS beside it",
+        ));
+    }
+    let name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| fail(Exit::Input, "--out needs a file name"))?
+        .to_owned();
+    let work = work_dir(folder)?;
+    let b = read_build(build_dir, key, work.path())?;
+    let (vmlinuz, base_initrd) = extract_boot_files(&b, work.path())?;
+    let seed = format!("{}/media-usb", b.disk_seed);
+    let cfg = InstallerConfig {
+        mode: Mode::Usb,
+        usb_disk_guid: Some(crate::ids::guid(&seed, "disk")),
+        payload_partition: Some(2),
+        target: b.target.clone(),
+    };
+    let initrd = work.path().join("installer-initrd.img");
+    installer_initrd(&cfg, key, &base_initrd, b.epoch, work.path(), &initrd)?;
+    let grub = work.path().join("BOOTX64.EFI");
+    crate::compose::bootloader::build_grub_efi(&usb_grub_cfg(), b.epoch, work.path(), &grub)?;
+    let mut esp = FatTree::new();
+    esp.add_file("EFI/BOOT/BOOTX64.EFI", &grub)?;
+    esp.add_file("vmlinuz", &vmlinuz)?;
+    esp.add_file("initrd.img", &initrd)?;
+
+    let payload = work.path().join("payload");
+    std::fs::create_dir_all(&payload)?;
+    // Copies, not links: mkfs clamps the tree's mtimes, which must not reach the build folder's files.
+    for f in PAYLOAD_FILES {
+        std::fs::copy(build_dir.join(f), payload.join(f))
+            .with_context(|| format!("copying {f} from the build"))?;
+    }
+    std::fs::write(
+        payload.join("README"),
+        "forja install payload: the signed host image. The installer checks SHA256SUMS.sig with the key built into it,\n\
+         writes the image to the target disk, and leaves a record in install-records/.\n",
+    )?;
+    std::fs::create_dir_all(payload.join(super::run::RECORDS))?;
+    let spec = DiskSpec {
+        seed,
+        epoch: b.epoch as i64,
+        partitions: vec![
+            PartitionSpec {
+                name: "installer".into(),
+                kind: PartitionType::Esp,
+                size: Some(USB_ESP_SIZE),
+                attributes: 0,
+                content: Content::Fat {
+                    tree: esp,
+                    label: USB_LABEL.into(),
+                },
+            },
+            PartitionSpec {
+                name: "payload".into(),
+                kind: PartitionType::LinuxData,
+                size: None,
+                attributes: 0,
+                content: Content::Ext4 {
+                    tree: payload,
+                    label: "forja-payload".into(),
+                },
+            },
+        ],
+    };
+    image::build(&spec, out)?;
+    let names = [name.as_str()];
+    sign::sign_dir(folder, key, &names)?;
+    Ok(vec![name])
+}
+
+/// The iPXE script: fetch kernel and installer initrd from `base`, tell the installer where the payload is.
+pub fn ipxe_script(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    format!(
+        "#!ipxe\n# forja PXE installer. The installer verifies the payload against its built-in key before writing.\n\
+         dhcp\nkernel {base}/vmlinuz initrd=initrd.img {INSTALLER_CMDLINE} forja.url={base}/payload\n\
+         initrd {base}/initrd.img\nboot\n"
+    )
+}
+
+/// `forja media pxe`: the tree to serve over HTTP at `base_url`. Returns the signed names.
+pub fn pxe(
+    build_dir: &Path,
+    key: &SigningKey,
+    out: &Path,
+    base_url: &str,
+) -> anyhow::Result<Vec<String>> {
+    if same_dir(out, build_dir) {
+        return Err(fail(Exit::Input, "--out must not be BUILD_DIR"));
+    }
+    let work = work_dir(out)?;
+    let b = read_build(build_dir, key, work.path())?;
+    let (vmlinuz, base_initrd) = extract_boot_files(&b, work.path())?;
+    let cfg = InstallerConfig {
+        mode: Mode::Pxe,
+        usb_disk_guid: None,
+        payload_partition: None,
+        target: b.target.clone(),
+    };
+    installer_initrd(
+        &cfg,
+        key,
+        &base_initrd,
+        b.epoch,
+        work.path(),
+        &out.join("initrd.img"),
+    )?;
+    crate::artifact::write_atomic(out.join("vmlinuz"), &std::fs::read(&vmlinuz)?)?;
+    crate::artifact::write_atomic(out.join("boot.ipxe"), ipxe_script(base_url).as_bytes())?;
+    std::fs::create_dir_all(out.join("payload"))?;
+    let mut names = vec![
+        "boot.ipxe".to_owned(),
+        "initrd.img".into(),
+        "vmlinuz".into(),
+    ];
+    for f in PAYLOAD_FILES {
+        let dst = out.join("payload").join(f);
+        let _ = std::fs::remove_file(&dst);
+        link_or_copy(&build_dir.join(f), &dst)?;
+        names.push(format!("payload/{f}"));
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    sign::sign_dir(out, key, &refs)?;
+    Ok(names)
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn link_or_copy(src: &Path, dst: &Path) -> anyhow::Result<()> {
+    if std::fs::hard_link(src, dst).is_err() {
+        std::fs::copy(src, dst).with_context(|| format!("copying {}", src.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipxe_points_the_installer_at_the_payload() {
+        let s = ipxe_script("http://10.0.0.1/forja/");
+        assert!(s.starts_with("#!ipxe\n"));
+        assert!(
+            s.contains("kernel http://10.0.0.1/forja/vmlinuz initrd=initrd.img rdinit=/forja/init")
+        );
+        assert!(s.contains("forja.url=http://10.0.0.1/forja/payload"));
+    }
+
+    #[test]
+    fn grub_boots_the_installer_from_the_usb_label() {
+        let c = usb_grub_cfg();
+        assert!(c.contains("--label FORJA-USB"));
+        assert!(c.contains("rdinit=/forja/init"));
+    }
+}

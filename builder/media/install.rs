@@ -1,0 +1,295 @@
+//! What the installer does on the machine being installed (`forja media install`, run from the installer's
+//! initramfs): verify, then write, never the other way round.
+//!
+//! 1. `SHA256SUMS.sig` (signify, embedded) is checked against the public key built into the installer, never a
+//!    key that travels with the payload. The list inside it is the only source of trusted hashes.
+//! 2. From a local payload (USB) `disk.raw.zst` is hashed in full before any disk is opened for writing: a
+//!    tampered or damaged payload stops here with nothing written.
+//! 3. The image is decompressed while it is written, hashing both the compressed and the decompressed stream.
+//!    The first MiB (protective MBR, primary GPT, the start of nothing else) is held back in memory and the
+//!    target's first MiB is zeroed first, so until the very last write the target has no partition table that
+//!    firmware could boot, whatever it held before. Only when both hashes equal the signed ones is the first
+//!    MiB written and the disk flushed. A network payload (PXE) cannot be pre-hashed without reading it twice,
+//!    so for it this step is the check.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use sha2::Digest;
+
+use crate::error::{Exit, fail};
+use crate::hashio::{HashingReader, Sha256};
+use crate::sign::{PublicKey, SUMS_SIG, Sums, signify};
+
+/// Bytes at the start of the image that are written last.
+pub const HOLD_BACK: usize = 1 << 20;
+/// The compressed image in the payload.
+pub const IMAGE_ZST: &str = "disk.raw.zst";
+/// The name its decompressed hash has in `SHA256SUMS`.
+pub const IMAGE_RAW: &str = "disk.raw";
+
+/// Where the payload comes from.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// A mounted folder (the USB payload partition).
+    Dir(PathBuf),
+    /// An HTTP(S) base URL (PXE); names are appended after a `/`.
+    Http(String),
+}
+
+impl Payload {
+    fn open(&self, name: &str) -> anyhow::Result<Box<dyn Read>> {
+        match self {
+            Payload::Dir(d) => {
+                let p = d.join(name);
+                Ok(Box::new(
+                    File::open(&p).with_context(|| format!("opening {}", p.display()))?,
+                ))
+            }
+            Payload::Http(base) => {
+                let url = format!("{}/{name}", base.trim_end_matches('/'));
+                let resp = ureq::get(&url)
+                    .call()
+                    .map_err(|e| fail(Exit::Remote, format!("GET {url}: {e}")))?;
+                Ok(Box::new(resp.into_body().into_reader()))
+            }
+        }
+    }
+
+    fn is_local(&self) -> bool {
+        matches!(self, Payload::Dir(_))
+    }
+}
+
+/// The trusted hashes, from a verified `SHA256SUMS.sig`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trusted {
+    pub zst: Sha256,
+    pub raw: Sha256,
+}
+
+/// Step 1: the signature over the list, and the two hashes from it.
+pub fn verify_list(payload: &Payload, key: &PublicKey) -> anyhow::Result<Trusted> {
+    let mut sig = Vec::new();
+    payload
+        .open(SUMS_SIG)?
+        .take(1 << 20)
+        .read_to_end(&mut sig)
+        .with_context(|| format!("reading {SUMS_SIG}"))?;
+    let message = signify::verify(key, &sig, &[])
+        .map_err(|e| fail(Exit::BadSignature, format!("{SUMS_SIG}: {e}")))?;
+    let sums = Sums::parse(message).map_err(|e| fail(Exit::Input, format!("{SUMS_SIG}: {e}")))?;
+    let get = |name: &str| {
+        sums.get(name).ok_or_else(|| {
+            fail(
+                Exit::Unverified,
+                format!("the signed list has no entry for {name}"),
+            )
+        })
+    };
+    Ok(Trusted {
+        zst: get(IMAGE_ZST)?,
+        raw: get(IMAGE_RAW)?,
+    })
+}
+
+/// Step 2 (local payloads): the compressed image's hash, before any disk is touched.
+pub fn verify_local_image(payload: &Payload, trusted: &Trusted) -> anyhow::Result<()> {
+    let mut r = HashingReader::new(payload.open(IMAGE_ZST)?);
+    io::copy(&mut r, &mut io::sink()).with_context(|| format!("reading {IMAGE_ZST}"))?;
+    let (got, _) = r.finish();
+    if got != trusted.zst {
+        return Err(fail(
+            Exit::HashMismatch,
+            format!(
+                "{IMAGE_ZST}: SHA-256 {} differs from the signed {}",
+                got.hex(),
+                trusted.zst.hex()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Written {
+    pub bytes: u64,
+    pub image_sha256: Sha256,
+}
+
+/// Step 3: stream the image to `target`, first MiB last. `target` must already be the chosen disk.
+pub fn write_image(payload: &Payload, trusted: &Trusted, target: &Path) -> anyhow::Result<Written> {
+    let mut disk = OpenOptions::new()
+        .write(true)
+        .open(target)
+        .with_context(|| format!("opening {} for writing", target.display()))?;
+    // No old partition table may describe the new bytes while they are incomplete.
+    disk.write_all(&vec![0u8; HOLD_BACK])
+        .with_context(|| format!("clearing the first MiB of {}", target.display()))?;
+    disk.sync_all()?;
+
+    let zst = HashingReader::new(payload.open(IMAGE_ZST)?);
+    let mut dec = zstd::stream::read::Decoder::new(zst).context("starting zstd")?;
+    let mut raw_hash = sha2::Sha256::new();
+    let mut first = vec![0u8; HOLD_BACK];
+    let n = read_full(&mut dec, &mut first).context("decompressing the image")?;
+    raw_hash.update(&first[..n]);
+    let mut bytes = n as u64;
+    if n == HOLD_BACK {
+        let mut buf = vec![0u8; 4 << 20];
+        loop {
+            let k = read_full(&mut dec, &mut buf).context("decompressing the image")?;
+            if k == 0 {
+                break;
+            }
+            raw_hash.update(&buf[..k]);
+            disk.write_all(&buf[..k])
+                .with_context(|| format!("writing {} at byte {bytes}", target.display()))?;
+            bytes += k as u64;
+        }
+    }
+    let mut zst = dec.finish().into_inner();
+    io::copy(&mut zst, &mut io::sink()).context("reading the rest of the compressed image")?;
+    let (zst_got, _) = zst.finish();
+    let raw_got = Sha256(raw_hash.finalize().into());
+    if zst_got != trusted.zst || raw_got != trusted.raw {
+        return Err(fail(
+            Exit::HashMismatch,
+            format!(
+                "the image read does not match the signed list ({IMAGE_ZST} {}, {IMAGE_RAW} {}): the first MiB was \
+                 not written, {} is not bootable",
+                if zst_got == trusted.zst {
+                    "ok"
+                } else {
+                    "differs"
+                },
+                if raw_got == trusted.raw {
+                    "ok"
+                } else {
+                    "differs"
+                },
+                target.display()
+            ),
+        ));
+    }
+    disk.sync_all()?;
+    disk.seek(SeekFrom::Start(0))?;
+    disk.write_all(&first[..n])?;
+    disk.sync_all()
+        .with_context(|| format!("flushing {}", target.display()))?;
+    Ok(Written {
+        bytes,
+        image_sha256: raw_got,
+    })
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Verify everything that can be verified before writing, then write: steps 1 to 3.
+pub fn install(payload: &Payload, key: &PublicKey, target: &Path) -> anyhow::Result<Written> {
+    let trusted = verify_list(payload, key)?;
+    if payload.is_local() {
+        verify_local_image(payload, &trusted)?;
+    }
+    write_image(payload, &trusted, target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign::SigningKey;
+
+    /// A payload folder with a signed list over a small image whose first MiB is non-zero.
+    fn payload(key: &SigningKey) -> (tempfile::TempDir, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut img: Vec<u8> = (0..3 * HOLD_BACK + 12345)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        img[..8].copy_from_slice(b"BOOTABLE");
+        std::fs::write(dir.path().join(IMAGE_RAW), &img).unwrap();
+        crate::compress::zstd_file(&dir.path().join(IMAGE_RAW), &dir.path().join(IMAGE_ZST))
+            .unwrap();
+        crate::sign::sign_dir(dir.path(), key, &[IMAGE_RAW, IMAGE_ZST]).unwrap();
+        std::fs::remove_file(dir.path().join(IMAGE_RAW)).unwrap();
+        (dir, img)
+    }
+
+    fn blank(len: usize) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        f.as_file().set_len(len as u64).unwrap();
+        f
+    }
+
+    #[test]
+    fn writes_the_image_and_its_hash_matches() {
+        let key = SigningKey::from_seed([3; 32]);
+        let (dir, img) = payload(&key);
+        let t = blank(8 * HOLD_BACK);
+        let w = install(&Payload::Dir(dir.path().into()), &key.public(), t.path()).unwrap();
+        assert_eq!(w.bytes, img.len() as u64);
+        assert_eq!(w.image_sha256, Sha256::of(&img));
+        let got = std::fs::read(t.path()).unwrap();
+        assert_eq!(&got[..img.len()], &img[..]);
+    }
+
+    #[test]
+    fn a_tampered_image_writes_nothing() {
+        let key = SigningKey::from_seed([3; 32]);
+        let (dir, _) = payload(&key);
+        let p = dir.path().join(IMAGE_ZST);
+        let mut z = std::fs::read(&p).unwrap();
+        let i = z.len() / 2;
+        z[i] ^= 1;
+        std::fs::write(&p, z).unwrap();
+        let t = blank(8 * HOLD_BACK);
+        let err = install(&Payload::Dir(dir.path().into()), &key.public(), t.path()).unwrap_err();
+        assert_eq!(crate::error::exit_of(&err), Exit::HashMismatch, "{err:#}");
+        assert!(std::fs::read(t.path()).unwrap().iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn another_key_writes_nothing() {
+        let key = SigningKey::from_seed([3; 32]);
+        let (dir, _) = payload(&key);
+        let t = blank(8 * HOLD_BACK);
+        let other = SigningKey::from_seed([4; 32]).public();
+        let err = install(&Payload::Dir(dir.path().into()), &other, t.path()).unwrap_err();
+        assert_eq!(crate::error::exit_of(&err), Exit::BadSignature, "{err:#}");
+        assert!(std::fs::read(t.path()).unwrap().iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn a_stream_that_fails_late_leaves_the_first_mib_zero() {
+        // The network case: no pre-hash, the mismatch is found after the body was written.
+        let key = SigningKey::from_seed([3; 32]);
+        let (dir, _) = payload(&key);
+        let trusted = verify_list(&Payload::Dir(dir.path().into()), &key.public()).unwrap();
+        let wrong = Trusted {
+            raw: Sha256([9; 32]),
+            ..trusted
+        };
+        let t = blank(8 * HOLD_BACK);
+        std::fs::write(t.path(), vec![0xAA; 8 * HOLD_BACK]).unwrap();
+        let err = write_image(&Payload::Dir(dir.path().into()), &wrong, t.path()).unwrap_err();
+        assert!(format!("{err:#}").contains("not bootable"), "{err:#}");
+        let got = std::fs::read(t.path()).unwrap();
+        assert!(
+            got[..HOLD_BACK].iter().all(|&b| b == 0),
+            "old table cleared, new one held back"
+        );
+    }
+}

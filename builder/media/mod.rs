@@ -1,0 +1,48 @@
+//! Site media: the USB installer image and the PXE tree made from a finished, signed build, and the installer
+//! that runs from them on the machine being installed.
+//!
+//! The installer is the Debian kernel and initrd of the build itself (read from the ESP inside `disk.raw`) with a
+//! small cpio archive in front of the initrd: an `init` script, this very `forja` binary with the shared
+//! libraries it links (run through their own dynamic loader, so nothing depends on the initrd's libc), the
+//! public key, and `installer.json` ([`InstallerConfig`]). The kernel runs `rdinit=/forja/init`; the script
+//! mounts the pseudo filesystems, starts udev from Debian's initrd to load the disk and NIC drivers, and runs
+//! `forja media install`, so the verification is the same Rust code as `forja verify` and is tested on the
+//! build host ([`install`]), not a shell re-implementation. Why not `signify-openbsd` in the initrd: it would
+//! check the list, but the hashing-while-writing with the first MiB held back still needs a program of ours.
+//!
+//! Deliberately not here: Secure Boot signing of the installer's GRUB (the host image has none either), and
+//! any network payload fetch other than plain HTTP(S) GET.
+
+pub mod build;
+pub mod cpio;
+pub mod install;
+pub mod run;
+pub mod target;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What the installer is told at media build time (`/forja/installer.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InstallerConfig {
+    /// `usb` or `pxe`.
+    pub mode: Mode,
+    /// The GPT disk GUID of the USB image: that disk is never a target, and holds the payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usb_disk_guid: Option<Uuid>,
+    /// The payload partition's number on the USB image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_partition: Option<u32>,
+    /// The profile's `[install] target` rule (empty: the only non-removable disk).
+    #[serde(default)]
+    pub target: target::TargetRule,
+}
+
+/// How the installer reaches its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Usb,
+    Pxe,
+}
