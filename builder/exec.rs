@@ -8,6 +8,8 @@ use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use anyhow::Context;
+
 use crate::error::{Exit, fail};
 
 /// An external command with a human description.
@@ -106,7 +108,20 @@ impl Task {
     }
 
     /// Runs the command; a non-zero exit is an [`Exit::Tool`] error naming the step.
-    pub fn run(self) -> anyhow::Result<Output> {
+    pub fn run(mut self) -> anyhow::Result<Output> {
+        match self.stdin.take() {
+            Some(bytes) => self.run_with(Some(&mut bytes.as_slice())),
+            None => self.run_with(None),
+        }
+    }
+
+    /// Runs the command with `input` streamed to its stdin in bounded memory: a multi-GB file can go through a
+    /// [`crate::hashio::HashingReader`] on its way, so it is read once.
+    pub fn run_streaming(self, input: &mut (dyn std::io::Read + Send)) -> anyhow::Result<Output> {
+        self.run_with(Some(input))
+    }
+
+    fn run_with(self, input: Option<&mut (dyn std::io::Read + Send)>) -> anyhow::Result<Output> {
         let shown = self.display();
         log::debug!("{}: {}", self.description, shown);
         let mut cmd = Command::new(&self.program);
@@ -119,7 +134,7 @@ impl Task {
         if let Some(d) = &self.cwd {
             cmd.current_dir(d);
         }
-        cmd.stdin(if self.stdin.is_some() {
+        cmd.stdin(if input.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
@@ -137,17 +152,19 @@ impl Task {
             )
         })?;
         // Feed stdin from a thread so a tool that writes a lot before reading cannot deadlock us.
-        let feeder = match (self.stdin, child.stdin.take()) {
-            (Some(bytes), Some(mut pipe)) => Some(std::thread::spawn(move || {
-                use std::io::Write;
-                let _ = pipe.write_all(&bytes);
-            })),
-            _ => None,
-        };
-        let out = child.wait_with_output()?;
-        if let Some(f) = feeder {
-            let _ = f.join();
-        }
+        let pipe = child.stdin.take();
+        let (out, fed) = std::thread::scope(|scope| {
+            let feeder = match (input, pipe) {
+                (Some(input), Some(mut pipe)) => {
+                    Some(scope.spawn(move || std::io::copy(input, &mut pipe).map(|_| ())))
+                }
+                _ => None,
+            };
+            let out = child.wait_with_output();
+            let fed = feeder.map_or(Ok(()), |f| f.join().unwrap_or(Ok(())));
+            (out, fed)
+        });
+        let out = out?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
@@ -164,6 +181,7 @@ impl Task {
                 ),
             ));
         }
+        fed.with_context(|| format!("{}: feeding `{shown}`", self.description))?;
         Ok(Output {
             stdout: out.stdout,
             stderr: out.stderr,

@@ -135,10 +135,11 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
 
     let stages = Stages::new();
     // 1. Base.
-    let (tarball, base_sha) =
+    let (tarball, pinned) =
         crate::inputs::base::obtain(&plan.base, l.profile.base.source_date_epoch)?;
     let root = work.join("root");
-    tree::extract(&tarball, &root)?;
+    let base_sha = tree::extract(&tarball, &root)?;
+    crate::inputs::base::check_pin(&tarball, pinned, base_sha)?;
     stages.done("base: obtain and extract");
 
     // 2. Compose: overlays, generated files, edits, self-check.

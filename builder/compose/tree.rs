@@ -13,20 +13,29 @@ use anyhow::Context;
 
 use super::{GenFile, GenKind};
 use crate::exec::Task;
+use crate::hashio::{HashingReader, Sha256};
 
-/// Extracts the base tarball into `dir` (which must be empty or absent).
-pub fn extract(tarball: &Path, dir: &Path) -> anyhow::Result<()> {
+/// Extracts the base tarball into `dir` (which must be empty or absent) and returns the tarball's SHA-256,
+/// computed on the same read that feeds tar: the base (hundreds of MB) is read once.
+pub fn extract(tarball: &Path, dir: &Path) -> anyhow::Result<Sha256> {
     if dir.exists() {
         fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
     fs::create_dir_all(dir)?;
+    let file = fs::File::open(tarball).with_context(|| format!("opening {}", tarball.display()))?;
+    let mut reader = HashingReader::new(std::io::BufReader::with_capacity(1 << 20, file));
     Task::new("extracting the Debian base", "tar")
-        .args(["--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf"])
-        .arg(tarball)
+        .args([
+            "--numeric-owner",
+            "--xattrs",
+            "--xattrs-include=*",
+            "-xpf",
+            "-",
+        ])
         .arg("-C")
         .arg(dir)
-        .run()?;
-    Ok(())
+        .run_streaming(&mut reader)?;
+    Ok(reader.finish().0)
 }
 
 /// Inside-the-image path → host path under `root`.

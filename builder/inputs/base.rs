@@ -91,26 +91,19 @@ pub fn resolve(l: &Loaded, packages: Vec<String>, epoch: u64) -> anyhow::Result<
     })
 }
 
-/// Makes sure the base tarball exists (building or verifying it) and returns its path and hash.
-pub fn obtain(src: &BaseSource, epoch: u64) -> anyhow::Result<(PathBuf, Sha256)> {
+/// Makes sure the base tarball exists (building it if needed) and returns its path, with the SHA-256 the profile
+/// pins for a prebuilt tarball. The hash itself is taken while the tarball is extracted (one read), and
+/// [`check_pin`] refuses a mismatch before the tree is used.
+pub fn obtain(src: &BaseSource, epoch: u64) -> anyhow::Result<(PathBuf, Option<Sha256>)> {
     match src {
         BaseSource::Tarball { path, sha256 } => {
-            let got = Sha256::of_file(path).map_err(|e| {
-                fail(
-                    Exit::Input,
-                    format!("base.tarball: cannot read {}: {e}", path.display()),
-                )
-            })?;
-            if got != *sha256 {
+            if !path.is_file() {
                 return Err(fail(
-                    Exit::HashMismatch,
-                    format!(
-                        "base.tarball {}: SHA-256 is {got}, the profile pins {sha256}",
-                        path.display()
-                    ),
+                    Exit::Input,
+                    format!("base.tarball: cannot read {}", path.display()),
                 ));
             }
-            Ok((path.clone(), got))
+            Ok((path.clone(), Some(*sha256)))
         }
         BaseSource::Mmdebstrap {
             suite,
@@ -140,8 +133,25 @@ pub fn obtain(src: &BaseSource, epoch: u64) -> anyhow::Result<(PathBuf, Sha256)>
                 }
                 std::fs::rename(&tmp, &path)?;
             }
-            let sha = Sha256::of_file(&path)?;
-            Ok((path, sha))
+            Ok((path, None))
         }
+    }
+}
+
+/// Refuses a prebuilt base whose hash is not the one the profile pins.
+pub fn check_pin(
+    path: &std::path::Path,
+    pinned: Option<Sha256>,
+    got: Sha256,
+) -> anyhow::Result<()> {
+    match pinned {
+        Some(want) if want != got => Err(fail(
+            Exit::HashMismatch,
+            format!(
+                "base.tarball {}: SHA-256 is {got}, the profile pins {want}",
+                path.display()
+            ),
+        )),
+        _ => Ok(()),
     }
 }
