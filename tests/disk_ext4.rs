@@ -1,23 +1,14 @@
 //! The root filesystem checked by e2fsprogs' `e2fsck -fn` and read back with `debugfs`.
 
+#[path = "support/oracle.rs"]
+mod oracle;
+use oracle::{noise, tool};
+
 use std::path::Path;
-use std::process::Command;
 
 use forja::fs::ext4::{self, Ext4Params};
 
 const EPOCH: i64 = 1_700_000_000;
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 const FILES: &[(&str, u64, usize)] = &[
     ("etc/hostname", 1, 7),
@@ -56,22 +47,6 @@ fn params(epoch: i64, size: u64) -> Ext4Params {
         epoch,
         size,
     }
-}
-
-fn tool(cmd: &str, args: &[&str]) -> (bool, String, Vec<u8>) {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd} (e2fsprogs) is installed: {e}"));
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        out.stdout,
-    )
 }
 
 #[test]

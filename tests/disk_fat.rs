@@ -1,41 +1,14 @@
 //! The ESP writer checked by dosfstools (`fsck.fat -n`) and read back with mtools.
 
+#[path = "support/oracle.rs"]
+mod oracle;
+use oracle::{noise, tool};
+
 use std::path::Path;
-use std::process::Command;
 
 use forja::fs::fat::{FatParams, FatTree};
 
 const EPOCH: i64 = 1_700_000_000;
-
-/// Deterministic pseudo-random bytes (xorshift), so contents are not trivially compressible or zero.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-fn run(cmd: &str, args: &[&str]) -> (bool, String, Vec<u8>) {
-    let out = Command::new(cmd)
-        .args(args)
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd} is installed: {e}"));
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        out.stdout,
-    )
-}
 
 struct Fixture {
     files: Vec<(&'static str, Vec<u8>)>,
@@ -107,7 +80,7 @@ fn fsck_fat_finds_nothing_and_mtools_reads_every_file_back() {
     let img = build(dir.path(), "esp.img", EPOCH);
     let p = img.to_str().unwrap();
 
-    let (ok, text, _) = run("fsck.fat", &["-n", "-V", p]);
+    let (ok, text, _) = tool("fsck.fat", &["-n", "-V", p]);
     assert!(ok, "fsck.fat -n -V failed:\n{text}");
     let complaints: Vec<&str> = text
         .lines()
@@ -120,14 +93,14 @@ fn fsck_fat_finds_nothing_and_mtools_reads_every_file_back() {
         .collect();
     assert!(complaints.is_empty(), "fsck.fat -n reported:\n{text}");
 
-    let (ok, listing, _) = run("mdir", &["-i", p, "::/EFI/BOOT"]);
+    let (ok, listing, _) = tool("mdir", &["-i", p, "::/EFI/BOOT"]);
     assert!(ok, "{listing}");
     assert!(listing.contains("BOOTX64  EFI"), "{listing}");
     assert!(listing.contains("Volume in drive : is ESP"), "{listing}");
     assert!(listing.contains("1234-ABCD"), "{listing}");
 
     for (path, bytes) in fixture().files {
-        let (ok, text, out) = run("mtype", &["-i", p, &format!("::/{path}")]);
+        let (ok, text, out) = tool("mtype", &["-i", p, &format!("::/{path}")]);
         assert!(ok, "{path}: {text}");
         assert!(
             out == bytes,
@@ -138,7 +111,7 @@ fn fsck_fat_finds_nothing_and_mtools_reads_every_file_back() {
     }
     // mcopy too, since mtype may translate text files.
     let copy = dir.path().join("kernel.out");
-    let (ok, text, _) = run(
+    let (ok, text, _) = tool(
         "mcopy",
         &[
             "-n",
@@ -166,7 +139,7 @@ fn same_inputs_same_bytes_and_the_epoch_shows() {
     );
     assert!(a == b, "two builds of the same inputs differ");
     assert!(a != c, "SOURCE_DATE_EPOCH does not reach the volume");
-    let (ok, listing, _) = run(
+    let (ok, listing, _) = tool(
         "mdir",
         &["-i", dir.path().join("a.img").to_str().unwrap(), "::/"],
     );

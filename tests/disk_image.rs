@@ -1,44 +1,18 @@
 //! A whole disk.raw: GPT checked by sgdisk, ESP by fsck.fat and mtools, root by e2fsck and debugfs, payload
 //! byte-exact, sparse, and reproducible.
 
+#[path = "support/oracle.rs"]
+mod oracle;
+use oracle::{noise, tool};
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use forja::disk::gpt::{PartitionType, attr};
 use forja::disk::image::{self, Content, DiskSpec, PartitionSpec};
 use forja::fs::{ext4, fat::FatTree};
 
 const EPOCH: i64 = 1_700_000_000;
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-fn tool(cmd: &str, args: &[&str]) -> (bool, String, Vec<u8>) {
-    let out = Command::new(cmd)
-        .args(args)
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd} is installed: {e}"));
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        out.stdout,
-    )
-}
 
 struct Inputs {
     tree: PathBuf,
