@@ -1,47 +1,174 @@
 //! Deterministic multi-threaded zstd for `disk.raw.zst`.
 //!
-//! zstd's multi-threaded output depends on its parameters, not on timing; the worker count is fixed (not taken
-//! from the machine's core count) so every builder produces the same bytes, and the content size is recorded
-//! in the frame header.
+//! Two facts about zstd's streaming multi-threaded mode (measured by the tests below, zstd 1.5.7):
+//! - the input is cut into jobs whose size follows the parameters, not the worker count, so any count of one
+//!   or more workers yields the same bytes (zstd#2238, #2327). The count therefore follows the machine, as
+//!   `zstd -T0` does; 0 workers would select the single-threaded format, which differs, and is never used.
+//! - which job carries the end-of-frame mark is decided by timing when the input ends exactly on a job boundary
+//!   and the input is fed as "continue" then "end" with nothing: if the job queue is full at that moment the
+//!   last job is marked final, otherwise a 3-byte empty last block follows. Passing the final bytes with the
+//!   end directive removes the race, so the stream is fed that way.
 
 use std::io::{Read, Write};
 use std::path::Path;
 
-use anyhow::Context;
+use anyhow::{Context, anyhow};
+use zstd::zstd_safe::zstd_sys::ZSTD_EndDirective;
+use zstd::zstd_safe::{CCtx, CParameter, InBuffer, OutBuffer};
 
 use crate::artifact::Staged;
 use crate::ui::{Progress, ProgressReader};
 
 /// zstd level: 3 (zstd's default) balances speed and size for sparse disk images.
 pub const LEVEL: i32 = 3;
-/// Fixed worker count (see module comment).
-pub const WORKERS: u32 = 4;
+/// Upper bound on workers: each holds a job (~8 MiB at level 3) plus its tables; 8 keeps a build well under
+/// its memory target on a large machine.
+const MAX_WORKERS: u32 = 8;
+/// Read size: several MiB per read keeps the workers fed.
+const CHUNK: usize = 4 << 20;
+
+/// Workers for this machine: one per core, at least one, at most [`MAX_WORKERS`].
+pub fn workers() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| u32::try_from(n.get()).unwrap_or(MAX_WORKERS))
+        .unwrap_or(1)
+        .clamp(1, MAX_WORKERS)
+}
 
 /// Compresses `src` into `dst` atomically.
 pub fn zstd_file(src: &Path, dst: &Path) -> anyhow::Result<()> {
     let len = std::fs::metadata(src)?.len();
     let progress = Progress::bytes(format!("compressing {}", src.display()), len);
     let input = std::fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
-    let mut reader =
-        ProgressReader::new(std::io::BufReader::with_capacity(1 << 20, input), &progress);
+    let mut reader = ProgressReader::new(input, &progress);
     let mut out = Staged::create(dst)?;
-    {
-        let mut enc = zstd::stream::write::Encoder::new(out.file(), LEVEL)?;
-        enc.multithread(WORKERS)?;
-        enc.include_contentsize(true)?;
-        enc.set_pledged_src_size(Some(len))?;
-        enc.include_checksum(true)?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = reader.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            enc.write_all(&buf[..n])?;
-        }
-        enc.finish()?;
-    }
+    compress(&mut reader, out.file(), len, workers())
+        .with_context(|| format!("compressing {}", src.display()))?;
     out.commit()?;
     progress.finish(format!("{} bytes in", len));
     Ok(())
+}
+
+fn zerr(code: usize) -> anyhow::Error {
+    anyhow!("zstd: {}", zstd::zstd_safe::get_error_name(code))
+}
+
+/// Exactly `len` bytes from `input` into one frame with content size and checksum; `workers` >= 1.
+fn compress(
+    input: &mut impl Read,
+    mut output: impl Write,
+    len: u64,
+    workers: u32,
+) -> anyhow::Result<()> {
+    let mut cctx = CCtx::create();
+    cctx.set_parameter(CParameter::CompressionLevel(LEVEL))
+        .map_err(zerr)?;
+    cctx.set_parameter(CParameter::NbWorkers(workers.max(1)))
+        .map_err(zerr)?;
+    cctx.set_parameter(CParameter::ContentSizeFlag(true))
+        .map_err(zerr)?;
+    cctx.set_parameter(CParameter::ChecksumFlag(true))
+        .map_err(zerr)?;
+    cctx.set_pledged_src_size(Some(len)).map_err(zerr)?;
+
+    let mut buf = vec![0u8; CHUNK];
+    let mut out = vec![0u8; CCtx::out_size()];
+    let mut left = len;
+    loop {
+        // Fill the chunk completely (short reads would only shift where "end" falls, but keep it simple).
+        let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
+        input
+            .read_exact(&mut buf[..want])
+            .context("input ended before its recorded size")?;
+        left -= want as u64;
+        let last = left == 0;
+        let directive = if last {
+            ZSTD_EndDirective::ZSTD_e_end
+        } else {
+            ZSTD_EndDirective::ZSTD_e_continue
+        };
+        let mut inb = InBuffer::around(&buf[..want]);
+        loop {
+            let mut outb = OutBuffer::around(&mut out[..]);
+            let remaining = cctx
+                .compress_stream2(&mut outb, &mut inb, directive)
+                .map_err(zerr)?;
+            let produced = outb.pos();
+            output.write_all(&out[..produced])?;
+            let consumed = inb.pos == want;
+            if (last && remaining == 0) || (!last && consumed) {
+                break;
+            }
+        }
+        if last {
+            break;
+        }
+    }
+    if input.read(&mut buf[..1])? != 0 {
+        anyhow::bail!("input grew while it was compressed");
+    }
+    output.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Compressible, non-trivial input of exactly five zstd jobs at level 3 (8 MiB each): the end falls on a
+    /// job boundary, where the end-of-frame race lives.
+    fn sample(len: usize) -> Vec<u8> {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        (0..len)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Runs of noise between runs of text, like a filesystem image.
+                if (i / 4096) % 3 == 0 {
+                    (state & 0xff) as u8
+                } else {
+                    b"forja image "[i % 12]
+                }
+            })
+            .collect()
+    }
+
+    fn run(data: &[u8], workers: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        compress(&mut &data[..], &mut out, data.len() as u64, workers).unwrap();
+        out
+    }
+
+    #[test]
+    fn output_depends_on_neither_worker_count_nor_timing() {
+        let data = sample(40 << 20);
+        let first = run(&data, 1);
+        // One worker makes the job queue fill up most often, which is when the old feeding raced; repeat it.
+        for w in [1, 1, 1, 1, 2, 2, 3, 8] {
+            assert!(run(&data, w) == first, "{w} worker(s) gave different bytes");
+        }
+        assert_eq!(zstd::decode_all(&first[..]).unwrap(), data);
+        // The last job carries the end mark: no empty last block (header 01 00 00) before the 4-byte checksum.
+        assert_ne!(
+            first[first.len() - 7..first.len() - 4],
+            [1, 0, 0],
+            "frame ends with an empty last block"
+        );
+    }
+
+    #[test]
+    fn short_input_is_an_error_not_a_short_frame() {
+        let data = sample(1 << 20);
+        let err = compress(&mut &data[..], Vec::new(), data.len() as u64 + 1, 2).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("before its recorded size"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn workers_follow_the_machine_within_bounds() {
+        assert!((1..=MAX_WORKERS).contains(&workers()));
+    }
 }
