@@ -3,14 +3,16 @@
 //!
 //! 1. `SHA256SUMS.sig` (signify, embedded) is checked against the public key built into the installer, never a
 //!    key that travels with the payload. The list inside it is the only source of trusted hashes.
-//! 2. From a local payload (USB) `disk.raw.zst` is hashed in full before any disk is opened for writing: a
-//!    tampered or damaged payload stops here with nothing written.
+//! 2. `disk.raw.zst` is hashed in full before any disk is opened for writing: a tampered or damaged payload
+//!    stops here with nothing written. A network payload (PXE) is therefore fetched twice, once to hash it and
+//!    once to write it: inside a site's LAN a second transfer costs seconds, and it keeps "nothing is written
+//!    from an unverified payload" true for both media without holding gigabytes in the installer's memory.
 //! 3. The image is decompressed while it is written, hashing both the compressed and the decompressed stream.
 //!    The first MiB (protective MBR, primary GPT, the start of nothing else) is held back in memory and the
 //!    target's first MiB is zeroed first, so until the very last write the target has no partition table that
 //!    firmware could boot, whatever it held before. Only when both hashes equal the signed ones is the first
-//!    MiB written and the disk flushed. A network payload (PXE) cannot be pre-hashed without reading it twice,
-//!    so for it this step is the check.
+//!    MiB written and the disk flushed. This catches a payload that changed between step 2 and step 3 (a
+//!    server that serves different bytes the second time): the target is then left without a partition table.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -57,10 +59,6 @@ impl Payload {
             }
         }
     }
-
-    fn is_local(&self) -> bool {
-        matches!(self, Payload::Dir(_))
-    }
 }
 
 /// The trusted hashes, from a verified `SHA256SUMS.sig`.
@@ -95,8 +93,8 @@ pub fn verify_list(payload: &Payload, key: &PublicKey) -> anyhow::Result<Trusted
     })
 }
 
-/// Step 2 (local payloads): the compressed image's hash, before any disk is touched.
-pub fn verify_local_image(payload: &Payload, trusted: &Trusted) -> anyhow::Result<()> {
+/// Step 2: the compressed image's hash, before any disk is touched.
+pub fn verify_image(payload: &Payload, trusted: &Trusted) -> anyhow::Result<()> {
     let mut r = HashingReader::new(payload.open(IMAGE_ZST)?);
     io::copy(&mut r, &mut io::sink()).with_context(|| format!("reading {IMAGE_ZST}"))?;
     let (got, _) = r.finish();
@@ -131,17 +129,36 @@ pub fn write_image(payload: &Payload, trusted: &Trusted, target: &Path) -> anyho
         .with_context(|| format!("clearing the first MiB of {}", target.display()))?;
     disk.sync_all()?;
 
+    stream_body(payload, trusted, target, &mut disk).map_err(|e| {
+        // Whatever failed, the target has no partition table now: say so, keeping the cause's exit code.
+        fail(
+            crate::error::exit_of(&e),
+            format!(
+                "{e:#}: the first MiB was not written, {} is not bootable",
+                target.display()
+            ),
+        )
+    })
+}
+
+/// Step 3's body: everything after the first MiB, then (hashes permitting) the first MiB.
+fn stream_body(
+    payload: &Payload,
+    trusted: &Trusted,
+    target: &Path,
+    disk: &mut File,
+) -> anyhow::Result<Written> {
     let zst = HashingReader::new(payload.open(IMAGE_ZST)?);
     let mut dec = zstd::stream::read::Decoder::new(zst).context("starting zstd")?;
     let mut raw_hash = sha2::Sha256::new();
     let mut first = vec![0u8; HOLD_BACK];
-    let n = read_full(&mut dec, &mut first).context("decompressing the image")?;
+    let n = read_full(&mut dec, &mut first).map_err(undecodable)?;
     raw_hash.update(&first[..n]);
     let mut bytes = n as u64;
     if n == HOLD_BACK {
         let mut buf = vec![0u8; 4 << 20];
         loop {
-            let k = read_full(&mut dec, &mut buf).context("decompressing the image")?;
+            let k = read_full(&mut dec, &mut buf).map_err(undecodable)?;
             if k == 0 {
                 break;
             }
@@ -159,8 +176,7 @@ pub fn write_image(payload: &Payload, trusted: &Trusted, target: &Path) -> anyho
         return Err(fail(
             Exit::HashMismatch,
             format!(
-                "the image read does not match the signed list ({IMAGE_ZST} {}, {IMAGE_RAW} {}): the first MiB was \
-                 not written, {} is not bootable",
+                "the image read does not match the signed list ({IMAGE_ZST} {}, {IMAGE_RAW} {})",
                 if zst_got == trusted.zst {
                     "ok"
                 } else {
@@ -171,7 +187,6 @@ pub fn write_image(payload: &Payload, trusted: &Trusted, target: &Path) -> anyho
                 } else {
                     "differs"
                 },
-                target.display()
             ),
         ));
     }
@@ -184,6 +199,11 @@ pub fn write_image(payload: &Payload, trusted: &Trusted, target: &Path) -> anyho
         bytes,
         image_sha256: raw_got,
     })
+}
+
+/// A stream that does not decompress is not the signed image (its hash was checked before): a hash failure.
+fn undecodable(e: io::Error) -> anyhow::Error {
+    fail(Exit::HashMismatch, format!("decompressing the image: {e}"))
 }
 
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -202,9 +222,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// Verify everything that can be verified before writing, then write: steps 1 to 3.
 pub fn install(payload: &Payload, key: &PublicKey, target: &Path) -> anyhow::Result<Written> {
     let trusted = verify_list(payload, key)?;
-    if payload.is_local() {
-        verify_local_image(payload, &trusted)?;
-    }
+    verify_image(payload, &trusted)?;
     write_image(payload, &trusted, target)
 }
 
@@ -272,9 +290,96 @@ mod tests {
         assert!(std::fs::read(t.path()).unwrap().iter().all(|&b| b == 0));
     }
 
+    /// Serves `dir` over HTTP on 127.0.0.1; `flip` makes it flip one byte of every `disk.raw.zst` it sends
+    /// after the first, i.e. a server that changes the payload between the hashing and the writing fetch.
+    fn serve(dir: PathBuf, flip_after_first: bool) -> String {
+        use std::net::TcpListener;
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", l.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let mut zst_served = 0;
+            for mut s in l.incoming().flatten() {
+                let mut req = Vec::new();
+                let mut b = [0u8; 1];
+                while !req.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
+                    req.push(b[0]);
+                }
+                let req = String::from_utf8_lossy(&req).into_owned();
+                let name = req
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .trim_start_matches('/');
+                let Ok(mut body) = std::fs::read(dir.join(name)) else {
+                    let _ = s.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                    continue;
+                };
+                if name == IMAGE_ZST {
+                    zst_served += 1;
+                    if flip_after_first && zst_served > 1 {
+                        let i = body.len() / 2;
+                        body[i] ^= 1;
+                    }
+                }
+                let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = s
+                    .write_all(head.as_bytes())
+                    .and_then(|()| s.write_all(&body));
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn network_payloads_are_hashed_before_writing_too() {
+        let key = SigningKey::from_seed([3; 32]);
+        let (dir, img) = payload(&key);
+        // Good payload over HTTP: installed.
+        let url = serve(dir.path().into(), false);
+        let t = blank(8 * HOLD_BACK);
+        let w = install(&Payload::Http(url), &key.public(), t.path()).unwrap();
+        assert_eq!(w.image_sha256, Sha256::of(&img));
+        // A tampered payload on the server: refused before the target is opened.
+        let p = dir.path().join(IMAGE_ZST);
+        let good = std::fs::read(&p).unwrap();
+        let mut z = good.clone();
+        let i = z.len() / 3;
+        z[i] ^= 0x10;
+        std::fs::write(&p, z).unwrap();
+        let t = blank(8 * HOLD_BACK);
+        let err = install(
+            &Payload::Http(serve(dir.path().into(), false)),
+            &key.public(),
+            t.path(),
+        )
+        .unwrap_err();
+        assert_eq!(crate::error::exit_of(&err), Exit::HashMismatch, "{err:#}");
+        assert!(
+            std::fs::read(t.path()).unwrap().iter().all(|&b| b == 0),
+            "bytes were written"
+        );
+        // A server that sends good bytes to be hashed and other bytes to be written: the target is left
+        // without its first MiB (not bootable).
+        std::fs::write(&p, good).unwrap();
+        let t = blank(8 * HOLD_BACK);
+        std::fs::write(t.path(), vec![0xAA; 8 * HOLD_BACK]).unwrap();
+        let err = install(
+            &Payload::Http(serve(dir.path().into(), true)),
+            &key.public(),
+            t.path(),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("not bootable"), "{err:#}");
+        assert!(
+            std::fs::read(t.path()).unwrap()[..HOLD_BACK]
+                .iter()
+                .all(|&b| b == 0)
+        );
+    }
+
     #[test]
     fn a_stream_that_fails_late_leaves_the_first_mib_zero() {
-        // The network case: no pre-hash, the mismatch is found after the body was written.
+        // The payload changed after it was hashed: the mismatch is found after the body was written.
         let key = SigningKey::from_seed([3; 32]);
         let (dir, _) = payload(&key);
         let trusted = verify_list(&Payload::Dir(dir.path().into()), &key.public()).unwrap();

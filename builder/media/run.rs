@@ -145,14 +145,15 @@ fn verify_and_write(
         "signature ok; signed image SHA-256 {}",
         trusted.raw.hex()
     ));
-    if matches!(payload, Payload::Dir(_)) {
-        say(format!(
-            "hashing {} before touching any disk",
+    say(match payload {
+        Payload::Dir(_) => format!("hashing {} before touching any disk", install::IMAGE_ZST),
+        Payload::Http(_) => format!(
+            "fetching {} once to hash it before touching any disk (it is fetched again to write)",
             install::IMAGE_ZST
-        ));
-        install::verify_local_image(payload, &trusted)?;
-        say("payload ok");
-    }
+        ),
+    });
+    install::verify_image(payload, &trusted)?;
+    say("payload ok");
     let t = target::choose(disks, &cfg.target, cfg.usb_disk_guid)?.clone();
     say(format!(
         "target: {} ({} bytes, model {:?}, serial {:?})",
