@@ -1,20 +1,23 @@
 //! Issue 7, "Site media": the USB installer and the PXE installer under QEMU (TCG, OVMF).
 //!
 //! One test, in order (each phase prints its time):
-//! 1. build the lab profile (shared base cache), make the USB image twice: byte-identical, and
-//!    `signify-openbsd -C` accepts its own signed SHA256SUMS;
+//! 1. build the lab profile with the boot proof's test unit (`--extra-overlay tests/boot/overlay`, as
+//!    `tests/boot_test.rs` does), make the USB image twice: byte-identical, and `signify-openbsd -C` accepts its
+//!    own signed SHA256SUMS;
 //! 2. boot the USB image (qcow2 overlay, `bootindex=0`) with a blank raw target disk: the installer must print
 //!    `DONE` and power off; the target's first `len(disk.raw)` bytes must hash to the signed `disk.raw` SHA-256;
 //!    an install record must be on the USB payload partition (read back with debugfs);
-//! 3. boot the installed target disk until the installed system's systemd starts (`running in system mode`):
-//!    firmware found the GPT, GRUB the ESP, the initramfs the root by PARTUUID. The full boot proof is
-//!    `tests/boot_test.rs`'s job;
+//! 3. boot the installed target disk (enlarged, with its own TPM) and run the boot proof's checks on its report
+//!    (`support::bootproof`: first boot, vmstore, network, firewall probes, self-check, node images);
 //! 4. a USB image whose `disk.raw.zst` has one byte flipped on the payload partition: the installer must stop
 //!    with a hash error and the target must stay all zeros;
-//! 5. the PXE tree, made twice (identical), served by a tiny HTTP server on 127.0.0.1 and reached by the guest
-//!    as 10.0.2.2 through slirp. Stand-in for the firmware part: QEMU's direct kernel boot
-//!    (`-kernel/-initrd/-append forja.url=...`) instead of iPXE, which this machine's OVMF does not carry; the
-//!    installer's network path (DHCP, HTTP fetch, verification, hold-back write) is the real one.
+//! 5. the PXE tree, made twice (identical, signify -C), booted by the firmware: the NIC's iPXE option ROM (QEMU's
+//!    `efi-virtio.rom`, package ipxe-qemu) gets `boot.ipxe` from slirp's built-in DHCP/TFTP (`tftp=`,
+//!    `bootfile=`), and the script fetches kernel, initrd and payload over HTTP from a tiny server on 127.0.0.1,
+//!    which the guest reaches as 10.0.2.2. The target must hash to the signed image;
+//! 6. the PXE-installed disk boots and passes the same boot-proof checks;
+//! 7. the same PXE boot while the HTTP server flips one byte of `disk.raw.zst` in flight: the installer must
+//!    stop before touching the target, which stays all zeros.
 //!
 //! Runs in every `cargo test`; `FORJA_MEDIA_TEST=0` skips it, saying so. Work folder: `target/tmp/media-test`.
 
@@ -25,11 +28,15 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use forja::hashio::{HashingReader, Sha256};
+use support::bootproof::{self, BootProof, Timings};
 use support::lab::{self, LabCopy};
 use support::qemu::{self, Vm, VmConfig};
+use support::report::BootKind;
 
 fn forja(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_forja"));
@@ -127,6 +134,8 @@ fn run_installer(cfg: &VmConfig) -> (bool, String) {
         &[
             "forja-installer: install complete",
             "forja-installer: FAILED",
+            // The firmware found nothing to boot (no installer ran).
+            "EFI Internal Shell",
         ],
     );
     let ok = matches!(&line, Ok(l) if l.contains("install complete"));
@@ -152,13 +161,18 @@ fn run_installer(cfg: &VmConfig) -> (bool, String) {
     (ok, console)
 }
 
-/// Serves `root` over HTTP/1.0 on 127.0.0.1 (GET only, one thread per connection).
-fn serve(root: PathBuf) -> u16 {
+/// Byte of `disk.raw.zst` that a tampering server flips in flight (inside the first zstd block).
+const FLIP_AT: u64 = 5000;
+
+/// Serves `root` over HTTP/1.0 on 127.0.0.1 (GET only, one thread per connection). While `tamper` is set, every
+/// `disk.raw.zst` it sends has byte [`FLIP_AT`] flipped: a payload altered on the network or on the server.
+fn serve(root: PathBuf, tamper: Arc<AtomicBool>) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for s in l.incoming().flatten() {
             let root = root.clone();
+            let tamper = tamper.clone();
             std::thread::spawn(move || {
                 let mut s = s;
                 let mut req = Vec::new();
@@ -180,7 +194,22 @@ fn serve(root: PathBuf) -> u16 {
                             s,
                             "HTTP/1.0 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
                         );
-                        let _ = std::io::copy(&mut f, &mut s);
+                        let flip = tamper.load(Ordering::SeqCst) && path.ends_with("disk.raw.zst");
+                        let mut buf = vec![0u8; 1 << 20];
+                        let mut at = 0u64;
+                        loop {
+                            let n = match f.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            if flip && (at..at + n as u64).contains(&FLIP_AT) {
+                                buf[(FLIP_AT - at) as usize] ^= 0x55;
+                            }
+                            at += n as u64;
+                            if s.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
                     }
                     _ => {
                         let _ = write!(s, "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
@@ -190,6 +219,23 @@ fn serve(root: PathBuf) -> u16 {
         }
     });
     port
+}
+
+/// A VM with no disk to boot from: `target` (raw) as its only disk, and a NIC that the firmware boots first
+/// (`bootindex=0`) through its iPXE option ROM, on slirp with `tftp=` the PXE tree and `bootfile=boot.ipxe`.
+fn pxe_vm(name: &str, work: &Path, tree: &Path, target: &Path) -> VmConfig {
+    let mut cfg = VmConfig::new(name, work, target);
+    cfg.disk_format = "raw".into();
+    cfg.memory_mb = 1536;
+    cfg.timeout = Duration::from_secs(900);
+    cfg.boot_from_disk = false;
+    cfg.extra = vec![
+        "-netdev".into(),
+        format!("user,id=pxe0,tftp={},bootfile=boot.ipxe", tree.display()),
+        "-device".into(),
+        "virtio-net-pci,netdev=pxe0,bootindex=0".into(),
+    ];
+    cfg
 }
 
 #[test]
@@ -208,10 +254,26 @@ fn usb_and_pxe_installers_verify_before_writing() {
     std::fs::create_dir_all(&work).unwrap();
     let copy = LabCopy::new();
     let build = work.join("build");
-    lab::build(&copy.profile(), &build, &[], &[]);
+    let overlay = lab::repo().join("tests/boot/overlay");
+    lab::build(
+        &copy.profile(),
+        &build,
+        &[],
+        &["--extra-overlay", overlay.to_str().unwrap()],
+    );
     let key = copy.dir.path().join("keys/lab-test.sec");
     let raw_len = std::fs::metadata(build.join("disk.raw")).unwrap().len();
     let raw_sha = listed(&build, "disk.raw");
+    // The installed disks are booted as devices 4 GiB larger than the image, like the boot test's.
+    let disk_bytes = (raw_len + (4096 << 20)).div_ceil(1 << 20) << 20;
+    let proof = BootProof::new(
+        &copy.profile(),
+        &work,
+        disk_bytes,
+        Some(&build.join("nodes.lock")),
+    )
+    .unwrap();
+    let mut bt = Timings::new("media-test");
     phase(&mut t, "build the lab image");
 
     // 1. USB image: reproducible, signed.
@@ -298,21 +360,13 @@ fn usb_and_pxe_installers_verify_before_writing() {
     assert_eq!(rec["image_sha256"], raw_sha.hex(), "{text}");
     assert!(rec["time_unix"].as_u64().unwrap() > 1_600_000_000, "{text}");
 
-    // 3. The installed disk boots into its own systemd.
-    let target_overlay = work.join("target-overlay.qcow2");
-    qemu::overlay_disk(&target, &target_overlay, raw_len + (64 << 20)).unwrap();
-    let mut cfg = VmConfig::new("installed-boot", &work, &target_overlay);
-    cfg.memory_mb = 2048;
-    let mut vm = Vm::start(&cfg).unwrap();
-    let line = vm.wait_for_line(Duration::from_secs(300), &["running in system mode"]);
-    assert!(
-        line.is_ok(),
-        "the installed disk did not boot: {:?}\n{}",
-        line.err().map(|e| e.to_string()),
-        vm.console_tail(40)
-    );
-    vm.kill();
-    phase(&mut t, "installed disk boots to systemd");
+    // 3. The installed disk passes the boot proof.
+    let dev = proof.device("usb-installed", &target).unwrap();
+    let (_, failures) = proof
+        .report_boot("usb-installed-first-boot", &dev, BootKind::First, &mut bt)
+        .unwrap();
+    bootproof::verdict("the USB-installed disk", &failures, &work).unwrap();
+    phase(&mut t, "USB-installed disk passes the boot proof");
 
     // 4. A tampered payload: nothing is written.
     let tampered = work.join("usb-tampered.raw");
@@ -364,8 +418,9 @@ fn usb_and_pxe_installers_verify_before_writing() {
     );
     phase(&mut t, "tampered USB refused, target all zeros");
 
-    // 5. PXE: reproducible tree, HTTP fetch, same verification and writing rules.
-    let port = serve(work.join("pxe1"));
+    // 5. PXE: reproducible tree, booted by the firmware (iPXE ROM, slirp TFTP), HTTP fetch, same rules.
+    let tamper = Arc::new(AtomicBool::new(false));
+    let port = serve(work.join("pxe1"), tamper.clone());
     let base = format!("http://10.0.2.2:{port}");
     for d in ["pxe1", "pxe2"] {
         forja(&[
@@ -400,35 +455,52 @@ fn usb_and_pxe_installers_verify_before_writing() {
             .args(["-x", "SHA256SUMS.sig"])
             .current_dir(work.join("pxe1")),
     );
+    phase(&mut t, "PXE tree twice, identical, signify -C ok");
+    let pxe = work.join("pxe1");
     let target3 = work.join("target3.raw");
     sparse_file(&target3, raw_len + (64 << 20));
-    let pxe = work.join("pxe1");
-    let mut cfg = VmConfig::new("pxe-install", &work, &target3);
-    cfg.disk_format = "raw".into();
-    cfg.memory_mb = 1536;
-    cfg.boot_from_disk = false;
-    cfg.extra = vec![
-        "-kernel".into(),
-        pxe.join("vmlinuz").display().to_string(),
-        "-initrd".into(),
-        pxe.join("initrd.img").display().to_string(),
-        "-append".into(),
-        format!(
-            "{} forja.url={base}/payload",
-            forja::media::build::INSTALLER_CMDLINE
-        ),
-        "-netdev".into(),
-        "user,id=pxe0".into(),
-        "-device".into(),
-        "virtio-net-pci,netdev=pxe0".into(),
-    ];
-    let (ok, console) = run_installer(&cfg);
+    let (ok, console) = run_installer(&pxe_vm("pxe-install", &work, &pxe, &target3));
     assert!(ok, "the PXE install failed:\n{console}");
+    // It was the firmware's network boot: iPXE fetched the script from slirp's TFTP server.
+    assert!(
+        console.contains("iPXE") && console.contains("tftp://10.0.2.2/boot.ipxe"),
+        "not booted through iPXE/TFTP:\n{console}"
+    );
+    assert!(
+        console.contains("to hash it before touching any disk"),
+        "{console}"
+    );
     assert_eq!(
         hash_prefix(&target3, raw_len),
         raw_sha,
         "the PXE-installed disk is not disk.raw"
     );
-    phase(&mut t, "PXE tree twice, HTTP install, hash checked");
+    phase(
+        &mut t,
+        "PXE boot by firmware (iPXE, TFTP, HTTP), install, hash checked",
+    );
+
+    // 6. The PXE-installed disk passes the boot proof.
+    let dev = proof.device("pxe-installed", &target3).unwrap();
+    let (_, failures) = proof
+        .report_boot("pxe-installed-first-boot", &dev, BootKind::First, &mut bt)
+        .unwrap();
+    bootproof::verdict("the PXE-installed disk", &failures, &work).unwrap();
+    phase(&mut t, "PXE-installed disk passes the boot proof");
+
+    // 7. A payload altered in flight: refused before the target is touched.
+    tamper.store(true, Ordering::SeqCst);
+    let target4 = work.join("target4.raw");
+    sparse_file(&target4, raw_len + (64 << 20));
+    let (ok, console) = run_installer(&pxe_vm("pxe-tampered", &work, &pxe, &target4));
+    tamper.store(false, Ordering::SeqCst);
+    assert!(!ok, "a tampered PXE payload was installed");
+    assert!(console.contains("differs from the signed"), "{console}");
+    assert!(
+        all_zero(&target4),
+        "the tampered PXE install wrote to the target"
+    );
+    phase(&mut t, "tampered PXE payload refused, target all zeros");
+    bt.print();
     eprintln!("media-test: PASS in {:.1} s", all.elapsed().as_secs_f64());
 }

@@ -134,9 +134,9 @@ pub struct VmConfig {
     pub timeout: Duration,
     /// The boot disk's format (`qcow2` unless a test says otherwise).
     pub disk_format: String,
-    /// Further QEMU arguments (more disks, direct kernel boot), appended last.
+    /// Further QEMU arguments (more disks, a network-boot NIC), appended last.
     pub extra: Vec<String>,
-    /// Give the disk `bootindex=0` (off for a direct kernel boot, which QEMU boots first itself).
+    /// Give the disk `bootindex=0` (off when the VM boots from something else, e.g. its NIC).
     pub boot_from_disk: bool,
 }
 
