@@ -75,7 +75,7 @@ fn compress(
     let mut out = vec![0u8; CCtx::out_size()];
     let mut left = len;
     loop {
-        // Fill the chunk completely (short reads would only shift where "end" falls, but keep it simple).
+        // Whole chunks: chunk sizes do not change the output (zstd buffers its jobs), and the last one is known.
         let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
         input
             .read_exact(&mut buf[..want])
