@@ -7,15 +7,18 @@
 //! 2. boot the USB image (qcow2 overlay, `bootindex=0`) with a blank raw target disk: the installer must print
 //!    `DONE` and power off; the target's first `len(disk.raw)` bytes must hash to the signed `disk.raw` SHA-256;
 //!    an install record must be on the USB payload partition (read back with debugfs);
-//! 3. boot the installed target disk (enlarged, with its own TPM) and run the boot proof's checks on its report
-//!    (`support::bootproof`: first boot, vmstore, network, firewall probes, self-check, node images);
+//! 3. boot the installed target disk as the boot proof's device A (enlarged by 4 GiB, its own TPM) and run the
+//!    boot proof's checks on its report (`support::bootproof`: first boot, vmstore, network, firewall probes,
+//!    self-check, node images). The installed disks are the image byte for byte, so the boot proof runs here
+//!    and `tests/boot_test.rs` only boots the image itself on request;
 //! 4. a USB image whose `disk.raw.zst` has one byte flipped on the payload partition: the installer must stop
 //!    with a hash error and the target must stay all zeros;
 //! 5. the PXE tree, made twice (identical, signify -C), booted by the firmware: the NIC's iPXE option ROM (QEMU's
 //!    `efi-virtio.rom`, package ipxe-qemu) gets `boot.ipxe` from slirp's built-in DHCP/TFTP (`tftp=`,
 //!    `bootfile=`), and the script fetches kernel, initrd and payload over HTTP from a tiny server on 127.0.0.1,
 //!    which the guest reaches as 10.0.2.2. The target must hash to the signed image;
-//! 6. the PXE-installed disk boots and passes the same boot-proof checks;
+//! 6. the PXE-installed disk is device B: the same checks, and its vmstore key differs from A's; then A boots
+//!    again (TPM unlock, no prompt, same key) and once with a fresh TPM (must stop at the recovery-key prompt);
 //! 7. the same PXE boot while the HTTP server flips one byte of `disk.raw.zst` in flight: the installer must
 //!    stop before touching the target, which stays all zeros.
 //!
@@ -36,7 +39,7 @@ use forja::hashio::{HashingReader, Sha256};
 use support::bootproof::{self, BootProof, Timings};
 use support::lab::{self, LabCopy};
 use support::qemu::{self, Vm, VmConfig};
-use support::report::BootKind;
+use support::report::{self, BootKind};
 
 fn forja(args: &[&dyn AsRef<std::ffi::OsStr>]) -> std::process::Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_forja"));
@@ -63,14 +66,13 @@ fn phase(t: &mut Instant, name: &str) {
 
 /// The SHA-256 that `SHA256SUMS` in `dir` lists for `name`.
 fn listed(dir: &Path, name: &str) -> Sha256 {
-    let text = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
-    let prefix = format!("SHA256 ({name}) = ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
+    let sums = forja::sign::Sums::parse(&std::fs::read(dir.join("SHA256SUMS")).unwrap()).unwrap();
+    sums.get(name)
         .unwrap_or_else(|| panic!("{name} not in SHA256SUMS"))
-        .parse()
-        .unwrap()
 }
+
+/// Where the USB image's payload partition (ext4) starts: after the alignment gap and the ESP.
+const PAYLOAD_OFF: u64 = forja::disk::gpt::ALIGN + forja::media::build::USB_ESP_SIZE;
 
 fn hash_prefix(path: &Path, len: u64) -> Sha256 {
     let mut r = HashingReader::new(std::fs::File::open(path).unwrap().take(len));
@@ -161,7 +163,8 @@ fn run_installer(cfg: &VmConfig) -> (bool, String) {
     (ok, console)
 }
 
-/// Byte of `disk.raw.zst` that a tampering server flips in flight (inside the first zstd block).
+/// Byte of `disk.raw.zst` that the tamper phases flip (inside the first zstd block): on the USB payload
+/// partition, and in flight from a tampering server.
 const FLIP_AT: u64 = 5000;
 
 /// Serves `root` over HTTP/1.0 on 127.0.0.1 (GET only, one thread per connection). While `tamper` is set, every
@@ -337,7 +340,7 @@ fn usb_and_pxe_installers_verify_before_writing() {
             .arg(&usb_overlay)
             .arg(&usb_raw),
     );
-    let payload = format!("{}?offset={}", usb_raw.display(), (1u64 + 256) << 20);
+    let payload = format!("{}?offset={PAYLOAD_OFF}", usb_raw.display());
     let ls = tool(
         Command::new("debugfs")
             .args(["-R", "ls -p /install-records"])
@@ -361,9 +364,15 @@ fn usb_and_pxe_installers_verify_before_writing() {
     assert!(rec["time_unix"].as_u64().unwrap() > 1_600_000_000, "{text}");
 
     // 3. The installed disk passes the boot proof.
-    let dev = proof.device("usb-installed", &target).unwrap();
-    let (_, failures) = proof
-        .report_boot("usb-installed-first-boot", &dev, BootKind::First, &mut bt)
+    //    It is device A of the boot proof (the image byte for byte, enlarged like the boot test's devices).
+    let dev_a = proof.device("device-a", &target).unwrap();
+    let (a1, failures) = proof
+        .report_boot(
+            "a1-usb-installed-first-boot",
+            &dev_a,
+            BootKind::First,
+            &mut bt,
+        )
         .unwrap();
     bootproof::verdict("the USB-installed disk", &failures, &work).unwrap();
     phase(&mut t, "USB-installed disk passes the boot proof");
@@ -376,7 +385,7 @@ fn usb_and_pxe_installers_verify_before_writing() {
             .arg(m1.join("usb.img"))
             .arg(&tampered),
     );
-    let payload = format!("{}?offset={}", tampered.display(), (1u64 + 256) << 20);
+    let payload = format!("{}?offset={PAYLOAD_OFF}", tampered.display());
     let stat = tool(
         Command::new("debugfs")
             .args(["-R", "stat /disk.raw.zst"])
@@ -392,7 +401,7 @@ fn usb_and_pxe_installers_verify_before_writing() {
         .trim()
         .parse()
         .unwrap();
-    let at = ((1u64 + 256) << 20) + block * 4096 + 5000;
+    let at = PAYLOAD_OFF + block * 4096 + FLIP_AT;
     let mut f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -480,13 +489,33 @@ fn usb_and_pxe_installers_verify_before_writing() {
         "PXE boot by firmware (iPXE, TFTP, HTTP), install, hash checked",
     );
 
-    // 6. The PXE-installed disk passes the boot proof.
-    let dev = proof.device("pxe-installed", &target3).unwrap();
-    let (_, failures) = proof
-        .report_boot("pxe-installed-first-boot", &dev, BootKind::First, &mut bt)
+    // 6. The PXE-installed disk passes the boot proof as device B, and the rest of the boot proof runs on A.
+    let dev_b = proof.device("device-b", &target3).unwrap();
+    let (b1, mut failures) = proof
+        .report_boot(
+            "b1-pxe-installed-first-boot",
+            &dev_b,
+            BootKind::First,
+            &mut bt,
+        )
         .unwrap();
+    failures.extend(report::check_keys_differ(&a1, &b1));
     bootproof::verdict("the PXE-installed disk", &failures, &work).unwrap();
     phase(&mut t, "PXE-installed disk passes the boot proof");
+    let (a2, mut failures) = proof
+        .report_boot("a2-second-boot", &dev_a, BootKind::Again, &mut bt)
+        .unwrap();
+    failures.extend(report::check_same_key(&a1, &a2));
+    failures.extend(
+        proof
+            .fresh_tpm_boot("a3-fresh-tpm", &dev_a, &mut bt)
+            .unwrap(),
+    );
+    bootproof::verdict("boot proof, device A again", &failures, &work).unwrap();
+    phase(
+        &mut t,
+        "device A: second boot (TPM unlock, same key), fresh TPM stops at the prompt",
+    );
 
     // 7. A payload altered in flight: refused before the target is touched.
     tamper.store(true, Ordering::SeqCst);
