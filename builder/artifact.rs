@@ -32,15 +32,31 @@ pub struct Staged {
 
 impl Staged {
     pub fn create(target: impl AsRef<Path>) -> anyhow::Result<Self> {
-        let target = target.as_ref().to_owned();
+        Self::create_mode(target.as_ref(), None)
+    }
+
+    /// Like [`Staged::create`], readable by the owner only (0600) from before the first byte is written.
+    pub fn create_private(target: impl AsRef<Path>) -> anyhow::Result<Self> {
+        Self::create_mode(target.as_ref(), Some(0o600))
+    }
+
+    fn create_mode(target: &Path, mode: Option<u32>) -> anyhow::Result<Self> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let target = target.to_owned();
         let partial = partial_path(&target);
-        let file = OpenOptions::new()
-            .write(true)
-            .read(true)
-            .create(true)
-            .truncate(true)
+        let mut opts = OpenOptions::new();
+        opts.write(true).read(true).create(true).truncate(true);
+        if let Some(m) = mode {
+            opts.mode(m);
+        }
+        let file = opts
             .open(&partial)
             .with_context(|| format!("creating {}", partial.display()))?;
+        if let Some(m) = mode {
+            // A leftover partial file keeps its old mode through `open`: set it before anything is written.
+            file.set_permissions(fs::Permissions::from_mode(m))
+                .with_context(|| format!("chmod {m:o} {}", partial.display()))?;
+        }
         Ok(Staged {
             file: Some(file),
             partial,
@@ -97,7 +113,15 @@ impl Drop for Staged {
 
 /// Writes `bytes` to `target` atomically.
 pub fn write_atomic(target: impl AsRef<Path>, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut s = Staged::create(target)?;
+    write_staged(Staged::create(target)?, bytes)
+}
+
+/// Writes `bytes` to `target` atomically, mode 0600 from creation (the bytes are secret).
+pub fn write_atomic_private(target: impl AsRef<Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    write_staged(Staged::create_private(target)?, bytes)
+}
+
+fn write_staged(mut s: Staged, bytes: &[u8]) -> anyhow::Result<()> {
     s.write_all(bytes)
         .with_context(|| format!("writing {}", s.partial.display()))?;
     s.commit()?;

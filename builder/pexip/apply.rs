@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 use super::client::Client;
 use super::plan::{Entry, Method};
-use crate::artifact::write_atomic;
+use crate::artifact::write_atomic_private;
 use crate::error::{Exit, fail};
 use crate::profile::secrets::{SecretRef, Secrets};
 
@@ -372,8 +372,7 @@ impl Ctx<'_> {
         if let Some(xml) = &fresh {
             std::fs::create_dir_all(&self.opts.state_dir)
                 .with_context(|| format!("creating {}", self.opts.state_dir.display()))?;
-            write_atomic(&saved, xml.as_bytes())?;
-            set_private(&saved)?;
+            write_atomic_private(&saved, xml.as_bytes())?;
         }
         let what = format!("node {name}");
         if fresh.is_none() {
@@ -500,13 +499,6 @@ fn current_id(o: &Map<String, Value>) -> anyhow::Result<String> {
                 "an existing node has neither id nor resource_uri",
             )
         })
-}
-
-#[cfg(unix)]
-fn set_private(p: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("chmod 600 {}", p.display()))
 }
 
 /// Applies `plan` in order, writing one line per step to `out`.
