@@ -19,7 +19,6 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use sha2::Digest;
 
 use crate::error::{Exit, fail};
 use crate::hashio::{HashingReader, Sha256};
@@ -148,30 +147,30 @@ fn stream_body(
     target: &Path,
     disk: &mut File,
 ) -> anyhow::Result<Written> {
-    let zst = HashingReader::new(payload.open(IMAGE_ZST)?);
-    let mut dec = zstd::stream::read::Decoder::new(zst).context("starting zstd")?;
-    let mut raw_hash = sha2::Sha256::new();
+    let mut zst = HashingReader::new(payload.open(IMAGE_ZST)?);
+    let mut raw =
+        HashingReader::new(zstd::stream::read::Decoder::new(&mut zst).context("starting zstd")?);
     let mut first = vec![0u8; HOLD_BACK];
-    let n = read_full(&mut dec, &mut first).map_err(undecodable)?;
-    raw_hash.update(&first[..n]);
-    let mut bytes = n as u64;
+    let n = read_full(&mut raw, &mut first).map_err(undecodable)?;
     if n == HOLD_BACK {
         let mut buf = vec![0u8; 4 << 20];
         loop {
-            let k = read_full(&mut dec, &mut buf).map_err(undecodable)?;
+            let k = read_full(&mut raw, &mut buf).map_err(undecodable)?;
             if k == 0 {
                 break;
             }
-            raw_hash.update(&buf[..k]);
-            disk.write_all(&buf[..k])
-                .with_context(|| format!("writing {} at byte {bytes}", target.display()))?;
-            bytes += k as u64;
+            disk.write_all(&buf[..k]).with_context(|| {
+                format!(
+                    "writing {} at byte {}",
+                    target.display(),
+                    HashingReader::bytes(&raw) - k as u64
+                )
+            })?;
         }
     }
-    let mut zst = dec.finish().into_inner();
+    let (raw_got, bytes) = raw.finish();
     io::copy(&mut zst, &mut io::sink()).context("reading the rest of the compressed image")?;
     let (zst_got, _) = zst.finish();
-    let raw_got = Sha256(raw_hash.finalize().into());
     if zst_got != trusted.zst || raw_got != trusted.raw {
         return Err(fail(
             Exit::HashMismatch,
