@@ -1,15 +1,13 @@
 //! `forja licence ...`: the air-gapped licence activation workflow (see [`crate::licence`]).
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::error::{Exit, fail};
+use super::connect::{ConnectArgs, Connection};
+use crate::error::Exit;
 use crate::licence::audit::{AUDIT_FILE, Audit, Trail};
 use crate::licence::{self, DEFAULT_MAX_AGE_DAYS, Manager, state::State};
-use crate::pexip::client::{Client, load_ca, require_https};
-use crate::profile::secrets::{SecretRef, Secrets};
 use crate::sign::keys::{PublicKey, SigningKey};
 
 /// Offline licence activation across the air gap (guide §18–21).
@@ -25,30 +23,11 @@ pub enum LicenceCommand {
     Apply(ApplyArgs),
 }
 
-/// How to reach the Management Node.
+/// How to reach the Management Node, and where the site keeps its licence state.
 #[derive(Debug, Args)]
 pub struct ManagerArgs {
-    /// The Management Node's base URL, e.g. https://pexmgr.sede.example (https only).
-    #[arg(long)]
-    pub manager: String,
-    /// CA certificate(s), PEM: the only trust anchors for the manager's certificate.
-    #[arg(long)]
-    pub ca: PathBuf,
-    /// The secrets file holding the web administrator's password (mode 0600).
-    #[arg(long)]
-    pub secrets: PathBuf,
-    /// Accept a secrets file marked test-values-only (lab managers only).
-    #[arg(long)]
-    pub allow_test_secrets: bool,
-    /// Web administrator user for HTTP basic authentication.
-    #[arg(long, default_value = "admin")]
-    pub user: String,
-    /// Name of the secret that holds that user's password.
-    #[arg(long, default_value = "pexip-web-admin")]
-    pub password_secret: String,
-    /// Seconds allowed for each HTTPS request.
-    #[arg(long, default_value_t = 60)]
-    pub request_timeout: u64,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// The site's licence state folder (issued requests; default home of the audit trail).
     #[arg(long, default_value = "licence-state")]
     pub state: PathBuf,
@@ -167,48 +146,12 @@ fn audited(
     Ok(exit)
 }
 
-fn client(m: &ManagerArgs) -> anyhow::Result<(Client, Vec<u8>)> {
-    require_https(&m.manager, "--manager")?;
-    let secrets = Secrets::load(&m.secrets, m.allow_test_secrets)?;
-    let pw = secrets
-        .get(&SecretRef {
-            secret: m.password_secret.clone(),
-        })
-        .ok_or_else(|| {
-            fail(
-                Exit::Input,
-                format!(
-                    "{}: no secret `{}` for the web administrator's password (--password-secret)",
-                    m.secrets.display(),
-                    m.password_secret
-                ),
-            )
-        })?;
-    let ca_pem = std::fs::read(&m.ca).map_err(|e| {
-        fail(
-            Exit::Input,
-            format!("{}: cannot read the CA file: {e}", m.ca.display()),
-        )
-    })?;
-    let client = Client::new(
-        load_ca(&m.ca)?,
-        Duration::from_secs(m.request_timeout),
-        Some((&m.user, pw)),
-        &secrets,
-    );
-    Ok((client, ca_pem))
-}
-
-fn public_key(path: &Path) -> anyhow::Result<PublicKey> {
-    PublicKey::load(path)
-}
-
 fn request(a: RequestArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
     let key = SigningKey::load(&a.key)?;
-    let (client, ca_pem) = client(&a.manager)?;
+    let Connection { client, ca_pem, .. } = a.manager.connect.connect()?;
     let mut state = State::open(&a.manager.state)?;
     let opts = licence::request::Options {
-        manager: Manager::new(&a.manager.manager, &ca_pem),
+        manager: Manager::new(&a.manager.connect.manager, &ca_pem),
         entitlement_id: a.entitlement,
         key: &key,
         out: &a.out,
@@ -229,7 +172,7 @@ fn request(a: RequestArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
 }
 
 fn inspect(a: InspectArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
-    let key = a.key.as_deref().map(public_key).transpose()?;
+    let key = a.key.as_deref().map(PublicKey::load).transpose()?;
     let report = licence::inspect::inspect(
         &a.bundle,
         key.as_ref(),
@@ -249,7 +192,7 @@ fn inspect(a: InspectArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
 }
 
 fn response(a: ResponseArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
-    let site_key = public_key(&a.key)?;
+    let site_key = PublicKey::load(&a.key)?;
     let courier = a.sign.as_deref().map(SigningKey::load).transpose()?;
     let opts = licence::response::Options {
         outbound: &a.bundle,
@@ -277,12 +220,12 @@ fn response(a: ResponseArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
 }
 
 fn apply(a: ApplyArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
-    let courier = a.courier_key.as_deref().map(public_key).transpose()?;
-    let (client, _) = client(&a.manager)?;
+    let courier = a.courier_key.as_deref().map(PublicKey::load).transpose()?;
+    let Connection { client, .. } = a.manager.connect.connect()?;
     let mut state = State::open(&a.manager.state)?;
     let opts = licence::apply::Options {
         inbound: &a.inbound,
-        manager: &a.manager.manager,
+        manager: &a.manager.connect.manager,
         courier: courier.as_ref(),
         max_age_days: a.max_age_days,
         now: licence::now(),

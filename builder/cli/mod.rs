@@ -7,6 +7,7 @@ use crate::error::Exit;
 
 pub mod build;
 pub mod check;
+pub mod connect;
 pub mod licence;
 pub mod media;
 pub mod nodes;

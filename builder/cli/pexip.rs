@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+use super::connect::{ConnectArgs, Connection};
 use crate::error::{Exit, fail};
 use crate::pexip;
-use crate::profile::secrets::{SecretRef, Secrets};
 use crate::profile::{SecretsNeed, load};
 
 /// Pexip Infinity: first-boot answers, configuration plan, apply.
@@ -45,27 +45,11 @@ pub struct ApplyArgs {
     /// The plan written by `forja pexip plan --out`.
     #[arg(long)]
     pub plan: PathBuf,
-    /// The Management Node's base URL, e.g. https://pexmgr.sede.example (https only).
-    #[arg(long)]
-    pub manager: String,
-    /// CA certificate(s), PEM: the only trust anchors for the manager's certificate.
-    #[arg(long)]
-    pub ca: PathBuf,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// CA certificate(s), PEM, for the nodes' bootstrap port (default: --ca).
     #[arg(long)]
     pub node_ca: Option<PathBuf>,
-    /// The secrets file holding the values the plan refers to (mode 0600).
-    #[arg(long)]
-    pub secrets: PathBuf,
-    /// Accept a secrets file marked test-values-only (lab managers only).
-    #[arg(long)]
-    pub allow_test_secrets: bool,
-    /// Web administrator user for HTTP basic authentication.
-    #[arg(long, default_value = "admin")]
-    pub user: String,
-    /// Name of the secret that holds that user's password.
-    #[arg(long, default_value = "pexip-web-admin")]
-    pub password_secret: String,
     /// Show what would change; send nothing that changes the manager.
     #[arg(long)]
     pub dry_run: bool,
@@ -78,9 +62,6 @@ pub struct ApplyArgs {
     /// Milliseconds between two status polls.
     #[arg(long, default_value_t = 5000)]
     pub poll_interval_ms: u64,
-    /// Seconds allowed for each HTTPS request.
-    #[arg(long, default_value_t = 60)]
-    pub request_timeout: u64,
 }
 
 pub fn run(cmd: PexipCommand) -> anyhow::Result<Exit> {
@@ -109,7 +90,7 @@ pub fn run(cmd: PexipCommand) -> anyhow::Result<Exit> {
 }
 
 fn apply(a: ApplyArgs) -> anyhow::Result<Exit> {
-    pexip::client::require_https(&a.manager, "--manager")?;
+    pexip::client::require_https(&a.connect.manager, "--manager")?;
     let mut node_urls = BTreeMap::new();
     for s in &a.node_urls {
         let (name, url) = s
@@ -135,36 +116,19 @@ fn apply(a: ApplyArgs) -> anyhow::Result<Exit> {
             ),
         )
     })?;
-    let secrets = Secrets::load(&a.secrets, a.allow_test_secrets)?;
-    let pw = secrets
-        .get(&SecretRef {
-            secret: a.password_secret.clone(),
-        })
-        .ok_or_else(|| {
-            fail(
-                Exit::Input,
-                format!(
-                    "{}: no secret `{}` for the web administrator's password (--password-secret)",
-                    a.secrets.display(),
-                    a.password_secret
-                ),
-            )
-        })?;
-    let timeout = Duration::from_secs(a.request_timeout);
-    let manager = pexip::client::Client::new(
-        pexip::client::load_ca(&a.ca)?,
-        timeout,
-        Some((&a.user, pw)),
-        &secrets,
-    );
+    let Connection {
+        client: manager,
+        secrets,
+        ..
+    } = a.connect.connect()?;
     let nodes = pexip::client::Client::new(
-        pexip::client::load_ca(a.node_ca.as_ref().unwrap_or(&a.ca))?,
-        timeout,
+        pexip::client::load_ca(a.node_ca.as_ref().unwrap_or(&a.connect.ca))?,
+        a.connect.timeout(),
         None,
         &secrets,
     );
     let opts = pexip::apply::Options {
-        manager: a.manager.clone(),
+        manager: a.connect.manager.clone(),
         dry_run: a.dry_run,
         node_urls,
         sync_timeout: Duration::from_secs(a.sync_timeout),

@@ -63,14 +63,23 @@ pub fn require_https(url: &str, what: &str) -> anyhow::Result<()> {
 
 /// Reads the CA certificates (PEM) the peer must chain to.
 pub fn load_ca(path: &Path) -> anyhow::Result<Vec<Certificate<'static>>> {
-    let pem = std::fs::read(path).map_err(|e| {
+    parse_ca(&read_ca(path)?, path)
+}
+
+/// The CA file's bytes.
+pub fn read_ca(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
         fail(
             Exit::Input,
             format!("{}: cannot read the CA file: {e}", path.display()),
         )
-    })?;
+    })
+}
+
+/// The certificates in `pem`, read from `path` (named in errors).
+pub fn parse_ca(pem: &[u8], path: &Path) -> anyhow::Result<Vec<Certificate<'static>>> {
     let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
+    for item in ureq::tls::parse_pem(pem) {
         match item {
             Ok(PemItem::Certificate(c)) => certs.push(c),
             Ok(_) => {}
