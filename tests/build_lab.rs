@@ -6,11 +6,14 @@
 
 #[path = "support/lab.rs"]
 mod lab;
+#[path = "support/oracle.rs"]
+mod oracle;
 
 use std::path::Path;
 use std::process::Command;
 
 use lab::{LabCopy, build};
+use oracle::{signify_check, ssh_verify};
 
 fn sh(cmd: &str, args: &[&str], dir: &Path) -> std::process::Output {
     Command::new(cmd)
@@ -101,35 +104,13 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
     }
 
     // Signatures with the site's own tools, and with forja.
-    let s = sh(
-        "signify-openbsd",
-        &["-C", "-p", "forja.pub", "-x", "SHA256SUMS.sig"],
-        &a,
-    );
+    let s = signify_check(&a, &a.join("forja.pub"));
     assert!(
         s.status.success(),
         "signify -C: {}",
         String::from_utf8_lossy(&s.stderr)
     );
-    let ssh = |dir: &Path| {
-        Command::new("ssh-keygen")
-            .args([
-                "-Y",
-                "verify",
-                "-f",
-                "allowed_signers",
-                "-I",
-                "forja",
-                "-n",
-                "forja",
-                "-s",
-                "SHA256SUMS.sshsig",
-            ])
-            .current_dir(dir)
-            .stdin(std::fs::File::open(dir.join("SHA256SUMS")).unwrap())
-            .output()
-            .unwrap()
-    };
+    let ssh = |dir: &Path| ssh_verify(dir, &read(&dir.join("SHA256SUMS")));
     assert!(
         ssh(&a).status.success(),
         "ssh-keygen -Y verify rejected the build"
@@ -161,11 +142,7 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
         f.seek(SeekFrom::Start(esp_off + 4096)).unwrap();
         f.write_all(&[0x5a]).unwrap();
     }
-    let s = sh(
-        "signify-openbsd",
-        &["-C", "-p", "forja.pub", "-x", "SHA256SUMS.sig"],
-        &b,
-    );
+    let s = signify_check(&b, &b.join("forja.pub"));
     assert!(
         !s.status.success(),
         "signify -C accepted a modified disk.raw"

@@ -1,21 +1,11 @@
 //! `forja check` on the shipped profiles, run as the built binary, and the help of every subcommand.
 
-use std::process::Command;
+#[path = "support/run.rs"]
+mod run;
+use run::forja;
 
 use clap::CommandFactory;
 use forja::cli::Cli;
-
-fn forja(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_forja"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
 
 fn check_json(profile: &str, allowed: &[&str]) -> serde_json::Value {
     let (code, out, err) = forja(&["check", "--json", profile]);

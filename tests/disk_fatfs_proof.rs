@@ -2,7 +2,9 @@
 //! subdirectory fail `fsck.fat -n`. This test keeps the evidence; if a future fatfs passes, it fails and tells us
 //! to reconsider.
 
-use std::process::Command;
+#[path = "support/oracle.rs"]
+mod oracle;
+use oracle::tool;
 
 #[test]
 fn fatfs_0_3_6_subdirectories_fail_fsck_fat() {
@@ -34,19 +36,10 @@ fn fatfs_0_3_6_subdirectories_fail_fsck_fat() {
         f.flush().unwrap();
     }
     drop(file);
-    let out = Command::new("fsck.fat")
-        .arg("-n")
-        .arg(&img)
-        .output()
-        .expect("fsck.fat from dosfstools is installed");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, text, _) = tool("fsck.fat", &["-n", img.to_str().unwrap()]);
     eprintln!("fsck.fat -n on a fatfs 0.3.6 volume:\n{text}");
     assert!(
-        !out.status.success(),
+        !ok,
         "fatfs 0.3.6 now passes fsck.fat -n: reconsider using it instead of fs::fat\n{text}"
     );
     // The defect: the `.`/`..` entries of a new subdirectory are not in slots 0 and 1, and `..` of a directory

@@ -1,24 +1,25 @@
 //! The partition table checked by gdisk's `sgdisk`, an implementation we did not write.
 
-use std::process::Command;
+#[path = "support/oracle.rs"]
+mod oracle;
+use oracle::tool;
+
+use std::path::Path;
 
 use forja::disk::gpt::{ALIGN, Entry, PartitionType, SECTOR, Table, attr};
 use forja::ids;
 
-fn sgdisk(args: &[&str]) -> (bool, String) {
-    // Never `-q`: with it sgdisk can write nothing and still exit 0 (DESIGN.md).
-    let out = Command::new("sgdisk")
-        .args(args)
-        .output()
-        .expect("sgdisk (gdisk) is installed");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+/// A fresh image file of the table's disk size holding just `table`.
+fn write_table(path: &Path, table: &Table) {
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .unwrap();
+    f.set_len(table.disk_size).unwrap();
+    table.write(&mut f).unwrap();
 }
 
 fn entry(
@@ -62,23 +63,15 @@ fn sgdisk_verifies_the_table_and_reads_back_every_field() {
             entry(4, PartitionType::LinuxLuks, "vmstore", 16, 3, 0),
         ],
     };
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
-    f.set_len(table.disk_size).unwrap();
-    table.write(&mut f).unwrap();
-    drop(f);
+    write_table(&path, &table);
     let p = path.to_str().unwrap();
 
-    let (ok, v) = sgdisk(&["-v", p]);
+    // Never `-q`: with it sgdisk can write nothing and still exit 0 (DESIGN.md).
+    let (ok, v, _) = tool("sgdisk", &["-v", p]);
     assert!(ok, "{v}");
     assert!(v.contains("No problems found"), "{v}");
 
-    let (ok, listing) = sgdisk(&["-p", p]);
+    let (ok, listing, _) = tool("sgdisk", &["-p", p]);
     assert!(ok, "{listing}");
     let disk_guid = table.disk_guid.to_string().to_uppercase();
     assert!(
@@ -91,7 +84,7 @@ fn sgdisk_verifies_the_table_and_reads_back_every_field() {
     );
 
     for e in &table.entries {
-        let (ok, info) = sgdisk(&[&format!("-i{}", e.number), p]);
+        let (ok, info, _) = tool("sgdisk", &[&format!("-i{}", e.number), p]);
         assert!(ok, "{info}");
         let want = [
             format!(
@@ -126,15 +119,7 @@ fn the_table_only_touches_its_own_sectors() {
         disk_size: 4 * ALIGN,
         entries: vec![entry(1, PartitionType::Esp, "ESP", 1, 2, 0)],
     };
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
-    f.set_len(table.disk_size).unwrap();
-    table.write(&mut f).unwrap();
+    write_table(&path, &table);
     let bytes = std::fs::read(&path).unwrap();
     let first = ALIGN as usize;
     let backup = bytes.len() - 33 * SECTOR as usize;

@@ -8,9 +8,12 @@
 //!
 //! `FORJA_BLESS=1 cargo test --test golden` rewrites the files; otherwise they are compared exactly.
 
+#[path = "support/run.rs"]
+mod run;
+use run::forja;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use forja::profile::{SecretsNeed, load};
 
@@ -35,18 +38,6 @@ fn golden(path: &Path, actual: &str) {
         "{} differs (FORJA_BLESS=1 to accept):\n--- expected\n{expected}\n--- actual\n{actual}",
         path.display()
     );
-}
-
-fn forja(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_forja"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
 }
 
 const SHIPPED: [&str; 2] = ["ccn-stic-1616", "lab"];

@@ -3,6 +3,8 @@
 //! inbound bundles, replay, mismatched request, wrong site, expired and future requests. Bundles are plain tar
 //! archives (`tar -tvf`) and byte-identical when made twice from the same inputs.
 
+#[path = "support/oracle.rs"]
+mod oracle;
 #[path = "support/pexip_server.rs"]
 mod pexip_server;
 #[path = "support/prod_profile.rs"]
@@ -13,6 +15,7 @@ use std::process::{Command, Output};
 
 use forja::licence::{self, Manager, RESPONSE_FORMAT, ResponseMeta};
 use forja::sign::keys::{SigningKey, write_keypair};
+use oracle::signify_check;
 use pexip_server::Server;
 use prod_profile::{Prod, prod};
 use serde_json::Value;
@@ -306,14 +309,7 @@ fn bundles_are_plain_tar_and_reproducible() {
         .arg(&x)
         .output()
         .unwrap());
-    let check = Command::new("signify-openbsd")
-        .args(["-C", "-p"])
-        .arg(&site.public)
-        .args(["-x", "SHA256SUMS.sig"])
-        .current_dir(&x)
-        .output()
-        .unwrap();
-    ok(&check);
+    ok(&signify_check(&x, &site.public));
 
     // The outbound bundle is a function of the stored request, its metadata and the key.
     let stored = licence::request::Stored {

@@ -1,6 +1,10 @@
 //! The signing output checked by tools no one here wrote: `signify-openbsd` and `ssh-keygen`, in both directions
 //! (they accept what we sign; we accept what they sign, and load the keys they make).
 
+#[path = "support/oracle.rs"]
+mod oracle;
+use oracle::{signify_check, ssh_verify};
+
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -47,36 +51,6 @@ fn flip_byte(path: &Path, at: usize) {
     let mut bytes = fs::read(path).unwrap();
     bytes[at] ^= 0x01;
     fs::write(path, bytes).unwrap();
-}
-
-fn signify_check(dir: &Path, public: &Path) -> Output {
-    run(
-        Command::new("signify-openbsd")
-            .args(["-C", "-p"])
-            .arg(public)
-            .args(["-x", "SHA256SUMS.sig"])
-            .current_dir(dir),
-        None,
-    )
-}
-
-fn ssh_verify(dir: &Path, message: &[u8]) -> Output {
-    run(
-        Command::new("ssh-keygen")
-            .args([
-                "-Y",
-                "verify",
-                "-f",
-                "allowed_signers",
-                "-I",
-                "forja",
-                "-n",
-                "forja",
-            ])
-            .args(["-s", "SHA256SUMS.sshsig"])
-            .current_dir(dir),
-        Some(message),
-    )
 }
 
 #[test]

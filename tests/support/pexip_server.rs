@@ -427,6 +427,54 @@ fn validate(resource: &str, body: &Map<String, Value>) -> Result<(), String> {
     Ok(())
 }
 
+/// Where the manager serves one object of a configuration resource.
+fn uri(resource: &str, id: u64) -> String {
+    format!("/api/admin/configuration/v1/{resource}/{id}/")
+}
+
+/// An object as the manager returns it: with its id and URI, and without a node's password, which is not
+/// readable back (builder/pexip/apply.rs expects this).
+fn served(resource: &str, id: u64, o: &Map<String, Value>) -> Value {
+    let mut o = o.clone();
+    if resource == "worker_vm" {
+        o.remove("password");
+    }
+    o.insert("id".into(), json!(id));
+    o.insert("resource_uri".into(), json!(uri(resource, id)));
+    Value::Object(o)
+}
+
+/// The body of a POST or PATCH: a JSON object sent as application/json, or the 400 the manager answers.
+fn json_body(req: &Request) -> Result<Map<String, Value>, Reply> {
+    if req.headers.get("content-type").map(String::as_str) != Some("application/json") {
+        return Err(reply(400, json!({"error": "expected application/json"})));
+    }
+    serde_json::from_slice::<Value>(&req.body)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .ok_or_else(|| reply(400, json!({"error": "body is not a JSON object"})))
+}
+
+/// GET on a configuration resource: the whole list (one page, as the manager sends it) or one object.
+fn get(st: &State, resource: &str, id: Option<u64>) -> Reply {
+    let Some(id) = id else {
+        let objs: Vec<Value> = st
+            .objects
+            .get(resource)
+            .map(|m| m.iter().map(|(i, o)| served(resource, *i, o)).collect())
+            .unwrap_or_default();
+        return reply(
+            200,
+            json!({"meta": {"limit": 0, "next": null, "offset": 0, "previous": null,
+                            "total_count": objs.len()}, "objects": objs}),
+        );
+    };
+    match st.objects.get(resource).and_then(|m| m.get(&id)) {
+        Some(o) => reply(200, served(resource, id, o)),
+        None => reply(404, json!({"error": "not found"})),
+    }
+}
+
 fn manager(shared: &Shared, req: &Request) -> Reply {
     let mut st = shared.state.lock().unwrap();
     st.log.push(format!("{} {}", req.method, req.path));
@@ -474,44 +522,10 @@ fn manager(shared: &Shared, req: &Request) -> Reply {
     if segs[2] != "configuration" || schema(resource).is_none() {
         return reply(404, json!({"error": "not found"}));
     }
-    let uri = |id: u64| format!("/api/admin/configuration/v1/{resource}/{id}/");
-    let served = |id: u64, o: &Map<String, Value>| {
-        let mut o = o.clone();
-        if resource == "worker_vm" {
-            o.remove("password");
-        }
-        o.insert("id".into(), json!(id));
-        o.insert("resource_uri".into(), json!(uri(id)));
-        Value::Object(o)
-    };
-    let parse_body = || -> Result<Map<String, Value>, Reply> {
-        if req.headers.get("content-type").map(String::as_str) != Some("application/json") {
-            return Err(reply(400, json!({"error": "expected application/json"})));
-        }
-        serde_json::from_slice::<Value>(&req.body)
-            .ok()
-            .and_then(|v| v.as_object().cloned())
-            .ok_or_else(|| reply(400, json!({"error": "body is not a JSON object"})))
-    };
     match (req.method.as_str(), id) {
-        ("GET", None) => {
-            let objs: Vec<Value> = st
-                .objects
-                .get(resource)
-                .map(|m| m.iter().map(|(i, o)| served(*i, o)).collect())
-                .unwrap_or_default();
-            reply(
-                200,
-                json!({"meta": {"limit": 0, "next": null, "offset": 0, "previous": null,
-                                "total_count": objs.len()}, "objects": objs}),
-            )
-        }
-        ("GET", Some(id)) => match st.objects.get(resource).and_then(|m| m.get(&id)) {
-            Some(o) => reply(200, served(id, o)),
-            None => reply(404, json!({"error": "not found"})),
-        },
+        ("GET", _) => get(&st, resource, id),
         ("POST", None) if !SINGLETONS.contains(&resource) => {
-            let body = match parse_body() {
+            let body = match json_body(req) {
                 Ok(b) => b,
                 Err(r) => return r,
             };
@@ -530,7 +544,7 @@ fn manager(shared: &Shared, req: &Request) -> Reply {
                 .entry(resource.into())
                 .or_default()
                 .insert(id, body);
-            let location = Some(format!("{}{}", shared.manager_origin, uri(id)));
+            let location = Some(format!("{}{}", shared.manager_origin, uri(resource, id)));
             if resource == "worker_vm" {
                 Reply {
                     status: 201,
@@ -551,7 +565,7 @@ fn manager(shared: &Shared, req: &Request) -> Reply {
             }
         }
         ("PATCH", Some(id)) => {
-            let body = match parse_body() {
+            let body = match json_body(req) {
                 Ok(b) => b,
                 Err(r) => return r,
             };
@@ -623,41 +637,10 @@ fn node(shared: &Shared, req: &Request) -> Reply {
 ///   request's `<reference>` (the stand-in for the vendor's own check); then `status` becomes "applied" and
 ///   `licence/` lists `{entitlement_id, offline_mode, status: "active"}`.
 fn licence(st: &mut State, req: &Request, resource: &str, id: Option<u64>, origin: &str) -> Reply {
-    let uri = |id: u64| format!("/api/admin/configuration/v1/{resource}/{id}/");
-    let served = |id: u64, o: &Map<String, Value>| {
-        let mut o = o.clone();
-        o.insert("id".into(), json!(id));
-        o.insert("resource_uri".into(), json!(uri(id)));
-        Value::Object(o)
-    };
-    let body = || -> Result<Map<String, Value>, Reply> {
-        if req.headers.get("content-type").map(String::as_str) != Some("application/json") {
-            return Err(reply(400, json!({"error": "expected application/json"})));
-        }
-        serde_json::from_slice::<Value>(&req.body)
-            .ok()
-            .and_then(|v| v.as_object().cloned())
-            .ok_or_else(|| reply(400, json!({"error": "body is not a JSON object"})))
-    };
     match (req.method.as_str(), id) {
-        ("GET", None) => {
-            let objs: Vec<Value> = st
-                .objects
-                .get(resource)
-                .map(|m| m.iter().map(|(i, o)| served(*i, o)).collect())
-                .unwrap_or_default();
-            reply(
-                200,
-                json!({"meta": {"limit": 0, "next": null, "offset": 0, "previous": null,
-                                "total_count": objs.len()}, "objects": objs}),
-            )
-        }
-        ("GET", Some(id)) => match st.objects.get(resource).and_then(|m| m.get(&id)) {
-            Some(o) => reply(200, served(id, o)),
-            None => reply(404, json!({"error": "not found"})),
-        },
+        ("GET", _) => get(st, resource, id),
         ("POST", None) if resource == "licence" => {
-            let b = match body() {
+            let b = match json_body(req) {
                 Ok(b) => b,
                 Err(r) => return r,
             };
@@ -716,13 +699,11 @@ fn licence(st: &mut State, req: &Request, resource: &str, id: Option<u64>, origi
                 status: 201,
                 body: Vec::new(),
                 content_type: "application/json",
-                location: Some(format!(
-                    "{origin}/api/admin/configuration/v1/licence_request/{rid}/"
-                )),
+                location: Some(format!("{origin}{}", uri("licence_request", rid))),
             }
         }
         ("PATCH", Some(id)) if resource == "licence_request" => {
-            let b = match body() {
+            let b = match json_body(req) {
                 Ok(b) => b,
                 Err(r) => return r,
             };
