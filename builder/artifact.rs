@@ -111,6 +111,14 @@ impl Drop for Staged {
     }
 }
 
+/// Pretty JSON with a final newline: the one form of every JSON file forja writes (stable bytes for
+/// reproducible outputs, golden files and diffs).
+pub fn json_lines<T: serde::Serialize + ?Sized>(v: &T) -> anyhow::Result<Vec<u8>> {
+    let mut out = serde_json::to_vec_pretty(v).context("serialising JSON")?;
+    out.push(b'\n');
+    Ok(out)
+}
+
 /// Writes `bytes` to `target` atomically.
 pub fn write_atomic(target: impl AsRef<Path>, bytes: &[u8]) -> anyhow::Result<()> {
     write_staged(Staged::create(target)?, bytes)

@@ -68,7 +68,7 @@ pub fn run(cmd: PexipCommand) -> anyhow::Result<Exit> {
     match cmd {
         PexipCommand::Plan(a) => {
             let l = load(&a.profile, SecretsNeed::Required)?;
-            let bytes = pexip::to_json_lines(&pexip::plan::plan(&l)?)?;
+            let bytes = crate::artifact::json_lines(&pexip::plan::plan(&l)?)?;
             match a.out {
                 Some(p) => crate::artifact::write_atomic(&p, &bytes)?,
                 None => {

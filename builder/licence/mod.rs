@@ -138,13 +138,6 @@ pub struct ResponseMeta {
     pub forja_version: String,
 }
 
-/// Pretty JSON with a final newline (stable bytes: part of reproducible bundles).
-pub fn json_bytes<T: Serialize>(v: &T) -> Vec<u8> {
-    let mut out = serde_json::to_vec_pretty(v).expect("licence metadata serialises");
-    out.push(b'\n');
-    out
-}
-
 /// Checks that a request is neither too old nor from the future. `Exit::Refused` otherwise.
 pub fn check_fresh(generation: i64, now: i64, max_age_days: u64, what: &str) -> anyhow::Result<()> {
     let max_age = i64::try_from(max_age_days.saturating_mul(86_400)).unwrap_or(i64::MAX);

@@ -103,7 +103,7 @@ pub fn outbound(stored: &Stored, meta: &RequestMeta, key: &SigningKey) -> anyhow
     let mtime = u64::try_from(meta.generation_epoch()?).unwrap_or(0);
     let payload = BTreeMap::from([
         (REQUEST_XML.to_owned(), stored.actions.clone().into_bytes()),
-        (REQUEST_JSON.to_owned(), super::json_bytes(meta)),
+        (REQUEST_JSON.to_owned(), crate::artifact::json_lines(meta)?),
     ]);
     bundle::pack(&bundle::seal(payload, Some((key, SITE_PUB)))?, mtime)
 }

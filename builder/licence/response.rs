@@ -60,7 +60,7 @@ pub fn inbound(
         .unwrap_or(0);
     let payload = BTreeMap::from([
         (RESPONSE_XML.to_owned(), response.to_vec()),
-        (RESPONSE_JSON.to_owned(), super::json_bytes(meta)),
+        (RESPONSE_JSON.to_owned(), crate::artifact::json_lines(meta)?),
     ]);
     bundle::pack(
         &bundle::seal(payload, courier.map(|k| (k, COURIER_PUB)))?,

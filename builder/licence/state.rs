@@ -122,6 +122,6 @@ impl State {
     }
 
     fn save(&self) -> anyhow::Result<()> {
-        write_atomic(&self.path, &super::json_bytes(&self.file))
+        write_atomic(&self.path, &crate::artifact::json_lines(&self.file)?)
     }
 }

@@ -225,11 +225,11 @@ pub fn installer_initrd(
             key.public().to_signify().into_bytes(),
         ),
         file("forja/init", 0o755, INIT.as_bytes().to_vec()),
-        file("forja/installer.json", 0o644, {
-            let mut j = serde_json::to_vec_pretty(cfg)?;
-            j.push(b'\n');
-            j
-        }),
+        file(
+            "forja/installer.json",
+            0o644,
+            crate::artifact::json_lines(cfg)?,
+        ),
         dir("forja/lib"),
     ];
     for (name, path) in linked_libraries(&exe)? {

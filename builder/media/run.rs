@@ -187,10 +187,8 @@ fn write_record(dir: &Path, rec: &Record) -> anyhow::Result<()> {
         })
         .unwrap_or_else(|| "none".into());
     let path = folder.join(format!("{}-{serial}.json", rec.time_unix));
-    let mut text = serde_json::to_string_pretty(rec)?;
-    text.push('\n');
     // Atomic, so a power cut leaves either no record or a whole one; then the folder is flushed before umount.
-    crate::artifact::write_atomic(&path, text.as_bytes())?;
+    crate::artifact::write_atomic(&path, &crate::artifact::json_lines(rec)?)?;
     let _ = crate::exec::Task::new("flushing the payload partition", "sync").run();
     say(format!("install record: {}", path.display()));
     Ok(())

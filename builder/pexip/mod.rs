@@ -70,19 +70,15 @@ pub fn generate_all(l: &Loaded, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> 
         SECURITYWIZARD_SHEET,
         sheets::securitywizard_sheet(l).as_bytes(),
     )?;
-    put(NODES_JSON, &to_json_lines(&nodes::worker_vm_bodies(l)?)?)?;
-    put(PLAN_JSON, &to_json_lines(&plan::plan(l)?)?)?;
+    put(
+        NODES_JSON,
+        &crate::artifact::json_lines(&nodes::worker_vm_bodies(l)?)?,
+    )?;
+    put(PLAN_JSON, &crate::artifact::json_lines(&plan::plan(l)?)?)?;
     let iso = dir.join(CONFIG_DRIVE);
     configdrive::build(&iso, &answers, source_date_epoch(l))?;
     written.push(iso);
     Ok(written)
-}
-
-/// Pretty JSON with a final newline: stable for golden files and diffs.
-pub fn to_json_lines<T: serde::Serialize>(v: &T) -> anyhow::Result<Vec<u8>> {
-    let mut out = serde_json::to_vec_pretty(v).context("serialising JSON")?;
-    out.push(b'\n');
-    Ok(out)
 }
 
 /// `SOURCE_DATE_EPOCH` from the environment, else the profile's.
