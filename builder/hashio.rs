@@ -1,10 +1,12 @@
-//! One way to hash while reading: [`Sha256`] digests and the [`HashingReader`] adapter.
+//! One way to hash while reading or writing: [`Sha256`] digests and the [`HashingReader`] and [`HashingWriter`]
+//! adapters.
 //!
-//! Large inputs (vendor images of several GB) are hashed on the same read that consumes them, so nothing is read
-//! twice. The adapter is a plain `Read`, so it stacks with limiting, progress and tar parsing.
+//! Large inputs (vendor images of several GB) are hashed on the same read that consumes them, and large outputs
+//! (the compressed disk) on the write that produces them, so nothing is read twice. The adapters are a plain
+//! `Read` and `Write`, so they stack with limiting, progress and tar parsing.
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::str::FromStr;
 
 use sha2::Digest;
@@ -117,6 +119,43 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// A writer that hashes everything written through it and counts the bytes.
+#[derive(Debug)]
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: sha2::Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: sha2::Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The digest of everything written, and the byte count.
+    pub fn finish(self) -> (Sha256, u64) {
+        (Sha256(self.hasher.finalize().into()), self.bytes)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Only what the inner writer accepted is in the output, so only that is hashed.
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +171,16 @@ mod tests {
             digest.hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+        assert_eq!(digest, Sha256::of(b"abc"));
+    }
+
+    #[test]
+    fn hashes_what_it_writes() {
+        let mut w = HashingWriter::new(Vec::new());
+        w.write_all(b"a").unwrap();
+        w.write_all(b"bc").unwrap();
+        let (digest, n) = w.finish();
+        assert_eq!(n, 3);
         assert_eq!(digest, Sha256::of(b"abc"));
     }
 

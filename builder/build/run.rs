@@ -273,8 +273,17 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
 
     stages.done("disk.raw: GPT, FAT32, ext4 root and payload");
     // 6. Artifacts.
+    // Compression reads and writes the two largest artifacts anyway; their digests come from that pass.
+    let mut known = Vec::new();
     if plan.artifacts.iter().any(|a| a == "disk.raw.zst") {
-        crate::compress::zstd_file(&out.join("disk.raw"), &out.join("disk.raw.zst"))?;
+        let h =
+            crate::compress::zstd_file_hashed(&out.join("disk.raw"), &out.join("disk.raw.zst"))?;
+        for (name, (sha256, _)) in [("disk.raw", h.input), ("disk.raw.zst", h.output)] {
+            known.push(sign::sums::Entry {
+                name: name.into(),
+                sha256,
+            });
+        }
         stages.done("disk.raw.zst");
     }
     let mut full = serde_json::to_value(&plan)?;
@@ -311,7 +320,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
 
     // 7. Signatures, SHA256SUMS last.
     let names: Vec<&str> = plan.artifacts.iter().map(String::as_str).collect();
-    sign::sign_dir(out, &key, &names)?;
+    sign::sign_dir_with(out, &key, &names, &known)?;
     stages.done("reports, SBOM, SHA256SUMS and signatures");
     if !opts.keep_work {
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
