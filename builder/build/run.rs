@@ -114,8 +114,8 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     let Resolved {
         mut plan,
         files,
-        compose_input: _,
-    } = plan::resolve(l, Some(key.public().to_signify()))?;
+        compose_input,
+    } = plan::resolve(l)?;
     let epoch = plan.source_date_epoch;
     let work = out.join(".forja-work");
     if work.exists() {
@@ -158,10 +158,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
             compose::access::set_keys(&text, &compose::access::login_defs_keys(l)),
         )?;
     }
-    if let Some(hash) = compose::access::root_hash(
-        l,
-        &super::seed::build_seed(l.secrets.as_ref().expect("resolve checked")),
-    )? {
+    if let Some(hash) = compose::access::root_hash(l, &compose_input.salt_seed)? {
         let shadow = root.join("etc/shadow");
         let text = std::fs::read_to_string(&shadow).context("reading the base's /etc/shadow")?;
         std::fs::write(&shadow, compose::access::set_root_hash(&text, &hash))?;
@@ -172,14 +169,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     stages.done("compose: overlays, generated files, self-check");
     // 3. ESP.
     let kver = kernel_version(&root)?;
-    let cfg = compose::bootloader::grub_cfg(
-        l,
-        &crate::compose::ComposeInput {
-            salt_seed: super::seed::build_seed(l.secrets.as_ref().expect("resolve checked")),
-            root_partuuid: crate::ids::guid(&plan.disk_seed, "partition/root").to_string(),
-            selfcheck_pubkey: None,
-        },
-    )?;
+    let cfg = compose::bootloader::grub_cfg(l, &compose_input)?;
     let grub_efi = work.join("BOOTX64.EFI");
     compose::bootloader::build_grub_efi(&cfg, epoch, &work, &grub_efi)?;
     let mut esp = FatTree::new();
