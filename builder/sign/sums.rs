@@ -13,8 +13,8 @@ use anyhow::Context;
 
 use crate::artifact::write_atomic;
 use crate::error::{Exit, fail};
-use crate::hashio::{HashingReader, Sha256};
-use crate::ui::{Progress, ProgressReader};
+use crate::hashio::{self, Sha256};
+use crate::ui::Progress;
 
 /// One artifact and its digest.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -159,10 +159,8 @@ impl fmt::Display for Sums {
 
 /// Hashes one file in a single streaming pass, advancing `progress`.
 pub fn hash_file(path: &Path, progress: &Progress) -> io::Result<Sha256> {
-    let file = std::fs::File::open(path)?;
-    let mut reader = HashingReader::new(ProgressReader::new(file, progress));
-    io::copy(&mut reader, &mut io::sink())?;
-    Ok(reader.finish().0)
+    let mut buf = vec![0u8; hashio::READ_BUF];
+    hashio::hash_file(path, &mut buf, |n| progress.inc(n)).map(|(digest, _)| digest)
 }
 
 /// Hashes `names` (relative to `dir`), each in one streaming pass, without writing anything.
