@@ -38,9 +38,8 @@ pub fn signing_key(l: &Loaded) -> anyhow::Result<SigningKey> {
         );
         let key = SigningKey::generate()?;
         std::fs::create_dir_all(dir)?;
-        let tmp = tempfile::tempdir_in(dir)?;
-        sign::keys::write_keypair(tmp.path(), &key)?;
-        std::fs::rename(tmp.path().join(sign::SEC), &path)?;
+        // Two builds starting together both see no key: the second must not replace the first one's.
+        sign::keys::write_private_new(&path, key.to_signify().as_bytes())?;
         return Ok(key);
     }
     SigningKey::load(&path).with_context(|| format!("signing.key ({})", path.display()))

@@ -78,17 +78,11 @@ pub fn sign_dir_with(
 ) -> anyhow::Result<Sums> {
     let sums = sums::hash_files_with(dir, artifacts, known)?;
     let message = sums.to_bytes();
-    let public = key.public();
     let sig = signify::sign_embedded(key, &message, &format!("verify with {PUB}"));
     let sshsig = sshsig::sign(key, NAMESPACE, &message);
 
     // The signatures first, the list last: a `SHA256SUMS` is never newer than its signatures.
-    write_atomic(dir.join(PUB), public.to_signify().as_bytes())?;
-    write_atomic(dir.join(PUB_SSH), public.to_openssh().as_bytes())?;
-    write_atomic(
-        dir.join(ALLOWED_SIGNERS),
-        public.allowed_signers().as_bytes(),
-    )?;
+    keys::write_public(dir, &key.public())?;
     write_atomic(dir.join(SUMS_SIG), &sig)?;
     write_atomic(dir.join(SUMS_SSHSIG), sshsig.as_bytes())?;
     write_atomic(dir.join(SUMS), &message).with_context(|| format!("signing {}", dir.display()))?;
