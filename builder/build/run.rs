@@ -187,11 +187,8 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     let iso = out.join("pexip").join(crate::pexip::CONFIG_DRIVE);
     let staged = super::nodes::stage(l, &payload, iso.exists().then_some(iso.as_path()))?;
     if let Some(s) = &staged {
+        // stage_all already wrote the same bytes to payload/nodes/.
         s.lock.write(out)?;
-        std::fs::copy(
-            out.join(crate::nodes::lock::FILE_NAME),
-            payload.join("nodes").join(crate::nodes::lock::FILE_NAME),
-        )?;
     }
     for f in &pexip_files {
         let rel = f
