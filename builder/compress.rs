@@ -17,6 +17,7 @@ use zstd::zstd_safe::zstd_sys::ZSTD_EndDirective;
 use zstd::zstd_safe::{CCtx, CParameter, InBuffer, OutBuffer};
 
 use crate::artifact::Staged;
+use crate::hashio::{HashingReader, HashingWriter, Sha256};
 use crate::ui::{Progress, ProgressReader};
 
 /// zstd level: 3 (zstd's default) balances speed and size for sparse disk images.
@@ -37,16 +38,34 @@ pub fn workers() -> u32 {
 
 /// Compresses `src` into `dst` atomically.
 pub fn zstd_file(src: &Path, dst: &Path) -> anyhow::Result<()> {
+    zstd_file_hashed(src, dst).map(|_| ())
+}
+
+/// The SHA-256 and length of each side of a compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hashed {
+    pub input: (Sha256, u64),
+    pub output: (Sha256, u64),
+}
+
+/// [`zstd_file`], also hashing `src` and `dst` on the read and write it does anyway: a build lists both in
+/// `SHA256SUMS`, and reading them again costs as much as the compression's own read.
+pub fn zstd_file_hashed(src: &Path, dst: &Path) -> anyhow::Result<Hashed> {
     let len = std::fs::metadata(src)?.len();
     let progress = Progress::bytes(format!("compressing {}", src.display()), len);
     let input = std::fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
-    let mut reader = ProgressReader::new(input, &progress);
+    let mut reader = HashingReader::new(ProgressReader::new(input, &progress));
     let mut out = Staged::create(dst)?;
-    compress(&mut reader, out.file(), len, workers())
+    let mut writer = HashingWriter::new(out.file());
+    compress(&mut reader, &mut writer, len, workers())
         .with_context(|| format!("compressing {}", src.display()))?;
+    let hashed = Hashed {
+        input: reader.finish(),
+        output: writer.finish(),
+    };
     out.commit()?;
     progress.finish(format!("{} bytes in", len));
-    Ok(())
+    Ok(hashed)
 }
 
 fn zerr(code: usize) -> anyhow::Error {
@@ -165,6 +184,17 @@ mod tests {
             format!("{err:#}").contains("before its recorded size"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn hashes_both_files_on_the_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dst) = (dir.path().join("in"), dir.path().join("in.zst"));
+        std::fs::write(&src, sample(3 << 20)).unwrap();
+        let h = zstd_file_hashed(&src, &dst).unwrap();
+        assert_eq!(h.input, (Sha256::of_file(&src).unwrap(), 3 << 20));
+        let out_len = std::fs::metadata(&dst).unwrap().len();
+        assert_eq!(h.output, (Sha256::of_file(&dst).unwrap(), out_len));
     }
 
     #[test]

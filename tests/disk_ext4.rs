@@ -62,7 +62,14 @@ fn e2fsck_is_clean_and_debugfs_reads_files_back_with_clamped_times() {
     let f = std::fs::File::create(&disk).unwrap();
     f.set_len(offset + size + (1 << 20)).unwrap();
     drop(f);
-    ext4::build_at(&tree, &disk, offset, &params(EPOCH, size), &usage).unwrap();
+    ext4::build_at(
+        &tree,
+        &disk,
+        offset,
+        &params(EPOCH, size),
+        usage.inode_count(),
+    )
+    .unwrap();
     let dev = ext4::device(&disk, offset);
 
     let (ok, text, _) = tool("e2fsck", &["-fn", &dev]);

@@ -64,7 +64,7 @@ fn pexip_plan_and_sheets_cite_known_rules() {
 #[test]
 fn host_files_cite_known_rules() {
     let l = lab();
-    let input = build::plan::compose_input(&l, None).unwrap();
+    let input = build::plan::compose_input(&l).unwrap();
     let files = compose::host_files(&l, &input).unwrap();
     let mut cited: Vec<(String, String)> = Vec::new();
     for f in &files {
@@ -109,7 +109,7 @@ fn an_unknown_id_is_named_with_who_cited_it() {
 #[test]
 fn a_build_report_names_what_enforces_each_rule() {
     let l = lab();
-    let files = compose::host_files(&l, &build::plan::compose_input(&l, None).unwrap()).unwrap();
+    let files = compose::host_files(&l, &build::plan::compose_input(&l).unwrap()).unwrap();
     let mut report = policy::evaluate(&l);
     // `forja check`'s report: nothing is marked, and the JSON has no `enforced_by` at all.
     assert!(report.rules.iter().all(|r| r.enforced_by.is_empty()));

@@ -158,7 +158,7 @@ fn list_tree(dir: &Path) -> anyhow::Result<Vec<OverlayFile>> {
 }
 
 /// The composition inputs a build uses: the salt seed from the secrets file, the root partition's GUID.
-pub fn compose_input(l: &Loaded, selfcheck_pubkey: Option<String>) -> anyhow::Result<ComposeInput> {
+pub fn compose_input(l: &Loaded) -> anyhow::Result<ComposeInput> {
     let secrets = l.secrets.as_ref().ok_or_else(|| {
         crate::error::fail(
             crate::error::Exit::Input,
@@ -168,16 +168,15 @@ pub fn compose_input(l: &Loaded, selfcheck_pubkey: Option<String>) -> anyhow::Re
     Ok(ComposeInput {
         salt_seed: super::seed::build_seed(secrets),
         root_partuuid: ids::guid(&disk_seed(l), "partition/root").to_string(),
-        selfcheck_pubkey,
     })
 }
 
-/// Resolves the plan. `selfcheck_pubkey` is the signify public key line of the signing key.
-pub fn resolve(l: &Loaded, selfcheck_pubkey: Option<String>) -> anyhow::Result<Resolved> {
+/// Resolves the plan.
+pub fn resolve(l: &Loaded) -> anyhow::Result<Resolved> {
     let p = &l.profile;
     let epoch = epoch(l)?;
     let seed = disk_seed(l);
-    let compose_input = compose_input(l, selfcheck_pubkey)?;
+    let compose_input = compose_input(l)?;
     let files = compose::host_files(l, &compose_input)?;
     let packages = compose::packages::package_list(l);
     // The base is an input identified by its hash: it is built with the profile's own epoch, so overriding

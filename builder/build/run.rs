@@ -38,9 +38,8 @@ pub fn signing_key(l: &Loaded) -> anyhow::Result<SigningKey> {
         );
         let key = SigningKey::generate()?;
         std::fs::create_dir_all(dir)?;
-        let tmp = tempfile::tempdir_in(dir)?;
-        sign::keys::write_keypair(tmp.path(), &key)?;
-        std::fs::rename(tmp.path().join(sign::SEC), &path)?;
+        // Two builds starting together both see no key: the second must not replace the first one's.
+        sign::keys::write_private_new(&path, key.to_signify().as_bytes())?;
         return Ok(key);
     }
     SigningKey::load(&path).with_context(|| format!("signing.key ({})", path.display()))
@@ -114,8 +113,8 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     let Resolved {
         mut plan,
         files,
-        compose_input: _,
-    } = plan::resolve(l, Some(key.public().to_signify()))?;
+        compose_input,
+    } = plan::resolve(l)?;
     let epoch = plan.source_date_epoch;
     let work = out.join(".forja-work");
     if work.exists() {
@@ -158,10 +157,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
             compose::access::set_keys(&text, &compose::access::login_defs_keys(l)),
         )?;
     }
-    if let Some(hash) = compose::access::root_hash(
-        l,
-        &super::seed::build_seed(l.secrets.as_ref().expect("resolve checked")),
-    )? {
+    if let Some(hash) = compose::access::root_hash(l, &compose_input.salt_seed)? {
         let shadow = root.join("etc/shadow");
         let text = std::fs::read_to_string(&shadow).context("reading the base's /etc/shadow")?;
         std::fs::write(&shadow, compose::access::set_root_hash(&text, &hash))?;
@@ -172,14 +168,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     stages.done("compose: overlays, generated files, self-check");
     // 3. ESP.
     let kver = kernel_version(&root)?;
-    let cfg = compose::bootloader::grub_cfg(
-        l,
-        &crate::compose::ComposeInput {
-            salt_seed: super::seed::build_seed(l.secrets.as_ref().expect("resolve checked")),
-            root_partuuid: crate::ids::guid(&plan.disk_seed, "partition/root").to_string(),
-            selfcheck_pubkey: None,
-        },
-    )?;
+    let cfg = compose::bootloader::grub_cfg(l, &compose_input)?;
     let grub_efi = work.join("BOOTX64.EFI");
     compose::bootloader::build_grub_efi(&cfg, epoch, &work, &grub_efi)?;
     let mut esp = FatTree::new();
@@ -198,11 +187,8 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     let iso = out.join("pexip").join(crate::pexip::CONFIG_DRIVE);
     let staged = super::nodes::stage(l, &payload, iso.exists().then_some(iso.as_path()))?;
     if let Some(s) = &staged {
+        // stage_all already wrote the same bytes to payload/nodes/.
         s.lock.write(out)?;
-        std::fs::copy(
-            out.join(crate::nodes::lock::FILE_NAME),
-            payload.join("nodes").join(crate::nodes::lock::FILE_NAME),
-        )?;
     }
     for f in &pexip_files {
         let rel = f
@@ -273,8 +259,17 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
 
     stages.done("disk.raw: GPT, FAT32, ext4 root and payload");
     // 6. Artifacts.
+    // Compression reads and writes the two largest artifacts anyway; their digests come from that pass.
+    let mut known = Vec::new();
     if plan.artifacts.iter().any(|a| a == "disk.raw.zst") {
-        crate::compress::zstd_file(&out.join("disk.raw"), &out.join("disk.raw.zst"))?;
+        let h =
+            crate::compress::zstd_file_hashed(&out.join("disk.raw"), &out.join("disk.raw.zst"))?;
+        for (name, (sha256, _)) in [("disk.raw", h.input), ("disk.raw.zst", h.output)] {
+            known.push(sign::sums::Entry {
+                name: name.into(),
+                sha256,
+            });
+        }
         stages.done("disk.raw.zst");
     }
     let mut full = serde_json::to_value(&plan)?;
@@ -311,7 +306,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
 
     // 7. Signatures, SHA256SUMS last.
     let names: Vec<&str> = plan.artifacts.iter().map(String::as_str).collect();
-    sign::sign_dir(out, &key, &names)?;
+    sign::sign_dir_with(out, &key, &names, &known)?;
     stages.done("reports, SBOM, SHA256SUMS and signatures");
     if !opts.keep_work {
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;

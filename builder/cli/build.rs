@@ -32,7 +32,7 @@ pub struct BuildArgs {
 
 pub fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
     let l = load(&args.profile, SecretsNeed::Required)?;
-    let resolved = build::resolve(&l, None)?;
+    let resolved = build::resolve(&l)?;
     println!("{}", serde_json::to_string_pretty(&resolved.plan)?);
     Ok(Exit::Ok)
 }

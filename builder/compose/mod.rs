@@ -122,8 +122,6 @@ pub struct ComposeInput {
     pub salt_seed: [u8; 32],
     /// GPT partition GUIDs and filesystem UUIDs chosen by the disk layout.
     pub root_partuuid: String,
-    /// The signify public key (one line of base64 after the comment) that verifies the self-check manifest.
-    pub selfcheck_pubkey: Option<String>,
 }
 
 /// Every generated file for the host, sorted by path. Later entries for the same path replace earlier ones.

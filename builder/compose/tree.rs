@@ -103,21 +103,3 @@ pub fn write_generated(root: &Path, files: &[GenFile]) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-/// Sets every mtime later than `epoch` to `epoch` (symlinks included), like `find -newermt | touch -h`.
-pub fn clamp_mtimes(root: &Path, epoch: u64) -> anyhow::Result<()> {
-    Task::new("clamping file times to SOURCE_DATE_EPOCH", "find")
-        .arg(root)
-        .args([
-            "-newermt",
-            &format!("@{epoch}"),
-            "-exec",
-            "touch",
-            "--no-dereference",
-            "--date",
-        ])
-        .arg(format!("@{epoch}"))
-        .args(["{}", "+"])
-        .run()?;
-    Ok(())
-}

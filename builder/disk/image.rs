@@ -210,8 +210,9 @@ pub fn build(spec: &DiskSpec, out: &Path) -> anyhow::Result<Layout> {
                 epoch: spec.epoch,
                 size: r.size,
             };
-            let usage = ext4::measure_tree(tree)?;
-            ext4::build_at(tree, &path, r.offset, &params, &usage)
+            // resolve() measured the tree moments ago; walking it again would find the same count.
+            let inodes = r.inodes.expect("resolve() sizes every ext4 partition");
+            ext4::build_at(tree, &path, r.offset, &params, inodes)
                 .with_context(|| format!("building partition {:?}", p.name))?;
         }
     }

@@ -147,13 +147,14 @@ pub fn device(file: &Path, offset: u64) -> String {
 }
 
 /// Builds the filesystem from `tree` at byte `offset` of `file`, which must exist and be at least
-/// `offset + params.size` bytes long (the region is overwritten). Source mtimes are clamped first.
+/// `offset + params.size` bytes long (the region is overwritten), with `inodes` inodes
+/// ([`TreeUsage::inode_count`]). Source mtimes are clamped first.
 pub fn build_at(
     tree: &Path,
     file: &Path,
     offset: u64,
     params: &Ext4Params,
-    usage: &TreeUsage,
+    inodes: u64,
 ) -> anyhow::Result<()> {
     if params.size % BLOCK != 0 || offset % BLOCK != 0 {
         return Err(fail(
@@ -184,7 +185,7 @@ pub fn build_at(
         .env("E2FSPROGS_FAKE_TIME", &epoch)
         .args(["-q", "-F", "-t", "ext4", "-L", &params.label])
         .args(["-U", &params.uuid.to_string()])
-        .args(["-N", &usage.inode_count().to_string()])
+        .args(["-N", &inodes.to_string()])
         .args(["-E", &extended, "-d"])
         .arg(tree)
         .arg(file)
@@ -203,7 +204,7 @@ pub fn build_image(
     let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     f.set_len(params.size)?;
     drop(f);
-    build_at(tree, path, 0, params, usage)
+    build_at(tree, path, 0, params, usage.inode_count())
 }
 
 /// Sets atime and ctime of every in-use inode to `epoch` with one `debugfs -w` run.

@@ -119,8 +119,6 @@ pub fn obtain(src: &BaseSource, epoch: u64) -> anyhow::Result<(PathBuf, Option<S
                 log::info!(
                     "building the Debian base with mmdebstrap (a few minutes; cached for later builds)"
                 );
-                let partial = crate::artifact::partial_path(&path);
-                let _ = std::fs::remove_file(&partial);
                 // mmdebstrap picks the format from the extension; give it a .tar name and rename after.
                 let tmp = dir.join(format!(".base-{}.building.tar", &cache_key.hex()[..16]));
                 let r = Task::new("building the Debian base (mmdebstrap)", "mmdebstrap")

@@ -24,7 +24,7 @@ use std::io;
 use crate::error::Fail;
 
 /// Read buffer for vendor images: large enough for full hashing speed, small enough to keep memory bounded.
-pub const READ_BUF: usize = 1 << 20;
+pub const READ_BUF: usize = crate::hashio::READ_BUF;
 
 /// Turns an I/O error into an `anyhow` error, unwrapping a [`Fail`] that a reader adapter smuggled through
 /// `io::Error` (so its exit code survives).

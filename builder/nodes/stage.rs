@@ -214,7 +214,7 @@ fn stage_ova(
         .arg(tmp.partial_path())
         .arg(out.partial_path())
         .run()?;
-        let (disk_facts, _) = finish_qcow2(&out_name, &out)?;
+        let (disk_facts, _) = finish_qcow2(&out_name, &out, None)?;
         disks.push(StagedDisk {
             from_member: disk.href.clone(),
             ..disk_facts
@@ -269,7 +269,7 @@ fn stage_qcow2(
     }
     progress.finish(format!("verified ({}:{})", readme.label, entry.line));
     out.flush()?;
-    let (disk, info) = finish_qcow2(&name, &out)?;
+    let (disk, info) = finish_qcow2(&name, &out, Some((actual, bytes)))?;
     let data = &info["format-specific"]["data"];
     if info.get("backing-filename").is_some() || data.get("data-file").is_some() {
         return Err(fail(
@@ -293,16 +293,27 @@ fn stage_qcow2(
     ))
 }
 
-/// Checks a staged qcow2 with `qemu-img check` and records its hash and virtual size.
-fn finish_qcow2(out_name: &str, out: &Staged) -> anyhow::Result<(StagedDisk, serde_json::Value)> {
+/// Checks a staged qcow2 with `qemu-img check` and records its hash and virtual size. `copied` is the digest and
+/// length of the bytes this process wrote to it, when it wrote them itself (`qemu-img check` without `-r` leaves
+/// the file as it is); a file written by `qemu-img convert` is hashed here.
+fn finish_qcow2(
+    out_name: &str,
+    out: &Staged,
+    copied: Option<(Sha256, u64)>,
+) -> anyhow::Result<(StagedDisk, serde_json::Value)> {
     let p = out.partial_path();
     Task::new(format!("checking staged {out_name}"), "qemu-img")
         .args(["check", "-f", "qcow2"])
         .arg(p)
         .run()?;
     let info = qemu_info(p, "qcow2")?;
-    let sha256 = Sha256::of_file(p).with_context(|| format!("hashing {}", p.display()))?;
-    let bytes = std::fs::metadata(p)?.len();
+    let (sha256, bytes) = match copied {
+        Some(known) => known,
+        None => (
+            Sha256::of_file(p).with_context(|| format!("hashing {}", p.display()))?,
+            std::fs::metadata(p)?.len(),
+        ),
+    };
     Ok((
         StagedDisk {
             file: out_name.to_owned(),

@@ -4,8 +4,6 @@
 //! SHA-256 entry is not even read (it cannot be verified). The overall exit code is the most serious outcome:
 //! a mismatch (possible tampering) over a missing entry over an unreadable file.
 
-use std::fs::File;
-use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,32 +65,6 @@ pub struct FileReport {
     pub message: String,
 }
 
-/// Hashes a file with a reused buffer, feeding `progress`.
-pub fn hash_file(
-    path: &Path,
-    buf: &mut [u8],
-    progress: Option<&Progress>,
-) -> io::Result<(Sha256, u64)> {
-    use sha2::Digest;
-    let mut f = File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut total = 0u64;
-    loop {
-        let n = match f.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        total += n as u64;
-        if let Some(p) = progress {
-            p.inc(n as u64);
-        }
-    }
-    Ok((Sha256(hasher.finalize().into()), total))
-}
-
 fn check_one(readme: &Readme, path: &Path, buf: &mut [u8], progress: &Progress) -> FileReport {
     let file = path.display().to_string();
     let Some((name, entry)) = readme.entry_for(path) else {
@@ -110,7 +82,7 @@ fn check_one(readme: &Readme, path: &Path, buf: &mut [u8], progress: &Progress) 
             line: None,
         };
     };
-    match hash_file(path, buf, Some(progress)) {
+    match crate::hashio::hash_file(path, buf, |n| progress.inc(n)) {
         Err(e) => FileReport {
             message: format!("{file}: cannot read: {e}"),
             file,

@@ -182,19 +182,24 @@ pub fn write_keypair(dir: &Path, key: &SigningKey) -> anyhow::Result<Vec<PathBuf
     }
     let sec = dir.join(SEC);
     write_private_new(&sec, key.to_signify().as_bytes())?;
-    let public = key.public();
+    write_public(dir, &key.public())?;
+    Ok(names.iter().map(|n| dir.join(n)).collect())
+}
+
+/// Writes the public key into `dir` in every format a site may check with: `forja.pub`, `forja.pub.ssh` and
+/// `allowed_signers`, each atomically.
+pub fn write_public(dir: &Path, public: &PublicKey) -> anyhow::Result<()> {
     write_atomic(dir.join(PUB), public.to_signify().as_bytes())?;
     write_atomic(dir.join(PUB_SSH), public.to_openssh().as_bytes())?;
     write_atomic(
         dir.join(ALLOWED_SIGNERS),
         public.allowed_signers().as_bytes(),
-    )?;
-    Ok(names.iter().map(|n| dir.join(n)).collect())
+    )
 }
 
 /// Writes a mode 0600 file that must not exist yet: the bytes go to a partial file created 0600, which is then
 /// hard-linked to the final name (a link, unlike a rename, fails if the name was taken in the meantime).
-fn write_private_new(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub fn write_private_new(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let partial = partial_path(target);
     let _ = fs::remove_file(&partial);
     let result = (|| -> io::Result<()> {

@@ -66,19 +66,23 @@ pub const SIGNING_OUTPUTS: [&str; 6] = [SUMS, SUMS_SIG, SUMS_SSHSIG, PUB, PUB_SS
 /// The copied public keys are a convenience: a site should check against the key it pinned when it received it,
 /// not the one that travels with the files.
 pub fn sign_dir(dir: &Path, key: &SigningKey, artifacts: &[&str]) -> anyhow::Result<Sums> {
-    let sums = sums::hash_files(dir, artifacts)?;
+    sign_dir_with(dir, key, artifacts, &[])
+}
+
+/// [`sign_dir`], with the digests of some artifacts already known (see [`sums::hash_files_with`]).
+pub fn sign_dir_with(
+    dir: &Path,
+    key: &SigningKey,
+    artifacts: &[&str],
+    known: &[sums::Entry],
+) -> anyhow::Result<Sums> {
+    let sums = sums::hash_files_with(dir, artifacts, known)?;
     let message = sums.to_bytes();
-    let public = key.public();
     let sig = signify::sign_embedded(key, &message, &format!("verify with {PUB}"));
     let sshsig = sshsig::sign(key, NAMESPACE, &message);
 
     // The signatures first, the list last: a `SHA256SUMS` is never newer than its signatures.
-    write_atomic(dir.join(PUB), public.to_signify().as_bytes())?;
-    write_atomic(dir.join(PUB_SSH), public.to_openssh().as_bytes())?;
-    write_atomic(
-        dir.join(ALLOWED_SIGNERS),
-        public.allowed_signers().as_bytes(),
-    )?;
+    keys::write_public(dir, &key.public())?;
     write_atomic(dir.join(SUMS_SIG), &sig)?;
     write_atomic(dir.join(SUMS_SSHSIG), sshsig.as_bytes())?;
     write_atomic(dir.join(SUMS), &message).with_context(|| format!("signing {}", dir.display()))?;

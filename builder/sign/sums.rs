@@ -13,8 +13,8 @@ use anyhow::Context;
 
 use crate::artifact::write_atomic;
 use crate::error::{Exit, fail};
-use crate::hashio::{HashingReader, Sha256};
-use crate::ui::{Progress, ProgressReader};
+use crate::hashio::{self, Sha256};
+use crate::ui::Progress;
 
 /// One artifact and its digest.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -159,14 +159,25 @@ impl fmt::Display for Sums {
 
 /// Hashes one file in a single streaming pass, advancing `progress`.
 pub fn hash_file(path: &Path, progress: &Progress) -> io::Result<Sha256> {
-    let file = std::fs::File::open(path)?;
-    let mut reader = HashingReader::new(ProgressReader::new(file, progress));
-    io::copy(&mut reader, &mut io::sink())?;
-    Ok(reader.finish().0)
+    let mut buf = vec![0u8; hashio::READ_BUF];
+    hashio::hash_file(path, &mut buf, |n| progress.inc(n)).map(|(digest, _)| digest)
 }
 
 /// Hashes `names` (relative to `dir`), each in one streaming pass, without writing anything.
 pub fn hash_files(dir: &Path, names: &[&str]) -> anyhow::Result<Sums> {
+    hash_files_with(dir, names, &[])
+}
+
+/// [`hash_files`], taking the digests in `known` as given instead of reading those files: for artifacts whose
+/// writer already hashed them. Every known entry must be one of `names`.
+pub fn hash_files_with(dir: &Path, names: &[&str], known: &[Entry]) -> anyhow::Result<Sums> {
+    if let Some(e) = known.iter().find(|e| !names.contains(&e.name.as_str())) {
+        return Err(fail(
+            Exit::Internal,
+            format!("{} has a digest but is not an artifact", e.name),
+        ));
+    }
+    let given = |name: &str| known.iter().find(|e| e.name == name).map(|e| e.sha256);
     for name in names {
         check_name(name).map_err(|m| fail(Exit::Input, format!("cannot list artifact: {m}")))?;
         if super::SIGNING_OUTPUTS.contains(name) {
@@ -177,7 +188,7 @@ pub fn hash_files(dir: &Path, names: &[&str]) -> anyhow::Result<Sums> {
         }
     }
     let mut total = 0u64;
-    for name in names {
+    for name in names.iter().filter(|n| given(n).is_none()) {
         let path = dir.join(name);
         let meta =
             std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -187,8 +198,11 @@ pub fn hash_files(dir: &Path, names: &[&str]) -> anyhow::Result<Sums> {
     let mut entries = Vec::with_capacity(names.len());
     for name in names {
         let path = dir.join(name);
-        let sha256 =
-            hash_file(&path, &progress).with_context(|| format!("hashing {}", path.display()))?;
+        let sha256 = match given(name) {
+            Some(sha256) => sha256,
+            None => hash_file(&path, &progress)
+                .with_context(|| format!("hashing {}", path.display()))?,
+        };
         entries.push(Entry {
             name: (*name).to_owned(),
             sha256,
@@ -280,6 +294,23 @@ mod tests {
         for good in ["disk.raw", "pxe/vmlinuz", "name with space"] {
             check_name(good).unwrap();
         }
+    }
+
+    #[test]
+    fn known_digests_are_taken_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("disk.raw"), b"abc").unwrap();
+        std::fs::write(dir.path().join("b.json"), b"").unwrap();
+        let given = Sha256([7; 32]);
+        let known = [Entry {
+            name: "disk.raw".into(),
+            sha256: given,
+        }];
+        let sums = hash_files_with(dir.path(), &["disk.raw", "b.json"], &known).unwrap();
+        assert_eq!(sums.get("disk.raw"), Some(given));
+        assert_eq!(sums.get("b.json"), Some(Sha256::of(b"")));
+        let err = hash_files_with(dir.path(), &["b.json"], &known).unwrap_err();
+        assert_eq!(crate::error::exit_of(&err), Exit::Internal);
     }
 
     #[test]
