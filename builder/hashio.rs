@@ -182,6 +182,21 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// Reads until `buf` is full or the input ends (retrying interrupted reads); returns the bytes read. Fixed-size
+/// chunks keep what is written, and where, independent of how the reader splits its reads.
+pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@
 //! (filesystem UUID, FAT volume id). Write order: ext4 (mkfs may discard its region), raw copies, FAT, GPT.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -247,8 +247,8 @@ pub fn copy_sparse(src: &Path, dst: &mut File, at: u64, limit: u64) -> anyhow::R
     let mut buf = vec![0u8; 16 * BLOCK];
     let mut done = 0u64;
     loop {
-        let n =
-            read_full(&mut f, &mut buf).with_context(|| format!("reading {}", src.display()))?;
+        let n = crate::hashio::read_full(&mut f, &mut buf)
+            .with_context(|| format!("reading {}", src.display()))?;
         if n == 0 {
             break;
         }
@@ -267,17 +267,6 @@ pub fn copy_sparse(src: &Path, dst: &mut File, at: u64, limit: u64) -> anyhow::R
         done += n as u64;
     }
     Ok(done)
-}
-
-fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

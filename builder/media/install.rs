@@ -151,11 +151,11 @@ fn stream_body(
     let mut raw =
         HashingReader::new(zstd::stream::read::Decoder::new(&mut zst).context("starting zstd")?);
     let mut first = vec![0u8; HOLD_BACK];
-    let n = read_full(&mut raw, &mut first).map_err(undecodable)?;
+    let n = crate::hashio::read_full(&mut raw, &mut first).map_err(undecodable)?;
     if n == HOLD_BACK {
         let mut buf = vec![0u8; 4 << 20];
         loop {
-            let k = read_full(&mut raw, &mut buf).map_err(undecodable)?;
+            let k = crate::hashio::read_full(&mut raw, &mut buf).map_err(undecodable)?;
             if k == 0 {
                 break;
             }
@@ -203,19 +203,6 @@ fn stream_body(
 /// A stream that does not decompress is not the signed image (its hash was checked before): a hash failure.
 fn undecodable(e: io::Error) -> anyhow::Error {
     fail(Exit::HashMismatch, format!("decompressing the image: {e}"))
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Verify everything that can be verified before writing, then write: steps 1 to 3.
