@@ -274,7 +274,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     }
     let mut full = serde_json::to_value(&plan)?;
     full["layout"] = serde_json::to_value(&layout)?;
-    write_atomic(out.join("plan.json"), &json_bytes(&full)?)?;
+    write_atomic(out.join("plan.json"), &crate::artifact::json_lines(&full)?)?;
     let sbom = crate::sbom::Sbom {
         format: "forja-sbom/1",
         base_tarball_sha256: base_sha,
@@ -295,10 +295,10 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
             .unwrap_or_default(),
         tools: tool_versions(),
     };
-    write_atomic(out.join("sbom.json"), &json_bytes(&sbom)?)?;
+    write_atomic(out.join("sbom.json"), &crate::artifact::json_lines(&sbom)?)?;
     write_atomic(
         out.join(crate::firmware::PLAN_FILE),
-        &json_bytes(&crate::firmware::plan(l))?,
+        &crate::artifact::json_lines(&crate::firmware::plan(l))?,
     )?;
     // The report of a build also says what carries each rule out.
     super::enforced::mark(&mut report, l, &all)?;
@@ -326,12 +326,6 @@ impl Stages {
         log::info!("stage: {name}: {:.1} s", (now - self.0.get()).as_secs_f64());
         self.0.set(now);
     }
-}
-
-fn json_bytes<T: serde::Serialize>(v: &T) -> anyhow::Result<Vec<u8>> {
-    let mut s = serde_json::to_vec_pretty(v)?;
-    s.push(b'\n');
-    Ok(s)
 }
 
 fn tool_versions() -> std::collections::BTreeMap<String, String> {
