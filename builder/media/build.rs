@@ -45,6 +45,8 @@ pub struct BuildFacts {
     pub disk_seed: String,
     pub esp_offset: u64,
     pub target: TargetRule,
+    /// The build's files as just verified (name and checked SHA-256), so the media need not hash them again.
+    pub verified: Vec<sign::sums::Entry>,
 }
 
 /// Verifies `dir` with `key`'s public half and reads what the media need from its `plan.json`.
@@ -81,7 +83,17 @@ pub fn read_build(dir: &Path, key: &SigningKey, work: &Path) -> anyhow::Result<B
             .with_context(|| format!("{}/plan.json: install_target", dir.display()))?,
         _ => TargetRule::default(),
     };
+    let verified = report
+        .files
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| sign::sums::Entry {
+            name: f.name,
+            sha256: f.expected,
+        })
+        .collect();
     Ok(BuildFacts {
+        verified,
         dir: dir.to_owned(),
         epoch: plan["source_date_epoch"]
             .as_u64()
@@ -383,14 +395,25 @@ pub fn pxe(
         "initrd.img".into(),
         "vmlinuz".into(),
     ];
+    // A payload file hard-linked from the build is the very inode read_build just verified: take its checked
+    // hash (disk.raw.zst is the multi-GB one). A copy is hashed again, as it may differ.
+    let mut known = Vec::new();
     for f in PAYLOAD_FILES {
         let dst = out.join("payload").join(f);
         let _ = std::fs::remove_file(&dst);
-        link_or_copy(&build_dir.join(f), &dst)?;
-        names.push(format!("payload/{f}"));
+        let name = format!("payload/{f}");
+        if link_or_copy(&build_dir.join(f), &dst)?
+            && let Some(e) = b.verified.iter().find(|e| e.name == f)
+        {
+            known.push(sign::sums::Entry {
+                name: name.clone(),
+                sha256: e.sha256,
+            });
+        }
+        names.push(name);
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    sign::sign_dir(out, key, &refs)?;
+    sign::sign_dir_with(out, key, &refs, &known)?;
     Ok(names)
 }
 
@@ -401,11 +424,13 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn link_or_copy(src: &Path, dst: &Path) -> anyhow::Result<()> {
-    if std::fs::hard_link(src, dst).is_err() {
-        std::fs::copy(src, dst).with_context(|| format!("copying {}", src.display()))?;
+/// Hard-links `src` to `dst`, or copies it where a link is impossible. True when linked.
+fn link_or_copy(src: &Path, dst: &Path) -> anyhow::Result<bool> {
+    if std::fs::hard_link(src, dst).is_ok() {
+        return Ok(true);
     }
-    Ok(())
+    std::fs::copy(src, dst).with_context(|| format!("copying {}", src.display()))?;
+    Ok(false)
 }
 
 #[cfg(test)]
