@@ -38,7 +38,15 @@ pub fn workers() -> u32 {
 
 /// Compresses `src` into `dst` atomically.
 pub fn zstd_file(src: &Path, dst: &Path) -> anyhow::Result<()> {
-    zstd_file_hashed(src, dst).map(|_| ())
+    let (len, progress, input, mut out) = open(src, dst)?;
+    compress(
+        &mut ProgressReader::new(input, &progress),
+        out.file(),
+        len,
+        workers(),
+    )
+    .with_context(|| format!("compressing {}", src.display()))?;
+    done(out, progress, len)
 }
 
 /// The SHA-256 and length of each side of a compression.
@@ -51,11 +59,8 @@ pub struct Hashed {
 /// [`zstd_file`], also hashing `src` and `dst` on the read and write it does anyway: a build lists both in
 /// `SHA256SUMS`, and reading them again costs as much as the compression's own read.
 pub fn zstd_file_hashed(src: &Path, dst: &Path) -> anyhow::Result<Hashed> {
-    let len = std::fs::metadata(src)?.len();
-    let progress = Progress::bytes(format!("compressing {}", src.display()), len);
-    let input = std::fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
+    let (len, progress, input, mut out) = open(src, dst)?;
     let mut reader = HashingReader::new(ProgressReader::new(input, &progress));
-    let mut out = Staged::create(dst)?;
     let mut writer = HashingWriter::new(out.file());
     compress(&mut reader, &mut writer, len, workers())
         .with_context(|| format!("compressing {}", src.display()))?;
@@ -63,9 +68,22 @@ pub fn zstd_file_hashed(src: &Path, dst: &Path) -> anyhow::Result<Hashed> {
         input: reader.finish(),
         output: writer.finish(),
     };
-    out.commit()?;
-    progress.finish(format!("{} bytes in", len));
+    done(out, progress, len)?;
     Ok(hashed)
+}
+
+/// `src`'s length, a progress bar, `src` opened, and `dst` staged.
+fn open(src: &Path, dst: &Path) -> anyhow::Result<(u64, Progress, std::fs::File, Staged)> {
+    let len = std::fs::metadata(src)?.len();
+    let progress = Progress::bytes(format!("compressing {}", src.display()), len);
+    let input = std::fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
+    Ok((len, progress, input, Staged::create(dst)?))
+}
+
+fn done(out: Staged, progress: Progress, len: u64) -> anyhow::Result<()> {
+    out.commit()?;
+    progress.finish(format!("{len} bytes in"));
+    Ok(())
 }
 
 fn zerr(code: usize) -> anyhow::Error {
