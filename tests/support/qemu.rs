@@ -329,16 +329,19 @@ impl Vm {
         }
     }
 
-    /// Waits for a console line containing any of `needles`; returns that line.
+    /// Waits for a complete console line (newline-terminated) containing any of `needles`; returns that line.
+    /// The last line may still be being written while the log is read: a long report line was once taken
+    /// half-written, so an unterminated line never counts.
     pub fn wait_for_line(
         &mut self,
         timeout: Duration,
         needles: &[&str],
     ) -> std::result::Result<String, WaitError> {
         self.wait_for(timeout, |c| {
-            c.lines()
+            c.split_inclusive('\n')
+                .filter_map(|l| l.strip_suffix('\n'))
                 .find(|l| needles.iter().any(|n| l.contains(n)))
-                .map(str::to_owned)
+                .map(|l| l.trim_end_matches('\r').to_owned())
         })
     }
 
