@@ -77,17 +77,27 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
             "},
             &[R_ROTATE],
         ),
+        // Replaces Debian's /etc/logrotate.d/rsyslog rather than adding a file beside it: logrotate refuses a
+        // log listed twice ("duplicate log entry") and fails the whole daily run.
         GenFile::text(
-            "/etc/logrotate.d/forja-rsyslog",
+            "/etc/logrotate.d/rsyslog",
             0o644,
             formatdoc! {"
-                # forja: rotate at 10 MB, keep at most 2 GB (§85)
-                /var/log/syslog /var/log/auth.log /var/log/kern.log /var/log/forja-alarm.log {{
+                # forja: rotate at 10 MB, keep at most 2 GB (§85); replaces the rsyslog package's file
+                /var/log/syslog
+                /var/log/mail.log
+                /var/log/kern.log
+                /var/log/auth.log
+                /var/log/user.log
+                /var/log/cron.log
+                /var/log/forja-alarm.log
+                {{
                     size 10M
                     rotate 200
                     compress
                     missingok
                     notifempty
+                    sharedscripts
                     postrotate
                         /usr/lib/rsyslog/rsyslog-rotate
                     endscript
