@@ -79,6 +79,20 @@ pub fn exit_of(err: &anyhow::Error) -> Exit {
         .unwrap_or(Exit::Internal)
 }
 
+/// Turns an I/O error into an `anyhow` error, unwrapping a [`Fail`] that a reader adapter smuggled through
+/// `io::Error` (so its exit code survives).
+pub fn from_io(e: std::io::Error) -> anyhow::Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Fail>()) {
+        let inner = e.into_inner().expect("checked above");
+        match inner.downcast::<Fail>() {
+            Ok(f) => anyhow::Error::new(*f),
+            Err(other) => anyhow::anyhow!(other),
+        }
+    } else {
+        anyhow::Error::new(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,9 +2,6 @@
 
 use clap::Parser;
 
-// While `cli::Command` has no variant yet, `Cli::parse()` is uninhabited and rustc flags the rest as unreachable.
-// Remove this allow with the first subcommand.
-#[allow(unreachable_code, unused_variables)]
 fn main() {
     let cli = forja::cli::Cli::parse();
     forja::ui::init(cli.quiet, cli.verbose);

@@ -31,6 +31,53 @@ pub struct Sbom {
     pub tools: std::collections::BTreeMap<String, String>,
 }
 
+impl Sbom {
+    /// The SBOM of a build: the base tarball's hash, the packages installed in `root`, the vendor images staged
+    /// (from `nodes.lock`), the tools that took part.
+    pub fn of_build(
+        base_tarball_sha256: Sha256,
+        root: &Path,
+        lock: Option<&crate::nodes::lock::NodesLock>,
+    ) -> anyhow::Result<Sbom> {
+        Ok(Sbom {
+            format: "forja-sbom/1",
+            base_tarball_sha256,
+            packages: packages(root)?,
+            vendor_images: lock
+                .map(|l| {
+                    l.images
+                        .iter()
+                        .map(|i| VendorImage {
+                            name: i.source.clone(),
+                            sha256: i.sha256,
+                            verified_against: format!("{} line {}", l.readme.name, i.readme_line),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            tools: tool_versions(),
+        })
+    }
+}
+
+/// The first `--version` line of every external tool a build runs, and forja's own version.
+pub fn tool_versions() -> std::collections::BTreeMap<String, String> {
+    let mut m = std::collections::BTreeMap::new();
+    for (tool, flag) in [
+        ("mmdebstrap", "--version"),
+        ("mkfs.ext4", "-V"),
+        ("grub-mkimage", "--version"),
+        ("qemu-img", "--version"),
+        ("tar", "--version"),
+    ] {
+        if let Ok(v) = crate::exec::tool_version(tool, flag) {
+            m.insert(tool.to_owned(), v);
+        }
+    }
+    m.insert("forja".into(), env!("CARGO_PKG_VERSION").into());
+    m
+}
+
 /// Installed packages from a root tree's dpkg status file.
 pub fn packages(root: &Path) -> anyhow::Result<Vec<Package>> {
     let text = std::fs::read_to_string(root.join("var/lib/dpkg/status"))?;

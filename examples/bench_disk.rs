@@ -35,27 +35,31 @@ fn main() -> anyhow::Result<()> {
     let mut esp = FatTree::new();
     add_dir(&mut esp, esp_dir, esp_dir)?;
     let spec = DiskSpec {
-        seed: "bench".into(),
+        disk_guid: forja::ids::guid("bench", "disk"),
         epoch,
         partitions: vec![
             PartitionSpec {
                 name: "ESP".into(),
+                guid: forja::ids::guid("bench", "partition/ESP"),
                 kind: PartitionType::Esp,
                 size: Some(128 << 20),
                 attributes: 0,
                 content: Content::Fat {
                     tree: esp,
                     label: "ESP".into(),
+                    volume_id: forja::ids::volume_id("bench", "fs/ESP"),
                 },
             },
             PartitionSpec {
                 name: "root".into(),
+                guid: forja::ids::guid("bench", "partition/root"),
                 kind: PartitionType::RootX86_64,
                 size: None,
                 attributes: 0,
                 content: Content::Ext4 {
                     tree: root.into(),
                     label: "root".into(),
+                    uuid: forja::ids::guid("bench", "fs/root"),
                 },
             },
         ],

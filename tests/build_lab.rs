@@ -1,6 +1,6 @@
 //! `forja build` end to end on the lab profile (a real Debian base from mmdebstrap, stand-in Pexip images):
-//! reproducibility, independent oracles on every filesystem, signatures checked by signify and ssh-keygen,
-//! tamper detection, and no secret anywhere in the output.
+//! reproducibility, the saved plan as the build's exact input, independent oracles on every filesystem,
+//! signatures checked by signify and ssh-keygen, tamper detection, and no secret anywhere in the output.
 //!
 //! One test function on purpose: the builds share one base cache and run one after another.
 
@@ -36,30 +36,60 @@ fn extract(src: &Path, offset: u64, len: u64, dst: &Path) {
     std::io::copy(&mut f.take(len), &mut out).unwrap();
 }
 
-fn partition(plan: &serde_json::Value, name: &str) -> (u64, u64) {
-    let p = plan["layout"]["partitions"]
-        .as_array()
+fn partition(plan: &forja::plan::Plan, name: &str) -> (u64, u64) {
+    let p = plan
+        .built()
         .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
+        .layout
+        .named(name)
         .unwrap_or_else(|| panic!("no partition {name} in plan.json"));
-    (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap())
+    (p.offset, p.size)
+}
+
+/// `forja plan PROFILE` (no secrets needed) into `out`.
+fn save_plan(profile: &Path, out: &Path) {
+    let p = Command::new(env!("CARGO_BIN_EXE_forja"))
+        .arg("plan")
+        .arg(profile)
+        .output()
+        .unwrap();
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    std::fs::write(out, &p.stdout).unwrap();
+}
+
+/// A file's content inside the ext4 partition at `offset` of `disk`, read by debugfs (an independent reader).
+fn ext4_file(disk: &Path, offset: u64, path: &str) -> String {
+    let dev = format!("{}?offset={offset}", disk.display());
+    let o = Command::new("debugfs")
+        .args(["-R", &format!("cat {path}"), &dev])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "debugfs: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]
 fn lab_build_is_reproducible_verifiable_and_secret_free() {
     let lab = LabCopy::new();
-    let work = tempfile::tempdir_in(lab::repo().join("target")).unwrap();
+    let work = tempfile::tempdir_in(lab::tmp()).unwrap();
     let a = work.path().join("a");
     let b = work.path().join("b");
     build(&lab.profile(), &a, &[], &[]);
-    // A second build, later and into another folder: every byte the same.
+    // A second build, later, into another folder, from the plan `forja plan` printed (with the profile's path
+    // spelled another way): every byte the same. The plan is the build's exact input.
     std::thread::sleep(std::time::Duration::from_secs(2));
-    build(&lab.profile(), &b, &[], &[]);
+    let saved = work.path().join("saved-plan.json");
+    save_plan(&lab.profile(), &saved);
+    let respelled = lab.dir.path().join(".").join("lab.toml");
+    build(&respelled, &b, &[], &["--plan", saved.to_str().unwrap()]);
     assert_eq!(
         read(&a.join("SHA256SUMS")),
         read(&b.join("SHA256SUMS")),
-        "two builds of the same profile differ"
+        "a build from the saved plan differs from the build of the profile"
     );
     for f in ["SHA256SUMS.sig", "SHA256SUMS.sshsig"] {
         assert_eq!(
@@ -81,7 +111,7 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
         v.status.success() && vout.contains("No problems found"),
         "sgdisk -v:\n{vout}"
     );
-    let plan: serde_json::Value = serde_json::from_slice(&read(&a.join("plan.json"))).unwrap();
+    let plan = forja::plan::Plan::load(&a.join("plan.json")).unwrap();
     let (esp_off, esp_len) = partition(&plan, "esp");
     let esp = work.path().join("esp.img");
     extract(&disk, esp_off, esp_len, &esp);
@@ -175,6 +205,67 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
             String::from_utf8_lossy(&g.stdout)
         );
     }
+
+    // The build executes what the plan says: a generated file's text changed in the saved plan is what the
+    // image holds (and a text that no longer matches the plan's own hash is refused as a corrupt plan).
+    let mut edited: serde_json::Value = serde_json::from_slice(&read(&saved)).unwrap();
+    let sysctl = edited["root"]["generated"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|f| f["path"] == "/etc/sysctl.d/60-forja.conf")
+        .unwrap();
+    let text = format!(
+        "{}# edited in the saved plan\n",
+        sysctl["text"].as_str().unwrap()
+    );
+    sysctl["text"] = text.clone().into();
+    let corrupt = work.path().join("corrupt-plan.json");
+    std::fs::write(&corrupt, serde_json::to_vec(&edited).unwrap()).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_forja"))
+        .args(["build", lab.profile().to_str().unwrap(), "--out"])
+        .arg(work.path().join("refused"))
+        .args(["--plan", corrupt.to_str().unwrap()])
+        .env("FORJA_CACHE", lab::cache_dir())
+        .output()
+        .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("does not match the text"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    edited["root"]["generated"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|f| f["path"] == "/etc/sysctl.d/60-forja.conf")
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove("sha256");
+    let edited_plan = work.path().join("edited-plan.json");
+    std::fs::write(&edited_plan, serde_json::to_vec(&edited).unwrap()).unwrap();
+    let e = work.path().join("e");
+    build(
+        &lab.profile(),
+        &e,
+        &[],
+        &["--plan", edited_plan.to_str().unwrap()],
+    );
+    let eplan = forja::plan::Plan::load(&e.join("plan.json")).unwrap();
+    let (root_off, _) = partition(&eplan, "root");
+    assert_eq!(
+        ext4_file(&e.join("disk.raw"), root_off, "/etc/sysctl.d/60-forja.conf"),
+        text,
+        "the image does not hold the saved plan's text"
+    );
+    std::fs::remove_dir_all(&e).unwrap();
 
     // A different SOURCE_DATE_EPOCH, or any profile value, changes the result.
     let c = work.path().join("c");

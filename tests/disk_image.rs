@@ -46,31 +46,36 @@ fn spec(inp: &Inputs, epoch: i64) -> DiskSpec {
     esp.add_bytes("loader/entries/debian.conf", b"title Debian\n".to_vec())
         .unwrap();
     DiskSpec {
-        seed: "test-site".into(),
+        disk_guid: forja::ids::guid("test-site", "disk"),
         epoch,
         partitions: vec![
             PartitionSpec {
                 name: "ESP".into(),
+                guid: forja::ids::guid("test-site", "partition/ESP"),
                 kind: PartitionType::Esp,
                 size: Some(40 << 20),
                 attributes: 0,
                 content: Content::Fat {
                     tree: esp,
                     label: "ESP".into(),
+                    volume_id: forja::ids::volume_id("test-site", "fs/ESP"),
                 },
             },
             PartitionSpec {
                 name: "root".into(),
+                guid: forja::ids::guid("test-site", "partition/root"),
                 kind: PartitionType::RootX86_64,
                 size: None,
                 attributes: 0,
                 content: Content::Ext4 {
                     tree: inp.tree.clone(),
                     label: "root".into(),
+                    uuid: forja::ids::guid("test-site", "fs/root"),
                 },
             },
             PartitionSpec {
                 name: "payload".into(),
+                guid: forja::ids::guid("test-site", "partition/payload"),
                 kind: PartitionType::LinuxData,
                 size: None,
                 attributes: attr::READ_ONLY,
@@ -78,6 +83,7 @@ fn spec(inp: &Inputs, epoch: i64) -> DiskSpec {
             },
             PartitionSpec {
                 name: "vmstore".into(),
+                guid: forja::ids::guid("test-site", "partition/vmstore"),
                 kind: PartitionType::LinuxLuks,
                 size: Some(8 << 20),
                 attributes: 0,
@@ -107,11 +113,8 @@ fn every_oracle_accepts_the_assembled_disk() {
     let (ok, v, _) = tool("sgdisk", &["-v", d]);
     assert!(ok && v.contains("No problems found"), "{v}");
     for p in &layout.partitions {
-        let (_, info, _) = tool("sgdisk", &[&format!("-i{}", p.entry.number), d]);
-        assert!(
-            info.contains(&p.entry.guid.to_string().to_uppercase()),
-            "{info}"
-        );
+        let (_, info, _) = tool("sgdisk", &[&format!("-i{}", p.number), d]);
+        assert!(info.contains(&p.guid.to_string().to_uppercase()), "{info}");
         assert!(
             info.contains(&format!("First sector: {} ", p.offset / 512)),
             "{info}"

@@ -6,7 +6,8 @@ mod common;
 use std::sync::OnceLock;
 
 use common::{CONF, members, ova_from};
-use forja::nodes::{ova, ovf, readme::Readme, tar::TarReader};
+use forja::archive::tar::TarReader;
+use forja::nodes::{ova, ovf, readme::Readme};
 use proptest::prelude::*;
 
 fn good_ova() -> &'static Vec<u8> {

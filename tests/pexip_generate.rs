@@ -13,7 +13,7 @@ use prod_profile::{golden, prod};
 fn generate() -> (prod_profile::Prod, tempfile::TempDir) {
     let p = prod();
     let out = tempfile::tempdir().unwrap();
-    pexip::generate_all(&p.load(), out.path()).unwrap();
+    forja::pipeline::generate_pexip(&p.load(), out.path()).unwrap();
     (p, out)
 }
 
@@ -153,14 +153,14 @@ fn console_password_hash_verifies_with_mkpasswd() {
 fn salts_change_with_the_build_seed_and_only_with_it() {
     let (p, out1) = generate();
     let out2 = tempfile::tempdir().unwrap();
-    pexip::generate_all(&p.load(), out2.path()).unwrap();
+    forja::pipeline::generate_pexip(&p.load(), out2.path()).unwrap();
     assert_eq!(
         read(&out1, pexip::BOOTSTRAP_JSON),
         read(&out2, pexip::BOOTSTRAP_JSON)
     );
     p.set_secret("build-seed", "another-deployment-seed-9c1d2e3f4a5b6c7d");
     let out3 = tempfile::tempdir().unwrap();
-    pexip::generate_all(&p.load(), out3.path()).unwrap();
+    forja::pipeline::generate_pexip(&p.load(), out3.path()).unwrap();
     let a: serde_json::Value = serde_json::from_str(&read(&out1, pexip::BOOTSTRAP_JSON)).unwrap();
     let b: serde_json::Value = serde_json::from_str(&read(&out3, pexip::BOOTSTRAP_JSON)).unwrap();
     let (sa, _) = django_parts(a["management_node_config"]["pass"].as_str().unwrap());
@@ -216,7 +216,7 @@ fn config_drive_is_reproducible() {
     let (p, out1) = generate();
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let out2 = tempfile::tempdir().unwrap();
-    pexip::generate_all(&p.load(), out2.path()).unwrap();
+    forja::pipeline::generate_pexip(&p.load(), out2.path()).unwrap();
     let a = std::fs::read(out1.path().join("pexip").join(pexip::CONFIG_DRIVE)).unwrap();
     let b = std::fs::read(out2.path().join("pexip").join(pexip::CONFIG_DRIVE)).unwrap();
     assert!(a == b, "two builds of the config drive differ");
@@ -264,7 +264,7 @@ fn a_weak_web_password_is_refused_without_printing_it() {
     let p = prod();
     p.set_secret("pexip-web-admin", "short1a");
     let out = tempfile::tempdir().unwrap();
-    let err = pexip::generate_all(&p.load(), out.path()).unwrap_err();
+    let err = forja::pipeline::generate_pexip(&p.load(), out.path()).unwrap_err();
     assert_eq!(exit_of(&err), Exit::Input);
     let msg = format!("{err:#}");
     assert!(

@@ -7,11 +7,16 @@ mod prod_profile;
 
 use std::path::Path;
 
+use forja::pipeline::{self, Environment};
 use forja::profile::{Loaded, SecretsNeed, load};
-use forja::{build, compose, firmware, pexip, policy};
+use forja::{firmware, pexip, policy};
 
 fn lab() -> Loaded {
     load(Path::new("profiles/lab.toml"), SecretsNeed::Required).unwrap()
+}
+
+fn lab_plan(l: &Loaded) -> forja::plan::Plan {
+    pipeline::resolve(l, &Environment::fixture()).unwrap()
 }
 
 /// `(id, who cited it)` pairs whose id the policy table does not know, one line each.
@@ -64,20 +69,23 @@ fn pexip_plan_and_sheets_cite_known_rules() {
 #[test]
 fn host_files_cite_known_rules() {
     let l = lab();
-    let input = build::plan::compose_input(&l).unwrap();
-    let files = compose::host_files(&l, &input).unwrap();
+    let plan = lab_plan(&l);
     let mut cited: Vec<(String, String)> = Vec::new();
-    for f in &files {
+    for f in &plan.root.generated {
         for r in &f.rules {
             cited.push((r.to_string(), format!("host file {}", f.path)));
         }
     }
-    for f in compose::selfcheck::factory_copies(&compose::protected(&files)) {
-        for r in &f.rules {
-            cited.push((r.to_string(), format!("self-check copy {}", f.path)));
-        }
+    for c in &plan.enforcement {
+        cited.push((c.rule.clone(), format!("plan citation {}", c.by)));
     }
-    assert_known("compose::host_files", &cited);
+    assert!(
+        plan.enforcement
+            .iter()
+            .any(|c| c.rule == "1616-5.10" && c.by.starts_with("/usr/share/forja/factory/")),
+        "the self-check's factory copies cite §77–80"
+    );
+    assert_known("the plan's generated files and citations", &cited);
 }
 
 #[test]
@@ -109,13 +117,13 @@ fn an_unknown_id_is_named_with_who_cited_it() {
 #[test]
 fn a_build_report_names_what_enforces_each_rule() {
     let l = lab();
-    let files = compose::host_files(&l, &build::plan::compose_input(&l).unwrap()).unwrap();
+    let plan = lab_plan(&l);
     let mut report = policy::evaluate(&l);
     // `forja check`'s report: nothing is marked, and the JSON has no `enforced_by` at all.
     assert!(report.rules.iter().all(|r| r.enforced_by.is_empty()));
     assert!(!report.to_json().contains("enforced_by"));
 
-    build::enforced::mark(&mut report, &l, &files).unwrap();
+    pipeline::enforced::mark(&mut report, &plan.enforcement).unwrap();
     let by = |id: &str| report.get(id).unwrap().enforced_by.clone();
     assert!(
         by("1616-5.6.b").contains(&"pexip/plan.json: PATCH configuration/v1/global/1/".to_owned()),

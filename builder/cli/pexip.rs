@@ -80,7 +80,7 @@ pub fn run(cmd: PexipCommand) -> anyhow::Result<Exit> {
         }
         PexipCommand::Generate(a) => {
             let l = load(&a.profile, SecretsNeed::Required)?;
-            for p in pexip::generate_all(&l, &a.out)? {
+            for p in crate::pipeline::generate_pexip(&l, &a.out)? {
                 log::info!("wrote {}", p.display());
             }
             Ok(Exit::Ok)

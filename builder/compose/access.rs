@@ -4,6 +4,8 @@
 use indoc::formatdoc;
 
 use super::GenFile;
+use crate::crypt::Scheme;
+use crate::plan::files::{Edit, EditOp, SecretHash};
 use crate::profile::Loaded;
 
 const R_BANNER: &str = "1616-5.4.3.a";
@@ -87,57 +89,54 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
 }
 
 /// The `login.defs` keys forja sets on the base system's file (§52).
-pub fn login_defs_keys(l: &Loaded) -> Vec<(&'static str, String)> {
+pub fn login_defs_keys(l: &Loaded) -> Vec<(String, String)> {
     let pp = &l.profile.host.password_policy;
     vec![
-        ("PASS_MAX_DAYS", pp.max_age_days.to_string()),
-        ("PASS_MIN_DAYS", pp.min_age_days.to_string()),
-        ("PASS_WARN_AGE", "7".to_string()),
+        ("PASS_MAX_DAYS".into(), pp.max_age_days.to_string()),
+        ("PASS_MIN_DAYS".into(), pp.min_age_days.to_string()),
+        ("PASS_WARN_AGE".into(), "7".to_string()),
     ]
 }
 
-/// Sets root's password hash in a shadow file's text (the line keeps its other fields).
-pub fn set_root_hash(shadow: &str, hash: &str) -> String {
+/// The changes forja makes to files of the base: login.defs' password ageing, and root's password hash when the
+/// profile gives root a password (§52; otherwise root stays locked and the host has no console login).
+pub fn edits(l: &Loaded) -> Vec<Edit> {
+    let mut e = vec![Edit {
+        path: "/etc/login.defs".into(),
+        op: EditOp::SetKeys(login_defs_keys(l)),
+    }];
+    if let Some(r) = &l.profile.host.root_password {
+        e.push(Edit {
+            path: "/etc/shadow".into(),
+            op: EditOp::ShadowPassword {
+                user: "root".into(),
+                hash: SecretHash {
+                    secret: r.name().to_owned(),
+                    scheme: Scheme::Sha512Crypt,
+                    salt: "host-root-password".into(),
+                },
+            },
+        });
+    }
+    e
+}
+
+/// Sets `user`'s password hash in a shadow file's text (the line keeps its other fields).
+pub fn set_password_hash(shadow: &str, user: &str, hash: &str) -> String {
     shadow
         .lines()
         .map(|l| match l.split_once(':') {
-            Some(("root", rest)) => {
+            Some((u, rest)) if u == user => {
                 let tail = rest.split_once(':').map_or("", |x| x.1);
-                format!("root:{hash}:{tail}\n")
+                format!("{u}:{hash}:{tail}\n")
             }
             _ => format!("{l}\n"),
         })
         .collect()
 }
 
-/// The SHA-512 crypt hash of the host's root password (§52), with a salt derived from the build seed.
-pub fn root_hash(l: &Loaded, seed: &[u8; 32]) -> anyhow::Result<Option<String>> {
-    let Some(r) = &l.profile.host.root_password else {
-        return Ok(None);
-    };
-    let secrets = l.secrets.as_ref().ok_or_else(|| {
-        crate::error::fail(
-            crate::error::Exit::Input,
-            "host.root-password needs the secrets file",
-        )
-    })?;
-    let pw = secrets.get(r).ok_or_else(|| {
-        crate::error::fail(
-            crate::error::Exit::Input,
-            format!("host.root-password: secret `{}` is not defined", r.name()),
-        )
-    })?;
-    use crate::pexip::hash;
-    let salt = hash::derive_salt(seed, "host-root-password", 16, hash::CRYPT64);
-    Ok(Some(hash::sha512_crypt(
-        pw.expose(),
-        &salt,
-        hash::SHA512_CRYPT_ROUNDS,
-    )))
-}
-
 /// Rewrites `KEY value` lines of a login.defs-style file, appending keys it lacks.
-pub fn set_keys(text: &str, keys: &[(&str, String)]) -> String {
+pub fn set_keys(text: &str, keys: &[(String, String)]) -> String {
     let mut seen = vec![false; keys.len()];
     let mut out = String::new();
     for line in text.lines() {
@@ -219,7 +218,7 @@ mod tests {
     fn root_hash_replaces_only_the_password_field() {
         let shadow = "root:*:20454:0:99999:7:::\ndaemon:*:20454:0:99999:7:::\n";
         assert_eq!(
-            set_root_hash(shadow, "$6$x$y"),
+            set_password_hash(shadow, "root", "$6$x$y"),
             "root:$6$x$y:20454:0:99999:7:::\ndaemon:*:20454:0:99999:7:::\n"
         );
     }
@@ -230,8 +229,8 @@ mod tests {
         let out = set_keys(
             base,
             &[
-                ("PASS_MAX_DAYS", "60".into()),
-                ("PASS_MIN_DAYS", "10".into()),
+                ("PASS_MAX_DAYS".into(), "60".into()),
+                ("PASS_MIN_DAYS".into(), "10".into()),
             ],
         );
         assert_eq!(

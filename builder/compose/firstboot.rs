@@ -16,7 +16,7 @@ const R_ENCRYPT: &str = "1616-5.15.h";
 const R_RESERVE: &str = "1616-4.5.e";
 
 /// Files that first boot rewrites on purpose, so the self-check must not guard them.
-pub const REWRITTEN: &[&str] = &["/etc/crypttab", "/etc/fstab"];
+pub const REWRITTEN: &[&str] = &["/etc/crypttab", "/etc/fstab", "/etc/machine-id"];
 
 /// Where libvirt keeps the node disks: the mount point of the opened vmstore.
 pub const VMSTORE_MOUNT: &str = "/var/lib/libvirt/images";
@@ -71,6 +71,8 @@ pub fn files(l: &Loaded, input: &super::ComposeInput) -> Vec<GenFile> {
         ),
         // libvirt's default NAT network would give the host an address on a VM bridge: never start it.
         GenFile::absent("/etc/libvirt/qemu/networks/autostart/default.xml"),
+        // The image's machine-id is made on first boot: one per device.
+        GenFile::text("/etc/machine-id", 0o444, "uninitialized\n", &[]),
         GenFile::text(
             "/etc/fstab",
             0o644,

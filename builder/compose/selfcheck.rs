@@ -5,38 +5,82 @@
 //! The factory copies sit under `/usr/share/forja/factory/`; `forja-selfcheck` (overlay) raises an alarm and
 //! restores a file whose hash no longer matches, at boot and on a timer.
 
-use super::{GenFile, GenKind};
+use super::GenFile;
 use crate::hashio::Sha256;
+use crate::plan::SelfcheckPlan;
 
 pub const MANIFEST: &str = "/usr/share/forja/selfcheck.manifest";
+pub const SIGNATURE: &str = "/usr/share/forja/selfcheck.sig";
+pub const PUBLIC_KEY: &str = "/usr/share/forja/forja.pub";
 pub const FACTORY: &str = "/usr/share/forja/factory";
+const R_SELFCHECK: &str = "1616-5.10";
 
-/// The manifest text (BSD tag lines, sorted) for the protected files.
-pub fn manifest(protected: &[&GenFile]) -> String {
-    let mut lines: Vec<String> = protected
+/// What the self-check covers: the protected generated files ([`super::protected`]).
+pub fn plan(files: &[GenFile]) -> SelfcheckPlan {
+    SelfcheckPlan {
+        manifest: MANIFEST.into(),
+        signature: SIGNATURE.into(),
+        public_key: PUBLIC_KEY.into(),
+        factory: FACTORY.into(),
+        covers: super::protected(files)
+            .iter()
+            .map(|f| f.path.clone())
+            .collect(),
+    }
+}
+
+/// The manifest text (BSD tag lines, sorted) for the covered files as built: `(image path, content)`.
+pub fn manifest(covered: &[(String, String)]) -> String {
+    let mut lines: Vec<String> = covered
         .iter()
-        .filter_map(|f| match &f.kind {
-            GenKind::File(b) => Some(format!(
+        .map(|(path, text)| {
+            format!(
                 "SHA256 ({}) = {}\n",
-                f.path.trim_start_matches('/'),
-                Sha256::of(b)
-            )),
-            GenKind::Symlink(_) | GenKind::Absent => None,
+                path.trim_start_matches('/'),
+                Sha256::of(text.as_bytes())
+            )
         })
         .collect();
     lines.sort();
     lines.concat()
 }
 
-/// The factory copies of the protected files.
-pub fn factory_copies(protected: &[&GenFile]) -> Vec<GenFile> {
-    protected
+/// The self-check's files for the covered files as built: factory copies, the manifest, its signature (made by
+/// the caller with the build's key) and the public key that checks it.
+pub fn files(
+    plan: &SelfcheckPlan,
+    covered: &[(String, String)],
+    signature: String,
+    public_key: String,
+) -> Vec<GenFile> {
+    let mut out: Vec<GenFile> = covered
         .iter()
-        .map(|f| GenFile {
-            path: format!("{FACTORY}{}", f.path),
-            mode: 0o600,
-            kind: f.kind.clone(),
-            rules: vec!["1616-5.10"],
+        .map(|(path, text)| {
+            GenFile::text(
+                &format!("{}{path}", plan.factory),
+                0o600,
+                text.clone(),
+                &[R_SELFCHECK],
+            )
         })
-        .collect()
+        .collect();
+    out.push(GenFile::text(
+        &plan.manifest,
+        0o644,
+        manifest(covered),
+        &[R_SELFCHECK],
+    ));
+    out.push(GenFile::text(
+        &plan.signature,
+        0o644,
+        signature,
+        &[R_SELFCHECK],
+    ));
+    out.push(GenFile::text(
+        &plan.public_key,
+        0o644,
+        public_key,
+        &[R_SELFCHECK],
+    ));
+    out
 }

@@ -156,22 +156,14 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
         ));
         if let Some(ca) = &sys.ca_certificate {
             let path = l.resolve(ca);
-            let pem = std::fs::read(&path).map_err(|e| {
-                crate::error::fail(
-                    crate::error::Exit::Input,
-                    format!(
-                        "{}: host.syslog.ca-certificate: cannot read {}: {e}",
-                        l.path.display(),
-                        path.display()
-                    ),
-                )
-            })?;
-            out.push(GenFile {
-                path: SYSLOG_CA.into(),
-                mode: 0o644,
-                kind: super::GenKind::File(pem),
-                rules: vec![R_SYSLOG],
-            });
+            let pem =
+                crate::inbound::read_text_capped(&path, crate::inbound::MAX_PEM).map_err(|e| {
+                    crate::error::fail(
+                        crate::error::Exit::Input,
+                        format!("{}: host.syslog.ca-certificate: {e:#}", l.path.display()),
+                    )
+                })?;
+            out.push(GenFile::text(SYSLOG_CA, 0o644, pem, &[R_SYSLOG]));
         }
     }
     Ok(out)

@@ -1,4 +1,4 @@
-//! The root filesystem tree: the base tarball extracted, then `overlays/`, then the generated files.
+//! The root filesystem tree: the base tarball extracted, then the overlay files, then the generated files.
 //!
 //! Extraction uses GNU tar (numeric owners, xattrs such as file capabilities, device nodes) because it is the
 //! reference implementation for the format mmdebstrap writes. Everything forja adds is written with explicit
@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::{GenFile, GenKind};
+use crate::error::{Exit, fail};
 use crate::exec::Task;
 use crate::hashio::{HashingReader, Sha256};
+use crate::plan::files::{Mode, OverlayFile};
 
 /// Extracts the base tarball into `dir` (which must be empty or absent) and returns the tarball's SHA-256,
 /// computed on the same read that feeds tar: the base (hundreds of MB) is read once.
@@ -43,48 +45,108 @@ pub fn host_path(root: &Path, image_path: &str) -> PathBuf {
     root.join(image_path.trim_start_matches('/'))
 }
 
-/// Copies a static overlay tree (files, dirs, symlinks) onto `root`, keeping modes, owned by root.
-pub fn apply_overlay(overlay: &Path, root: &Path) -> anyhow::Result<Vec<String>> {
-    let mut placed = Vec::new();
-    let mut stack = vec![overlay.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let mut entries: Vec<_> = fs::read_dir(&dir)
-            .with_context(|| format!("reading {}", dir.display()))?
-            .collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let src = e.path();
-            let rel = src.strip_prefix(overlay).expect("under overlay");
-            let dst = root.join(rel);
+/// Lists an overlay tree as the plan shows it: every file with its mode and SHA-256, every symlink with its
+/// target, sorted by image path. Overlays are reviewed like code: only the executable bit comes from git.
+pub fn list_overlay(dir: &Path, layer: usize) -> anyhow::Result<Vec<OverlayFile>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let e = e?;
             let ft = e.file_type()?;
+            let rel = e.path().strip_prefix(dir)?.display().to_string();
+            let path = format!("/{rel}");
             if ft.is_dir() {
-                fs::create_dir_all(&dst)?;
-                stack.push(src);
+                stack.push(e.path());
             } else if ft.is_symlink() {
-                let target = fs::read_link(&src)?;
-                let _ = fs::remove_file(&dst);
-                symlink(target, &dst)?;
-                placed.push(format!("/{}", rel.display()));
+                let target = fs::read_link(e.path())?.display().to_string();
+                out.push(OverlayFile {
+                    path,
+                    layer,
+                    mode: Mode(0o777),
+                    sha256: None,
+                    symlink: Some(target),
+                });
+            } else if ft.is_file() {
+                let mode = e.metadata()?.permissions().mode();
+                out.push(OverlayFile {
+                    path,
+                    layer,
+                    mode: Mode(if mode & 0o111 != 0 { 0o755 } else { 0o644 }),
+                    sha256: Some(Sha256::of_file(&e.path())?),
+                    symlink: None,
+                });
             } else {
-                if let Some(p) = dst.parent() {
-                    fs::create_dir_all(p)?;
-                }
-                fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
-                let mode = fs::metadata(&src)?.permissions().mode() & 0o7777;
-                // Overlays are reviewed like code: only the executable bit comes from git.
-                let mode = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
-                fs::set_permissions(&dst, fs::Permissions::from_mode(mode))?;
-                placed.push(format!("/{}", rel.display()));
+                return Err(fail(
+                    Exit::Input,
+                    format!(
+                        "{}: overlays hold only files, folders and symlinks",
+                        e.path().display()
+                    ),
+                ));
             }
         }
     }
-    placed.sort();
-    Ok(placed)
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
 }
 
-/// Writes the generated files into the tree.
-pub fn write_generated(root: &Path, files: &[GenFile]) -> anyhow::Result<()> {
+/// Copies the planned overlay files onto `root`, from `layers[file.layer]`, each checked against the SHA-256
+/// the plan recorded: a plan made from another overlay tree is refused, not built.
+pub fn apply_overlays(
+    layers: &[PathBuf],
+    files: &[OverlayFile],
+    root: &Path,
+) -> anyhow::Result<()> {
     for f in files {
+        let base = layers.get(f.layer).ok_or_else(|| {
+            fail(
+                Exit::Input,
+                format!(
+                    "{}: the plan names overlay layer {} that the build was not given",
+                    f.path, f.layer
+                ),
+            )
+        })?;
+        let src = host_path(base, &f.path);
+        let dst = host_path(root, &f.path);
+        if let Some(p) = dst.parent() {
+            fs::create_dir_all(p)?;
+        }
+        if dst.symlink_metadata().is_ok() && !dst.is_dir() {
+            fs::remove_file(&dst).with_context(|| format!("replacing {}", dst.display()))?;
+        }
+        match (&f.symlink, f.sha256) {
+            (Some(target), _) => symlink(target, &dst)?,
+            (None, Some(want)) => {
+                let bytes = crate::inbound::read_capped(&src, MAX_OVERLAY_FILE)?;
+                let got = Sha256::of(&bytes);
+                if got != want {
+                    return Err(fail(
+                        Exit::HashMismatch,
+                        format!("{}: SHA-256 is {got}, the plan says {want}", src.display()),
+                    ));
+                }
+                fs::write(&dst, &bytes).with_context(|| format!("writing {}", dst.display()))?;
+                fs::set_permissions(&dst, fs::Permissions::from_mode(f.mode.0))?;
+            }
+            (None, None) => {
+                return Err(fail(
+                    Exit::Input,
+                    format!("{}: an overlay entry needs a sha256 or a symlink", f.path),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Overlay files are scripts and units: anything this large is not one.
+const MAX_OVERLAY_FILE: u64 = 16 << 20;
+
+/// Writes generated files (already rendered: `(file, text)`, text `None` for links and removals) into the tree.
+pub fn write_generated(root: &Path, files: &[(&GenFile, Option<String>)]) -> anyhow::Result<()> {
+    for (f, text) in files {
         let dst = host_path(root, &f.path);
         if let Some(p) = dst.parent() {
             fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
@@ -92,13 +154,16 @@ pub fn write_generated(root: &Path, files: &[GenFile]) -> anyhow::Result<()> {
         if dst.symlink_metadata().is_ok() {
             fs::remove_file(&dst).with_context(|| format!("replacing {}", dst.display()))?;
         }
-        match &f.kind {
-            GenKind::File(bytes) => {
-                fs::write(&dst, bytes).with_context(|| format!("writing {}", dst.display()))?;
+        match (&f.kind, text) {
+            (GenKind::Symlink(target), _) => symlink(target, &dst)?,
+            (GenKind::Absent, _) => {}
+            (_, Some(text)) => {
+                fs::write(&dst, text).with_context(|| format!("writing {}", dst.display()))?;
                 fs::set_permissions(&dst, fs::Permissions::from_mode(f.mode))?;
             }
-            GenKind::Symlink(target) => symlink(target, &dst)?,
-            GenKind::Absent => {}
+            (_, None) => {
+                return Err(fail(Exit::Internal, format!("{}: not rendered", f.path)));
+            }
         }
     }
     Ok(())

@@ -27,44 +27,7 @@ pub const ARRAY_SECTORS: u64 = ENTRIES * 128 / SECTOR;
 /// Longest partition name, in UTF-16 code units.
 pub const NAME_UNITS: usize = 36;
 
-/// GPT partition attribute bits (UEFI + Discoverable Partitions Specification).
-pub mod attr {
-    /// UEFI: required for the platform to function.
-    pub const REQUIRED: u64 = 1;
-    /// DPS: mount read-only.
-    pub const READ_ONLY: u64 = 1 << 60;
-    /// DPS: grow the filesystem to the partition on first mount.
-    pub const GROW_FS: u64 = 1 << 59;
-    /// DPS: do not mount automatically.
-    pub const NO_AUTO: u64 = 1 << 63;
-}
-
-/// What a partition is for, as a type GUID from the Discoverable Partitions Specification (or the generic Linux
-/// types where the DPS has nothing more specific).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PartitionType {
-    /// EFI System Partition.
-    Esp,
-    /// DPS root partition for x86-64.
-    RootX86_64,
-    /// Linux LUKS container (the vmstore: the DPS has no type for VM storage).
-    LinuxLuks,
-    /// Generic Linux filesystem data (the read-only payload holding node images).
-    LinuxData,
-}
-
-impl PartitionType {
-    pub fn guid(self) -> Uuid {
-        let s = match self {
-            PartitionType::Esp => "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
-            PartitionType::RootX86_64 => "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
-            PartitionType::LinuxLuks => "ca7d7ccb-63ed-4c53-861c-1742536059cc",
-            PartitionType::LinuxData => "0fc63daf-8483-4772-8e79-3d69d8477de4",
-        };
-        Uuid::parse_str(s).expect("constant GUID")
-    }
-}
+pub use crate::plan::disk::{PartitionType, attr};
 
 /// One partition entry, fully resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

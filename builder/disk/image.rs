@@ -6,30 +6,37 @@
 //! order from 1 MiB, each rounded up to 1 MiB, with 1 MiB left at the end for the backup GPT. The file is sized
 //! with `set_len` and only non-zero data is written, so unwritten space stays a hole.
 //!
-//! GUIDs come from [`crate::ids::guid`] with the disk's seed: `disk`, `partition/NAME` (PARTUUID), `fs/NAME`
-//! (filesystem UUID, FAT volume id). Write order: ext4 (mkfs may discard its region), raw copies, FAT, GPT.
+//! GUIDs, labels and filesystem ids are the caller's (the plan's): this module derives none. Write order: ext4
+//! (mkfs may discard its region), raw copies, FAT, GPT.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::artifact::Staged;
-use crate::disk::gpt::{ALIGN, Entry, PartitionType, SECTOR, Table, align_up};
+use crate::disk::gpt::{ALIGN, Entry, SECTOR, Table, align_up};
 use crate::error::{Exit, fail};
 use crate::fs::{ext4, fat};
-use crate::ids;
+pub use crate::plan::disk::{ContentKind, LaidOut, Layout, PartitionType, VolumeId};
 
 /// What goes into a partition.
 #[derive(Debug)]
 pub enum Content {
-    /// A FAT32 volume written by [`fat::FatTree`]; `label` is its volume label.
-    Fat { tree: fat::FatTree, label: String },
+    /// A FAT32 volume written by [`fat::FatTree`].
+    Fat {
+        tree: fat::FatTree,
+        label: String,
+        volume_id: u32,
+    },
     /// An ext4 filesystem made from a directory tree.
-    Ext4 { tree: PathBuf, label: String },
+    Ext4 {
+        tree: PathBuf,
+        label: String,
+        uuid: Uuid,
+    },
     /// A file copied as is (zero blocks skipped), e.g. a prepared payload filesystem.
     Raw(PathBuf),
     /// Nothing: zeros (a hole), e.g. the vmstore formatted on the target at first boot.
@@ -42,6 +49,8 @@ pub struct PartitionSpec {
     /// GPT partition name (also the suffix of its GUID names). At most 36 UTF-16 units.
     pub name: String,
     pub kind: PartitionType,
+    /// The partition's unique GUID (PARTUUID).
+    pub guid: Uuid,
     /// Bytes; rounded up to 1 MiB. `None`: measured from the content (ext4 tree with headroom, raw file length).
     pub size: Option<u64>,
     /// GPT attribute bits, e.g. [`crate::disk::gpt::attr::READ_ONLY`].
@@ -52,59 +61,35 @@ pub struct PartitionSpec {
 /// A whole disk as the profile asks for it.
 #[derive(Debug)]
 pub struct DiskSpec {
-    /// Identifies the image for GUID derivation (see [`crate::ids`]).
-    pub seed: String,
+    pub disk_guid: Uuid,
     /// SOURCE_DATE_EPOCH.
     pub epoch: i64,
     pub partitions: Vec<PartitionSpec>,
 }
 
-/// The kind of content, as plan.json shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ContentKind {
-    Fat32,
-    Ext4,
-    Raw,
-    Empty,
-}
-
-/// A partition with everything decided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ResolvedPartition {
-    #[serde(flatten)]
-    pub entry: Entry,
-    pub offset: u64,
-    pub size: u64,
-    pub content: ContentKind,
-    /// ext4 UUID, or the FAT volume id as `XXXX-XXXX`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fs_id: Option<String>,
-    /// For ext4: inodes reserved (the tree's with headroom).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub inodes: Option<u64>,
-}
-
-/// The resolved disk: what plan.json prints and [`build`] writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Layout {
-    pub disk_guid: Uuid,
-    pub disk_size: u64,
-    pub sector_size: u64,
-    pub partitions: Vec<ResolvedPartition>,
-}
-
-impl Layout {
-    pub fn table(&self) -> Table {
-        Table {
-            disk_guid: self.disk_guid,
-            disk_size: self.disk_size,
-            entries: self.partitions.iter().map(|p| p.entry.clone()).collect(),
-        }
+/// The GPT table of a laid-out disk.
+pub fn table(layout: &Layout) -> Table {
+    Table {
+        disk_guid: layout.disk_guid,
+        disk_size: layout.disk_size,
+        entries: layout.partitions.iter().map(entry).collect(),
     }
 }
 
-/// Decides offsets, sizes and GUIDs. Reads only sizes of sources; writes nothing.
+fn entry(p: &LaidOut) -> Entry {
+    Entry {
+        number: p.number,
+        kind: p.kind,
+        type_guid: p.type_guid,
+        guid: p.guid,
+        name: p.name.clone(),
+        first_lba: p.first_lba,
+        last_lba: p.last_lba,
+        attributes: p.attributes,
+    }
+}
+
+/// Decides offsets and sizes. Reads only sizes of sources; writes nothing.
 pub fn resolve(spec: &DiskSpec) -> anyhow::Result<Layout> {
     let mut offset = ALIGN;
     let mut partitions = Vec::with_capacity(spec.partitions.len());
@@ -143,34 +128,24 @@ pub fn resolve(spec: &DiskSpec) -> anyhow::Result<Layout> {
             return Err(fail(Exit::Input, format!("{who}: size is zero")));
         }
         let size = align_up(size, ALIGN);
-        let guid = ids::guid(&spec.seed, &format!("partition/{}", p.name));
-        let fs_name = format!("fs/{}", p.name);
         let (content, fs_id) = match &p.content {
-            Content::Fat { .. } => {
-                let v = ids::volume_id(&spec.seed, &fs_name);
-                (
-                    ContentKind::Fat32,
-                    Some(format!("{:04X}-{:04X}", v >> 16, v & 0xFFFF)),
-                )
-            }
-            Content::Ext4 { .. } => (
-                ContentKind::Ext4,
-                Some(ids::guid(&spec.seed, &fs_name).to_string()),
+            Content::Fat { volume_id, .. } => (
+                ContentKind::Fat32,
+                Some(VolumeId::Fat(*volume_id).to_string()),
             ),
+            Content::Ext4 { uuid, .. } => (ContentKind::Ext4, Some(uuid.to_string())),
             Content::Raw(_) => (ContentKind::Raw, None),
             Content::Empty => (ContentKind::Empty, None),
         };
-        partitions.push(ResolvedPartition {
-            entry: Entry {
-                number: (i + 1) as u32,
-                kind: p.kind,
-                type_guid: p.kind.guid(),
-                guid,
-                name: p.name.clone(),
-                first_lba: offset / SECTOR,
-                last_lba: (offset + size) / SECTOR - 1,
-                attributes: p.attributes,
-            },
+        partitions.push(LaidOut {
+            number: (i + 1) as u32,
+            kind: p.kind,
+            type_guid: p.kind.guid(),
+            guid: p.guid,
+            name: p.name.clone(),
+            first_lba: offset / SECTOR,
+            last_lba: (offset + size) / SECTOR - 1,
+            attributes: p.attributes,
             offset,
             size,
             content,
@@ -182,12 +157,12 @@ pub fn resolve(spec: &DiskSpec) -> anyhow::Result<Layout> {
             .ok_or_else(|| fail(Exit::Input, "disk size overflows"))?;
     }
     let layout = Layout {
-        disk_guid: ids::guid(&spec.seed, "disk"),
+        disk_guid: spec.disk_guid,
         disk_size: offset + ALIGN,
         sector_size: SECTOR,
         partitions,
     };
-    layout.table().validate()?;
+    table(&layout).validate()?;
     Ok(layout)
 }
 
@@ -203,9 +178,9 @@ pub fn build(spec: &DiskSpec, out: &Path) -> anyhow::Result<Layout> {
 
     let parts = || spec.partitions.iter().zip(&layout.partitions);
     for (p, r) in parts() {
-        if let Content::Ext4 { tree, label } = &p.content {
+        if let Content::Ext4 { tree, label, uuid } = &p.content {
             let params = ext4::Ext4Params {
-                uuid: ids::guid(&spec.seed, &format!("fs/{}", p.name)),
+                uuid: *uuid,
                 label: label.clone(),
                 epoch: spec.epoch,
                 size: r.size,
@@ -223,19 +198,24 @@ pub fn build(spec: &DiskSpec, out: &Path) -> anyhow::Result<Layout> {
         }
     }
     for (p, r) in parts() {
-        if let Content::Fat { tree, label } = &p.content {
+        if let Content::Fat {
+            tree,
+            label,
+            volume_id,
+        } = &p.content
+        {
             let params = fat::FatParams {
                 size: r.size,
-                volume_id: ids::volume_id(&spec.seed, &format!("fs/{}", p.name)),
+                volume_id: *volume_id,
                 label: label.clone(),
                 epoch: spec.epoch,
-                hidden_sectors: u32::try_from(r.entry.first_lba).unwrap_or(u32::MAX),
+                hidden_sectors: u32::try_from(r.first_lba).unwrap_or(u32::MAX),
             };
             tree.write(staged.file(), r.offset, &params)
                 .with_context(|| format!("writing partition {:?}", p.name))?;
         }
     }
-    layout.table().write(staged.file())?;
+    table(&layout).write(staged.file())?;
     staged.commit()?;
     Ok(layout)
 }
@@ -272,25 +252,29 @@ pub fn copy_sparse(src: &Path, dst: &mut File, at: u64, limit: u64) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids;
 
     fn spec() -> DiskSpec {
         DiskSpec {
-            seed: "lab".into(),
+            disk_guid: ids::guid("lab", "disk"),
             epoch: 1_700_000_000,
             partitions: vec![
                 PartitionSpec {
                     name: "ESP".into(),
                     kind: PartitionType::Esp,
+                    guid: ids::guid("lab", "partition/ESP"),
                     size: Some(128 << 20),
                     attributes: 0,
                     content: Content::Fat {
                         tree: fat::FatTree::new(),
                         label: "ESP".into(),
+                        volume_id: ids::volume_id("lab", "fs/ESP"),
                     },
                 },
                 PartitionSpec {
                     name: "vmstore".into(),
                     kind: PartitionType::LinuxLuks,
+                    guid: ids::guid("lab", "partition/vmstore"),
                     size: Some((10 << 20) + 1),
                     attributes: 0,
                     content: Content::Empty,
@@ -308,10 +292,7 @@ mod tests {
         assert_eq!(l.partitions[1].size, 11 << 20, "rounded up to 1 MiB");
         assert_eq!(l.disk_size, (129 + 11 + 1) << 20);
         assert_eq!(l.disk_guid, ids::guid("lab", "disk"));
-        assert_eq!(
-            l.partitions[1].entry.guid,
-            ids::guid("lab", "partition/vmstore")
-        );
+        assert_eq!(l.partitions[1].guid, ids::guid("lab", "partition/vmstore"));
     }
 
     #[test]

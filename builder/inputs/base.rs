@@ -10,29 +10,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::Serialize;
 
 use crate::error::{Exit, fail};
 use crate::exec::{Task, tool_version};
 use crate::hashio::Sha256;
+use crate::plan::BaseSource;
 use crate::profile::Loaded;
-
-/// Where the base tarball comes from, resolved before anything runs.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
-pub enum BaseSource {
-    /// mmdebstrap, cached under `cache_path`.
-    Mmdebstrap {
-        suite: String,
-        mirror: String,
-        packages: Vec<String>,
-        cache_key: Sha256,
-        mmdebstrap_version: String,
-        command: String,
-    },
-    /// A local tarball with a pinned hash.
-    Tarball { path: PathBuf, sha256: Sha256 },
-}
 
 /// The cache folder: `$FORJA_CACHE`, else `./cache` beside the current directory.
 pub fn cache_dir() -> PathBuf {
@@ -53,19 +36,23 @@ fn mmdebstrap_args(suite: &str, mirror: &str, packages: &[String], out: &Path) -
     ]
 }
 
-/// Resolves where the base comes from (no side effects beyond asking mmdebstrap for its version).
-pub fn resolve(l: &Loaded, packages: Vec<String>, epoch: u64) -> anyhow::Result<BaseSource> {
+/// Resolves where the base comes from. `mmdebstrap_version` is the builder's (it decides the cache key); the
+/// caller asks the tool, and tests pass a fixed one so their golden plans do not depend on the machine.
+pub fn resolve(
+    l: &Loaded,
+    packages: Vec<String>,
+    epoch: u64,
+    mmdebstrap_version: &str,
+) -> BaseSource {
     let b = &l.profile.base;
     if let Some(t) = &b.tarball {
-        return Ok(BaseSource::Tarball {
-            path: l.resolve(&t.path),
+        return BaseSource::Tarball {
+            path: t.path.clone(),
             sha256: t.sha256,
-        });
+        };
     }
-    let version = tool_version("mmdebstrap", "--version")
-        .unwrap_or_else(|_| "mmdebstrap (not installed)".into());
     let key_text = format!(
-        "suite={}\nmirror={}\npackages={}\nepoch={epoch}\nversion={version}\n",
+        "suite={}\nmirror={}\npackages={}\nepoch={epoch}\nversion={mmdebstrap_version}\n",
         b.suite,
         b.mirror,
         packages.join(",")
@@ -81,35 +68,43 @@ pub fn resolve(l: &Loaded, packages: Vec<String>, epoch: u64) -> anyhow::Result<
         )
         .join(" ")
     );
-    Ok(BaseSource::Mmdebstrap {
+    BaseSource::Mmdebstrap {
         suite: b.suite.clone(),
         mirror: b.mirror.clone(),
         packages,
+        epoch,
         cache_key,
-        mmdebstrap_version: version,
+        mmdebstrap_version: mmdebstrap_version.to_owned(),
         command,
-    })
+    }
+}
+
+/// The installed mmdebstrap's version line, or a note that it is missing (a plan can still be printed).
+pub fn mmdebstrap_version() -> String {
+    tool_version("mmdebstrap", "--version").unwrap_or_else(|_| "mmdebstrap (not installed)".into())
 }
 
 /// Makes sure the base tarball exists (building it if needed) and returns its path, with the SHA-256 the profile
 /// pins for a prebuilt tarball. The hash itself is taken while the tarball is extracted (one read), and
 /// [`check_pin`] refuses a mismatch before the tree is used.
-pub fn obtain(src: &BaseSource, epoch: u64) -> anyhow::Result<(PathBuf, Option<Sha256>)> {
+pub fn obtain(src: &BaseSource, inputs: &Path) -> anyhow::Result<(PathBuf, Option<Sha256>)> {
     match src {
         BaseSource::Tarball { path, sha256 } => {
+            let path = inputs.join(path);
             if !path.is_file() {
                 return Err(fail(
                     Exit::Input,
                     format!("base.tarball: cannot read {}", path.display()),
                 ));
             }
-            Ok((path.clone(), Some(*sha256)))
+            Ok((path, Some(*sha256)))
         }
         BaseSource::Mmdebstrap {
             suite,
             mirror,
             packages,
             cache_key,
+            epoch,
             ..
         } => {
             let dir = cache_dir();

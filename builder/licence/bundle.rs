@@ -5,16 +5,16 @@
 //! `SHA256SUMS` (BSD tags, [`crate::sign::sums`]) lists every payload member; `SHA256SUMS.sig` is signify's
 //! embedded format, so after `tar -xf`, `signify -C -p PINNED.pub -x SHA256SUMS.sig` checks everything.
 //!
-//! Reading goes through the defensive tar reader of [`crate::nodes::tar`] (no links, no `..`, no duplicates),
+//! Reading goes through the defensive tar reader of [`crate::archive::tar`] (no links, no `..`, no duplicates),
 //! with the whole bundle capped at [`MAX_BUNDLE`] bytes: bundles hold a few kilobytes of XML and JSON.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use crate::archive::tar::TarReader;
 use crate::error::{Exit, fail};
 use crate::hashio::Sha256;
-use crate::nodes::tar::TarReader;
 use crate::sign::keys::{PublicKey, SigningKey};
 use crate::sign::sums::{Entry, Sums};
 use crate::sign::{SUMS, SUMS_SIG, signify};
@@ -104,7 +104,7 @@ pub fn parse(bytes: &[u8], label: String) -> anyhow::Result<Bundle> {
         let mut data = Vec::new();
         tar.member_reader()
             .read_to_end(&mut data)
-            .map_err(crate::nodes::from_io)?;
+            .map_err(crate::error::from_io)?;
         members.insert(m.name, data);
     }
     Ok(Bundle {

@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::cpio::{self, Member};
 use super::target::TargetRule;
 use super::{InstallerConfig, Mode};
-use crate::disk::gpt::PartitionType;
+use crate::archive::cpio::{self, Member};
 use crate::disk::image::{self, Content, DiskSpec, PartitionSpec};
 use crate::error::{Exit, fail};
 use crate::exec::Task;
 use crate::fs::fat::FatTree;
+use crate::plan::{PartitionType, Plan};
 use crate::sign::{self, SigningKey};
 
 /// The volume label GRUB searches for on the USB image.
@@ -64,25 +64,17 @@ pub fn read_build(dir: &Path, key: &SigningKey, work: &Path) -> anyhow::Result<B
             ),
         ));
     }
-    let plan: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.join("plan.json"))
-            .with_context(|| format!("reading {}/plan.json", dir.display()))?,
-    )?;
-    let bad = |what: &str| {
-        fail(
-            Exit::Input,
-            format!("{}/plan.json: no {what}", dir.display()),
-        )
-    };
-    let esp = plan["layout"]["partitions"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["type"] == "esp"))
-        .ok_or_else(|| bad("ESP in layout.partitions"))?;
-    let target = match plan.get("install_target") {
-        Some(v) if !v.is_null() => serde_json::from_value(v.clone())
-            .with_context(|| format!("{}/plan.json: install_target", dir.display()))?,
-        _ => TargetRule::default(),
-    };
+    let plan = Plan::load(&dir.join("plan.json"))?;
+    let esp = plan
+        .built()?
+        .layout
+        .of_type(PartitionType::Esp)
+        .ok_or_else(|| {
+            fail(
+                Exit::Input,
+                format!("{}/plan.json: the built disk has no ESP", dir.display()),
+            )
+        })?;
     let verified = report
         .files
         .unwrap_or_default()
@@ -95,15 +87,10 @@ pub fn read_build(dir: &Path, key: &SigningKey, work: &Path) -> anyhow::Result<B
     Ok(BuildFacts {
         verified,
         dir: dir.to_owned(),
-        epoch: plan["source_date_epoch"]
-            .as_u64()
-            .ok_or_else(|| bad("source_date_epoch"))?,
-        disk_seed: plan["disk_seed"]
-            .as_str()
-            .ok_or_else(|| bad("disk_seed"))?
-            .to_owned(),
-        esp_offset: esp["offset"].as_u64().ok_or_else(|| bad("ESP offset"))?,
-        target,
+        epoch: plan.source_date_epoch,
+        esp_offset: esp.offset,
+        target: plan.install_target.clone().unwrap_or_default(),
+        disk_seed: plan.disk_seed,
     })
 }
 
@@ -299,7 +286,7 @@ pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Vec
     let initrd = work.path().join("installer-initrd.img");
     installer_initrd(&cfg, key, &base_initrd, b.epoch, work.path(), &initrd)?;
     let grub = work.path().join("BOOTX64.EFI");
-    crate::compose::bootloader::build_grub_efi(&usb_grub_cfg(), b.epoch, work.path(), &grub)?;
+    crate::boot::grub::build_efi(&usb_grub_cfg(), b.epoch, work.path(), &grub)?;
     let mut esp = FatTree::new();
     esp.add_file("EFI/BOOT/BOOTX64.EFI", &grub)?;
     esp.add_file("vmlinuz", &vmlinuz)?;
@@ -318,28 +305,34 @@ pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Vec
          writes the image to the target disk, and leaves a record in install-records/.\n",
     )?;
     std::fs::create_dir_all(payload.join(super::run::RECORDS))?;
+    // The USB image's own ids derive from the build's seed, like the build's.
+    let id = |name: &str| crate::ids::guid(&seed, name);
     let spec = DiskSpec {
-        seed,
+        disk_guid: id("disk"),
         epoch: b.epoch as i64,
         partitions: vec![
             PartitionSpec {
                 name: "installer".into(),
                 kind: PartitionType::Esp,
+                guid: id("partition/installer"),
                 size: Some(USB_ESP_SIZE),
                 attributes: 0,
                 content: Content::Fat {
                     tree: esp,
                     label: USB_LABEL.into(),
+                    volume_id: crate::ids::volume_id(&seed, "fs/installer"),
                 },
             },
             PartitionSpec {
                 name: "payload".into(),
                 kind: PartitionType::LinuxData,
+                guid: id("partition/payload"),
                 size: None,
                 attributes: 0,
                 content: Content::Ext4 {
                     tree: payload,
                     label: "forja-payload".into(),
+                    uuid: id("fs/payload"),
                 },
             },
         ],

@@ -14,7 +14,7 @@
 //! any network payload fetch other than plain HTTP(S) GET.
 
 pub mod build;
-pub mod cpio;
+
 pub mod install;
 pub mod run;
 pub mod target;

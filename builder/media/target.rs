@@ -8,52 +8,11 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{Exit, fail};
-
-/// `[install] target = { min-size = "100G", model = "...", serial = "..." }`: every given field must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct TargetRule {
-    /// Smallest acceptable size, e.g. `"100G"` (K/M/G/T are powers of 1024) or bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_size: Option<String>,
-    /// The disk's model as the kernel reports it (`/sys/block/X/device/model`), exact after trimming.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    /// The disk's serial number, exact after trimming.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub serial: Option<String>,
-}
-
-impl TargetRule {
-    fn is_empty(&self) -> bool {
-        self.min_size.is_none() && self.model.is_none() && self.serial.is_none()
-    }
-}
-
-/// `"100G"`, `"512M"`, `"2T"`, `"1GiB"` or plain bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let t = t
-        .strip_suffix("iB")
-        .or_else(|| t.strip_suffix('B'))
-        .unwrap_or(t);
-    let (num, mul) = match t.chars().last() {
-        Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
-        Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
-        Some('T' | 't') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mul))
-        .ok_or_else(|| format!("{s:?} is not a size (expected e.g. \"100G\" or bytes)"))
-}
+pub use crate::profile::install::TargetRule;
 
 /// One block device as the installer sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -149,13 +108,7 @@ pub fn choose<'a>(
     rule: &TargetRule,
     installer: Option<Uuid>,
 ) -> anyhow::Result<&'a Disk> {
-    let min = match &rule.min_size {
-        Some(s) => Some(
-            parse_size(s)
-                .map_err(|e| fail(Exit::Input, format!("install.target.min-size: {e}")))?,
-        ),
-        None => None,
-    };
+    let min = rule.min_size.map(|s| s.bytes());
     let ok = |d: &&Disk| {
         if installer.is_some() && d.gpt_guid == installer {
             return false;
@@ -263,7 +216,7 @@ mod tests {
     fn never_picks_the_installer_even_when_the_rule_matches_it() {
         let d = [disk("sda", 100 << 30, false, "x", Some(USB))];
         let rule = TargetRule {
-            min_size: Some("1G".into()),
+            min_size: Some(crate::profile::size::ByteSize(1 << 30)),
             ..Default::default()
         };
         let err = choose(&d, &rule, Some(USB)).unwrap_err();
@@ -277,28 +230,9 @@ mod tests {
             disk("vdb", 200 << 30, false, "b", None),
         ];
         let rule = TargetRule {
-            min_size: Some("100G".into()),
+            min_size: Some(crate::profile::size::ByteSize(100 << 30)),
             ..Default::default()
         };
         assert_eq!(choose(&d, &rule, None).unwrap().name, "vdb");
-    }
-
-    #[test]
-    fn profile_rule_parses_and_refuses_unknown_fields() {
-        use crate::profile::model::Install;
-        let i: Install =
-            toml::from_str(r#"target = { min-size = "100G", serial = "S1" }"#).unwrap();
-        assert_eq!(i.target.serial.as_deref(), Some("S1"));
-        assert_eq!(i.target.min_size.as_deref(), Some("100G"));
-        let err = toml::from_str::<Install>(r#"target = { size = "1G" }"#).unwrap_err();
-        assert!(err.to_string().contains("unknown field `size`"), "{err}");
-    }
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("100G"), Ok(100 << 30));
-        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
-        assert_eq!(parse_size("512"), Ok(512));
-        assert!(parse_size("lots").is_err());
     }
 }

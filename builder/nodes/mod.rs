@@ -16,29 +16,11 @@ pub mod ovf;
 pub mod readme;
 pub mod sizing;
 pub mod stage;
-pub mod tar;
+
 pub mod verify;
-
-use std::io;
-
-use crate::error::Fail;
 
 /// Read buffer for vendor images: large enough for full hashing speed, small enough to keep memory bounded.
 pub const READ_BUF: usize = crate::hashio::READ_BUF;
-
-/// Turns an I/O error into an `anyhow` error, unwrapping a [`Fail`] that a reader adapter smuggled through
-/// `io::Error` (so its exit code survives).
-pub(crate) fn from_io(e: io::Error) -> anyhow::Error {
-    if e.get_ref().is_some_and(|inner| inner.is::<Fail>()) {
-        let inner = e.into_inner().expect("checked above");
-        match inner.downcast::<Fail>() {
-            Ok(f) => anyhow::Error::new(*f),
-            Err(other) => anyhow::anyhow!(other),
-        }
-    } else {
-        anyhow::Error::new(e)
-    }
-}
 
 /// The last path component as text, for matching against README.TXT and for messages.
 pub(crate) fn file_name(path: &std::path::Path) -> String {

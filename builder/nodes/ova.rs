@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::manifest::Manifest;
 use super::ovf::{self, Disk, Ovf};
-use super::tar::TarReader;
+use crate::archive::tar::TarReader;
 use crate::error::{Exit, fail};
 use crate::hashio::{HashingReader, Sha256};
 
@@ -64,7 +64,7 @@ fn read_small<R: Read>(
     let mut buf = Vec::with_capacity(size as usize);
     tar.member_reader()
         .read_to_end(&mut buf)
-        .map_err(super::from_io)?;
+        .map_err(crate::error::from_io)?;
     Ok(buf)
 }
 
@@ -157,7 +157,7 @@ pub fn read<R: Read>(
         {
             sink(disk, &mut hashing)?;
         }
-        io::copy(&mut hashing, &mut io::sink()).map_err(super::from_io)?;
+        io::copy(&mut hashing, &mut io::sink()).map_err(crate::error::from_io)?;
         let (sha256, _) = hashing.finish();
         members.push(MemberFact {
             name: m.name,

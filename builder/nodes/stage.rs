@@ -127,7 +127,7 @@ fn copy_big(r: &mut dyn Read, w: &mut dyn Write, buf: &mut [u8]) -> anyhow::Resu
             Ok(0) => return Ok(n),
             Ok(k) => k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(super::from_io(e)),
+            Err(e) => return Err(crate::error::from_io(e)),
         };
         w.write_all(&buf[..got])?;
         n += got as u64;

@@ -7,18 +7,21 @@
 //! install sheet lists the remaining DNS servers for the operator. The wizard's NTP answer is unauthenticated
 //! (it has no key field): the authenticated servers replace it when the plan is applied.
 //!
-//! The §52 password policy (`host.password-policy`) is enforced here on every password forja hashes or hands to
-//! Pexip: a weak one is refused with the secret's name and what it lacks, never its value.
+//! The two passwords are template pieces ([`SecretHash`]): the build hashes them (Django PBKDF2 for the web
+//! administrator, SHA-512 crypt for the console `admin`), so the plan and its golden file hold no secret.
+//!
+//! The §52 password policy (`host.password-policy`) is enforced by [`check_secrets`] on every password forja
+//! hashes or hands to Pexip before a build: a weak one is refused with the secret's name and what it lacks,
+//! never its value.
 
 use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::hash::{
-    ALNUM, CRYPT64, SHA512_CRYPT_ROUNDS, derive_salt, django_pbkdf2_sha256, sha512_crypt,
-};
 use super::{secret, secrets};
+use crate::crypt::Scheme;
 use crate::error::{Exit, fail};
+use crate::plan::files::{Piece, SecretHash, marker, pieces_from_markers};
 use crate::profile::model::PasswordPolicy;
 use crate::profile::net::AddressMode;
 use crate::profile::secrets::SecretRef;
@@ -95,24 +98,6 @@ impl WizardAnswers {
                 ),
             )
         })?;
-        let policy = &l.profile.host.password_policy;
-        check_password_policy(l, &m.web_admin_password, policy)?;
-        check_password_policy(l, &m.console_admin_password, policy)?;
-        let seed = build_seed(l)?;
-        let web = secret(l, &m.web_admin_password)?;
-        let console = secret(l, &m.console_admin_password)?;
-        let web_salt = derive_salt(
-            seed,
-            &format!("forja/pexip/django/{}", web.name()),
-            12,
-            ALNUM,
-        );
-        let console_salt = derive_salt(
-            seed,
-            &format!("forja/pexip/sha512-crypt/{}", console.name()),
-            16,
-            CRYPT64,
-        );
         let config = ManagementNodeConfig {
             hostname: m.hostname.clone(),
             domain: m.domain.clone(),
@@ -122,8 +107,8 @@ impl WizardAnswers {
             dns: dns.to_string(),
             ntp: ntp.clone(),
             user: m.web_admin_user.clone(),
-            pass: django_pbkdf2_sha256(web.expose(), &web_salt),
-            admin_password: sha512_crypt(console.expose(), &console_salt, SHA512_CRYPT_ROUNDS),
+            pass: marker(0),
+            admin_password: marker(1),
             error_reports: m.error_reports,
             enable_analytics: m.analytics,
             contact_email_address: m.contact_email.clone(),
@@ -138,43 +123,44 @@ impl WizardAnswers {
         })
     }
 
-    /// The cloud `user_data`: compact JSON, as the provider renders it.
-    pub fn user_data(&self) -> String {
-        serde_json::to_string(&Outer {
+    /// The hashes the two password markers stand for, in marker order.
+    fn hashes(&self) -> [SecretHash; 2] {
+        [
+            SecretHash {
+                secret: self.web_password.name().to_owned(),
+                scheme: Scheme::DjangoPbkdf2Sha256,
+                salt: format!("forja/pexip/django/{}", self.web_password.name()),
+            },
+            SecretHash {
+                secret: self.console_password.name().to_owned(),
+                scheme: Scheme::Sha512Crypt,
+                salt: format!("forja/pexip/sha512-crypt/{}", self.console_password.name()),
+            },
+        ]
+    }
+
+    /// The cloud `user_data`: compact JSON, as the provider renders it, with the two password hashes as
+    /// template pieces.
+    pub fn user_data(&self) -> Vec<Piece> {
+        let json = serde_json::to_string(&Outer {
             management_node_config: &self.config,
         })
-        .expect("plain strings and booleans serialise")
+        .expect("plain strings and booleans serialise");
+        pieces_from_markers(&json, &self.hashes())
     }
 }
 
-/// The secret seed the salts derive from (`profile.build-seed`).
-fn build_seed(l: &Loaded) -> anyhow::Result<&[u8]> {
-    let r = l.profile.profile.build_seed.as_ref().ok_or_else(|| {
-        fail(
-            Exit::Input,
-            format!(
-                "{}: profile.build-seed is not set; the Pexip password hashes need a secret per deployment to derive \
-                 their salts: add `build-seed = {{ secret = \"build-seed\" }}` under [profile] and a long random \
-                 value for it in {}",
-                l.path.display(),
-                secrets(l)
-                    .map(|s| s.path.display().to_string())
-                    .unwrap_or_default()
-            ),
-        )
-    })?;
-    let s = secret(l, r)?;
-    if s.expose().len() < 16 {
-        return Err(fail(
-            Exit::Input,
-            format!(
-                "{}: secret `{}` (profile.build-seed) is shorter than 16 characters; use e.g. 32 random bytes in hex",
-                l.path.display(),
-                r.name()
-            ),
-        ));
+/// Checks every secret the Pexip answers and nodes use, before a build hashes them: each exists and meets
+/// `host.password-policy` (§31, §52).
+pub fn check_secrets(l: &Loaded) -> anyhow::Result<()> {
+    let p = &l.profile.pexip;
+    let policy = &l.profile.host.password_policy;
+    check_password_policy(l, &p.management.web_admin_password, policy)?;
+    check_password_policy(l, &p.management.console_admin_password, policy)?;
+    for n in &p.conferencing {
+        check_password_policy(l, &n.password, policy)?;
     }
-    Ok(s.expose().as_bytes())
+    Ok(())
 }
 
 /// The four character classes of §52.

@@ -47,8 +47,8 @@ pub fn meta_data(answers: &WizardAnswers) -> String {
     s
 }
 
-/// Builds the ISO at `target` (atomically).
-pub fn build(target: &Path, answers: &WizardAnswers, epoch: u64) -> anyhow::Result<()> {
+/// Builds the ISO at `target` (atomically) from the rendered `user_data` and `meta_data.json`.
+pub fn build(target: &Path, user_data: &str, meta_data: &str, epoch: u64) -> anyhow::Result<()> {
     let stage = tempfile::Builder::new()
         .prefix(".config-drive.")
         .tempdir_in(target.parent().unwrap_or(Path::new(".")))
@@ -56,8 +56,8 @@ pub fn build(target: &Path, answers: &WizardAnswers, epoch: u64) -> anyhow::Resu
     let root = stage.path().join("root");
     let latest = root.join("openstack/latest");
     fs::create_dir_all(&latest).with_context(|| format!("creating {}", latest.display()))?;
-    fs::write(root.join(USER_DATA), answers.user_data())?;
-    fs::write(root.join(META_DATA), meta_data(answers))?;
+    fs::write(root.join(USER_DATA), user_data)?;
+    fs::write(root.join(META_DATA), meta_data)?;
     let when = SystemTime::UNIX_EPOCH + Duration::from_secs(epoch);
     for p in [
         root.join(USER_DATA),

@@ -29,17 +29,13 @@ pub mod apply;
 pub mod bootstrap;
 pub mod client;
 pub mod configdrive;
-pub mod hash;
 pub mod nodes;
 pub mod plan;
 pub mod sheets;
 
-use std::path::{Path, PathBuf};
-
-use anyhow::Context;
-
-use crate::artifact::write_atomic;
 use crate::error::{Exit, fail};
+use crate::plan::ConfigDrivePlan;
+use crate::plan::files::{GenFile, GenKind, OutputFile};
 use crate::profile::Loaded;
 use crate::profile::secrets::{Secret, SecretRef, Secrets};
 
@@ -51,40 +47,46 @@ pub const SECURITYWIZARD_SHEET: &str = "securitywizard-sheet.md";
 pub const NODES_JSON: &str = "worker_vm.json";
 pub const PLAN_JSON: &str = "plan.json";
 
-/// Writes every Pexip artifact for a loaded profile into `out_dir/pexip/` and returns the paths written.
-pub fn generate_all(l: &Loaded, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let dir = out_dir.join("pexip");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+/// The Pexip files of a build, as planned: bootstrap JSON (a template: the password hashes are rendered by the
+/// build), the install and securitywizard sheets, the `worker_vm` bodies, the configuration plan, and the config
+/// drive made from the bootstrap JSON. Names are relative to the output folder (`pexip/...`).
+pub fn outputs(l: &Loaded) -> anyhow::Result<(Vec<OutputFile>, ConfigDrivePlan)> {
     let answers = bootstrap::WizardAnswers::from_profile(l)?;
-    let user_data = answers.user_data();
-    let mut written = Vec::new();
-    let mut put = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
-        let p = dir.join(name);
-        write_atomic(&p, bytes)?;
-        written.push(p);
-        Ok(())
+    let out = |name: &str, kind: GenKind, rules: &[&str]| OutputFile {
+        name: format!("pexip/{name}"),
+        file: GenFile {
+            path: format!("pexip/{name}"),
+            mode: 0o644,
+            kind,
+            rules: rules.iter().map(|r| r.to_string()).collect(),
+        },
     };
-    put(BOOTSTRAP_JSON, user_data.as_bytes())?;
-    put(INSTALL_SHEET, sheets::install_sheet(l, &answers).as_bytes())?;
-    put(
-        SECURITYWIZARD_SHEET,
-        sheets::securitywizard_sheet(l).as_bytes(),
-    )?;
-    put(
-        NODES_JSON,
-        &crate::artifact::json_lines(&nodes::worker_vm_bodies(l)?)?,
-    )?;
-    put(PLAN_JSON, &crate::artifact::json_lines(&plan::plan(l)?)?)?;
-    let iso = dir.join(CONFIG_DRIVE);
-    configdrive::build(&iso, &answers, source_date_epoch(l))?;
-    written.push(iso);
-    Ok(written)
+    let text = |s: String| GenKind::File(s);
+    let files = vec![
+        out(BOOTSTRAP_JSON, GenKind::Template(answers.user_data()), &[]),
+        out(INSTALL_SHEET, text(sheets::install_sheet(l, &answers)), &[]),
+        out(
+            SECURITYWIZARD_SHEET,
+            text(sheets::securitywizard_sheet(l)),
+            &[],
+        ),
+        out(
+            NODES_JSON,
+            text(json_text(&nodes::worker_vm_bodies(l)?)?),
+            &[],
+        ),
+        out(PLAN_JSON, text(json_text(&plan::plan(l)?)?), &[]),
+    ];
+    let drive = ConfigDrivePlan {
+        name: format!("pexip/{CONFIG_DRIVE}"),
+        user_data: format!("pexip/{BOOTSTRAP_JSON}"),
+        meta_data: configdrive::meta_data(&answers),
+    };
+    Ok((files, drive))
 }
 
-/// `SOURCE_DATE_EPOCH` from the environment, else the profile's.
-pub fn source_date_epoch(l: &Loaded) -> u64 {
-    // One rule for the whole build (an unreadable variable is refused there, before this runs).
-    crate::build::plan::epoch(l).unwrap_or(l.profile.base.source_date_epoch)
+fn json_text<T: serde::Serialize>(v: &T) -> anyhow::Result<String> {
+    Ok(String::from_utf8(crate::artifact::json_lines(v)?)?)
 }
 
 /// The loaded secrets, or an error that says generation needs them.

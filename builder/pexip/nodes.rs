@@ -8,7 +8,6 @@
 
 use serde_json::{Value, json};
 
-use super::secret;
 use crate::error::{Exit, fail};
 use crate::profile::model::{NodeRole, SnmpMode};
 use crate::profile::net::AddressMode;
@@ -64,7 +63,8 @@ pub fn snmp_fields(l: &Loaded) -> serde_json::Map<String, Value> {
     m
 }
 
-/// The `worker_vm` bodies, in profile order. Node passwords are checked against §52 like the wizard's.
+/// The `worker_vm` bodies, in profile order. Node passwords are references; [`super::bootstrap::check_secrets`]
+/// checks their values against §52 before a build or an apply.
 pub fn worker_vm_bodies(l: &Loaded) -> anyhow::Result<Vec<NodeRequest>> {
     let p = &l.profile.pexip;
     let mut out = Vec::new();
@@ -82,8 +82,6 @@ pub fn worker_vm_bodies(l: &Loaded) -> anyhow::Result<Vec<NodeRequest>> {
                 ));
             }
         };
-        secret(l, &n.password)?;
-        super::bootstrap::check_password_policy(l, &n.password, &l.profile.host.password_policy)?;
         let mut body = serde_json::Map::new();
         body.insert("name".into(), json!(n.name));
         body.insert("hostname".into(), json!(n.hostname));

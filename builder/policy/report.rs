@@ -104,7 +104,12 @@ impl Report {
             findings: findings.len(),
         };
         Report {
-            profile: loaded.path.display().to_string(),
+            // The file name only: a report (signed in a build) must not depend on where the profile lies.
+            profile: loaded
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             name: loaded.profile.profile.name.clone(),
             purpose: loaded.profile.profile.purpose,
             rules,

@@ -98,6 +98,29 @@ impl Loaded {
         self.path.parent().unwrap_or(Path::new("."))
     }
 
+    /// The build's timestamp: `SOURCE_DATE_EPOCH` from the environment, else the profile's
+    /// `base.source-date-epoch`. Both must be a time every tool of the build can represent (up to the end of
+    /// year 9999: ISO 9660, FAT and ext4 timestamps all stop before `u64::MAX`).
+    pub fn source_date_epoch(&self) -> anyhow::Result<u64> {
+        let (value, from) = match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) => (
+                v.trim().parse::<u64>().map_err(|_| {
+                    fail(
+                        Exit::Input,
+                        format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"),
+                    )
+                })?,
+                "SOURCE_DATE_EPOCH".to_owned(),
+            ),
+            Err(_) => (
+                self.profile.base.source_date_epoch,
+                self.locate(&FieldPath::parse("base.source-date-epoch")),
+            ),
+        };
+        check_epoch(value).map_err(|e| fail(Exit::Input, format!("{from}: {e}")))?;
+        Ok(value)
+    }
+
     /// A path from the profile, resolved against the profile's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
@@ -105,6 +128,20 @@ impl Loaded {
         } else {
             self.dir().join(p)
         }
+    }
+}
+
+/// Latest timestamp a build accepts: 9999-12-31T23:59:59Z.
+pub const MAX_EPOCH: u64 = 253_402_300_799;
+
+/// Refuses a timestamp past [`MAX_EPOCH`].
+pub fn check_epoch(epoch: u64) -> Result<(), String> {
+    if epoch > MAX_EPOCH {
+        Err(format!(
+            "{epoch} is after the year 9999; use a real build date in seconds since 1970, e.g. `date +%s`"
+        ))
+    } else {
+        Ok(())
     }
 }
 

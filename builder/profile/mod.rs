@@ -1,9 +1,11 @@
 //! The deployment profile: model, loading, secrets and value types.
 
+pub mod install;
 pub mod load;
 pub mod model;
 pub mod net;
 pub mod secrets;
+pub mod size;
 
 pub use load::{FieldPath, Loaded, SecretsNeed, load};
 pub use model::Profile;

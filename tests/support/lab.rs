@@ -1,6 +1,7 @@
 //! Building the lab profile for integration tests: a copy of `profiles/` in a temp folder (so a test may edit
 //! the profile), the stand-in images, and one Debian base cache shared by every test of the run
-//! (`target/forja-cache`, mmdebstrap runs once per machine).
+//! (`forja-cache` under cargo's `CARGO_TARGET_TMPDIR`: mmdebstrap runs once per machine, wherever cargo puts its
+//! output, e.g. with `CARGO_TARGET_DIR` set by a CI cache).
 
 #![allow(dead_code)]
 
@@ -11,8 +12,15 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Cargo's folder for integration tests' temporary files (inside its target folder, wherever that is).
+pub fn tmp() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 pub fn cache_dir() -> PathBuf {
-    repo().join("target/forja-cache")
+    tmp().join("forja-cache")
 }
 
 /// A private copy of the lab profile, its secrets, test CA, stand-in images and test signing key.
@@ -22,12 +30,12 @@ pub struct LabCopy {
 
 impl LabCopy {
     pub fn new() -> Self {
-        let dir = tempfile::tempdir_in(repo().join("target")).unwrap();
+        let dir = tempfile::tempdir_in(tmp()).unwrap();
         let src = repo().join("profiles");
         for f in ["lab.toml", "lab.secrets.toml", "lab-test-ca.pem"] {
             std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
         }
-        let standin = repo().join("target/forja-standin");
+        let standin = tmp().join("forja-standin");
         if !standin.join("README.TXT").exists() {
             let st = Command::new(repo().join("ci/make-standin-images"))
                 .arg(&standin)
@@ -37,7 +45,7 @@ impl LabCopy {
         }
         std::os::unix::fs::symlink(&standin, dir.path().join("standin")).unwrap();
         // One test signing key per run, shared by every copy, so two builds can be compared byte for byte.
-        let keys = repo().join("target/forja-test-keys");
+        let keys = tmp().join("forja-test-keys");
         std::fs::create_dir_all(&keys).unwrap();
         std::os::unix::fs::symlink(&keys, dir.path().join("keys")).unwrap();
         LabCopy { dir }

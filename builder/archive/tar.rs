@@ -75,7 +75,7 @@ impl<R: Read> TarReader<R> {
                 }
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(super::from_io(e)),
+                Err(e) => return Err(crate::error::from_io(e)),
             }
         }
         self.pos += buf.len() as u64;
@@ -218,7 +218,7 @@ impl<R: Read> TarReader<R> {
             let n = match self.inner.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(super::from_io(e)),
+                Err(e) => return Err(crate::error::from_io(e)),
             };
             if n == 0 {
                 return Ok(());

@@ -1,25 +1,38 @@
 //! What carries each rule out: the rule ids cited by the artifacts a build writes, so the compliance report of a
 //! build can say, per rule, which file or request enforces it (issue 6).
 //!
-//! The sources are the generated host files ([`GenFile::rules`]), the Pexip plan entries, the securitywizard and
+//! Resolved into the plan (`enforcement`), so the plan says what the report will say. The sources are the
+//! generated host files ([`crate::plan::GenFile::rules`]), the self-check's files, the Pexip plan entries, the securitywizard and
 //! installation sheets, and the firmware plan. `forja check` does not use this: it judges the profile alone.
 
 use anyhow::bail;
 
-use crate::compose::GenFile;
 use crate::pexip::{self, sheets};
+use crate::plan::{Citation, RootPlan};
 use crate::policy::Report;
 use crate::profile::Loaded;
 
-/// `(rule id, what enforces it)` for every citation, in a stable order: host files (sorted by path), Pexip plan
-/// requests (in plan order), sheets, firmware plan. `files` are the host files the build writes.
-pub fn citations(l: &Loaded, files: &[GenFile]) -> anyhow::Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for f in files {
+/// Every citation, in a stable order: host files (sorted by path), the self-check's files, Pexip plan requests
+/// (in plan order), sheets, firmware plan.
+pub fn citations(l: &Loaded, root: &RootPlan) -> anyhow::Result<Vec<Citation>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for f in &root.generated {
         for r in &f.rules {
             out.push((r.to_string(), f.path.clone()));
         }
     }
+    let sc = &root.selfcheck;
+    let mut selfcheck: Vec<String> = sc
+        .covers
+        .iter()
+        .map(|p| format!("{}{p}", sc.factory))
+        .collect();
+    selfcheck.extend([
+        sc.manifest.clone(),
+        sc.signature.clone(),
+        sc.public_key.clone(),
+    ]);
+    out.extend(selfcheck.into_iter().map(|p| ("1616-5.10".to_owned(), p)));
     for e in pexip::plan::plan(l)? {
         let method = serde_json::to_value(e.method)?;
         let mut by = format!(
@@ -57,16 +70,19 @@ pub fn citations(l: &Loaded, files: &[GenFile]) -> anyhow::Result<Vec<(String, S
     for r in crate::firmware::plan(l).rules {
         out.push((r.to_owned(), crate::firmware::PLAN_FILE.to_owned()));
     }
-    Ok(out)
+    Ok(out
+        .into_iter()
+        .map(|(rule, by)| Citation { rule, by })
+        .collect())
 }
 
-/// Marks in `report` every rule the build's artifacts carry out. An id the policy table does not know is an
+/// Marks in `report` every rule the plan's artifacts carry out. An id the policy table does not know is an
 /// error in forja itself (`tests/rule_refs.rs` guards against it).
-pub fn mark(report: &mut Report, l: &Loaded, files: &[GenFile]) -> anyhow::Result<()> {
+pub fn mark(report: &mut Report, citations: &[Citation]) -> anyhow::Result<()> {
     let mut unknown = Vec::new();
-    for (id, by) in citations(l, files)? {
-        if !report.mark_enforced(&id, &by) {
-            unknown.push(format!("{id} (cited by {by})"));
+    for c in citations {
+        if !report.mark_enforced(&c.rule, &c.by) {
+            unknown.push(format!("{} (cited by {})", c.rule, c.by));
         }
     }
     if !unknown.is_empty() {

@@ -1,0 +1,350 @@
+//! Executing a plan: base → root tree → ESP → output files → payload → disk → artifacts → signatures, into an
+//! output folder. Each stage is a small function that takes the plan and the previous stages' products and
+//! returns its own; none of them looks at the profile.
+//!
+//! Every artifact is written under a temporary name and renamed when complete (see [`crate::artifact`]); the
+//! folder is locked for the whole build; the work tree lives in `OUT/.forja-work` and is removed at the end.
+//! `SHA256SUMS` is written last, so a folder without it is visibly unfinished.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::payload::{self, DriveFile, StagedNodes};
+use crate::artifact::{OutputLock, write_atomic};
+use crate::compose::{self, tree};
+use crate::crypt::Seed;
+use crate::disk::image::{self, Content, DiskSpec, PartitionSpec};
+use crate::error::{Exit, fail};
+use crate::fs::fat::FatTree;
+use crate::hashio::Sha256;
+use crate::plan::disk::{PartitionContent, SizeRule};
+use crate::plan::{Built, ConfigDrivePlan, EditOp, EspSource, Layout, OutputFile, Plan};
+use crate::policy::Report;
+use crate::profile::secrets::Secrets;
+use crate::sign::{self, SigningKey};
+
+/// What the build needs beyond the plan: the secrets to render templates with, where the plan's relative
+/// inputs are, the overlay trees by layer, the signing key, and the compliance report to complete.
+#[derive(Debug)]
+pub struct Context<'a> {
+    pub secrets: &'a Secrets,
+    pub seed: Seed,
+    /// The profile's folder: node images and a prebuilt base are named relative to it.
+    pub inputs: PathBuf,
+    /// The overlay trees, by the plan's layer numbers.
+    pub overlay_dirs: Vec<PathBuf>,
+    pub key: SigningKey,
+    /// The guide's rules as evaluated on the profile; the build adds what enforces each.
+    pub report: Report,
+    /// Keep `OUT/.forja-work` for inspection.
+    pub keep_work: bool,
+}
+
+/// The extracted base.
+struct BaseTree {
+    root: PathBuf,
+    sha256: Sha256,
+}
+
+/// Builds `plan` into `out`; returns the signed artifact names.
+pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String>> {
+    let _lock = OutputLock::acquire(out)?;
+    let work = out.join(".forja-work");
+    if work.exists() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    std::fs::create_dir_all(&work)?;
+    // Anything from an earlier, interrupted build must not survive next to the new artifacts.
+    for name in sign::SIGNING_OUTPUTS
+        .iter()
+        .copied()
+        .chain(plan.artifacts.iter().map(String::as_str))
+    {
+        let _ = std::fs::remove_file(out.join(name));
+    }
+    let stages = Stages::new();
+    let base = base(plan, &ctx, &work)?;
+    stages.done("base: obtain and extract");
+    compose_root(plan, &ctx, &base.root)?;
+    stages.done("compose: overlays, generated files, self-check");
+    let (esp, kernel) = esp(plan, &base.root, &work)?;
+    let drive = write_outputs(
+        &plan.outputs,
+        plan.config_drive.as_ref(),
+        ctx.secrets,
+        &ctx.seed,
+        out,
+        plan.source_date_epoch,
+    )?;
+    let payload_dir = work.join("payload");
+    let staged = payload::stage(&plan.payload, &ctx.inputs, &payload_dir, drive.as_ref())?;
+    if let Some(s) = &staged {
+        s.lock.write(out)?;
+    }
+    stages.done("ESP, Pexip answers, node images");
+    let layout = disk(plan, esp, &base.root, &payload_dir, out)?;
+    stages.done("disk.raw: GPT, FAT32, ext4 root and payload");
+    let built = Built {
+        kernel,
+        base_sha256: base.sha256,
+        layout,
+    };
+    artifacts(plan, ctx, out, built, &base.root, staged.as_ref(), &stages)?;
+    Ok(plan.artifacts.clone())
+}
+
+fn base(plan: &Plan, ctx: &Context, work: &Path) -> anyhow::Result<BaseTree> {
+    let (tarball, pinned) = crate::inputs::base::obtain(&plan.base, &ctx.inputs)?;
+    let root = work.join("root");
+    let sha256 = tree::extract(&tarball, &root)?;
+    crate::inputs::base::check_pin(&tarball, pinned, sha256)?;
+    Ok(BaseTree { root, sha256 })
+}
+
+/// Overlays, generated files (templates rendered with the secrets), edits of base files, the self-check.
+fn compose_root(plan: &Plan, ctx: &Context, root: &Path) -> anyhow::Result<()> {
+    let r = &plan.root;
+    if ctx.overlay_dirs.len() != r.overlay_layers.len() {
+        return Err(fail(
+            Exit::Input,
+            format!(
+                "the plan copies {} overlay tree(s) ({}); the build was given {}",
+                r.overlay_layers.len(),
+                r.overlay_layers.join(", "),
+                ctx.overlay_dirs.len()
+            ),
+        ));
+    }
+    tree::apply_overlays(&ctx.overlay_dirs, &r.overlays, root)?;
+    let mut rendered = Vec::with_capacity(r.generated.len());
+    for f in &r.generated {
+        rendered.push((f, f.render(ctx.secrets, &ctx.seed)?));
+    }
+    let covered: Vec<(String, String)> = rendered
+        .iter()
+        .filter(|(f, _)| r.selfcheck.covers.contains(&f.path))
+        .filter_map(|(f, text)| text.clone().map(|t| (f.path.clone(), t)))
+        .collect();
+    let manifest = compose::selfcheck::manifest(&covered);
+    let sig =
+        sign::signify::sign_embedded(&ctx.key, manifest.as_bytes(), "forja self-check manifest");
+    let selfcheck = compose::selfcheck::files(
+        &r.selfcheck,
+        &covered,
+        String::from_utf8(sig).context("the self-check signature is text")?,
+        ctx.key.public().to_signify(),
+    );
+    tree::write_generated(root, &rendered)?;
+    let selfcheck: Vec<_> = selfcheck
+        .iter()
+        .map(|f| Ok((f, f.render(ctx.secrets, &ctx.seed)?)))
+        .collect::<anyhow::Result<_>>()?;
+    tree::write_generated(root, &selfcheck)?;
+    for e in &r.edits {
+        apply_edit(root, &e.path, &e.op, ctx)?;
+    }
+    Ok(())
+}
+
+fn apply_edit(root: &Path, path: &str, op: &EditOp, ctx: &Context) -> anyhow::Result<()> {
+    let file = tree::host_path(root, path);
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading the base's {path}"))?;
+    let new = match op {
+        EditOp::SetKeys(keys) => compose::access::set_keys(&text, keys),
+        EditOp::ShadowPassword { user, hash } => {
+            compose::access::set_password_hash(&text, user, &hash.render(ctx.secrets, &ctx.seed)?)
+        }
+    };
+    std::fs::write(&file, new).with_context(|| format!("writing {path}"))
+}
+
+/// The ESP's files, and the kernel version they came from.
+fn esp(plan: &Plan, root: &Path, work: &Path) -> anyhow::Result<(FatTree, String)> {
+    let kver = kernel_version(root)?;
+    let epoch = plan.source_date_epoch;
+    let mut esp = FatTree::new();
+    for f in &plan.boot.esp {
+        match &f.source {
+            EspSource::GrubImage { config } => {
+                let cfg = std::fs::read_to_string(tree::host_path(root, config))
+                    .with_context(|| format!("reading the generated {config}"))?;
+                let efi = work.join("BOOTX64.EFI");
+                crate::boot::grub::build_efi(&cfg, epoch, work, &efi)?;
+                esp.add_file(&f.path, &efi)?;
+            }
+            EspSource::Kernel => {
+                esp.add_file(&f.path, root.join(format!("boot/vmlinuz-{kver}")))?
+            }
+            EspSource::Initrd => {
+                esp.add_file(&f.path, root.join(format!("boot/initrd.img-{kver}")))?
+            }
+        }
+    }
+    Ok((esp, kver))
+}
+
+fn kernel_version(root: &Path) -> anyhow::Result<String> {
+    let mut versions: Vec<String> = std::fs::read_dir(root.join("boot"))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("vmlinuz-"))
+                .map(str::to_owned)
+        })
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .ok_or_else(|| fail(Exit::Input, "the base has no kernel in /boot"))
+}
+
+/// Writes output files (templates rendered) into `out`, and the config drive made from one of them; returns the
+/// drive.
+pub fn write_outputs(
+    files: &[OutputFile],
+    drive: Option<&ConfigDrivePlan>,
+    secrets: &Secrets,
+    seed: &Seed,
+    out: &Path,
+    epoch: u64,
+) -> anyhow::Result<Option<DriveFile>> {
+    let mut texts = std::collections::BTreeMap::new();
+    for o in files {
+        let text = o
+            .file
+            .render(secrets, seed)?
+            .ok_or_else(|| fail(Exit::Input, format!("{}: an output must be a file", o.name)))?;
+        let path = out.join(&o.name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        write_atomic(&path, text.as_bytes())?;
+        texts.insert(o.name.as_str(), text);
+    }
+    let Some(d) = drive else {
+        return Ok(None);
+    };
+    let user_data = texts.get(d.user_data.as_str()).ok_or_else(|| {
+        fail(
+            Exit::Input,
+            format!("config drive: {} is not an output of the plan", d.user_data),
+        )
+    })?;
+    let iso = out.join(&d.name);
+    crate::pexip::configdrive::build(&iso, user_data, &d.meta_data, epoch)?;
+    let sha256 = Sha256::of_file(&iso)?;
+    Ok(Some(DriveFile { path: iso, sha256 }))
+}
+
+/// `disk.raw` from the plan's partitions, filled with the products of the earlier stages.
+fn disk(
+    plan: &Plan,
+    mut esp: FatTree,
+    root: &Path,
+    payload: &Path,
+    out: &Path,
+) -> anyhow::Result<Layout> {
+    let mut partitions = Vec::new();
+    for p in &plan.disk {
+        let content = match &p.content {
+            PartitionContent::Esp { label, volume_id } => Content::Fat {
+                tree: std::mem::take(&mut esp),
+                label: label.clone(),
+                volume_id: *volume_id,
+            },
+            PartitionContent::RootTree { label, uuid } => Content::Ext4 {
+                tree: root.to_owned(),
+                label: label.clone(),
+                uuid: *uuid,
+            },
+            PartitionContent::PayloadTree { label, uuid } => Content::Ext4 {
+                tree: payload.to_owned(),
+                label: label.clone(),
+                uuid: *uuid,
+            },
+            PartitionContent::Empty { .. } => Content::Empty,
+        };
+        partitions.push(PartitionSpec {
+            name: p.name.clone(),
+            kind: p.kind,
+            guid: p.guid,
+            size: match p.size {
+                SizeRule::Fixed(b) => Some(b),
+                SizeRule::FitContent => None,
+            },
+            attributes: p.attributes,
+            content,
+        });
+    }
+    let spec = DiskSpec {
+        disk_guid: crate::ids::guid(&plan.disk_seed, "disk"),
+        epoch: plan.source_date_epoch as i64,
+        partitions,
+    };
+    image::build(&spec, &out.join("disk.raw"))
+}
+
+/// Compression, `plan.json` with what was built, SBOM, compliance report, then `SHA256SUMS` and signatures.
+fn artifacts(
+    plan: &Plan,
+    mut ctx: Context,
+    out: &Path,
+    built: Built,
+    root: &Path,
+    staged: Option<&StagedNodes>,
+    stages: &Stages,
+) -> anyhow::Result<()> {
+    // Compression reads and writes the two largest artifacts anyway; their digests come from that pass.
+    let mut known = Vec::new();
+    if plan.artifacts.iter().any(|a| a == "disk.raw.zst") {
+        let h =
+            crate::compress::zstd_file_hashed(&out.join("disk.raw"), &out.join("disk.raw.zst"))?;
+        for (name, (sha256, _)) in [("disk.raw", h.input), ("disk.raw.zst", h.output)] {
+            known.push(sign::sums::Entry {
+                name: name.into(),
+                sha256,
+            });
+        }
+        stages.done("disk.raw.zst");
+    }
+    let base_sha256 = built.base_sha256;
+    let mut record = plan.clone();
+    record.built = Some(built);
+    write_atomic(
+        out.join("plan.json"),
+        &crate::artifact::json_lines(&record)?,
+    )?;
+    let sbom = crate::sbom::Sbom::of_build(base_sha256, root, staged.map(|s| &s.lock))?;
+    write_atomic(out.join("sbom.json"), &crate::artifact::json_lines(&sbom)?)?;
+    super::enforced::mark(&mut ctx.report, &plan.enforcement)?;
+    write_atomic(out.join("compliance.json"), ctx.report.to_json().as_bytes())?;
+    write_atomic(
+        out.join("compliance.md"),
+        ctx.report.to_markdown().as_bytes(),
+    )?;
+    let names: Vec<&str> = plan.artifacts.iter().map(String::as_str).collect();
+    sign::sign_dir_with(out, &ctx.key, &names, &known)?;
+    stages.done("reports, SBOM, SHA256SUMS and signatures");
+    if !ctx.keep_work {
+        let work = out.join(".forja-work");
+        std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+    }
+    Ok(())
+}
+
+/// Per-stage timings on stderr (`stage: NAME: 1.2 s`), for people and for ci/bench-build.
+struct Stages(std::cell::Cell<std::time::Instant>);
+
+impl Stages {
+    fn new() -> Self {
+        Stages(std::cell::Cell::new(std::time::Instant::now()))
+    }
+    fn done(&self, name: &str) {
+        let now = std::time::Instant::now();
+        log::info!("stage: {name}: {:.1} s", (now - self.0.get()).as_secs_f64());
+        self.0.set(now);
+    }
+}

@@ -1,0 +1,156 @@
+//! The pipeline: a profile resolved into a [`crate::plan::Plan`] ([`resolve`]), the plan executed into signed
+//! artifacts ([`execute`]). This is the only module that knows both the profile and the stages; every stage
+//! below it sees the plan (and its own inputs), never the profile.
+//!
+//! `forja build PROFILE` = check the guide's rules → check the secrets → resolve → execute.
+//! `forja build PROFILE --plan plan.json` executes a saved plan instead of resolving again (refused when the
+//! plan was made from another version of the profile), so what `forja plan` printed is exactly what is built.
+
+pub mod enforced;
+pub mod execute;
+pub mod payload;
+pub mod resolve;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+pub use resolve::{Environment, resolve};
+
+use crate::crypt::Seed;
+use crate::error::{Exit, fail};
+use crate::hashio::Sha256;
+use crate::plan::Plan;
+use crate::policy::rule::Status;
+use crate::profile::Loaded;
+use crate::profile::secrets::SecretRef;
+use crate::sign::{self, SigningKey};
+
+/// Options that are not in the profile.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Extra overlay trees copied last (the boot test adds its report unit this way; never for sites).
+    pub extra_overlays: Vec<PathBuf>,
+    /// Keep `OUT/.forja-work` for inspection.
+    pub keep_work: bool,
+    /// Execute this saved plan instead of resolving the profile again.
+    pub plan: Option<PathBuf>,
+}
+
+/// Builds the profile into `out`; returns the signed artifact names.
+pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<String>> {
+    // The guide first: a profile with a failing rule is never built.
+    let report = crate::policy::evaluate(l);
+    if report.failed() {
+        let failing: Vec<String> = report
+            .rules
+            .iter()
+            .filter(|r| r.status == Status::Fail)
+            .map(|r| format!("  {} ({}): {}", r.id, r.paragraph, r.reason))
+            .collect();
+        return Err(fail(
+            Exit::PolicyFailed,
+            format!(
+                "the profile breaks {} rule(s) of the guide; `forja check` explains each:\n{}",
+                failing.len(),
+                failing.join("\n")
+            ),
+        ));
+    }
+    let secrets = l.secrets.as_ref().ok_or_else(|| {
+        fail(
+            Exit::Input,
+            format!("{}: a build needs the secrets file", l.path.display()),
+        )
+    })?;
+    crate::pexip::bootstrap::check_secrets(l)?;
+    let key = signing_key(l)?;
+    let env = Environment::detect(opts.extra_overlays.clone());
+    let plan = match &opts.plan {
+        Some(path) => saved_plan(l, path)?,
+        None => resolve(l, &env)?,
+    };
+    let build_seed = plan.build_seed.clone().map(|secret| SecretRef { secret });
+    let ctx = execute::Context {
+        secrets,
+        seed: Seed::new(secrets, build_seed.as_ref()),
+        inputs: l.dir().to_owned(),
+        overlay_dirs: env.overlay_layers(),
+        key,
+        report,
+        keep_work: opts.keep_work,
+    };
+    execute::build(&plan, ctx, out)
+}
+
+/// `forja pexip generate`: the Pexip files of the plan (answers, sheets, REST plan, config drive) into
+/// `out/pexip/`, without building the image. Returns the paths written.
+pub fn generate_pexip(l: &Loaded, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let secrets = l.secrets.as_ref().ok_or_else(|| {
+        fail(
+            Exit::Input,
+            format!(
+                "{}: the Pexip answers need the secrets file",
+                l.path.display()
+            ),
+        )
+    })?;
+    crate::pexip::bootstrap::check_secrets(l)?;
+    let (files, drive) = crate::pexip::outputs(l)?;
+    let seed = Seed::new(secrets, l.profile.profile.build_seed.as_ref());
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    execute::write_outputs(
+        &files,
+        Some(&drive),
+        secrets,
+        &seed,
+        out,
+        l.source_date_epoch()?,
+    )?;
+    let mut written: Vec<PathBuf> = files.iter().map(|f| out.join(&f.name)).collect();
+    written.push(out.join(&drive.name));
+    Ok(written)
+}
+
+/// A plan saved by `forja plan`, refused if it was made from another version of the profile.
+fn saved_plan(l: &Loaded, path: &Path) -> anyhow::Result<Plan> {
+    let plan = Plan::load(path)?;
+    let have = Sha256::of(l.text.as_bytes());
+    if plan.profile.sha256 != have {
+        return Err(fail(
+            Exit::Input,
+            format!(
+                "{}: made from another version of the profile (profile SHA-256 {} in the plan, {have} now): \
+                 run `forja plan {}` again",
+                path.display(),
+                plan.profile.sha256,
+                l.path.display()
+            ),
+        ));
+    }
+    if plan.built.is_some() {
+        log::info!(
+            "{}: the plan of a finished build; its `built` section is measured again",
+            path.display()
+        );
+    }
+    Ok(plan)
+}
+
+/// The signing key: the profile's, or for a lab profile a test key generated on first use.
+pub fn signing_key(l: &Loaded) -> anyhow::Result<SigningKey> {
+    let path = l.resolve(&l.profile.signing.key);
+    if !path.exists() && l.is_lab() {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        log::warn!(
+            "{}: generating a TEST signing key for the lab profile (never use it for a site)",
+            path.display()
+        );
+        let key = SigningKey::generate()?;
+        std::fs::create_dir_all(dir)?;
+        // Two builds starting together both see no key: the second must not replace the first one's.
+        sign::keys::write_private_new(&path, key.to_signify().as_bytes())?;
+        return Ok(key);
+    }
+    SigningKey::load(&path).with_context(|| format!("signing.key ({})", path.display()))
+}

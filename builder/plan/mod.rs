@@ -1,0 +1,267 @@
+//! The plan: everything a build will do, decided before anything is built, as one typed document.
+//!
+//! `forja plan` prints it; `forja build` executes it (the pipeline's `execute` stages read nothing else about
+//! what to make); the build writes it to `plan.json` with a [`Built`] section (the kernel found in the base, the
+//! offsets measured from the content); `forja media` and `forja verify` read that file back as this same type.
+//! A saved plan is the exact input of a build (`forja build PROFILE --plan plan.json`), the way Terraform applies
+//! a saved plan: nothing about the layout, the files or the commands is decided twice.
+//!
+//! What the plan never holds: secrets. A value derived from one (a password hash) is a template piece naming the
+//! secret ([`files::SecretHash`]), rendered by the build; sizes that depend on built content are
+//! [`disk::SizeRule::FitContent`] here and numbers in [`Built::layout`].
+//!
+//! Paths to inputs (node images, a prebuilt base) are relative to the profile's folder, so the same profile
+//! gives the same plan (and the same signed bytes) whatever path or working directory it was given from.
+
+pub mod disk;
+pub mod files;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Exit, fail};
+use crate::hashio::Sha256;
+use crate::profile::install::TargetRule;
+use crate::profile::model::ImageRole;
+
+pub use disk::{Layout, PartitionContent, PartitionPlan, PartitionType, SizeRule};
+pub use files::{Edit, EditOp, GenFile, GenKind, OutputFile, OverlayFile, Piece, SecretHash};
+
+/// The format tag of `plan.json`; a reader refuses another one.
+pub const FORMAT: &str = "forja-plan/1";
+
+/// The profile the plan was resolved from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileRef {
+    pub name: String,
+    /// The profile's file name (no folder: outputs do not depend on where the profile lies).
+    pub file: String,
+    /// SHA-256 of the profile's text: a saved plan made from another version of the profile is refused.
+    pub sha256: Sha256,
+}
+
+/// Where the Debian base root filesystem comes from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
+pub enum BaseSource {
+    /// mmdebstrap, cached by `cache_key` (a hash of everything that decides the tarball's content).
+    Mmdebstrap {
+        suite: String,
+        mirror: String,
+        packages: Vec<String>,
+        /// SOURCE_DATE_EPOCH for mmdebstrap: the profile's own, so overriding the image's does not force a new
+        /// base (the image's epoch clamps every time again when the tree is composed).
+        epoch: u64,
+        cache_key: Sha256,
+        mmdebstrap_version: String,
+        command: String,
+    },
+    /// A prebuilt tarball (relative to the profile's folder) with a pinned hash, checked before it is used.
+    Tarball { path: PathBuf, sha256: Sha256 },
+}
+
+/// The host's root filesystem: the base, then the overlay files, then the generated files and edits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootPlan {
+    /// The overlay trees, in the order they are copied: `overlays` (forja's own), then each `--extra-overlay`
+    /// by its folder name. The plan names them; the build is told where they are.
+    pub overlay_layers: Vec<String>,
+    pub overlays: Vec<OverlayFile>,
+    pub generated: Vec<GenFile>,
+    pub edits: Vec<Edit>,
+    pub selfcheck: SelfcheckPlan,
+}
+
+/// The self-check's signed manifest (§77–80): which generated files it covers, where its parts go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfcheckPlan {
+    pub manifest: String,
+    pub signature: String,
+    pub public_key: String,
+    /// Factory copies of the covered files go under this folder (same relative paths).
+    pub factory: String,
+    /// The covered files, by image path.
+    pub covers: Vec<String>,
+}
+
+/// What the ESP holds and the kernel command line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootPlan {
+    pub kernel_cmdline: String,
+    pub esp: Vec<EspFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EspFile {
+    /// Path on the ESP, e.g. `EFI/BOOT/BOOTX64.EFI`.
+    pub path: String,
+    pub source: EspSource,
+}
+
+/// Where an ESP file comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
+pub enum EspSource {
+    /// `grub-mkimage` with `config` (a generated file of the root tree) in its memdisk.
+    GrubImage { config: String },
+    /// The newest `/boot/vmlinuz-*` of the composed root.
+    Kernel,
+    /// The matching `/boot/initrd.img-*`.
+    Initrd,
+}
+
+/// The read-only payload: verified node images, their libvirt domains, the config drive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadPlan {
+    pub readme: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImageSet>,
+    pub nodes: Vec<NodePlan>,
+}
+
+/// The vendor images and the one README.TXT that vouches for them (paths relative to the profile's folder).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSet {
+    pub readme: PathBuf,
+    pub files: Vec<ImageFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageFile {
+    pub role: ImageRole,
+    pub file: PathBuf,
+}
+
+/// One Pexip node: its disk in vmstore and its domain's reservation (§27).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodePlan {
+    pub name: String,
+    pub role: ImageRole,
+    /// The node's own disk in vmstore (a copy of its role's staged image).
+    pub disk: String,
+    pub vcpus: u32,
+    /// Host CPU of each vCPU: dedicated, from CPU 1 up (CPU 0 stays with the host).
+    pub cpuset: Vec<u32>,
+    pub memory_mib: u64,
+    pub disk_gb: u32,
+    pub bridge: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// The first-boot answers drive attached as a CD-ROM (the Management Node's config drive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_drive: Option<String>,
+}
+
+/// The Management Node's config drive (an ISO `config-2`), made from a generated output file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigDrivePlan {
+    /// The ISO's name in the output folder.
+    pub name: String,
+    /// The output file that becomes `openstack/latest/user_data`.
+    pub user_data: String,
+    pub meta_data: String,
+}
+
+/// A rule of the guide and the artifact that carries it out, for the build's compliance report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Citation {
+    pub rule: String,
+    pub by: String,
+}
+
+/// What the build found and measured, added to the plan it writes into the output folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Built {
+    /// The kernel version taken from the base's `/boot`.
+    pub kernel: String,
+    pub base_sha256: Sha256,
+    pub layout: Layout,
+}
+
+/// Everything decided before building.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub format: String,
+    pub forja_version: String,
+    pub profile: ProfileRef,
+    pub source_date_epoch: u64,
+    /// The name every GUID and filesystem id derives from (UUIDv5, [`crate::ids`]).
+    pub disk_seed: String,
+    /// The secret the salts of password hashes derive from (absent: a hash of every secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_seed: Option<String>,
+    pub base: BaseSource,
+    pub root: RootPlan,
+    pub boot: BootPlan,
+    pub payload: PayloadPlan,
+    /// Files written into the output folder as they are (Pexip answers and sheets, the firmware plan).
+    pub outputs: Vec<OutputFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_drive: Option<ConfigDrivePlan>,
+    pub disk: Vec<PartitionPlan>,
+    /// Every file of the output folder that `SHA256SUMS` lists, in that order.
+    pub artifacts: Vec<String>,
+    /// The external commands the build runs, for the reader.
+    pub commands: Vec<String>,
+    pub enforcement: Vec<Citation>,
+    /// The profile's `[install] target` rule, for `forja media` (absent: the installer's default rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_target: Option<TargetRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built: Option<Built>,
+}
+
+impl Plan {
+    /// Reads a plan written by `forja plan` or `forja build`.
+    pub fn load(path: &Path) -> anyhow::Result<Plan> {
+        let bytes = crate::inbound::read_capped(path, MAX_PLAN_BYTES)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Plan::from_slice(&bytes).map_err(|e| {
+            fail(
+                Exit::Input,
+                format!("{}: not a forja plan: {e:#}", path.display()),
+            )
+        })
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> anyhow::Result<Plan> {
+        let plan: Plan = serde_json::from_slice(bytes)?;
+        if plan.format != FORMAT {
+            anyhow::bail!("format {:?}, expected {FORMAT:?}", plan.format);
+        }
+        Ok(plan)
+    }
+
+    /// The partition plan of a given name.
+    pub fn partition(&self, name: &str) -> Option<&PartitionPlan> {
+        self.disk.iter().find(|p| p.name == name)
+    }
+
+    /// The built layout, or an error naming what the file lacks (a plan from `forja plan`, not a build).
+    pub fn built(&self) -> anyhow::Result<&Built> {
+        self.built.as_ref().ok_or_else(|| {
+            fail(
+                Exit::Input,
+                "plan.json has no `built` section: it is a plan, not the record of a build",
+            )
+        })
+    }
+}
+
+/// A plan is a few hundred kilobytes; anything much larger is not one.
+pub const MAX_PLAN_BYTES: u64 = 16 << 20;
