@@ -2,11 +2,13 @@
 //! memory), a fixed boot order with no boot menu (§30), the NIC on the VM bridge only, and no devices the node
 //! does not need (no graphics, sound, USB tablet or balloon; a serial console only).
 //!
-//! [`DomainSpec`] is a plain input type: the profile is mapped onto it elsewhere. The XML is deterministic (the
-//! domain UUID is a UUIDv5 of the name), so it can be golden-tested and shipped in a reproducible image.
+//! [`DomainSpec`] is a plain input type: the profile is mapped onto it elsewhere. The XML is one template with
+//! escaped values, deterministic (the domain UUID is a UUIDv5 of the name), so it can be golden-tested and
+//! shipped in a reproducible image; `tests/nodes_domain.rs` checks it with `virt-xml-validate`.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+use indoc::formatdoc;
 
 use crate::error::{Exit, fail};
 
@@ -142,104 +144,112 @@ impl DomainSpec {
         Ok(())
     }
 
-    /// The domain XML, or an [`Exit::Input`] error naming the node and the field.
+    /// The domain XML, or an [`Exit::Input`] error naming the node and the field. Every value is escaped as
+    /// it goes into the template.
     pub fn to_xml(&self) -> anyhow::Result<String> {
         self.validate()?;
         let disk = path_text(&self.disk, "disk", &self.name)?;
         let uuid = uuid::Uuid::new_v5(&UUID_NAMESPACE, self.name.as_bytes());
         let cpus: Vec<String> = self.cpuset.iter().map(u32::to_string).collect();
-        let mem = self.memory_mib;
-        let mut x = String::new();
-        let w = &mut x;
-        // `write!` to a String cannot fail.
-        let _ = writeln!(w, "<domain type='kvm'>");
-        let _ = writeln!(w, "  <name>{}</name>", esc(&self.name));
-        let _ = writeln!(w, "  <uuid>{uuid}</uuid>");
-        let _ = writeln!(w, "  <memory unit='MiB'>{mem}</memory>");
-        let _ = writeln!(w, "  <currentMemory unit='MiB'>{mem}</currentMemory>");
-        let _ = writeln!(w, "  <memtune>");
-        let _ = writeln!(
-            w,
-            "    <hard_limit unit='MiB'>{}</hard_limit>",
-            mem + QEMU_OVERHEAD_MIB
-        );
-        let _ = writeln!(w, "  </memtune>");
-        let _ = writeln!(w, "  <memoryBacking>");
-        let _ = writeln!(w, "    <locked/>");
-        let _ = writeln!(w, "  </memoryBacking>");
-        let _ = writeln!(
-            w,
-            "  <vcpu placement='static' cpuset='{}'>{}</vcpu>",
-            cpus.join(","),
-            self.vcpus
-        );
-        let _ = writeln!(w, "  <cputune>");
-        for (i, c) in self.cpuset.iter().enumerate() {
-            let _ = writeln!(w, "    <vcpupin vcpu='{i}' cpuset='{c}'/>");
-        }
-        let _ = writeln!(w, "  </cputune>");
-        let _ = writeln!(w, "  <os>");
-        let _ = writeln!(w, "    <type arch='x86_64' machine='q35'>hvm</type>");
-        let _ = writeln!(w, "    <bootmenu enable='no'/>");
-        let _ = writeln!(w, "  </os>");
-        let _ = writeln!(w, "  <features>");
-        let _ = writeln!(w, "    <acpi/>");
-        let _ = writeln!(w, "    <apic/>");
-        let _ = writeln!(w, "  </features>");
-        let _ = writeln!(w, "  <cpu mode='host-passthrough' check='none'/>");
-        let _ = writeln!(w, "  <clock offset='utc'/>");
-        let _ = writeln!(w, "  <on_poweroff>destroy</on_poweroff>");
-        let _ = writeln!(w, "  <on_reboot>restart</on_reboot>");
-        let _ = writeln!(w, "  <on_crash>destroy</on_crash>");
-        let _ = writeln!(w, "  <pm>");
-        let _ = writeln!(w, "    <suspend-to-mem enabled='no'/>");
-        let _ = writeln!(w, "    <suspend-to-disk enabled='no'/>");
-        let _ = writeln!(w, "  </pm>");
-        let _ = writeln!(w, "  <devices>");
-        let _ = writeln!(w, "    <emulator>/usr/bin/qemu-system-x86_64</emulator>");
-        let _ = writeln!(w, "    <disk type='file' device='disk'>");
-        let _ = writeln!(
-            w,
-            "      <driver name='qemu' type='qcow2' cache='none' io='native' discard='unmap'/>"
-        );
-        let _ = writeln!(w, "      <source file='{disk}'/>");
-        let _ = writeln!(w, "      <target dev='vda' bus='virtio'/>");
-        let _ = writeln!(w, "      <boot order='1'/>");
-        let _ = writeln!(w, "    </disk>");
-        if let Some(cd) = &self.config_drive {
-            let p = path_text(&cd.path, "config drive", &self.name)?;
-            let (device, target) = match cd.media {
-                DriveMedia::Cdrom => ("cdrom", "<target dev='sda' bus='sata'/>"),
-                DriveMedia::Disk => ("disk", "<target dev='vdb' bus='virtio'/>"),
-            };
-            let _ = writeln!(w, "    <disk type='file' device='{device}'>");
-            let _ = writeln!(w, "      <driver name='qemu' type='raw'/>");
-            let _ = writeln!(w, "      <source file='{p}'/>");
-            let _ = writeln!(w, "      {target}");
-            let _ = writeln!(w, "      <readonly/>");
-            let _ = writeln!(w, "    </disk>");
-        }
-        let _ = writeln!(w, "    <interface type='bridge'>");
-        if let Some(mac) = &self.mac {
-            let _ = writeln!(w, "      <mac address='{}'/>", mac.to_ascii_lowercase());
-        }
-        let _ = writeln!(w, "      <source bridge='{}'/>", esc(&self.bridge));
-        let _ = writeln!(w, "      <model type='virtio'/>");
-        let _ = writeln!(w, "    </interface>");
-        let _ = writeln!(w, "    <serial type='pty'>");
-        let _ = writeln!(w, "      <target port='0'/>");
-        let _ = writeln!(w, "    </serial>");
-        let _ = writeln!(w, "    <console type='pty'>");
-        let _ = writeln!(w, "      <target type='serial' port='0'/>");
-        let _ = writeln!(w, "    </console>");
-        let _ = writeln!(w, "    <video>");
-        let _ = writeln!(w, "      <model type='none'/>");
-        let _ = writeln!(w, "    </video>");
-        let _ = writeln!(w, "    <memballoon model='none'/>");
-        let _ = writeln!(w, "  </devices>");
-        let _ = writeln!(w, "</domain>");
-        Ok(x)
+        let pins: String = self
+            .cpuset
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("    <vcpupin vcpu='{i}' cpuset='{c}'/>\n"))
+            .collect();
+        let drive = match &self.config_drive {
+            Some(cd) => config_drive_xml(cd, &self.name)?,
+            None => String::new(),
+        };
+        let mac = self
+            .mac
+            .as_ref()
+            .map(|m| format!("      <mac address='{}'/>\n", esc(&m.to_ascii_lowercase())))
+            .unwrap_or_default();
+        Ok(formatdoc! {"
+            <domain type='kvm'>
+              <name>{name}</name>
+              <uuid>{uuid}</uuid>
+              <memory unit='MiB'>{mem}</memory>
+              <currentMemory unit='MiB'>{mem}</currentMemory>
+              <memtune>
+                <hard_limit unit='MiB'>{limit}</hard_limit>
+              </memtune>
+              <memoryBacking>
+                <locked/>
+              </memoryBacking>
+              <vcpu placement='static' cpuset='{cpus}'>{vcpus}</vcpu>
+              <cputune>
+            {pins}  </cputune>
+              <os>
+                <type arch='x86_64' machine='q35'>hvm</type>
+                <bootmenu enable='no'/>
+              </os>
+              <features>
+                <acpi/>
+                <apic/>
+              </features>
+              <cpu mode='host-passthrough' check='none'/>
+              <clock offset='utc'/>
+              <on_poweroff>destroy</on_poweroff>
+              <on_reboot>restart</on_reboot>
+              <on_crash>destroy</on_crash>
+              <pm>
+                <suspend-to-mem enabled='no'/>
+                <suspend-to-disk enabled='no'/>
+              </pm>
+              <devices>
+                <emulator>/usr/bin/qemu-system-x86_64</emulator>
+                <disk type='file' device='disk'>
+                  <driver name='qemu' type='qcow2' cache='none' io='native' discard='unmap'/>
+                  <source file='{disk}'/>
+                  <target dev='vda' bus='virtio'/>
+                  <boot order='1'/>
+                </disk>
+            {drive}    <interface type='bridge'>
+            {mac}      <source bridge='{bridge}'/>
+                  <model type='virtio'/>
+                </interface>
+                <serial type='pty'>
+                  <target port='0'/>
+                </serial>
+                <console type='pty'>
+                  <target type='serial' port='0'/>
+                </console>
+                <video>
+                  <model type='none'/>
+                </video>
+                <memballoon model='none'/>
+              </devices>
+            </domain>
+        ",
+            name = esc(&self.name),
+            mem = self.memory_mib,
+            limit = self.memory_mib + QEMU_OVERHEAD_MIB,
+            cpus = cpus.join(","),
+            vcpus = self.vcpus,
+            bridge = esc(&self.bridge),
+        })
     }
+}
+
+/// The first-boot answers drive: a read-only CD-ROM (ISO) or virtio disk (raw).
+fn config_drive_xml(cd: &ConfigDrive, node: &str) -> anyhow::Result<String> {
+    let p = path_text(&cd.path, "config drive", node)?;
+    let (device, target) = match cd.media {
+        DriveMedia::Cdrom => ("cdrom", "<target dev='sda' bus='sata'/>"),
+        DriveMedia::Disk => ("disk", "<target dev='vdb' bus='virtio'/>"),
+    };
+    let xml = formatdoc! {"
+        <disk type='file' device='{device}'>
+          <driver name='qemu' type='raw'/>
+          <source file='{p}'/>
+          {target}
+          <readonly/>
+        </disk>
+    "};
+    // Inside <devices>: four spaces in.
+    Ok(xml.lines().map(|l| format!("    {l}\n")).collect())
 }
 
 /// The domain XML for a node after checking its reservation against Pexip's sizing rules and the image's own
