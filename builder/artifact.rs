@@ -189,6 +189,38 @@ impl Drop for OutputLock {
     }
 }
 
+/// Writes a mode 0600 file that must not exist yet: the bytes go to a partial file created 0600, which is then
+/// hard-linked to the final name (a link, unlike a rename, fails if the name was taken in the meantime).
+pub fn write_private_new(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let partial = partial_path(target);
+    let _ = fs::remove_file(&partial);
+    let result = (|| -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)?;
+        // The umask cannot widen 0600, but a pre-set ACL default could: set the mode explicitly.
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::hard_link(&partial, target)
+    })();
+    let _ = fs::remove_file(&partial);
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(fail(
+            Exit::Input,
+            format!(
+                "{} already exists; refusing to overwrite a key",
+                target.display()
+            ),
+        )),
+        Err(e) => Err(e).with_context(|| format!("writing {}", target.display())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

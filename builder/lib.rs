@@ -31,5 +31,6 @@ pub mod plan;
 pub mod policy;
 pub mod profile;
 pub mod sbom;
+pub mod secureboot;
 pub mod sign;
 pub mod ui;

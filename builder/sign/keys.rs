@@ -5,9 +5,9 @@
 //! that group or others can access, as ssh does with private keys.
 
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -16,7 +16,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use sha2::Digest;
 
 use super::{ALLOWED_SIGNERS, NAMESPACE, PUB, PUB_SSH, SEC, signify, sshsig};
-use crate::artifact::{partial_path, write_atomic};
+use crate::artifact::write_atomic;
 use crate::error::{Exit, fail};
 
 /// An ed25519 public key with its signify key number.
@@ -188,6 +188,8 @@ pub fn write_keypair(dir: &Path, key: &SigningKey) -> anyhow::Result<Vec<PathBuf
 
 /// Writes the public key into `dir` in every format a site may check with: `forja.pub`, `forja.pub.ssh` and
 /// `allowed_signers`, each atomically.
+pub use crate::artifact::write_private_new;
+
 pub fn write_public(dir: &Path, public: &PublicKey) -> anyhow::Result<()> {
     write_atomic(dir.join(PUB), public.to_signify().as_bytes())?;
     write_atomic(dir.join(PUB_SSH), public.to_openssh().as_bytes())?;
@@ -195,37 +197,6 @@ pub fn write_public(dir: &Path, public: &PublicKey) -> anyhow::Result<()> {
         dir.join(ALLOWED_SIGNERS),
         public.allowed_signers().as_bytes(),
     )
-}
-
-/// Writes a mode 0600 file that must not exist yet: the bytes go to a partial file created 0600, which is then
-/// hard-linked to the final name (a link, unlike a rename, fails if the name was taken in the meantime).
-pub fn write_private_new(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let partial = partial_path(target);
-    let _ = fs::remove_file(&partial);
-    let result = (|| -> io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&partial)?;
-        // The umask cannot widen 0600, but a pre-set ACL default could: set the mode explicitly.
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::hard_link(&partial, target)
-    })();
-    let _ = fs::remove_file(&partial);
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(fail(
-            Exit::Input,
-            format!(
-                "{} already exists; refusing to overwrite a key",
-                target.display()
-            ),
-        )),
-        Err(e) => Err(e).with_context(|| format!("writing {}", target.display())),
-    }
 }
 
 #[cfg(test)]
