@@ -245,7 +245,7 @@ mod tests {
         assert_eq!(exit_of(&err), Exit::Input);
         assert!(err.to_string().contains("never overwrites"), "{err}");
         assert_eq!(fs::read(&sec).unwrap(), before);
-        assert!(!partial_path(&sec).exists());
+        assert!(!crate::artifact::partial_path(&sec).exists());
     }
 
     #[test]
