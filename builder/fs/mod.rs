@@ -2,3 +2,4 @@
 //! made reproducible around `mkfs.ext4 -d` ([`ext4`]). Both write into plain files, never through a mount.
 pub mod ext4;
 pub mod fat;
+pub mod verity;
