@@ -2,3 +2,4 @@
 //! (the host's ESP and the USB installer).
 
 pub mod grub;
+pub mod uki;
