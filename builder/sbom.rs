@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use anyhow::Context;
+
 use serde::Serialize;
 
 use crate::hashio::Sha256;
@@ -32,17 +34,17 @@ pub struct Sbom {
 }
 
 impl Sbom {
-    /// The SBOM of a build: the base tarball's hash, the packages installed in `root`, the vendor images staged
-    /// (from `nodes.lock`), the tools that took part.
+    /// The SBOM of a build: the base tarball's hash, the packages of the dpkg database in `dpkg` (the image's
+    /// `/var/lib/dpkg`), the vendor images staged (from `nodes.lock`), the tools that took part.
     pub fn of_build(
         base_tarball_sha256: Sha256,
-        root: &Path,
+        dpkg: &Path,
         lock: Option<&crate::nodes::lock::NodesLock>,
     ) -> anyhow::Result<Sbom> {
         Ok(Sbom {
             format: "forja-sbom/1",
             base_tarball_sha256,
-            packages: packages(root)?,
+            packages: packages(dpkg)?,
             vendor_images: lock
                 .map(|l| {
                     l.images
@@ -66,7 +68,9 @@ pub fn tool_versions() -> std::collections::BTreeMap<String, String> {
     for (tool, flag) in [
         ("mmdebstrap", "--version"),
         ("mkfs.ext4", "-V"),
-        ("grub-mkimage", "--version"),
+        ("mkfs.erofs", "--version"),
+        ("objcopy", "--version"),
+        ("osslsigncode", "--version"),
         ("qemu-img", "--version"),
         ("tar", "--version"),
     ] {
@@ -78,9 +82,11 @@ pub fn tool_versions() -> std::collections::BTreeMap<String, String> {
     m
 }
 
-/// Installed packages from a root tree's dpkg status file.
-pub fn packages(root: &Path) -> anyhow::Result<Vec<Package>> {
-    let text = std::fs::read_to_string(root.join("var/lib/dpkg/status"))?;
+/// Installed packages from a dpkg database folder's status file.
+pub fn packages(dpkg: &Path) -> anyhow::Result<Vec<Package>> {
+    let status = dpkg.join("status");
+    let text = std::fs::read_to_string(&status)
+        .with_context(|| format!("reading {}", status.display()))?;
     Ok(parse_status(&text))
 }
 

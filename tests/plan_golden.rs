@@ -89,12 +89,27 @@ fn plan_needs_no_secrets_writes_nothing_and_names_every_generated_file() {
         "/etc/systemd/network/20-mgmt.network",
         "/etc/chrony/chrony.conf",
         "/etc/forja/firstboot.env",
-        "/usr/share/forja/grub.cfg",
+        "/etc/crypttab",
+        "/etc/fstab",
     ] {
         assert!(files.contains(&must), "{must} missing from the plan");
     }
     let names: Vec<&str> = plan.disk.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["esp", "root", "payload", "vmstore"]);
+    assert_eq!(
+        names,
+        [
+            "esp",
+            "root-a",
+            "root-a-verity",
+            "root-b",
+            "root-b-verity",
+            "state",
+            "payload",
+            "vmstore"
+        ]
+    );
+    // The command line is planned with a placeholder for the root hash the build measures.
+    assert!(plan.boot.kernel_cmdline.contains("roothash={roothash}"));
     // No secret value reaches the plan: the lab's secrets never appear in it.
     let secrets = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lab.secrets.toml"),

@@ -240,11 +240,18 @@ fails!(
     |l| l.profile.boot.firmware.admin_password = None
 );
 fails!(
-    bootloader_needs_a_password,
+    boot_chain_needs_the_sites_keys,
     ccn,
     "1616-4.6.c",
-    "boot.bootloader-password",
-    |l| l.profile.boot.bootloader_password = None
+    "boot.firmware.secure-boot-keys",
+    |l| l.profile.boot.firmware.secure_boot_keys = None
+);
+fails!(
+    secure_boot_without_keys_would_brick_the_host,
+    ccn,
+    "1616-4.6.b",
+    "boot.firmware.secure-boot-keys",
+    |l| l.profile.boot.firmware.secure_boot_keys = None
 );
 
 #[test]
@@ -499,11 +506,11 @@ fails!(
 
 #[test]
 fn chosen_passwords_follow_the_password_policy() {
-    let reason = assert_fails(lab(), "1616-5.4.4.b", "boot.bootloader-password", |l| {
-        l.secrets = Some(lab_secrets_with("grub-password", "grubgrubgrubgrub"));
+    let reason = assert_fails(lab(), "1616-5.4.4.b", "boot.firmware.admin-password", |l| {
+        l.secrets = Some(lab_secrets_with("bios-admin-password", "biosbiosbiosbios"));
     });
     assert!(
-        !reason.contains("grubgrubgrubgrub"),
+        !reason.contains("biosbiosbiosbios"),
         "a secret leaked: {reason}"
     );
     assert!(reason.contains("character classes"), "{reason}");

@@ -32,6 +32,11 @@ pub struct UsbArgs {
     /// The signify secret key that signed the build; its public half is built into the installer.
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
+    /// The site's Secure Boot keys (the folder the profile names as boot.firmware.secure-boot-keys): the
+    /// installer is signed with its db key, and the stick carries PK/KEK/db for enrolment. Needed when the build
+    /// is signed.
+    #[arg(long, value_name = "DIR")]
+    pub secure_boot_keys: Option<PathBuf>,
 }
 
 /// Arguments of `forja media pxe`.
@@ -49,6 +54,9 @@ pub struct PxeArgs {
     /// The HTTP URL the tree will be served at (written into boot.ipxe).
     #[arg(long, value_name = "URL")]
     pub base_url: String,
+    /// The site's Secure Boot keys: `installer.efi` is signed with its db key. Needed when the build is signed.
+    #[arg(long, value_name = "DIR")]
+    pub secure_boot_keys: Option<PathBuf>,
 }
 
 /// Arguments of the hidden `forja media install`.
@@ -69,7 +77,8 @@ pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
     match cmd {
         MediaCommand::Usb(a) => {
             let key = SigningKey::load(&a.key)?;
-            let names = media::build::usb(&a.build_dir, &key, &a.out)?;
+            let sb = site_keys(a.secure_boot_keys.as_deref())?;
+            let names = media::build::usb(&a.build_dir, &key, sb.as_ref(), &a.out)?;
             for n in names {
                 println!("{n}");
             }
@@ -77,7 +86,8 @@ pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
         }
         MediaCommand::Pxe(a) => {
             let key = SigningKey::load(&a.key)?;
-            let names = media::build::pxe(&a.build_dir, &key, &a.out, &a.base_url)?;
+            let sb = site_keys(a.secure_boot_keys.as_deref())?;
+            let names = media::build::pxe(&a.build_dir, &key, sb.as_ref(), &a.out, &a.base_url)?;
             for n in names {
                 println!("{n}");
             }
@@ -94,4 +104,8 @@ pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
     }
+}
+
+fn site_keys(dir: Option<&std::path::Path>) -> anyhow::Result<Option<crate::secureboot::SiteKeys>> {
+    dir.map(crate::secureboot::SiteKeys::load).transpose()
 }

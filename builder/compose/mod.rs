@@ -29,11 +29,15 @@ pub use crate::plan::files::{GenFile, GenKind};
 pub const MGMT_IF: &str = "mgmt0";
 pub const VM_IF: &str = "vmnic0";
 
-/// Inputs to composition that are decided by the disk layout, not the profile.
+/// Inputs to composition that are decided by the disk layout, not the profile: the PARTUUIDs the command line and
+/// `fstab` name.
 #[derive(Debug, Clone)]
 pub struct ComposeInput {
-    /// The root partition's GUID (PARTUUID), as the plan's disk decides it.
-    pub root_partuuid: uuid::Uuid,
+    pub root_a: uuid::Uuid,
+    pub verity_a: uuid::Uuid,
+    pub root_b: uuid::Uuid,
+    pub verity_b: uuid::Uuid,
+    pub state: uuid::Uuid,
 }
 
 /// Every generated file for the host, sorted by path. Later entries for the same path replace earlier ones.
@@ -45,7 +49,7 @@ pub fn host_files(l: &Loaded, input: &ComposeInput) -> anyhow::Result<Vec<GenFil
         sysctl::files(l),
         access::files(l),
         timelogs::files(l)?,
-        bootloader::files(l, input),
+        bootloader::files(),
         firstboot::files(l, input),
     ];
     for f in parts.into_iter().flatten() {

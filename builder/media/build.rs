@@ -19,6 +19,7 @@ use crate::error::{Exit, fail};
 use crate::exec::Task;
 use crate::fs::fat::FatTree;
 use crate::plan::{PartitionType, Plan};
+use crate::secureboot::SiteKeys;
 use crate::sign::{self, SigningKey};
 
 /// The volume label GRUB searches for on the USB image.
@@ -44,6 +45,10 @@ pub struct BuildFacts {
     pub epoch: u64,
     pub disk_seed: String,
     pub esp_offset: u64,
+    /// Path of slot A's unified kernel image on the build's ESP.
+    pub uki: String,
+    /// SHA-256 of the db certificate that signed the build's EFI binaries (absent: unsigned).
+    pub secure_boot_db: Option<crate::hashio::Sha256>,
     pub target: TargetRule,
     /// The build's files as just verified (name and checked SHA-256), so the media need not hash them again.
     pub verified: Vec<sign::sums::Entry>,
@@ -65,16 +70,29 @@ pub fn read_build(dir: &Path, key: &SigningKey, work: &Path) -> anyhow::Result<B
         ));
     }
     let plan = Plan::load(&dir.join("plan.json"))?;
-    let esp = plan
-        .built()?
-        .layout
-        .of_type(PartitionType::Esp)
+    let built = plan.built()?;
+    let uki = plan
+        .boot
+        .esp
+        .iter()
+        .find(|f| matches!(f.source, crate::plan::EspSource::Uki { .. }))
+        .map(|f| f.path.clone())
         .ok_or_else(|| {
             fail(
                 Exit::Input,
-                format!("{}/plan.json: the built disk has no ESP", dir.display()),
+                format!(
+                    "{}/plan.json: the ESP has no unified kernel image",
+                    dir.display()
+                ),
             )
         })?;
+    let secure_boot_db = built.secure_boot_db;
+    let esp = built.layout.of_type(PartitionType::Esp).ok_or_else(|| {
+        fail(
+            Exit::Input,
+            format!("{}/plan.json: the built disk has no ESP", dir.display()),
+        )
+    })?;
     let verified = report
         .files
         .unwrap_or_default()
@@ -89,27 +107,11 @@ pub fn read_build(dir: &Path, key: &SigningKey, work: &Path) -> anyhow::Result<B
         dir: dir.to_owned(),
         epoch: plan.source_date_epoch,
         esp_offset: esp.offset,
+        uki,
+        secure_boot_db,
         target: plan.install_target.clone().unwrap_or_default(),
         disk_seed: plan.disk_seed,
     })
-}
-
-/// Copies `vmlinuz` and `initrd.img` out of the build's ESP (mtools reads the FAT in place).
-pub fn extract_boot_files(b: &BuildFacts, work: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let img = format!("{}@@{}", b.dir.join("disk.raw").display(), b.esp_offset);
-    let mut out = Vec::new();
-    for name in ["vmlinuz", "initrd.img"] {
-        let dst = work.join(name);
-        let _ = std::fs::remove_file(&dst);
-        Task::new(format!("reading {name} from the build's ESP"), "mcopy")
-            .args(["-n", "-i"])
-            .arg(&img)
-            .arg(format!("::{name}"))
-            .arg(&dst)
-            .run()?;
-        out.push(dst);
-    }
-    Ok((out.remove(0), out.remove(0)))
 }
 
 /// The `init` of the installer (klibc `sh` from Debian's initrd).
@@ -240,15 +242,6 @@ pub fn installer_initrd(
     crate::artifact::write_atomic(out, &bytes)
 }
 
-/// GRUB's config for the USB installer: one entry, no menu.
-pub fn usb_grub_cfg() -> String {
-    format!(
-        "set timeout=0\nset default=0\ninsmod part_gpt\ninsmod fat\nserial --unit=0 --speed=115200\nterminal_output console serial\n\
-         search --no-floppy --set=root --label {USB_LABEL}\n\
-         menuentry \"forja installer\" --id forja-installer {{\n    linux /vmlinuz {INSTALLER_CMDLINE}\n    initrd /initrd.img\n}}\n"
-    )
-}
-
 fn work_dir(near: &Path) -> anyhow::Result<tempfile::TempDir> {
     std::fs::create_dir_all(near)?;
     Ok(tempfile::Builder::new()
@@ -257,7 +250,12 @@ fn work_dir(near: &Path) -> anyhow::Result<tempfile::TempDir> {
 }
 
 /// `forja media usb`: writes `out` (the image) and a signed `SHA256SUMS` beside it. Returns the signed names.
-pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Vec<String>> {
+pub fn usb(
+    build_dir: &Path,
+    key: &SigningKey,
+    sb: Option<&SiteKeys>,
+    out: &Path,
+) -> anyhow::Result<Vec<String>> {
     let folder = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -275,7 +273,8 @@ pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Vec
         .to_owned();
     let work = work_dir(folder)?;
     let b = read_build(build_dir, key, work.path())?;
-    let (vmlinuz, base_initrd) = extract_boot_files(&b, work.path())?;
+    super::uki::check_keys(&b, sb)?;
+    let (vmlinuz, base_initrd) = super::uki::boot_files(&b, work.path())?;
     let seed = format!("{}/media-usb", b.disk_seed);
     let cfg = InstallerConfig {
         mode: Mode::Usb,
@@ -285,12 +284,22 @@ pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Vec
     };
     let initrd = work.path().join("installer-initrd.img");
     installer_initrd(&cfg, key, &base_initrd, b.epoch, work.path(), &initrd)?;
-    let grub = work.path().join("BOOTX64.EFI");
-    crate::boot::grub::build_efi(&usb_grub_cfg(), b.epoch, work.path(), &grub)?;
+    // The firmware's removable-media path boots the installer image itself: no boot manager, no menu.
+    let efi = work.path().join("BOOTX64.EFI");
+    super::uki::installer(
+        &vmlinuz,
+        &initrd,
+        INSTALLER_CMDLINE,
+        sb,
+        b.epoch,
+        work.path(),
+        &efi,
+    )?;
     let mut esp = FatTree::new();
-    esp.add_file("EFI/BOOT/BOOTX64.EFI", &grub)?;
-    esp.add_file("vmlinuz", &vmlinuz)?;
-    esp.add_file("initrd.img", &initrd)?;
+    esp.add_file("EFI/BOOT/BOOTX64.EFI", &efi)?;
+    if let Some(k) = sb {
+        super::uki::add_enrolment(&mut esp, k)?;
+    }
 
     let payload = work.path().join("payload");
     std::fs::create_dir_all(&payload)?;
@@ -343,13 +352,25 @@ pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Vec
     Ok(vec![name])
 }
 
+/// The installer image of a PXE tree, for UEFI PXE/HTTP boot under Secure Boot.
+pub const PXE_EFI: &str = "installer.efi";
+
+/// The installer's command line over the network: it fetches the payload from `base`.
+pub fn pxe_cmdline(base: &str) -> String {
+    format!(
+        "{INSTALLER_CMDLINE} forja.url={}/payload",
+        base.trim_end_matches('/')
+    )
+}
+
 /// The iPXE script: fetch kernel and installer initrd from `base`, tell the installer where the payload is.
 pub fn ipxe_script(base: &str) -> String {
     let base = base.trim_end_matches('/');
     format!(
         "#!ipxe\n# forja PXE installer. The installer verifies the payload against its built-in key before writing.\n\
-         dhcp\nkernel {base}/vmlinuz initrd=initrd.img {INSTALLER_CMDLINE} forja.url={base}/payload\n\
-         initrd {base}/initrd.img\nboot\n"
+         dhcp\nkernel {base}/vmlinuz initrd=initrd.img {cmdline}\n\
+         initrd {base}/initrd.img\nboot\n",
+        cmdline = pxe_cmdline(base)
     )
 }
 
@@ -357,6 +378,7 @@ pub fn ipxe_script(base: &str) -> String {
 pub fn pxe(
     build_dir: &Path,
     key: &SigningKey,
+    sb: Option<&SiteKeys>,
     out: &Path,
     base_url: &str,
 ) -> anyhow::Result<Vec<String>> {
@@ -365,7 +387,8 @@ pub fn pxe(
     }
     let work = work_dir(out)?;
     let b = read_build(build_dir, key, work.path())?;
-    let (vmlinuz, base_initrd) = extract_boot_files(&b, work.path())?;
+    super::uki::check_keys(&b, sb)?;
+    let (vmlinuz, base_initrd) = super::uki::boot_files(&b, work.path())?;
     let cfg = InstallerConfig {
         mode: Mode::Pxe,
         usb_disk_guid: None,
@@ -382,10 +405,23 @@ pub fn pxe(
     )?;
     crate::artifact::write_atomic(out.join("vmlinuz"), &std::fs::read(&vmlinuz)?)?;
     crate::artifact::write_atomic(out.join("boot.ipxe"), ipxe_script(base_url).as_bytes())?;
+    // For UEFI PXE or HTTP boot under Secure Boot: the same installer as one (signed) image, its URL inside.
+    let efi = work.path().join("installer.efi");
+    super::uki::installer(
+        &vmlinuz,
+        &out.join("initrd.img"),
+        &pxe_cmdline(base_url),
+        sb,
+        b.epoch,
+        work.path(),
+        &efi,
+    )?;
+    crate::artifact::write_atomic(out.join(PXE_EFI), &std::fs::read(&efi)?)?;
     std::fs::create_dir_all(out.join("payload"))?;
     let mut names = vec![
         "boot.ipxe".to_owned(),
         "initrd.img".into(),
+        PXE_EFI.into(),
         "vmlinuz".into(),
     ];
     // A payload file hard-linked from the build is the very inode read_build just verified: take its checked
@@ -438,12 +474,5 @@ mod tests {
             s.contains("kernel http://10.0.0.1/forja/vmlinuz initrd=initrd.img rdinit=/forja/init")
         );
         assert!(s.contains("forja.url=http://10.0.0.1/forja/payload"));
-    }
-
-    #[test]
-    fn grub_boots_the_installer_from_the_usb_label() {
-        let c = usb_grub_cfg();
-        assert!(c.contains("--label FORJA-USB"));
-        assert!(c.contains("rdinit=/forja/init"));
     }
 }

@@ -10,14 +10,15 @@
 //! build host ([`install`]), not a shell re-implementation. Why not `signify-openbsd` in the initrd: it would
 //! check the list, but the hashing-while-writing with the first MiB held back still needs a program of ours.
 //!
-//! Deliberately not here: Secure Boot signing of the installer's GRUB (the host image has none either), and
-//! any network payload fetch other than plain HTTP(S) GET.
+//! The installer boots as a unified kernel image signed with the site's db key ([`uki`]), like the host.
+//! Deliberately not here: any network payload fetch other than plain HTTP(S) GET.
 
 pub mod build;
 
 pub mod install;
 pub mod run;
 pub mod target;
+pub mod uki;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -395,9 +395,6 @@ fn chosen_passwords(ctx: &Ctx) -> Verdict {
     for (i, n) in p.pexip.conferencing.iter().enumerate() {
         refs.push((format!("pexip.conferencing[{i}].password"), &n.password));
     }
-    if let Some(r) = &p.boot.bootloader_password {
-        refs.push(("boot.bootloader-password".to_owned(), r));
-    }
     if let Some(r) = &p.host.root_password {
         refs.push(("host.root-password".to_owned(), r));
     }
