@@ -49,6 +49,8 @@ pub struct BuildFacts {
     pub uki: String,
     /// SHA-256 of the db certificate that signed the build's EFI binaries (absent: unsigned).
     pub secure_boot_db: Option<crate::hashio::Sha256>,
+    /// The partitions the plan leaves empty, where they lie in the image (the installer need not write them).
+    pub empty: Vec<super::Region>,
     pub target: TargetRule,
     /// The build's files as just verified (name and checked SHA-256), so the media need not hash them again.
     pub verified: Vec<sign::sums::Entry>,
@@ -87,6 +89,16 @@ pub fn read_build(dir: &Path, key: &SigningKey, work: &Path) -> anyhow::Result<B
             )
         })?;
     let secure_boot_db = built.secure_boot_db;
+    let empty = plan
+        .disk
+        .iter()
+        .filter(|p| matches!(p.content, crate::plan::PartitionContent::Empty { .. }))
+        .filter_map(|p| built.layout.named(&p.name))
+        .map(|p| super::Region {
+            offset: p.offset,
+            len: p.size,
+        })
+        .collect();
     let esp = built.layout.of_type(PartitionType::Esp).ok_or_else(|| {
         fail(
             Exit::Input,
@@ -109,6 +121,7 @@ pub fn read_build(dir: &Path, key: &SigningKey, work: &Path) -> anyhow::Result<B
         esp_offset: esp.offset,
         uki,
         secure_boot_db,
+        empty,
         target: plan.install_target.clone().unwrap_or_default(),
         disk_seed: plan.disk_seed,
     })
@@ -121,6 +134,7 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p /proc /sys /dev /run /tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
 mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 echo "forja-installer: starting"
@@ -281,6 +295,7 @@ pub fn usb(
         usb_disk_guid: Some(crate::ids::guid(&seed, "disk")),
         payload_partition: Some(2),
         target: b.target.clone(),
+        skip: b.empty.clone(),
     };
     let initrd = work.path().join("installer-initrd.img");
     installer_initrd(&cfg, key, &base_initrd, b.epoch, work.path(), &initrd)?;
@@ -394,6 +409,7 @@ pub fn pxe(
         usb_disk_guid: None,
         payload_partition: None,
         target: b.target.clone(),
+        skip: b.empty.clone(),
     };
     installer_initrd(
         &cfg,

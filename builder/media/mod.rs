@@ -38,6 +38,17 @@ pub struct InstallerConfig {
     /// The profile's `[install] target` rule (empty: the only non-removable disk).
     #[serde(default)]
     pub target: target::TargetRule,
+    /// Byte ranges of the image that its plan leaves empty (slot B, vmstore): zeros there are not written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<Region>,
+}
+
+/// A byte range of the disk image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    pub offset: u64,
+    pub len: u64,
 }
 
 /// How the installer reaches its payload.

@@ -43,12 +43,27 @@ pub struct Record {
     pub image_sha256: Option<crate::hashio::Sha256>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_written: Option<u64>,
+    /// Whether the firmware ran the installer with Secure Boot enforcing.
+    pub secure_boot: bool,
+}
+
+/// Whether the firmware enforces Secure Boot (the last byte of its `SecureBoot` variable is 1).
+pub fn secure_boot() -> bool {
+    std::fs::read("/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c")
+        .ok()
+        .and_then(|v| v.last().copied())
+        == Some(1)
 }
 
 /// Runs the installer. `Err` means nothing bootable was written (see [`install`]).
 pub fn run(cfg: &InstallerConfig, key: &PublicKey, url: Option<String>) -> anyhow::Result<()> {
     let sys = Path::new("/sys/block");
     let dev = Path::new("/dev");
+    let sb = secure_boot();
+    say(format!(
+        "Secure Boot {}",
+        if sb { "enforcing" } else { "off" }
+    ));
     let disks = target::scan(sys, dev).context("listing disks")?;
     for d in &disks {
         say(format!(
@@ -106,6 +121,7 @@ pub fn run(cfg: &InstallerConfig, key: &PublicKey, url: Option<String>) -> anyho
                 target: Some(t.clone()),
                 image_sha256: Some(w.image_sha256),
                 bytes_written: Some(w.bytes),
+                secure_boot: sb,
             },
             Err(e) => Record {
                 time_unix: now(),
@@ -113,6 +129,7 @@ pub fn run(cfg: &InstallerConfig, key: &PublicKey, url: Option<String>) -> anyho
                 target: None,
                 image_sha256: None,
                 bytes_written: None,
+                secure_boot: sb,
             },
         };
         if let Err(e) = write_record(d, &rec) {
@@ -162,7 +179,7 @@ fn verify_and_write(
         t.model,
         t.serial
     ));
-    let w = install::write_image(payload, &trusted, &t.dev)?;
+    let w = install::write_image(payload, &trusted, &t.dev, &cfg.skip)?;
     Ok((t, w))
 }
 
