@@ -11,7 +11,18 @@
 //! Secure Boot certificates. Not here: generating those keys (`forja keygen --secure-boot`), sessions
 //! (`X-Auth-Token`) and ETags (`If-Match`): basic authentication only, which every Redfish service offers.
 
+pub mod apply;
+pub mod audit;
+pub mod boot;
 pub mod keys;
+pub mod observe;
 pub mod plan;
+pub mod redfish;
+
+#[cfg(test)]
+mod fake;
 
 pub use plan::{FirmwarePlan, PLAN_FILE, RULES, plan};
+
+#[cfg(test)]
+mod tests;
