@@ -1,0 +1,627 @@
+//! A virtual BMC in front of a real VM, for `tests/firmware_redfish.rs`: a private libvirtd, test domains, and a
+//! Redfish service per domain — OpenStack's sushy-emulator as it ships, or the strict stand-in
+//! (`tests/support/redfish_standin.py`) that adds what sushy lacks.
+//!
+//! libvirtd runs without systemd: `libvirtd` and `virtlogd` in the foreground inside a private mount namespace
+//! (`unshare --mount`), where the lab's own folders are bind-mounted over `/etc/libvirt`, `/run/libvirt`,
+//! `/var/lib/libvirt`, `/var/cache/libvirt` and `/var/log/libvirt`; clients reach it at
+//! `qemu:///system?socket=STATE/run/libvirt-sock`. Nothing outside the lab's folder is written, except the
+//! QEMU capabilities cache shared by every run (`target/tmp/libvirt-caps-cache`, 8–12 s when cold).
+//!
+//! Teardown ([`Drop`], so also when a test panics), in the order that leaves nothing behind: the BMC process
+//! groups, the running domains (QEMU is daemonised by libvirt and outlives it), libvirtd, virtlogd, the namespace
+//! shell's process group. Processes are stopped by the ids this harness recorded, never by name.
+//! `FORJA_KEEP_LAB=1` keeps the folder (logs, domain XML, nvram) for a post-mortem.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where CI installs sushy-tools and virt-firmware (`ci/install-deps`); `FORJA_TEST_VENV` overrides it.
+pub const DEFAULT_VENV: &str = "/opt/forja-test/redfish-venv";
+pub const OVMF_CODE_SB: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+pub const OVMF_VARS_MS: &str = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
+pub const BMC_USER: &str = "forja-bmc";
+pub const BMC_PASSWORD: &str = "Bmc-Test-Pw-2026!";
+
+pub fn venv() -> PathBuf {
+    std::env::var_os("FORJA_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_VENV))
+}
+
+/// Everything the lab needs that may be missing, named with where it comes from; empty when all is there.
+pub fn missing() -> Vec<String> {
+    missing_with(&venv())
+}
+
+/// [`missing`] with the venv at `venv`.
+pub fn missing_with(venv: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let on_path = |tool: &str| {
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+            .unwrap_or(false)
+            || Path::new("/usr/sbin").join(tool).is_file()
+    };
+    for (tool, pkg) in [
+        ("libvirtd", "libvirt-daemon"),
+        ("virtlogd", "libvirt-daemon"),
+        ("virsh", "libvirt-clients"),
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("qemu-img", "qemu-utils"),
+        ("unshare", "util-linux"),
+        ("setsid", "util-linux"),
+    ] {
+        if !on_path(tool) {
+            out.push(format!("{tool} (package {pkg})"));
+        }
+    }
+    if !Path::new("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so")
+        .exists()
+    {
+        out.push("libvirt's QEMU driver (package libvirt-daemon-driver-qemu)".into());
+    }
+    for f in [OVMF_CODE_SB, OVMF_VARS, OVMF_VARS_MS] {
+        if !Path::new(f).is_file() {
+            out.push(format!("{f} (package ovmf)"));
+        }
+    }
+    let user = Command::new("getent")
+        .args(["passwd", "libvirt-qemu"])
+        .output();
+    if !user.is_ok_and(|o| o.status.success()) {
+        out.push("the user libvirt-qemu (ci/install-deps creates it)".into());
+    }
+    if real_uid() != 0 {
+        out.push("root (libvirtd and mount namespaces need it)".into());
+    }
+    let py = venv.join("bin/python");
+    let probe = Command::new(&py)
+        .args([
+            "-c",
+            "import sushy_tools, libvirt, virt.firmware, bcrypt, cryptography",
+        ])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        out.push(format!(
+            "{} with sushy-tools, virt-firmware and python3-libvirt (ci/install-deps makes it; FORJA_TEST_VENV overrides the path)",
+            py.display()
+        ));
+    }
+    out
+}
+
+fn real_uid() -> u32 {
+    // The owner of /proc/self is the process's user id.
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+}
+
+/// Which Redfish service fronts a domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// sushy-emulator, unmodified.
+    Sushy,
+    /// sushy-emulator plus `redfish_standin.py`.
+    StandIn,
+}
+
+/// One domain and the BMC in front of it.
+#[derive(Debug)]
+pub struct Bmc {
+    pub flavour: Flavour,
+    pub domain: String,
+    pub uuid: String,
+    pub url: String,
+    child: Child,
+}
+
+#[derive(Debug)]
+pub struct Lab {
+    pub dir: PathBuf,
+    pub uri: String,
+    pub ca: PathBuf,
+    ns: Child,
+    pub bmcs: Vec<Bmc>,
+    pub timings: Vec<(String, Duration)>,
+}
+
+fn run(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_until(timeout: Duration, what: &str, mut ready: impl FnMut() -> Result<bool, String>) {
+    let start = Instant::now();
+    loop {
+        match ready() {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => panic!("{what}: {e}"),
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{what}: not ready after {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal_group(pgid: u32, sig: i32) {
+    // A process group id is the leader's pid; negative addresses the whole group.
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn stop_child(child: &mut Child, grace: Duration) {
+    if child.try_wait().ok().flatten().is_some() {
+        return;
+    }
+    signal_group(child.id(), 15);
+    let start = Instant::now();
+    while start.elapsed() < grace {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal_group(child.id(), 9);
+    let _ = child.wait();
+}
+
+impl Lab {
+    /// Starts libvirtd in its namespace; panics naming what is missing if the machine lacks a prerequisite.
+    pub fn start() -> Lab {
+        let missing = missing();
+        assert!(
+            missing.is_empty(),
+            "the Redfish lab cannot run here; missing: {} — run ci/install-deps (as root)",
+            missing.join("; ")
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("forja-redfish-lab-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap()
+            .keep();
+        for d in [
+            "etc", "run", "lib", "log", "images", "nvram", "console", "pool", "tmp", "bmc",
+        ] {
+            fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let caps = Path::new(env!("CARGO_TARGET_TMPDIR")).join("libvirt-caps-cache");
+        fs::create_dir_all(&caps).unwrap();
+        write_libvirt_config(&dir);
+        let t = Instant::now();
+        let ns = spawn_daemons(&dir, &caps);
+        let uri = format!("qemu:///system?socket={}/run/libvirt-sock", dir.display());
+        let mut lab = Lab {
+            ca: dir.join("bmc/ca.pem"),
+            dir,
+            uri,
+            ns,
+            bmcs: Vec::new(),
+            timings: Vec::new(),
+        };
+        lab.wait_for_libvirtd();
+        lab.timings.push(("libvirtd ready".into(), t.elapsed()));
+        lab.virsh(&[
+            "pool-define-as",
+            "default",
+            "dir",
+            "--target",
+            &lab.path("pool"),
+        ]);
+        lab.virsh(&["pool-start", "default"]);
+        lab.write_pki();
+        lab
+    }
+
+    pub fn path(&self, rel: &str) -> String {
+        self.dir.join(rel).display().to_string()
+    }
+
+    fn wait_for_libvirtd(&mut self) {
+        let sock = self.dir.join("run/libvirt-sock");
+        let uri = self.uri.clone();
+        let log = self.dir.join("log");
+        let ns = &mut self.ns;
+        wait_until(Duration::from_secs(60), "libvirtd", || {
+            if let Some(st) = ns.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!(
+                    "the namespace shell exited ({st}); {}",
+                    fs::read_to_string(log.join("daemons.out")).unwrap_or_default()
+                ));
+            }
+            Ok(sock.exists()
+                && Command::new("virsh")
+                    .args(["-c", &uri, "-q", "version"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success()))
+        });
+    }
+
+    /// `virsh -c URI ARGS`: its standard output; panics with its error.
+    pub fn virsh(&self, args: &[&str]) -> String {
+        run(
+            Command::new("virsh")
+                .arg("-c")
+                .arg(&self.uri)
+                .arg("-q")
+                .args(args),
+            &format!("virsh {}", args.join(" ")),
+        )
+    }
+
+    /// The persistent definition of a domain, as libvirt holds it.
+    pub fn inactive_xml(&self, domain: &str) -> String {
+        self.virsh(&["dumpxml", "--inactive", domain])
+    }
+
+    fn write_pki(&self) {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "forja test BMC CA");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        fs::write(&self.ca, ca_cert.pem()).unwrap();
+        fs::write(self.dir.join("bmc/server.pem"), leaf.pem()).unwrap();
+        fs::write(self.dir.join("bmc/server.key"), key.serialize_pem()).unwrap();
+        // sushy accepts bcrypt entries only; cost 4 because it checks every request.
+        let line = run(
+            Command::new(venv().join("bin/python")).args([
+                "-c",
+                "import sys, bcrypt; print(sys.argv[1] + ':' + bcrypt.hashpw(sys.argv[2].encode(), bcrypt.gensalt(rounds=4)).decode())",
+                BMC_USER,
+                BMC_PASSWORD,
+            ]),
+            "making the htpasswd file",
+        );
+        fs::write(self.dir.join("bmc/htpasswd"), line).unwrap();
+    }
+
+    /// Defines a test domain (`uuid` must be unique in the lab) and starts its BMC; returns its index.
+    pub fn add(&mut self, flavour: Flavour, domain: &str, uuid: &str) -> usize {
+        for (disk, size) in [("system", "1G"), ("data", "1G")] {
+            let img = self.dir.join(format!("images/{domain}-{disk}.qcow2"));
+            run(
+                Command::new("qemu-img")
+                    .args(["create", "-q", "-f", "qcow2"])
+                    .arg(&img)
+                    .arg(size),
+                "qemu-img create",
+            );
+        }
+        let xml = self.dir.join(format!("{domain}.xml"));
+        fs::write(&xml, domain_xml(&self.dir, domain, uuid)).unwrap();
+        self.virsh(&["define", &xml.display().to_string()]);
+        let t = Instant::now();
+        let bmc = self.start_bmc(flavour, domain, uuid);
+        self.timings
+            .push((format!("{domain}: BMC ready"), t.elapsed()));
+        self.bmcs.push(bmc);
+        self.bmcs.len() - 1
+    }
+
+    fn start_bmc(&self, flavour: Flavour, domain: &str, uuid: &str) -> Bmc {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = self.dir.join(format!("bmc/{domain}.conf"));
+        fs::write(&conf, sushy_config(&self.dir, &self.uri, port, uuid)).unwrap();
+        let py = venv().join("bin/python");
+        let mut cmd = match flavour {
+            Flavour::Sushy => Command::new(venv().join("bin/sushy-emulator")),
+            Flavour::StandIn => {
+                let mut c = Command::new(&py);
+                c.arg(
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/redfish_standin.py"),
+                );
+                c
+            }
+        };
+        let log = fs::File::create(self.dir.join(format!("log/bmc-{domain}.log"))).unwrap();
+        let child = cmd
+            .arg("--config")
+            .arg(&conf)
+            .env("TMPDIR", self.dir.join("tmp"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting the BMC for {domain}: {e}"));
+        let url = format!("https://127.0.0.1:{port}");
+        let mut bmc = Bmc {
+            flavour,
+            domain: domain.into(),
+            uuid: uuid.into(),
+            url,
+            child,
+        };
+        let ca = self.ca.clone();
+        let logf = self.dir.join(format!("log/bmc-{domain}.log"));
+        let root = format!("{}/redfish/v1/", bmc.url);
+        let child = &mut bmc.child;
+        wait_until(Duration::from_secs(30), "the BMC", || {
+            if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!(
+                    "it exited ({st}): {}",
+                    fs::read_to_string(&logf).unwrap_or_default()
+                ));
+            }
+            Ok(https_get_ok(&root, &ca))
+        });
+        bmc
+    }
+
+    pub fn bmc(&self, i: usize) -> &Bmc {
+        &self.bmcs[i]
+    }
+
+    /// The domain's nvram file as libvirt names it now.
+    pub fn nvram_path(&self, domain: &str) -> PathBuf {
+        let xml = self.inactive_xml(domain);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let nv = doc
+            .descendants()
+            .find(|n| n.has_tag_name("nvram"))
+            .expect("an <nvram>");
+        PathBuf::from(nv.text().unwrap().trim())
+    }
+
+    /// `virt-fw-vars --print [--verbose]` of a domain's nvram file.
+    pub fn nvram_dump(&self, domain: &str, verbose: bool) -> String {
+        let p = self.nvram_path(domain);
+        let mut cmd = Command::new(venv().join("bin/virt-fw-vars"));
+        cmd.arg("-i").arg(&p).arg("--print");
+        if verbose {
+            cmd.arg("--verbose");
+        }
+        run(&mut cmd, "virt-fw-vars")
+    }
+}
+
+/// Whether `url` answers 200 over HTTPS with the lab's CA.
+fn https_get_ok(url: &str, ca: &Path) -> bool {
+    use std::sync::Arc;
+    let pem = fs::read(ca).unwrap();
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|i| match i {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)))
+        .build();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    agent.get(url).call().is_ok_and(|r| r.status() == 200)
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for b in &mut self.bmcs {
+            stop_child(&mut b.child, Duration::from_secs(5));
+        }
+        if self.dir.join("run/libvirt-sock").exists() {
+            if let Ok(o) = Command::new("virsh")
+                .args(["-c", &self.uri, "-q", "list", "--name"])
+                .output()
+            {
+                for d in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    let _ = Command::new("virsh")
+                        .args(["-c", &self.uri, "-q", "destroy", d])
+                        .output();
+                }
+            }
+        }
+        // QEMU that libvirt could not destroy: its pid files are in the lab's run folder.
+        if let Ok(rd) = fs::read_dir(self.dir.join("run/qemu")) {
+            for e in rd
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pid"))
+            {
+                if let Ok(pid) = fs::read_to_string(e.path()) {
+                    let pid = pid.trim();
+                    if fs::read_to_string(format!("/proc/{pid}/comm"))
+                        .is_ok_and(|c| c.contains("qemu"))
+                    {
+                        let _ = Command::new("kill").args(["-TERM", pid]).status();
+                    }
+                }
+            }
+        }
+        for (pidfile, wait) in [("run/libvirtd.pid", 10), ("run/virtlogd.pid", 5)] {
+            if let Ok(pid) = fs::read_to_string(self.dir.join(pidfile)) {
+                let pid = pid.trim().to_owned();
+                let _ = Command::new("kill").args(["-TERM", &pid]).status();
+                let start = Instant::now();
+                while Path::new(&format!("/proc/{pid}")).exists()
+                    && start.elapsed() < Duration::from_secs(wait)
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        stop_child(&mut self.ns, Duration::from_secs(10));
+        if std::env::var_os("FORJA_KEEP_LAB").is_some_and(|v| v == "1") {
+            eprintln!("redfish lab kept in {}", self.dir.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn write_libvirt_config(dir: &Path) {
+    // A private daemon: root-only sockets, no polkit (not installed), logs in the lab's folder.
+    fs::write(
+        dir.join("etc/libvirtd.conf"),
+        "unix_sock_group = \"root\"\nunix_sock_ro_perms = \"0700\"\nunix_sock_rw_perms = \"0700\"\n\
+         auth_unix_ro = \"none\"\nauth_unix_rw = \"none\"\nlog_outputs = \"3:file:/var/log/libvirt/libvirtd.log\"\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("etc/virtlogd.conf"),
+        "log_outputs = \"3:file:/var/log/libvirt/virtlogd.log\"\n",
+    )
+    .unwrap();
+    // QEMU runs as root on the lab's own files: no chown, no AppArmor.
+    fs::write(
+        dir.join("etc/qemu.conf"),
+        "user = \"root\"\ngroup = \"root\"\nsecurity_driver = \"none\"\n",
+    )
+    .unwrap();
+}
+
+/// `setsid unshare --mount`: a new session (its pid is the process group to stop) and a private mount namespace
+/// where the lab's folders stand in for libvirt's. The shell waits for both daemons, so it lives as long as they.
+fn spawn_daemons(dir: &Path, caps: &Path) -> Child {
+    for d in [
+        "/etc/libvirt",
+        "/run/libvirt",
+        "/var/lib/libvirt",
+        "/var/cache/libvirt",
+        "/var/log/libvirt",
+    ] {
+        fs::create_dir_all(d).unwrap(); // mount points only; nothing is written there
+    }
+    let script = r#"set -e
+mount --bind "$1/etc" /etc/libvirt
+mount --bind "$1/run" /run/libvirt
+mount --bind "$1/lib" /var/lib/libvirt
+mount --bind "$2" /var/cache/libvirt
+mount --bind "$1/log" /var/log/libvirt
+virtlogd -f /etc/libvirt/virtlogd.conf -p /run/libvirt/virtlogd.pid &
+libvirtd -f /etc/libvirt/libvirtd.conf -p /run/libvirt/libvirtd.pid &
+wait"#;
+    let out = fs::File::create(dir.join("log/daemons.out")).unwrap();
+    Command::new("setsid")
+        .args([
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "ns",
+        ])
+        .arg(dir)
+        .arg(caps)
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("setsid unshare (util-linux)")
+}
+
+/// A forja-like host as a TCG domain: q35, OVMF with explicit loader and nvram (firmware autoselection keeps a
+/// stale nvram when Secure Boot changes), Secure Boot off, boot order network, CD, disk (the unlocked state
+/// `apply` must fix). Devices: the SATA system disk, a virtio data disk, an empty CD-ROM, two NICs (user-mode
+/// networking: no bridge, no dnsmasq).
+fn domain_xml(dir: &Path, name: &str, uuid: &str) -> String {
+    let d = dir.display();
+    format!(
+        r#"<domain type='qemu'>
+  <name>{name}</name>
+  <uuid>{uuid}</uuid>
+  <memory unit='MiB'>512</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <loader readonly='yes' secure='no' type='pflash'>{OVMF_CODE_SB}</loader>
+    <nvram template='{OVMF_VARS}'>{d}/nvram/{name}_VARS.fd</nvram>
+    <boot dev='network'/>
+    <boot dev='cdrom'/>
+    <boot dev='hd'/>
+  </os>
+  <features><acpi/><apic/><smm state='on'/></features>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='{d}/images/{name}-system.qcow2'/>
+      <target dev='sda' bus='sata'/>
+    </disk>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='{d}/images/{name}-data.qcow2'/>
+      <target dev='vdb' bus='virtio'/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <target dev='sdc' bus='sata'/>
+      <readonly/>
+    </disk>
+    <interface type='user'><mac address='52:54:00:16:16:01'/><model type='virtio'/></interface>
+    <interface type='user'><mac address='52:54:00:16:16:02'/><model type='e1000e'/></interface>
+    <serial type='file'><source path='{d}/console/{name}-serial.log'/><target port='0'/></serial>
+  </devices>
+</domain>
+"#
+    )
+}
+
+/// sushy-emulator's configuration (a Python file). Debian's OVMF file names are required: sushy's defaults do
+/// not exist on Debian, and it decides "Secure Boot on" by the nvram template's name.
+fn sushy_config(dir: &Path, uri: &str, port: u16, uuid: &str) -> String {
+    let d = dir.display();
+    format!(
+        r#"SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'
+SUSHY_EMULATOR_LISTEN_PORT = {port}
+SUSHY_EMULATOR_SSL_CERT = '{d}/bmc/server.pem'
+SUSHY_EMULATOR_SSL_KEY = '{d}/bmc/server.key'
+SUSHY_EMULATOR_AUTH_FILE = '{d}/bmc/htpasswd'
+SUSHY_EMULATOR_LIBVIRT_URI = '{uri}'
+SUSHY_EMULATOR_STATE_DIR = '{d}/bmc/state-{uuid}'
+SUSHY_EMULATOR_ALLOWED_INSTANCES = ['{uuid}']
+SUSHY_EMULATOR_FEATURE_SET = 'full'
+SUSHY_EMULATOR_IGNORE_BOOT_DEVICE = False
+SUSHY_EMULATOR_STORAGE_POOL = 'default'
+SUSHY_EMULATOR_BOOT_LOADER_MAP = {{'UEFI': {{'x86_64': '{OVMF_CODE_SB}'}}, 'Legacy': {{'x86_64': None}}}}
+SUSHY_EMULATOR_SECURE_BOOT_ENABLED_NVRAM = '{OVMF_VARS_MS}'
+SUSHY_EMULATOR_SECURE_BOOT_DISABLED_NVRAM = '{OVMF_VARS}'
+SUSHY_EMULATOR_VMEDIA_VERIFY_SSL = False
+"#
+    )
+}
