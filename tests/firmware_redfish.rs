@@ -19,6 +19,8 @@ use serde_json::Value;
 const BIOS_PASSWORD: &str = "Lab-Test-Bios-2026!";
 const SUSHY_UUID: &str = "6e0c5a1e-f0a1-4b1d-9b1e-000000001601";
 const STANDIN_UUID: &str = "6e0c5a1e-f0a1-4b1d-9b1e-000000001602";
+/// An EFI application Debian ships unsigned (package systemd-boot-efi): the loader of the boot proof.
+const SYSTEMD_BOOT: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 
 /// The lab profile, set up as a site would for its BMC: the account, the first change's old password (none set:
 /// empty), the site's own Secure Boot keys, and which boot option is the installed disk.
@@ -411,6 +413,92 @@ fn check_password_hash(lab: &Lab, domain: &str) {
     assert!(ok.success(), "the firmware password is not the profile's");
 }
 
+/// A FAT volume spanning the whole disk (no partition table: UEFI mounts it as it is) whose fallback loader
+/// `\EFI\BOOT\BOOTX64.EFI` is `loader`, written by forja's own FAT writer.
+fn write_esp(path: &Path, loader: &Path) {
+    let mut tree = forja::fs::fat::FatTree::new();
+    tree.add_file("EFI/BOOT/BOOTX64.EFI", loader).unwrap();
+    let params = forja::fs::fat::FatParams {
+        size: 40 << 20,
+        volume_id: 0x1616_0030,
+        label: "FORJA-ESP".into(),
+        epoch: 1_767_225_600,
+        hidden_sectors: 0,
+    };
+    tree.write_image(path, &params).unwrap();
+}
+
+/// OVMF's boot manager line for the system disk: loaded and started, or refused.
+const DISK: &str = "\"UEFI QEMU HARDDISK QM00001 \"";
+
+fn disk_decided(line: &str) -> bool {
+    line.contains(DISK) && (line.contains("BdsDxe: starting") || line.contains("Access Denied"))
+}
+
+/// The boot proof, through the firmware itself: after `apply` (Secure Boot on, only the site's keys, only the
+/// system disk bootable), OVMF refuses the unsigned loader on the system disk, and runs the same loader signed
+/// with the site's db key. Neither boot tries the network. (After the refusal OVMF starts its built-in EFI
+/// shell, which it lists itself; Secure Boot still holds inside it.)
+fn firmware_enforces_the_site_keys(
+    lab: &Lab,
+    site: &Site,
+    b: usize,
+    esp: &Path,
+    t: &mut Vec<(String, f64)>,
+) {
+    let dom = lab.bmc(b).domain.clone();
+    let limit = std::time::Duration::from_secs(120);
+    let s = Instant::now();
+    let log = lab.boot_until(&dom, disk_decided, limit);
+    t.push((
+        "boot proof: unsigned loader".into(),
+        s.elapsed().as_secs_f64(),
+    ));
+    let decided = log.lines().find(|l| disk_decided(l)).unwrap();
+    assert!(
+        decided.contains("Access Denied"),
+        "the unsigned loader was not refused:\n{log}"
+    );
+    assert!(
+        !log.contains("PXE"),
+        "the firmware tried the network:\n{log}"
+    );
+
+    let keys = site.dir.path().join("keys/secure-boot");
+    let signed = lab.dir.join("images/systemd-bootx64.signed.efi");
+    let out = Command::new("sbsign")
+        .arg("--key")
+        .arg(keys.join("db.key"))
+        .arg("--cert")
+        .arg(keys.join("db.crt"))
+        .arg("--output")
+        .arg(&signed)
+        .arg(SYSTEMD_BOOT)
+        .output()
+        .expect("sbsign (package sbsigntool)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    write_esp(esp, &signed);
+    let s = Instant::now();
+    let log = lab.boot_until(&dom, disk_decided, limit);
+    t.push((
+        "boot proof: loader signed with the site's db key".into(),
+        s.elapsed().as_secs_f64(),
+    ));
+    let decided = log.lines().find(|l| disk_decided(l)).unwrap();
+    assert!(
+        decided.contains("BdsDxe: starting"),
+        "the signed loader did not start:\n{log}"
+    );
+    assert!(
+        !log.contains("PXE"),
+        "the firmware tried the network:\n{log}"
+    );
+}
+
 #[test]
 fn firmware_apply_and_audit_through_virtual_bmcs() {
     let all = Instant::now();
@@ -420,8 +508,10 @@ fn firmware_apply_and_audit_through_virtual_bmcs() {
     t.push(("site keys (3 x RSA-3072)".into(), s.elapsed().as_secs_f64()));
     let s = Instant::now();
     let mut lab = Lab::start();
-    let sushy = lab.add(Flavour::Sushy, "forja-sushy", SUSHY_UUID);
-    let standin = lab.add(Flavour::StandIn, "forja-standin", STANDIN_UUID);
+    let esp = lab.dir.join("images/forja-standin-esp.raw");
+    write_esp(&esp, Path::new(SYSTEMD_BOOT));
+    let sushy = lab.add(Flavour::Sushy, "forja-sushy", SUSHY_UUID, None);
+    let standin = lab.add(Flavour::StandIn, "forja-standin", STANDIN_UUID, Some(&esp));
     t.push((
         "lab start (libvirtd, 2 domains, 2 BMCs)".into(),
         s.elapsed().as_secs_f64(),
@@ -435,6 +525,7 @@ fn firmware_apply_and_audit_through_virtual_bmcs() {
     let s = Instant::now();
     stand_in(&lab, &site, standin, &mut t);
     t.push(("stand-in part".into(), s.elapsed().as_secs_f64()));
+    firmware_enforces_the_site_keys(&lab, &site, standin, &esp, &mut t);
     let s = Instant::now();
     drop(lab);
     t.push(("teardown".into(), s.elapsed().as_secs_f64()));

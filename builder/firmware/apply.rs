@@ -71,9 +71,13 @@ pub fn apply(
         sum: Summary::default(),
     };
     c.say(format!(
-        "forja firmware apply{}: system {system} (PowerState {})",
-        if dry_run { " --dry-run" } else { "" },
-        obs.power_state.as_deref().unwrap_or("unknown")
+        "system {system} (PowerState {}){}",
+        obs.power_state.as_deref().unwrap_or("unknown"),
+        if dry_run {
+            ", dry run: nothing is sent"
+        } else {
+            ""
+        }
     ))?;
     c.admin_password(&obs)?;
     c.boot(&obs)?;
@@ -296,20 +300,24 @@ impl Ctx<'_> {
             }
             return Ok(wrote);
         }
-        let new = boot::new_order(order, options, want);
-        let mut b = json!({"BootOrder": new});
-        let mut what = format!("BootOrder {order:?} -> {new:?}");
-        if ovr_bad {
-            b["BootSourceOverrideEnabled"] = json!(lock.boot_source_override_enabled);
-            what.push_str(&format!(
-                ", BootSourceOverrideEnabled {} -> {}",
-                ovr.unwrap_or_default(),
-                lock.boot_source_override_enabled
-            ));
+        let mut b = serde_json::Map::new();
+        let mut what = Vec::new();
+        if !eff.starts_with(want) {
+            let new = boot::new_order(order, options, want);
+            what.push(format!("BootOrder {order:?} -> {new:?}"));
+            b.insert("BootOrder".into(), json!(new));
         }
-        self.changing(s, what)?;
+        if ovr_bad {
+            let want_ovr = &lock.boot_source_override_enabled;
+            what.push(format!(
+                "BootSourceOverrideEnabled {} -> {want_ovr}",
+                ovr.unwrap_or_default()
+            ));
+            b.insert("BootSourceOverrideEnabled".into(), json!(want_ovr));
+        }
+        self.changing(s, what.join(", "))?;
         let system = self.system.clone();
-        self.write("PATCH", &system, &json!({"Boot": b}))?;
+        self.write("PATCH", &system, &json!({ "Boot": b }))?;
         Ok(true)
     }
 
@@ -441,8 +449,13 @@ impl Ctx<'_> {
             });
             self.write("POST", &path, &body)
                 .with_context(|| format!("enrolling {} into {}", c.file, db.id()))?;
+            let verb = if self.dry_run {
+                "would enrol"
+            } else {
+                "enrolled"
+            };
             self.say(format!(
-                "  enrolled {} ({}, sha256 {}) into {}",
+                "  {verb} {} ({}, sha256 {}) into {}",
                 c.file,
                 c.subject,
                 c.sha256,

@@ -308,20 +308,33 @@ impl Lab {
         fs::write(self.dir.join("bmc/htpasswd"), line).unwrap();
     }
 
-    /// Defines a test domain (`uuid` must be unique in the lab) and starts its BMC; returns its index.
-    pub fn add(&mut self, flavour: Flavour, domain: &str, uuid: &str) -> usize {
-        for (disk, size) in [("system", "1G"), ("data", "1G")] {
-            let img = self.dir.join(format!("images/{domain}-{disk}.qcow2"));
+    /// Defines a test domain (`uuid` must be unique in the lab) and starts its BMC; returns its index. The system
+    /// disk is a blank qcow2, or the raw image `system` (for boot proofs).
+    pub fn add(
+        &mut self,
+        flavour: Flavour,
+        domain: &str,
+        uuid: &str,
+        system: Option<&Path>,
+    ) -> usize {
+        let qcow2 = |name: &str| {
+            let p = self.dir.join(format!("images/{domain}-{name}.qcow2"));
             run(
                 Command::new("qemu-img")
                     .args(["create", "-q", "-f", "qcow2"])
-                    .arg(&img)
-                    .arg(size),
+                    .arg(&p)
+                    .arg("1G"),
                 "qemu-img create",
             );
-        }
+            p
+        };
+        qcow2("data");
+        let system = match system {
+            Some(p) => (p.to_owned(), "raw"),
+            None => (qcow2("system"), "qcow2"),
+        };
         let xml = self.dir.join(format!("{domain}.xml"));
-        fs::write(&xml, domain_xml(&self.dir, domain, uuid)).unwrap();
+        fs::write(&xml, domain_xml(&self.dir, domain, uuid, &system)).unwrap();
         self.virsh(&["define", &xml.display().to_string()]);
         let t = Instant::now();
         let bmc = self.start_bmc(flavour, domain, uuid);
@@ -383,6 +396,35 @@ impl Lab {
             Ok(https_get_ok(&root, &ca))
         });
         bmc
+    }
+
+    /// Powers a domain on (through libvirt) and waits for the first serial line for which `decisive` holds;
+    /// returns the serial log up to then, or panics with it after `timeout`.
+    pub fn boot_until(
+        &self,
+        domain: &str,
+        decisive: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> String {
+        let serial = self.dir.join(format!("console/{domain}-serial.log"));
+        let _ = fs::remove_file(&serial);
+        self.virsh(&["start", domain]);
+        let start = Instant::now();
+        loop {
+            // OVMF's lines are ASCII; a loader's screen may not be UTF-8.
+            let log = String::from_utf8_lossy(&fs::read(&serial).unwrap_or_default()).into_owned();
+            if log.lines().any(&decisive) {
+                self.virsh(&["destroy", domain]);
+                return log;
+            }
+            if start.elapsed() > timeout {
+                self.virsh(&["destroy", domain]);
+                panic!(
+                    "{domain}: no decisive line on the serial console within {timeout:?}:\n{log}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     pub fn bmc(&self, i: usize) -> &Bmc {
@@ -557,8 +599,9 @@ wait"#;
 /// stale nvram when Secure Boot changes), Secure Boot off, boot order network, CD, disk (the unlocked state
 /// `apply` must fix). Devices: the SATA system disk, a virtio data disk, an empty CD-ROM, two NICs (user-mode
 /// networking: no bridge, no dnsmasq).
-fn domain_xml(dir: &Path, name: &str, uuid: &str) -> String {
+fn domain_xml(dir: &Path, name: &str, uuid: &str, system: &(PathBuf, &str)) -> String {
     let d = dir.display();
+    let (sys, fmt) = (system.0.display(), system.1);
     format!(
         r#"<domain type='qemu'>
   <name>{name}</name>
@@ -579,8 +622,8 @@ fn domain_xml(dir: &Path, name: &str, uuid: &str) -> String {
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='{d}/images/{name}-system.qcow2'/>
+      <driver name='qemu' type='{fmt}'/>
+      <source file='{sys}'/>
       <target dev='sda' bus='sata'/>
     </disk>
     <disk type='file' device='disk'>
