@@ -83,11 +83,29 @@ impl Site {
 
     /// `forja firmware CMD PROFILE --bmc URL --ca CA EXTRA...`: exit code and stdout; no secret in any output.
     fn forja(&self, lab: &Lab, bmc: usize, cmd: &str, extra: &[&str]) -> (i32, String) {
+        let (code, stdout, stderr) =
+            self.forja_with(&self.profile, &lab.bmc(bmc).url, &lab.ca, cmd, extra);
+        println!(
+            "--- forja firmware {cmd} ({})\n{stdout}{stderr}",
+            lab.bmc(bmc).domain
+        );
+        (code, stdout)
+    }
+
+    /// The same with any profile, URL and CA: exit code, stdout, stderr.
+    fn forja_with(
+        &self,
+        profile: &Path,
+        url: &str,
+        ca: &Path,
+        cmd: &str,
+        extra: &[&str],
+    ) -> (i32, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_forja"))
             .args(["-q", "firmware", cmd])
-            .arg(&self.profile)
-            .args(["--bmc", &lab.bmc(bmc).url, "--ca"])
-            .arg(&lab.ca)
+            .arg(profile)
+            .args(["--bmc", url, "--ca"])
+            .arg(ca)
             .args(extra)
             .output()
             .unwrap();
@@ -99,11 +117,19 @@ impl Site {
                 "a secret was printed:\n{stdout}\n{stderr}"
             );
         }
-        println!(
-            "--- forja firmware {cmd} ({})\n{stdout}{stderr}",
-            lab.bmc(bmc).domain
-        );
-        (out.status.code().unwrap_or(-1), stdout)
+        (out.status.code().unwrap_or(-1), stdout, stderr)
+    }
+
+    /// A copy of the site whose secrets file has `from` replaced by `to`.
+    fn with_secret(&self, from: &str, to: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["lab.toml", "lab.secrets.toml", "lab-test-ca.pem"] {
+            let text = std::fs::read_to_string(self.dir.path().join(f)).unwrap();
+            std::fs::write(dir.path().join(f), text.replace(from, to)).unwrap();
+        }
+        std::os::unix::fs::symlink(self.dir.path().join("keys"), dir.path().join("keys")).unwrap();
+        let profile = dir.path().join("lab.toml");
+        Site { dir, profile }
     }
 
     fn audit_json(&self, lab: &Lab, bmc: usize) -> (i32, Value) {
@@ -428,6 +454,109 @@ fn write_esp(path: &Path, loader: &Path) {
     tree.write_image(path, &params).unwrap();
 }
 
+/// What a BMC refuses, and how forja reports a refusal. Against the stand-in (strict, DMTF errors): the writes
+/// of the old firmware plan (`BootOrder: ["disk"]`, a placeholder old password), read-only and mistyped
+/// properties, unknown resources. Against sushy: forja's own refusals (http://, another CA, a wrong password,
+/// an unknown system) with their exit codes.
+fn refusals(lab: &Lab, site: &Site, sushy: usize, standin: usize) {
+    let sys = format!("/redfish/v1/Systems/{STANDIN_UUID}");
+    let dmtf = |b: usize, method: &str, path: &str, body: Value, status: u16, id: &str| {
+        let (st, answer) = lab.request(b, method, path, Some(body.clone()));
+        assert_eq!(st, status, "{method} {path} {body}: {answer}");
+        let msg = &answer["error"]["@Message.ExtendedInfo"][0];
+        assert!(
+            msg["MessageId"].as_str().is_some_and(|m| m.ends_with(id)),
+            "{method} {path}: {answer}"
+        );
+        msg["RelatedProperties"].clone()
+    };
+    let props = dmtf(
+        standin,
+        "PATCH",
+        &sys,
+        serde_json::json!({"Boot": {"BootOrder": ["disk"], "BootSourceOverrideEnabled": "Disabled"}}),
+        400,
+        "PropertyValueNotInList",
+    );
+    assert_eq!(props, serde_json::json!(["#/Boot/BootOrder"]));
+    dmtf(
+        standin,
+        "POST",
+        &format!("{sys}/BIOS/Actions/Bios.ChangePassword"),
+        serde_json::json!({"PasswordName": "AdminPassword", "OldPassword": {"secret": "current BIOS admin password"},
+            "NewPassword": "x"}),
+        400,
+        "ActionParameterValueTypeError",
+    );
+    dmtf(
+        standin,
+        "PATCH",
+        &format!("{sys}/SecureBoot"),
+        serde_json::json!({"SecureBootMode": "UserMode"}),
+        400,
+        "PropertyNotWritable",
+    );
+    dmtf(
+        standin,
+        "PATCH",
+        &format!("{sys}/SecureBoot"),
+        serde_json::json!({"SecureBootEnable": "yes"}),
+        400,
+        "PropertyValueTypeError",
+    );
+    dmtf(
+        standin,
+        "PATCH",
+        &format!("{sys}/BootOptions/Boot0001"),
+        serde_json::json!({"Bogus": 1}),
+        400,
+        "PropertyUnknown",
+    );
+    let (st, _) = lab.request(
+        standin,
+        "GET",
+        &format!("{sys}/SecureBoot/SecureBootDatabases/PKx"),
+        None,
+    );
+    assert_eq!(st, 404);
+    // sushy-emulator refuses the old plan's BootOrder too, in plain text.
+    let (st, answer) = lab.request(
+        sushy,
+        "PATCH",
+        &format!("/redfish/v1/Systems/{SUSHY_UUID}"),
+        Some(serde_json::json!({"Boot": {"BootOrder": ["disk"], "BootSourceOverrideEnabled": "Disabled"}})),
+    );
+    assert_eq!(st, 400, "{answer}");
+
+    let url = &lab.bmc(sushy).url;
+    let (code, _, err) = site.forja_with(
+        &site.profile,
+        &url.replace("https://", "http://"),
+        &lab.ca,
+        "audit",
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not an https:// URL"), "{err}");
+    let other_ca = site.dir.path().join("other-ca.pem");
+    let ca = rcgen::generate_simple_self_signed(vec!["other".into()]).unwrap();
+    std::fs::write(&other_ca, ca.cert.pem()).unwrap();
+    let (code, _, err) = site.forja_with(&site.profile, url, &other_ca, "apply", &[]);
+    assert_eq!(code, 9, "{err}");
+    assert!(err.contains("TLS failure"), "{err}");
+    let wrong = site.with_secret(BMC_PASSWORD, "Not-The-Bmc-Password-1");
+    let (code, _, err) = wrong.forja_with(&wrong.profile, url, &lab.ca, "apply", &[]);
+    assert_eq!(code, 9, "{err}");
+    assert!(
+        err.contains("HTTP 401") && !err.contains("Not-The-Bmc-Password-1"),
+        "{err}"
+    );
+    let (code, _, err) =
+        site.forja_with(&site.profile, url, &lab.ca, "audit", &["--system", "nope"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("0 system(s) match `nope`"), "{err}");
+}
+
 /// OVMF's boot manager line for the system disk: loaded and started, or refused.
 const DISK: &str = "\"UEFI QEMU HARDDISK QM00001 \"";
 
@@ -526,6 +655,12 @@ fn firmware_apply_and_audit_through_virtual_bmcs() {
     stand_in(&lab, &site, standin, &mut t);
     t.push(("stand-in part".into(), s.elapsed().as_secs_f64()));
     firmware_enforces_the_site_keys(&lab, &site, standin, &esp, &mut t);
+    let s = Instant::now();
+    refusals(&lab, &site, sushy, standin);
+    t.push((
+        "refusals (strict BMC errors, forja's exit codes)".into(),
+        s.elapsed().as_secs_f64(),
+    ));
     let s = Instant::now();
     drop(lab);
     t.push(("teardown".into(), s.elapsed().as_secs_f64()));

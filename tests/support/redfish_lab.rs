@@ -454,8 +454,7 @@ impl Lab {
     }
 }
 
-/// Whether `url` answers 200 over HTTPS with the lab's CA.
-fn https_get_ok(url: &str, ca: &Path) -> bool {
+fn agent(ca: &Path) -> ureq::Agent {
     use std::sync::Arc;
     let pem = fs::read(ca).unwrap();
     let certs: Vec<_> = ureq::tls::parse_pem(&pem)
@@ -467,13 +466,45 @@ fn https_get_ok(url: &str, ca: &Path) -> bool {
     let tls = ureq::tls::TlsConfig::builder()
         .root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)))
         .build();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    ureq::Agent::config_builder()
         .tls_config(tls)
         .proxy(None)
-        .timeout_global(Some(Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
         .build()
-        .into();
-    agent.get(url).call().is_ok_and(|r| r.status() == 200)
+        .into()
+}
+
+/// Whether `url` answers 200 over HTTPS with the lab's CA.
+fn https_get_ok(url: &str, ca: &Path) -> bool {
+    agent(ca).get(url).call().is_ok_and(|r| r.status() == 200)
+}
+
+impl Lab {
+    /// One Redfish request to BMC `b` with the lab's credentials: status and JSON body (`null` if none).
+    pub fn request(
+        &self,
+        b: usize,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        use base64::Engine;
+        let auth =
+            base64::engine::general_purpose::STANDARD.encode(format!("{BMC_USER}:{BMC_PASSWORD}"));
+        let req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.bmc(b).url))
+            .header("Authorization", format!("Basic {auth}"))
+            .header("Content-Type", "application/json");
+        let bytes = body.map(|v| v.to_string().into_bytes()).unwrap_or_default();
+        let mut resp = agent(&self.ca).run(req.body(bytes).unwrap()).unwrap();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        (
+            resp.status().as_u16(),
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
 }
 
 impl Drop for Lab {
