@@ -8,238 +8,20 @@
 
 #[path = "support/redfish_lab.rs"]
 mod redfish_lab;
+#[path = "support/redfish_site.rs"]
+mod redfish_site;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use redfish_lab::{BMC_PASSWORD, BMC_USER, Flavour, Lab, OVMF_VARS_MS};
+use redfish_lab::{BMC_PASSWORD, Flavour, Lab, OVMF_VARS_MS};
+use redfish_site::{Site, check_password_hash, definition, put_network_first, status, write_esp};
 use serde_json::Value;
-
-const BIOS_PASSWORD: &str = "Lab-Test-Bios-2026!";
 const SUSHY_UUID: &str = "6e0c5a1e-f0a1-4b1d-9b1e-000000001601";
 const STANDIN_UUID: &str = "6e0c5a1e-f0a1-4b1d-9b1e-000000001602";
 /// An EFI application Debian ships unsigned (package systemd-boot-efi): the loader of the boot proof.
 const SYSTEMD_BOOT: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
-
-/// The lab profile, set up as a site would for its BMC: the account, the first change's old password (none set:
-/// empty), the site's own Secure Boot keys, and which boot option is the installed disk.
-struct Site {
-    dir: tempfile::TempDir,
-    profile: PathBuf,
-}
-
-impl Site {
-    fn new() -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
-        for f in ["lab.toml", "lab.secrets.toml", "lab-test-ca.pem"] {
-            std::fs::copy(root.join(f), dir.path().join(f)).unwrap();
-        }
-        let keys = dir.path().join("keys/secure-boot");
-        std::fs::create_dir_all(&keys).unwrap();
-        for n in ["PK", "KEK", "db"] {
-            let out = Command::new("openssl")
-                .args([
-                    "req", "-x509", "-newkey", "rsa:3072", "-nodes", "-days", "3650", "-sha256",
-                ])
-                .args(["-subj", &format!("/CN=forja test site {n}")])
-                .arg("-keyout")
-                .arg(keys.join(format!("{n}.key")))
-                .arg("-out")
-                .arg(keys.join(format!("{n}.crt")))
-                .output()
-                .expect("openssl (package openssl)");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::fs::write(
-            keys.join("owner.guid"),
-            "5d2a9b8e-1616-4c30-a1e1-f0f1a2b3c4d5\n",
-        )
-        .unwrap();
-        let profile = dir.path().join("lab.toml");
-        let text = std::fs::read_to_string(&profile).unwrap().replace(
-            "secure-boot = true\n",
-            "secure-boot = true\n\
-             bmc-user = { secret = \"bmc-user\" }\n\
-             bmc-password = { secret = \"bmc-password\" }\n\
-             current-admin-password = { secret = \"bios-admin-password-current\" }\n\
-             secure-boot-keys = \"keys/secure-boot\"\n\
-             boot-disk = { uefi-device-path-contains = \"Sata(0,\" }\n",
-        );
-        std::fs::write(&profile, text).unwrap();
-        let secrets = dir.path().join("lab.secrets.toml");
-        let mut s = std::fs::read_to_string(&secrets).unwrap();
-        s.push_str(&format!(
-            "bmc-user = \"{BMC_USER}\"\nbmc-password = \"{BMC_PASSWORD}\"\nbios-admin-password-current = \"\"\n"
-        ));
-        std::fs::write(&secrets, s).unwrap();
-        Site { dir, profile }
-    }
-
-    /// `forja firmware CMD PROFILE --bmc URL --ca CA EXTRA...`: exit code and stdout; no secret in any output.
-    fn forja(&self, lab: &Lab, bmc: usize, cmd: &str, extra: &[&str]) -> (i32, String) {
-        let (code, stdout, stderr) =
-            self.forja_with(&self.profile, &lab.bmc(bmc).url, &lab.ca, cmd, extra);
-        println!(
-            "--- forja firmware {cmd} ({})\n{stdout}{stderr}",
-            lab.bmc(bmc).domain
-        );
-        (code, stdout)
-    }
-
-    /// The same with any profile, URL and CA: exit code, stdout, stderr.
-    fn forja_with(
-        &self,
-        profile: &Path,
-        url: &str,
-        ca: &Path,
-        cmd: &str,
-        extra: &[&str],
-    ) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_forja"))
-            .args(["-q", "firmware", cmd])
-            .arg(profile)
-            .args(["--bmc", url, "--ca"])
-            .arg(ca)
-            .args(extra)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        for secret in [BMC_PASSWORD, BIOS_PASSWORD] {
-            assert!(
-                !stdout.contains(secret) && !stderr.contains(secret),
-                "a secret was printed:\n{stdout}\n{stderr}"
-            );
-        }
-        (out.status.code().unwrap_or(-1), stdout, stderr)
-    }
-
-    /// A copy of the site whose secrets file has `from` replaced by `to`.
-    fn with_secret(&self, from: &str, to: &str) -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        for f in ["lab.toml", "lab.secrets.toml", "lab-test-ca.pem"] {
-            let text = std::fs::read_to_string(self.dir.path().join(f)).unwrap();
-            std::fs::write(dir.path().join(f), text.replace(from, to)).unwrap();
-        }
-        std::os::unix::fs::symlink(self.dir.path().join("keys"), dir.path().join("keys")).unwrap();
-        let profile = dir.path().join("lab.toml");
-        Site { dir, profile }
-    }
-
-    fn audit_json(&self, lab: &Lab, bmc: usize) -> (i32, Value) {
-        let (code, out) = self.forja(lab, bmc, "audit", &["--json"]);
-        (
-            code,
-            serde_json::from_str(&out).unwrap_or_else(|e| panic!("audit --json: {e}: {out}")),
-        )
-    }
-}
-
-fn status(audit: &Value, setting: &str) -> String {
-    audit["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["setting"] == setting)
-        .map(|f| f["status"].as_str().unwrap().to_owned())
-        .unwrap_or_else(|| panic!("no finding for {setting}: {audit}"))
-}
-
-/// What libvirt holds for a domain: `<os><boot dev>` entries, per-device boot orders, loader and nvram.
-#[derive(Debug, PartialEq, Eq)]
-struct Definition {
-    os_boot: Vec<String>,
-    /// (device, order) for every disk and interface with a `<boot order>`, sorted by order.
-    orders: Vec<(String, u32)>,
-    secure_loader: bool,
-    nvram_template: String,
-    /// The `<os>` and `<devices>` elements as text (sushy also writes `<metadata>` on a GET).
-    os_and_devices: String,
-}
-
-fn definition(lab: &Lab, domain: &str) -> Definition {
-    let xml = lab.inactive_xml(domain);
-    let doc = roxmltree::Document::parse(&xml).unwrap();
-    let os = doc.descendants().find(|n| n.has_tag_name("os")).unwrap();
-    let devices = doc
-        .descendants()
-        .find(|n| n.has_tag_name("devices"))
-        .unwrap();
-    let mut orders: Vec<(String, u32)> = devices
-        .children()
-        .filter(|n| n.has_tag_name("disk") || n.has_tag_name("interface"))
-        .filter_map(|n| {
-            let order = n
-                .children()
-                .find(|c| c.has_tag_name("boot"))?
-                .attribute("order")?
-                .parse()
-                .ok()?;
-            let name = match n
-                .children()
-                .find(|c| c.has_tag_name("target"))
-                .and_then(|t| t.attribute("dev"))
-            {
-                Some(dev) if n.has_tag_name("disk") => dev.to_owned(),
-                _ => n
-                    .children()
-                    .find(|c| c.has_tag_name("mac"))
-                    .and_then(|m| m.attribute("address"))
-                    .unwrap_or("?")
-                    .to_owned(),
-            };
-            Some((name, order))
-        })
-        .collect();
-    orders.sort_by_key(|o| o.1);
-    let loader = os.children().find(|n| n.has_tag_name("loader")).unwrap();
-    let nvram = os.children().find(|n| n.has_tag_name("nvram")).unwrap();
-    Definition {
-        os_boot: os
-            .children()
-            .filter(|n| n.has_tag_name("boot"))
-            .filter_map(|n| n.attribute("dev").map(String::from))
-            .collect(),
-        orders,
-        secure_loader: loader.attribute("secure") == Some("yes"),
-        nvram_template: nvram.attribute("template").unwrap_or("").to_owned(),
-        os_and_devices: format!("{}{}", &xml[os.range()], &xml[devices.range()]),
-    }
-}
-
-/// Behind forja's back: the first NIC boots first, the system disk second, through libvirt itself.
-fn put_network_first(lab: &Lab, domain: &str) {
-    let xml = lab.inactive_xml(domain);
-    let mut out: String = xml
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("<boot "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    out = out.replacen(
-        "<mac address='52:54:00:16:16:01'/>",
-        "<mac address='52:54:00:16:16:01'/><boot order='1'/>",
-        1,
-    );
-    out = out.replacen(
-        "<target dev='sda' bus='sata'/>",
-        "<target dev='sda' bus='sata'/><boot order='2'/>",
-        1,
-    );
-    let f = lab.dir.join(format!("{domain}-drift.xml"));
-    std::fs::write(&f, out).unwrap();
-    lab.virsh(&["define", &f.display().to_string()]);
-    let d = definition(lab, domain);
-    assert_eq!(
-        d.orders,
-        [("52:54:00:16:16:01".to_owned(), 1), ("sda".to_owned(), 2)]
-    );
-}
 
 fn sushy_emulator(lab: &Lab, site: &Site, b: usize, t: &mut Vec<(String, f64)>) {
     let dom = lab.bmc(b).domain.clone();
@@ -300,29 +82,54 @@ fn sushy_emulator(lab: &Lab, site: &Site, b: usize, t: &mut Vec<(String, f64)>) 
         "the second apply changed the domain"
     );
 
+    audit_drift_and_repair(
+        lab,
+        site,
+        b,
+        &[
+            ("admin-password", "MANUAL"),
+            ("boot-order", "PASS"),
+            ("boot-others-off", "MANUAL"),
+            ("secure-boot", "PASS"),
+            ("secure-boot-keys", "MANUAL"),
+        ],
+        &[("boot-order", "DRIFT"), ("secure-boot", "PASS")],
+        t,
+    );
+}
+
+/// `audit` gives `verdicts` (exit 0); after the boot order is changed through libvirt it gives `drifted` (exit
+/// 1); `apply` puts the lock back and `audit` passes again.
+fn audit_drift_and_repair(
+    lab: &Lab,
+    site: &Site,
+    b: usize,
+    verdicts: &[(&str, &str)],
+    drifted: &[(&str, &str)],
+    t: &mut Vec<(String, f64)>,
+) {
+    let dom = lab.bmc(b).domain.clone();
     let s = Instant::now();
     let (code, audit) = site.audit_json(lab, b);
-    t.push(("sushy: audit".into(), s.elapsed().as_secs_f64()));
+    t.push((format!("{dom}: audit"), s.elapsed().as_secs_f64()));
     assert_eq!(code, 0, "{audit}");
-    for (setting, want) in [
-        ("admin-password", "MANUAL"),
-        ("boot-order", "PASS"),
-        ("boot-others-off", "MANUAL"),
-        ("secure-boot", "PASS"),
-        ("secure-boot-keys", "MANUAL"),
-    ] {
-        assert_eq!(status(&audit, setting), want, "{setting}: {audit}");
+    for (setting, want) in verdicts {
+        assert_eq!(status(&audit, setting), *want, "{setting}: {audit}");
     }
-
     put_network_first(lab, &dom);
     let (code, audit) = site.audit_json(lab, b);
     assert_eq!(code, 1, "{audit}");
-    assert_eq!(status(&audit, "boot-order"), "DRIFT", "{audit}");
-    assert_eq!(status(&audit, "secure-boot"), "PASS", "{audit}");
+    for (setting, want) in drifted {
+        assert_eq!(status(&audit, setting), *want, "{setting}: {audit}");
+    }
     let (code, out) = site.forja(lab, b, "apply", &[]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("summary: 1 changed"), "{out}");
-    assert_eq!(site.audit_json(lab, b).0, 0);
+    let (code, audit) = site.audit_json(lab, b);
+    assert_eq!(code, 0, "after the repair: {audit}");
+    assert_eq!(
+        definition(lab, &dom).orders.first(),
+        Some(&("sda".to_owned(), 1))
+    );
 }
 
 fn stand_in(lab: &Lab, site: &Site, b: usize, t: &mut Vec<(String, f64)>) {
@@ -359,31 +166,7 @@ fn stand_in(lab: &Lab, site: &Site, b: usize, t: &mut Vec<(String, f64)>) {
         "{out}"
     );
 
-    // Through libvirt: only the system disk is bootable, Secure Boot firmware, the password's hash.
-    let after = definition(lab, &dom);
-    assert!(after.os_boot.is_empty(), "{after:?}");
-    assert_eq!(after.orders, [("sda".to_owned(), 1)], "{after:?}");
-    assert!(after.secure_loader);
-    check_password_hash(lab, &dom);
-    // Through the nvram file: Secure Boot on, and only the site's keys.
-    let flags = lab.nvram_dump(&dom, false);
-    assert!(
-        flags
-            .lines()
-            .any(|l| l.starts_with("SecureBootEnable") && l.ends_with("bool: ON")),
-        "{flags}"
-    );
-    let vars = lab.nvram_dump(&dom, true);
-    for n in ["PK", "KEK", "db"] {
-        assert!(
-            vars.contains(&format!("CN=forja test site {n}")),
-            "{n} missing:\n{vars}"
-        );
-    }
-    assert!(
-        !vars.contains("Microsoft"),
-        "vendor keys left in the nvram:\n{vars}"
-    );
+    let after = check_locked_through_libvirt(lab, &dom);
 
     let s = Instant::now();
     let (code, out) = site.forja(lab, b, "apply", &[]);
@@ -396,69 +179,62 @@ fn stand_in(lab: &Lab, site: &Site, b: usize, t: &mut Vec<(String, f64)>) {
     assert!(out.contains("= admin-password unchanged: the BMC takes secret `bios-admin-password` as the current AdminPassword"), "{out}");
     assert_eq!(definition(lab, &dom).orders, after.orders);
 
-    let s = Instant::now();
-    let (code, audit) = site.audit_json(lab, b);
-    t.push(("stand-in: audit".into(), s.elapsed().as_secs_f64()));
-    assert_eq!(code, 0, "{audit}");
-    for (setting, want) in [
-        ("admin-password", "MANUAL"),
-        ("boot-order", "PASS"),
-        ("boot-others-off", "PASS"),
-        ("secure-boot", "PASS"),
-        ("secure-boot-keys", "PASS"),
-    ] {
-        assert_eq!(status(&audit, setting), want, "{setting}: {audit}");
-    }
-
-    put_network_first(lab, &dom);
-    let (code, audit) = site.audit_json(lab, b);
-    assert_eq!(code, 1, "{audit}");
-    assert_eq!(status(&audit, "boot-order"), "DRIFT", "{audit}");
-    assert_eq!(status(&audit, "boot-others-off"), "DRIFT", "{audit}");
-    assert_eq!(status(&audit, "secure-boot-keys"), "PASS", "{audit}");
-    let (code, out) = site.forja(lab, b, "apply", &[]);
-    assert_eq!(code, 0, "{out}");
+    audit_drift_and_repair(
+        lab,
+        site,
+        b,
+        &[
+            ("admin-password", "MANUAL"),
+            ("boot-order", "PASS"),
+            ("boot-others-off", "PASS"),
+            ("secure-boot", "PASS"),
+            ("secure-boot-keys", "PASS"),
+        ],
+        &[
+            ("boot-order", "DRIFT"),
+            ("boot-others-off", "DRIFT"),
+            ("secure-boot-keys", "PASS"),
+        ],
+        t,
+    );
     assert_eq!(definition(lab, &dom).orders, [("sda".to_owned(), 1)]);
-    assert_eq!(site.audit_json(lab, b).0, 0);
 }
 
-/// The stand-in keeps the firmware password as a bcrypt hash in the domain's metadata: it must be the profile's.
-fn check_password_hash(lab: &Lab, domain: &str) {
-    let xml = lab.inactive_xml(domain);
-    let doc = roxmltree::Document::parse(&xml).unwrap();
-    let hash = doc
-        .descendants()
-        .find(|n| n.has_tag_name("password") && n.attribute("name") == Some("AdminPassword"))
-        .and_then(|n| n.attribute("bcrypt"))
-        .unwrap_or_else(|| panic!("no AdminPassword hash in {domain}'s metadata:\n{xml}"));
-    let ok = Command::new(redfish_lab::venv().join("bin/python"))
-        .args(["-c", "import sys, bcrypt; sys.exit(0 if bcrypt.checkpw(sys.argv[1].encode(), sys.argv[2].encode()) else 1)"])
-        .args([BIOS_PASSWORD, hash])
-        .status()
-        .unwrap();
-    assert!(ok.success(), "the firmware password is not the profile's");
+/// The stand-in's effects, read through libvirt: only the system disk bootable, Secure Boot firmware, the
+/// password's hash; and through the nvram file: Secure Boot on, only the site's keys.
+fn check_locked_through_libvirt(lab: &Lab, dom: &str) -> redfish_site::Definition {
+    // Through libvirt: only the system disk is bootable, Secure Boot firmware, the password's hash.
+    let after = definition(lab, dom);
+    assert!(after.os_boot.is_empty(), "{after:?}");
+    assert_eq!(after.orders, [("sda".to_owned(), 1)], "{after:?}");
+    assert!(after.secure_loader);
+    check_password_hash(lab, dom);
+    // Through the nvram file: Secure Boot on, and only the site's keys.
+    let flags = lab.nvram_dump(dom, false);
+    assert!(
+        flags
+            .lines()
+            .any(|l| l.starts_with("SecureBootEnable") && l.ends_with("bool: ON")),
+        "{flags}"
+    );
+    let vars = lab.nvram_dump(dom, true);
+    for n in ["PK", "KEK", "db"] {
+        assert!(
+            vars.contains(&format!("CN=forja test site {n}")),
+            "{n} missing:\n{vars}"
+        );
+    }
+    assert!(
+        !vars.contains("Microsoft"),
+        "vendor keys left in the nvram:\n{vars}"
+    );
+    after
 }
 
-/// A FAT volume spanning the whole disk (no partition table: UEFI mounts it as it is) whose fallback loader
-/// `\EFI\BOOT\BOOTX64.EFI` is `loader`, written by forja's own FAT writer.
-fn write_esp(path: &Path, loader: &Path) {
-    let mut tree = forja::fs::fat::FatTree::new();
-    tree.add_file("EFI/BOOT/BOOTX64.EFI", loader).unwrap();
-    let params = forja::fs::fat::FatParams {
-        size: 40 << 20,
-        volume_id: 0x1616_0030,
-        label: "FORJA-ESP".into(),
-        epoch: 1_767_225_600,
-        hidden_sectors: 0,
-    };
-    tree.write_image(path, &params).unwrap();
-}
-
-/// What a BMC refuses, and how forja reports a refusal. Against the stand-in (strict, DMTF errors): the writes
-/// of the old firmware plan (`BootOrder: ["disk"]`, a placeholder old password), read-only and mistyped
-/// properties, unknown resources. Against sushy: forja's own refusals (http://, another CA, a wrong password,
-/// an unknown system) with their exit codes.
-fn refusals(lab: &Lab, site: &Site, sushy: usize, standin: usize) {
+/// What the BMCs refuse. The stand-in (strict, DMTF errors): the writes of the old firmware plan (`BootOrder:
+/// ["disk"]`, a placeholder old password), read-only and mistyped properties, unknown resources; sushy: the
+/// old plan's `BootOrder`, in plain text.
+fn bmc_refusals(lab: &Lab, sushy: usize, standin: usize) {
     let sys = format!("/redfish/v1/Systems/{STANDIN_UUID}");
     let dmtf = |b: usize, method: &str, path: &str, body: Value, status: u16, id: &str| {
         let (st, answer) = lab.request(b, method, path, Some(body.clone()));
@@ -527,7 +303,10 @@ fn refusals(lab: &Lab, site: &Site, sushy: usize, standin: usize) {
         Some(serde_json::json!({"Boot": {"BootOrder": ["disk"], "BootSourceOverrideEnabled": "Disabled"}})),
     );
     assert_eq!(st, 400, "{answer}");
+}
 
+/// forja's own refusals, against sushy: http://, another CA, a wrong BMC password, an unknown system.
+fn forja_refusals(lab: &Lab, site: &Site, sushy: usize) {
     let url = &lab.bmc(sushy).url;
     let (code, _, err) = site.forja_with(
         &site.profile,
@@ -656,7 +435,8 @@ fn firmware_apply_and_audit_through_virtual_bmcs() {
     t.push(("stand-in part".into(), s.elapsed().as_secs_f64()));
     firmware_enforces_the_site_keys(&lab, &site, standin, &esp, &mut t);
     let s = Instant::now();
-    refusals(&lab, &site, sushy, standin);
+    bmc_refusals(&lab, sushy, standin);
+    forja_refusals(&lab, &site, sushy);
     t.push((
         "refusals (strict BMC errors, forja's exit codes)".into(),
         s.elapsed().as_secs_f64(),

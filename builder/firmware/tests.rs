@@ -103,32 +103,6 @@ fn a_dmtf_bmc_is_locked_then_a_second_apply_changes_nothing() {
             );
         }
     }
-    // Keys are cleared, then db, KEK and PK enrolled in that order; Secure Boot is switched on after them.
-    let writes: Vec<String> = bmc
-        .writes()
-        .iter()
-        .map(|(m, p)| format!("{m} {}", p.trim_start_matches(SYS)))
-        .collect();
-    let pos = |w: &str| {
-        writes
-            .iter()
-            .position(|x| x == w)
-            .unwrap_or_else(|| panic!("{w} in {writes:?}"))
-    };
-    assert!(
-        pos("POST /SecureBoot/Actions/SecureBoot.ResetKeys")
-            < pos("POST /SecureBoot/SecureBootDatabases/db/Certificates")
-    );
-    assert!(
-        pos("POST /SecureBoot/SecureBootDatabases/db/Certificates")
-            < pos("POST /SecureBoot/SecureBootDatabases/KEK/Certificates")
-    );
-    assert!(
-        pos("POST /SecureBoot/SecureBootDatabases/KEK/Certificates")
-            < pos("POST /SecureBoot/SecureBootDatabases/PK/Certificates")
-    );
-    assert!(pos("POST /SecureBoot/SecureBootDatabases/PK/Certificates") < pos("PATCH /SecureBoot"));
-
     bmc.log.borrow_mut().clear();
     let (r, out) = run(&bmc, &p, &secrets, false);
     let sum = r.unwrap();
@@ -166,6 +140,37 @@ fn a_dmtf_bmc_is_locked_then_a_second_apply_changes_nothing() {
             .iter()
             .any(|f| f.setting == Setting::SecureBoot && f.pending_reboot)
     );
+}
+
+#[test]
+fn keys_are_cleared_then_db_kek_pk_enrolled_and_secure_boot_switched_on_last() {
+    let (p, secrets, _keys) = setup();
+    let bmc = Fake::new(Flavour::Dmtf, &vendor_pem());
+    run(&bmc, &p, &secrets, false).0.unwrap();
+    let writes: Vec<String> = bmc
+        .writes()
+        .iter()
+        .map(|(m, p)| format!("{m} {}", p.trim_start_matches(SYS)))
+        .collect();
+    let pos = |w: &str| {
+        writes
+            .iter()
+            .position(|x| x == w)
+            .unwrap_or_else(|| panic!("{w} in {writes:?}"))
+    };
+    assert!(
+        pos("POST /SecureBoot/Actions/SecureBoot.ResetKeys")
+            < pos("POST /SecureBoot/SecureBootDatabases/db/Certificates")
+    );
+    assert!(
+        pos("POST /SecureBoot/SecureBootDatabases/db/Certificates")
+            < pos("POST /SecureBoot/SecureBootDatabases/KEK/Certificates")
+    );
+    assert!(
+        pos("POST /SecureBoot/SecureBootDatabases/KEK/Certificates")
+            < pos("POST /SecureBoot/SecureBootDatabases/PK/Certificates")
+    );
+    assert!(pos("POST /SecureBoot/SecureBootDatabases/PK/Certificates") < pos("PATCH /SecureBoot"));
 }
 
 #[test]
