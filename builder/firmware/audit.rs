@@ -25,7 +25,7 @@ pub enum Status {
 
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Status::Pass => "PASS",
             Status::Drift => "DRIFT",
             Status::Manual => "MANUAL",
@@ -64,11 +64,15 @@ impl Finding {
     }
 
     fn manual(setting: Setting, expected: String, why: &str, step: &str) -> Self {
+        Finding::manual_as(setting, expected, "not exposed by this BMC", why, step)
+    }
+
+    fn manual_as(setting: Setting, expected: String, actual: &str, why: &str, step: &str) -> Self {
         Finding {
             setting,
             status: Status::Manual,
             expected,
-            actual: "not exposed by this BMC".into(),
+            actual: actual.into(),
             note: Some(why.to_owned()),
             manual: Some(step.to_owned()),
             pending_reboot: false,
@@ -151,13 +155,21 @@ fn admin_password(plan: &FirmwarePlan, obs: &Observed) -> Finding {
         );
     };
     let expected = format!("{} = secret `{}`", pw.password_name, pw.new_password.name());
-    let why = match obs.bios.as_ref().and_then(|b| b.change_password.as_ref()) {
-        Some(_) => {
-            "no BMC reads a password back; `forja firmware apply` confirms it through Bios.ChangePassword"
-        }
-        None => "this BMC offers no Bios.ChangePassword action",
-    };
-    Finding::manual(Setting::AdminPassword, expected, why, &pw.manual)
+    match obs.bios.as_ref().and_then(|b| b.change_password.as_ref()) {
+        Some(_) => Finding::manual_as(
+            Setting::AdminPassword,
+            expected,
+            "write-only: no BMC reads a password back",
+            "`forja firmware apply` confirms it (Bios.ChangePassword with it as the old password); check that the setup menu asks for it",
+            &pw.manual,
+        ),
+        None => Finding::manual(
+            Setting::AdminPassword,
+            expected,
+            "this BMC offers no Bios.ChangePassword action",
+            &pw.manual,
+        ),
+    }
 }
 
 fn boot_findings(plan: &FirmwarePlan, obs: &Observed) -> anyhow::Result<Vec<Finding>> {
@@ -285,10 +297,11 @@ fn secure_boot(plan: &FirmwarePlan, sb: Option<&SecureBoot>) -> Finding {
 pub fn judge_keys(plan: &FirmwarePlan, sb: Option<&SecureBoot>) -> Finding {
     let sbp = &plan.secure_boot;
     let Some(keys) = &sbp.site_keys else {
-        return Finding::manual(
+        return Finding::manual_as(
             Setting::SecureBootKeys,
             "(no site keys in the profile)".into(),
-            "nothing to enrol",
+            "not planned",
+            "the firmware keeps the keys it has",
             &sbp.manual_keys,
         );
     };
