@@ -84,7 +84,10 @@ pub fn apply(
     c.secure_boot_keys(&obs)?;
     c.secure_boot(&obs)?;
     if !dry_run && !c.sum.changed.is_empty() {
-        c.verify()?;
+        let after = observe(rf, system)?;
+        c.verify(&after)?;
+    } else if !dry_run {
+        c.verify(&obs)?;
     }
     if !c.sum.changed.is_empty() && obs.power_state.as_deref() == Some("On") {
         c.sum.pending.push(
@@ -484,10 +487,10 @@ impl Ctx<'_> {
         self.write("PATCH", &path, &json!({"SecureBootEnable": want}))
     }
 
-    /// Reads the system again: every setting written must now read back as the plan wants.
-    fn verify(&mut self) -> anyhow::Result<()> {
-        let after = observe(self.rf, &self.system)?;
-        for f in audit::judge(self.plan, &after)? {
+    /// Judges the system as read after the writes: every setting written must read back as the plan wants,
+    /// and a stored setting the running firmware does not use yet is reported as pending.
+    fn verify(&mut self, after: &Observed) -> anyhow::Result<()> {
+        for f in audit::judge(self.plan, after)? {
             if f.status == Status::Drift && self.sum.changed.contains(&f.setting) {
                 return Err(fail(
                     Exit::Remote,

@@ -346,3 +346,30 @@ fn a_disk_rule_that_matches_no_option_is_an_input_error_listing_them() {
     p.boot.disk.display_name_contains = Some("SAMSUNG".into());
     assert!(run(&bmc, &p, &secrets, false).0.is_ok());
 }
+
+#[test]
+fn a_running_system_is_told_the_changes_wait_for_its_next_boot() {
+    let (p, secrets, _keys) = setup();
+    let bmc = Fake::new(Flavour::Dmtf, &vendor_pem());
+    bmc.state.borrow_mut().power = "On".into();
+    let (r, out) = run(&bmc, &p, &secrets, false);
+    let sum = r.unwrap();
+    assert!(out.contains("pending: the system is powered on"), "{out}");
+    // The fake's SecureBootCurrentBoot stays Disabled: Secure Boot is stored, not in force.
+    assert!(
+        sum.pending
+            .iter()
+            .any(|p| p.starts_with("secure-boot: SecureBootEnable true")),
+        "{:?}",
+        sum.pending
+    );
+    // A second run changes nothing, and still says what waits for the next boot.
+    let (r, out) = run(&bmc, &p, &secrets, false);
+    let sum = r.unwrap();
+    assert!(sum.changed.is_empty(), "{out}");
+    assert!(!out.contains("pending: the system is powered on"), "{out}");
+    assert!(
+        out.contains("pending: secure-boot: SecureBootEnable true"),
+        "{out}"
+    );
+}
