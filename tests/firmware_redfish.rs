@@ -65,6 +65,9 @@ fn sushy_emulator(lab: &Lab, site: &Site, b: usize, t: &mut Vec<(String, f64)>) 
         after.orders.iter().all(|(d, _)| !d.contains(':')),
         "a NIC is still bootable: {after:?}"
     );
+    // sushy's override keeps the other disks bootable after the target, the CD-ROM (sdc) included: that is why
+    // boot-others-off is MANUAL with this BMC.
+    assert!(after.orders.iter().any(|(d, _)| d == "sdc"), "{after:?}");
     assert!(after.secure_loader);
     assert_eq!(after.nvram_template, OVMF_VARS_MS);
 
