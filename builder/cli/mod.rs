@@ -8,6 +8,7 @@ use crate::error::Exit;
 pub mod build;
 pub mod check;
 pub mod connect;
+pub mod firmware;
 pub mod licence;
 pub mod media;
 pub mod nodes;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Site media from a signed build: a USB installer image or a PXE tree.
     #[command(subcommand)]
     Media(media::MediaCommand),
+    /// Firmware lock (§30): the plan, and setting and auditing it through the BMC (Redfish).
+    #[command(subcommand)]
+    Firmware(firmware::FirmwareCommand),
 }
 
 /// Runs the parsed command; the returned [`Exit`] is the process exit code on success paths that still report
@@ -73,5 +77,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Nodes(c) => nodes::run(c),
         Command::Licence(c) => licence::run(c),
         Command::Media(c) => media::run(c),
+        Command::Firmware(c) => firmware::run(c),
     }
 }

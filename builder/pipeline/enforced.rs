@@ -82,8 +82,8 @@ pub fn citations(l: &Loaded, root: &RootPlan, boot: &BootPlan) -> anyhow::Result
             out.push((r.to_string(), format!("pexip/{file}")));
         }
     }
-    for r in crate::firmware::plan(l).rules {
-        out.push((r.to_owned(), crate::firmware::PLAN_FILE.to_owned()));
+    for r in crate::firmware::RULES {
+        out.push(((*r).to_owned(), crate::firmware::PLAN_FILE.to_owned()));
     }
     Ok(out
         .into_iter()

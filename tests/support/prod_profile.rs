@@ -1,5 +1,5 @@
 //! The shipped production profile with its example secrets, as a site would set it up: copied into a temp
-//! folder, `test-values-only = false`, mode 0600.
+//! folder, `test-values-only = false`, mode 0600, and the fixed test Secure Boot certificates as its site keys.
 
 #![allow(dead_code)]
 
@@ -28,6 +28,13 @@ pub fn prod() -> Prod {
     )
     .unwrap();
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // The site's Secure Boot certificates (`secure-boot-keys = "keys/secure-boot"`): the fixed test ones.
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    std::os::unix::fs::symlink(
+        root.join("tests/fixtures/secure-boot"),
+        dir.path().join("keys/secure-boot"),
+    )
+    .unwrap();
     Prod {
         dir,
         profile,

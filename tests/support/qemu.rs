@@ -36,7 +36,7 @@ pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 /// OVMF built with Secure Boot (needs SMM and a secure pflash).
 pub const OVMF_CODE_SECBOOT: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
 /// `virt-fw-vars` from PyPI's virt-firmware, in the tests' venv (ci/install-deps).
-pub const VIRT_FW_VARS: &str = "/opt/forja-test/venv/bin/virt-fw-vars";
+pub const VIRT_FW_VARS: &str = "/opt/forja-test/redfish-venv/bin/virt-fw-vars";
 
 /// A copy of OVMF's vars with only the site's PK, KEK and db enrolled and Secure Boot on (user mode, enforcing).
 /// `keys` is a folder `forja keygen --secure-boot` wrote.

@@ -9,7 +9,7 @@
 //! Lab-only relaxations: stand-in images (`1616-4.1.a`) and the published test secrets (`1616-4.6.e`) are WAIVED
 //! in a lab profile and FAIL in a production one.
 
-use crate::profile::model::{ImageRole, ImageSource, NodeRole, Reservation};
+use crate::profile::model::{BootDevice, ImageRole, ImageSource, NodeRole, Reservation};
 use crate::profile::net::AddressMode;
 
 use super::super::rule::{Checklist, Ctx, Enforcement, Rule, RuleId, Verdict, val};
@@ -138,7 +138,7 @@ pub static RULES: &[Rule] = &[
         paragraph: "§30",
         statement: "The firmware is locked: administrator password, Secure Boot, boot only from the installed disk",
         enforcement: Enforcement::Manual,
-        how: "Set the BIOS/UEFI administrator password from the secrets file, enable Secure Boot and set the boot order to the installed disk only: apply forja's Redfish plan to the BMC, or do it by hand in the firmware setup.",
+        how: "Set the BIOS/UEFI administrator password from the secrets file, enable Secure Boot (with the site's keys) and boot only from the installed disk: `forja firmware apply` sets it through the BMC (Redfish) and `forja firmware audit` checks it; what the BMC does not expose is done in the firmware setup, as firmware-plan.json says.",
         checklist: None,
         check: firmware_locked,
     },
@@ -466,13 +466,13 @@ fn firmware_locked(ctx: &Ctx) -> Verdict {
         "§30: Secure Boot needs the site's keys to sign the boot images: `forja keygen --secure-boot --out keys/secure-boot`, then secure-boot-keys = \"keys/secure-boot\"",
     );
     c.expect(
-        f.boot_order == ["disk"],
+        f.boot_order == [BootDevice::Disk],
         "boot.firmware.boot-order",
         val(&f.boot_order),
         "§30: boot only from the installed disk: set boot-order = [\"disk\"]",
     );
     let via = if f.redfish_endpoint.is_some() {
-        "Redfish plan emitted"
+        "BMC at redfish-endpoint: forja firmware apply/audit"
     } else {
         "no BMC: by hand"
     };
