@@ -343,9 +343,8 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
         &["--plan", edited_plan.to_str().unwrap()],
     );
     let eplan = forja::plan::Plan::load(&e.join("plan.json")).unwrap();
-    let (root_off, _) = partition(&eplan, "root");
     assert_eq!(
-        ext4_file(&e.join("disk.raw"), root_off, "/etc/sysctl.d/60-forja.conf"),
+        root_file(&e.join("disk.raw"), &eplan, "/etc/sysctl.d/60-forja.conf", work.path()),
         text,
         "the image does not hold the saved plan's text"
     );
