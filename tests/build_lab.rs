@@ -57,19 +57,27 @@ fn save_plan(profile: &Path, out: &Path) {
     std::fs::write(out, &p.stdout).unwrap();
 }
 
-/// A file's content inside the ext4 partition at `offset` of `disk`, read by debugfs (an independent reader).
-fn ext4_file(disk: &Path, offset: u64, path: &str) -> String {
-    let dev = format!("{}?offset={offset}", disk.display());
-    let o = Command::new("debugfs")
-        .args(["-R", &format!("cat {path}"), &dev])
+/// A file's content inside slot A's root (EROFS), read by `fsck.erofs --extract` (an independent reader).
+fn root_file(disk: &Path, plan: &forja::plan::Plan, path: &str, work: &Path) -> String {
+    let (off, len) = partition(plan, "root-a");
+    let img = work.join("root-extract.img");
+    extract(disk, off, len, &img);
+    let dir = work.join("root-extract");
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = Command::new("fsck.erofs")
+        .arg(format!("--extract={}", dir.display()))
+        .arg(&img)
         .output()
         .unwrap();
     assert!(
         o.status.success(),
-        "debugfs: {}",
+        "fsck.erofs --extract: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    let text = std::fs::read_to_string(dir.join(path.trim_start_matches('/'))).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_file(&img).unwrap();
+    text
 }
 
 /// The verified root and the signed boot chain, checked by their reference tools: `fsck.erofs` on slot A's root,
@@ -344,7 +352,12 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
     );
     let eplan = forja::plan::Plan::load(&e.join("plan.json")).unwrap();
     assert_eq!(
-        root_file(&e.join("disk.raw"), &eplan, "/etc/sysctl.d/60-forja.conf", work.path()),
+        root_file(
+            &e.join("disk.raw"),
+            &eplan,
+            "/etc/sysctl.d/60-forja.conf",
+            work.path()
+        ),
         text,
         "the image does not hold the saved plan's text"
     );
