@@ -5,7 +5,7 @@
 //! units) live in `overlays/` and are reviewed like code. The result is a sorted list, so `forja plan` can show
 //! every file with its hash before anything is built, and the build writes exactly that list.
 //!
-//! Deliberately not here: secrets. A file that needs a secret's hash (GRUB PBKDF2) is a template naming the secret
+//! Deliberately not here: secrets. A file that needs a secret's hash (shadow's SHA-512 crypt) is a template naming the secret
 //! (see [`crate::plan::files`]); the build renders it.
 
 pub mod access;

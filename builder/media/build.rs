@@ -22,9 +22,9 @@ use crate::plan::{PartitionType, Plan};
 use crate::secureboot::SiteKeys;
 use crate::sign::{self, SigningKey};
 
-/// The volume label GRUB searches for on the USB image.
+/// The USB image's ESP label (the label the installer's payload partition is found next to).
 pub const USB_LABEL: &str = "FORJA-USB";
-/// Size of the USB image's ESP (GRUB, kernel, installer initrd).
+/// Size of the USB image's ESP (the signed installer UKI and the Secure Boot enrolment files).
 pub const USB_ESP_SIZE: u64 = 256 << 20;
 /// The payload files copied from the build.
 pub const PAYLOAD_FILES: [&str; 5] = [
@@ -134,6 +134,8 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p /proc /sys /dev /run /tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+# efivarfs is a module in Debian's kernel: without it the SecureBoot variable is unreadable.
+modprobe -q efivarfs 2>/dev/null
 mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
 mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
