@@ -11,7 +11,7 @@ use indoc::formatdoc;
 
 use super::GenFile;
 use crate::profile::Loaded;
-use crate::profile::model::{NtpKeyType, Transport};
+use crate::profile::model::{NtpKeyType, TlsVersion, Transport};
 
 const R_NTP: &str = "1616-5.8.a";
 const R_SYSLOG: &str = "1616-5.13.c";
@@ -21,6 +21,17 @@ const R_ROTATE: &str = "1616-6.b";
 pub const CHRONY_KEYS: &str = "/etc/chrony/forja.keys";
 /// Where the syslog CA certificate goes.
 pub const SYSLOG_CA: &str = "/etc/ssl/forja/syslog-ca.pem";
+
+/// The GnuTLS priority string for rsyslog's TLS client: strong suites only, and no protocol version below
+/// `host.syslog.tls-min-version` (§89, CCN-STIC-807: TLS 1.2 and 1.3 only).
+pub fn gnutls_priority(min: TlsVersion) -> String {
+    let versions: &[&str] = match min {
+        TlsVersion::V1_3 => &["+VERS-TLS1.3"],
+        // The policy refuses anything below 1.2; if it ever got here, 1.2 is still the floor.
+        _ => &["+VERS-TLS1.3", "+VERS-TLS1.2"],
+    };
+    format!("SECURE256:+SECURE128:-VERS-ALL:{}", versions.join(":"))
+}
 
 pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
     let h = &l.profile.host;
@@ -141,8 +152,9 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
             port = sys.port,
             tls = if tls {
                 format!(
-                    " StreamDriver=\"gtls\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" StreamDriverPermittedPeers=\"{}\" gnutlsPriorityString=\"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2\"",
-                    sys.address
+                    " StreamDriver=\"gtls\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" StreamDriverPermittedPeers=\"{}\" gnutlsPriorityString=\"{}\"",
+                    sys.address,
+                    gnutls_priority(sys.tls_min_version)
                 )
             } else {
                 String::new()

@@ -26,11 +26,13 @@
 //! (package `whois`) and `python3` as independent hash implementations.
 
 pub mod apply;
+pub mod audit;
 pub mod bootstrap;
 pub mod client;
 pub mod configdrive;
 pub mod nodes;
 pub mod plan;
+pub mod remote;
 pub mod sheets;
 
 use crate::error::{Exit, fail};
