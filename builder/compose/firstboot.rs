@@ -36,7 +36,22 @@ pub const REWRITTEN: &[&str] = &["/etc/crypttab", "/etc/fstab", "/etc/machine-id
 /// Where libvirt keeps the node disks: the mount point of the opened vmstore.
 pub const VMSTORE_MOUNT: &str = "/var/lib/libvirt/images";
 
-pub fn files(l: &Loaded, input: &super::ComposeInput) -> Vec<GenFile> {
+/// What the VMs need from the host: (CPUs, MiB, GiB). CPU 0 stays with the host and the VMs' vCPUs are pinned
+/// from CPU 1 upwards (`pipeline::resolve::payload`); the host keeps [`HOST_MEMORY_MIB`] for itself.
+pub fn capacity_needed(l: &Loaded) -> (u64, u64, u64) {
+    let p = &l.profile.pexip;
+    let r: Vec<_> = std::iter::once(&p.management.reservation)
+        .chain(p.conferencing.iter().map(|n| &n.reservation))
+        .collect();
+    (
+        1 + r.iter().map(|x| u64::from(x.vcpus)).sum::<u64>(),
+        HOST_MEMORY_MIB + r.iter().map(|x| u64::from(x.memory_mb)).sum::<u64>(),
+        r.iter().map(|x| u64::from(x.disk_gb)).sum::<u64>(),
+    )
+}
+
+/// `/etc/forja/firstboot.env`: what first boot, the capacity check, the start order and the copies read.
+fn settings(l: &Loaded) -> String {
     let s = &l.profile.storage;
     let kdf = match s.kdf_cost {
         // cryptsetup's own argon2id benchmark-derived cost.
@@ -48,22 +63,9 @@ pub fn files(l: &Loaded, input: &super::ComposeInput) -> Vec<GenFile> {
     };
     let tpm2 = s.unlock.contains(&Unlock::Tpm2);
     let p = &l.profile.pexip;
-    let reservations: Vec<_> = std::iter::once(&p.management.reservation)
-        .chain(p.conferencing.iter().map(|n| &n.reservation))
-        .collect();
-    // CPU 0 stays with the host; the VMs' vCPUs are pinned from CPU 1 upwards (pipeline::resolve::payload).
-    let cpus = 1 + reservations.iter().map(|r| u64::from(r.vcpus)).sum::<u64>();
-    let memory = HOST_MEMORY_MIB
-        + reservations
-            .iter()
-            .map(|r| u64::from(r.memory_mb))
-            .sum::<u64>();
-    let disk = reservations
-        .iter()
-        .map(|r| u64::from(r.disk_gb))
-        .sum::<u64>();
+    let (cpus, memory, disk) = capacity_needed(l);
     let nodes: Vec<&str> = p.conferencing.iter().map(|n| n.name.as_str()).collect();
-    let env = formatdoc! {"
+    formatdoc! {"
         # forja: first-boot settings (generated from the profile)
         FORJA_VMSTORE_LABEL=vmstore
         FORJA_VMSTORE_GROW={grow}
@@ -85,7 +87,12 @@ pub fn files(l: &Loaded, input: &super::ComposeInput) -> Vec<GenFile> {
         grow = matches!(s.vmstore_size, crate::profile::model::VolumeSize::Rest) as u8,
         tpm2 = tpm2 as u8,
         recovery = s.recovery_key as u8,
-    };
+    }
+}
+
+pub fn files(l: &Loaded, input: &super::ComposeInput) -> Vec<GenFile> {
+    let p = &l.profile.pexip;
+    let env = settings(l);
     let mut out = vec![
         GenFile::text(
             "/etc/forja/firstboot.env",

@@ -34,6 +34,14 @@ pub fn gnutls_priority(min: TlsVersion) -> String {
 }
 
 pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
+    let mut out = time_files(l);
+    out.extend(log_files());
+    out.extend(syslog_files(l)?);
+    Ok(out)
+}
+
+/// chrony's configuration and the template of the key file the operator installs (§72–73).
+fn time_files(l: &Loaded) -> Vec<GenFile> {
     let h = &l.profile.host;
     let mut chrony = String::from("# forja: authenticated NTP sources (§73)\n");
     for s in &h.ntp {
@@ -65,7 +73,7 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
             ))
         })
         .collect();
-    let mut out = vec![
+    vec![
         GenFile::text("/etc/chrony/chrony.conf", 0o644, chrony, &[R_NTP]),
         GenFile::text(
             "/etc/chrony/forja.keys.example",
@@ -75,6 +83,12 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
             ),
             &[R_NTP],
         ),
+    ]
+}
+
+/// Bounded local logs (§85) and the audit trail of the critical configuration (§106).
+fn log_files() -> Vec<GenFile> {
+    vec![
         GenFile::text(
             "/etc/systemd/journald.conf.d/60-forja.conf",
             0o644,
@@ -134,7 +148,13 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
             "},
             &[R_ROTATE],
         ),
-    ];
+    ]
+}
+
+/// Forwarding to the site's syslog server over TLS (§89).
+fn syslog_files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
+    let h = &l.profile.host;
+    let mut out = Vec::new();
     if let Some(sys) = &h.syslog {
         let tls = sys.transport == Transport::Tls;
         let mut conf =

@@ -44,88 +44,20 @@ pub struct Report {
     // Schema 2 (issue 14): what each host-side rule does where it takes effect. Absent in an older report, which
     // the checks then name as missing.
     #[serde(default)]
-    pub access: Option<Access>,
+    pub access: Option<super::report_host::Access>,
     #[serde(default)]
-    pub time: Option<Time>,
+    pub time: Option<super::report_host::Time>,
     #[serde(default)]
-    pub syslog: Option<SyslogState>,
+    pub syslog: Option<super::report_host::SyslogState>,
     /// `systemctl show -p TimersMonotonic --value forja-selfcheck.timer`.
     #[serde(default)]
     pub selfcheck_timer: Option<String>,
     #[serde(default)]
-    pub bridge: Option<Bridge>,
+    pub bridge: Option<super::report_host::Bridge>,
     #[serde(default)]
-    pub capacity: Option<Capacity>,
+    pub capacity: Option<super::report_host::Capacity>,
     #[serde(default)]
-    pub snapshots: Option<Snapshots>,
-}
-
-/// What a login gets (§51–52).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Access {
-    /// `/etc/issue`.
-    pub issue: String,
-    /// `$TMOUT` of a root login shell.
-    pub tmout: String,
-    /// Shadow fields 3–6 of root: last change, minimum age, maximum age, warning (never the hash).
-    pub root_ageing: String,
-    /// `/etc/security/pwquality.conf` without comments.
-    pub pwquality: Vec<String>,
-    /// The pam_pwhistory lines of `/etc/pam.d/common-password`.
-    pub pwhistory: Vec<String>,
-    #[serde(default)]
-    pub login_defs: Vec<String>,
-}
-
-/// chrony (§72–73).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Time {
-    /// `chronyd -p`: the configuration as chronyd parsed it.
-    pub chronyd_config: Vec<String>,
-    pub keyfile_present: bool,
-    /// `chronyc -n -c sources` (empty where no source resolves, as in the boot test).
-    #[serde(default)]
-    pub sources: Vec<String>,
-}
-
-/// rsyslog (§89).
-#[derive(Debug, Clone, Deserialize)]
-pub struct SyslogState {
-    /// Exit code of `rsyslogd -N1` (the configuration check).
-    pub check_rc: i32,
-    #[serde(default)]
-    pub check_output: Vec<String>,
-    /// The gnutlsPriorityString of forja's forwarding rule.
-    pub priority: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Bridge {
-    pub br_netfilter_loaded: bool,
-}
-
-/// The capacity check (§27) as first boot and every later boot leave it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Capacity {
-    pub online_cpus: Option<u64>,
-    /// `/var/lib/forja/capacity.json`.
-    pub result: Option<Value>,
-    /// `/var/lib/forja/capacity.ok` exists.
-    pub ok_flag: bool,
-    /// ALARM lines of forja-capacity in this boot's journal.
-    pub alarms: Vec<String>,
-}
-
-/// One run of `/usr/lib/forja/snapshot` by the report (§92–93).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Snapshots {
-    pub exit_code: i32,
-    #[serde(default)]
-    pub output: Vec<String>,
-    /// Files in `vmstore/snapshots`.
-    pub files: Vec<String>,
-    /// `qemu-img compare` of the newest copy with the Management Node's disk.
-    pub latest_matches_disk: bool,
+    pub snapshots: Option<super::report_host::Snapshots>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1293,40 +1225,46 @@ fn check_domains(r: &Report, e: &Expected, o: &mut Out) {
             );
         }
         if want.pinned {
-            let pinned: BTreeSet<u32> = d
-                .xml
-                .match_indices("<vcpupin ")
-                .filter_map(|(i, _)| {
-                    let rest = &d.xml[i..];
-                    let tag = &rest[..rest.find('>').unwrap_or(rest.len())];
-                    attr(tag, "vcpu")
-                        .and_then(|v| v.parse().ok())
-                        .filter(|_| attr(tag, "cpuset").is_some())
-                })
-                .collect();
-            let missing: Vec<String> = (0..want.vcpus)
-                .filter(|i| !pinned.contains(i))
-                .map(|i| i.to_string())
-                .collect();
-            if !missing.is_empty() {
-                o.fail(
-                    "domains",
-                    format!(
-                        "domain {n}: vCPU {} not pinned (no <vcpupin>)",
-                        list(&missing)
-                    ),
-                );
-            }
-            let locked = xml_elem(&d.xml, "memoryBacking")
-                .map(|(_, body)| body.contains("<locked/>"))
-                .unwrap_or(false);
-            if !locked {
-                o.fail(
-                    "domains",
-                    format!("domain {n}: memory not locked (no <memoryBacking><locked/>)"),
-                );
-            }
+            check_pinning(d, want, o);
         }
+    }
+}
+
+/// §27: every vCPU pinned, memory locked.
+fn check_pinning(d: &Domain, want: &ExpectedDomain, o: &mut Out) {
+    let n = &d.name;
+    let pinned: BTreeSet<u32> = d
+        .xml
+        .match_indices("<vcpupin ")
+        .filter_map(|(i, _)| {
+            let rest = &d.xml[i..];
+            let tag = &rest[..rest.find('>').unwrap_or(rest.len())];
+            attr(tag, "vcpu")
+                .and_then(|v| v.parse().ok())
+                .filter(|_| attr(tag, "cpuset").is_some())
+        })
+        .collect();
+    let missing: Vec<String> = (0..want.vcpus)
+        .filter(|i| !pinned.contains(i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        o.fail(
+            "domains",
+            format!(
+                "domain {n}: vCPU {} not pinned (no <vcpupin>)",
+                list(&missing)
+            ),
+        );
+    }
+    let locked = xml_elem(&d.xml, "memoryBacking")
+        .map(|(_, body)| body.contains("<locked/>"))
+        .unwrap_or(false);
+    if !locked {
+        o.fail(
+            "domains",
+            format!("domain {n}: memory not locked (no <memoryBacking><locked/>)"),
+        );
     }
 }
 

@@ -2,9 +2,78 @@
 //! logs, bridged traffic, capacity and start order, Management Node copies). Each is broken on purpose in
 //! `tests/boot_report.rs`. Part of [`super::report`]'s `check`.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::report::{Expected, Out, Report, list, unit};
+
+/// What a login gets (§51–52).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Access {
+    /// `/etc/issue`.
+    pub issue: String,
+    /// `$TMOUT` of a root login shell.
+    pub tmout: String,
+    /// Shadow fields 3–6 of root: last change, minimum age, maximum age, warning (never the hash).
+    pub root_ageing: String,
+    /// `/etc/security/pwquality.conf` without comments.
+    pub pwquality: Vec<String>,
+    /// The pam_pwhistory lines of `/etc/pam.d/common-password`.
+    pub pwhistory: Vec<String>,
+    #[serde(default)]
+    pub login_defs: Vec<String>,
+}
+
+/// chrony (§72–73).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Time {
+    /// `chronyd -p`: the configuration as chronyd parsed it.
+    pub chronyd_config: Vec<String>,
+    pub keyfile_present: bool,
+    /// `chronyc -n -c sources` (empty where no source resolves, as in the boot test).
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+/// rsyslog (§89).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SyslogState {
+    /// Exit code of `rsyslogd -N1` (the configuration check).
+    pub check_rc: i32,
+    #[serde(default)]
+    pub check_output: Vec<String>,
+    /// The gnutlsPriorityString of forja's forwarding rule.
+    pub priority: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Bridge {
+    pub br_netfilter_loaded: bool,
+}
+
+/// The capacity check (§27) as first boot and every later boot leave it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Capacity {
+    pub online_cpus: Option<u64>,
+    /// `/var/lib/forja/capacity.json`.
+    pub result: Option<Value>,
+    /// `/var/lib/forja/capacity.ok` exists.
+    pub ok_flag: bool,
+    /// ALARM lines of forja-capacity in this boot's journal.
+    pub alarms: Vec<String>,
+}
+
+/// One run of `/usr/lib/forja/snapshot` by the report (§92–93).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Snapshots {
+    pub exit_code: i32,
+    #[serde(default)]
+    pub output: Vec<String>,
+    /// Files in `vmstore/snapshots`.
+    pub files: Vec<String>,
+    /// `qemu-img compare` of the newest copy with the Management Node's disk.
+    pub latest_matches_disk: bool,
+}
 
 /// §51–52: the banner and idle timeout a login gets, root's own password ageing, the PAM policy.
 pub(super) fn check_access(r: &Report, e: &Expected, o: &mut Out) {
