@@ -239,3 +239,50 @@ fn the_audit_reads_the_key_and_hash_of_the_certificate_in_use() {
     assert_eq!(rule(&a, "807-hash")["drift"][0]["actual"], "sha256");
     assert_eq!(a["certificates"][0]["key"], "rsa 2048");
 }
+
+#[test]
+fn before_the_ca_has_signed_the_certificate_in_use_is_shown_not_judged() {
+    let s = Site::new();
+    s.applied();
+    // A manager still on its own self-signed RSA 2048 certificate (what the installation makes, §66).
+    let dir = s.prod.dir.path();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-sha256",
+            "-nodes",
+            "-keyout",
+            "self.key",
+            "-out",
+            "self.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=pexmgr.sede.example",
+        ],
+    );
+    let mut st = s.server.state.lock().unwrap();
+    let tls = serde_json::json!({
+        "certificate": std::fs::read_to_string(dir.join("self.pem")).unwrap(),
+        "private_key": std::fs::read_to_string(dir.join("self.key")).unwrap(),
+    });
+    st.objects
+        .entry("tls_certificate".into())
+        .or_default()
+        .insert(900, tls.as_object().unwrap().clone());
+    drop(st);
+    s.server.set(
+        "management_vm",
+        1,
+        "tls_certificate",
+        Value::String("/api/admin/configuration/v1/tls_certificate/900/".into()),
+    );
+    let (code, a) = s.audit_json();
+    assert_eq!(code, 0, "{a:#}");
+    assert_eq!(a["certificates"][0]["key"], "rsa 2048");
+    assert_eq!(rule(&a, "1616-5.7.a")["status"], "MANUAL");
+}

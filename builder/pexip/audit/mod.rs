@@ -8,9 +8,10 @@
 //! (secrets) are listed as not readable, never guessed. Secret values are never printed: a readable secret (a
 //! room PIN) shows as `<secret:NAME>` with `matches` or `differs`.
 //!
-//! The certificate each node really uses is parsed: its key type, size and signature hash are checked against
-//! the profile (rules `807-rsa`, `807-ecdsa`, `807-hash`) and its end date is printed (§106). A CSR still waiting
-//! for its CA is printed so the operator can take it to the CA.
+//! The certificate the Management Node really uses is parsed and its end date printed (§106); once the profile
+//! names the CA-signed certificate, its key type, size and signature hash are checked against the profile (rules
+//! `807-rsa`, `807-ecdsa`, `807-hash`). A CSR still waiting for its CA is printed so the operator can take it to
+//! the CA.
 //!
 //! Rules enforced on the host or while building are not the manager's business: the report says where they are
 //! proved (`forja check`, the boot report) and leaves them out. Exit 1 on any DRIFT.
