@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod artifact;
 pub mod boot;
+pub mod certs;
 pub mod cli;
 pub mod compose;
 pub mod compress;

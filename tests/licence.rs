@@ -5,7 +5,7 @@
 
 #[path = "support/oracle.rs"]
 mod oracle;
-#[path = "support/pexip_server.rs"]
+#[path = "support/pexip_server/mod.rs"]
 mod pexip_server;
 #[path = "support/prod_profile.rs"]
 mod prod_profile;
@@ -19,8 +19,6 @@ use oracle::signify_check;
 use pexip_server::Server;
 use prod_profile::{Prod, prod};
 use serde_json::Value;
-
-const PASSWORD: &str = "Replace-Me-Web-2026!";
 
 /// One isolated site: its manager, CA, secrets, key pair and state folder; plus a connected-side folder.
 struct Site {
@@ -40,7 +38,7 @@ fn keys(dir: &Path, seed: u8) -> (PathBuf, PathBuf) {
 
 fn site(seed: u8) -> Site {
     let prod = prod();
-    let server = Server::start("admin", PASSWORD);
+    let server = Server::start("admin", &prod.secret("pexip-web-admin"));
     let ca = prod.dir.path().join("ca.pem");
     std::fs::write(&ca, &server.ca_pem).unwrap();
     let (sec, public) = keys(&prod.dir.path().join("keys"), seed);

@@ -156,6 +156,12 @@ fn apply_edit(root: &Path, path: &str, op: &EditOp, ctx: &Context) -> anyhow::Re
         EditOp::ShadowPassword { user, hash } => {
             compose::access::set_password_hash(&text, user, &hash.render(ctx.secrets, &ctx.seed)?)
         }
+        EditOp::ShadowAgeing {
+            user,
+            min_days,
+            max_days,
+            warn_days,
+        } => compose::access::set_ageing(&text, user, [*min_days, *max_days, *warn_days]),
     };
     std::fs::write(&file, new).with_context(|| format!("writing {path}"))
 }

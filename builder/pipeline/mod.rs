@@ -2,13 +2,14 @@
 //! artifacts ([`execute`]). This is the only module that knows both the profile and the stages; every stage
 //! below it sees the plan (and its own inputs), never the profile.
 //!
-//! `forja build PROFILE` = check the guide's rules → check the secrets → resolve → execute.
+//! `forja build PROFILE` = check the guide's rules → check the secrets → check the input files → resolve → execute.
 //! `forja build PROFILE --plan plan.json` executes a saved plan instead of resolving again (refused when the
 //! plan was made from another version of the profile), so what `forja plan` printed is exactly what is built.
 
 pub mod enforced;
 pub mod execute;
 pub mod payload;
+pub mod preflight;
 pub mod resolve;
 
 use std::path::{Path, PathBuf};
@@ -64,6 +65,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
         )
     })?;
     crate::pexip::bootstrap::check_secrets(l)?;
+    preflight::check_inputs(l)?;
     let key = signing_key(l)?;
     let env = Environment::detect(opts.extra_overlays.clone());
     let plan = match &opts.plan {
