@@ -12,13 +12,14 @@ pub mod licence;
 pub mod media;
 pub mod nodes;
 pub mod pexip;
+pub mod shell;
 pub mod sign;
 
 /// Build signed, reproducible install media for a hardened Pexip Infinity KVM host (CCN-STIC 1616).
 #[derive(Debug, Parser)]
 #[command(
     name = "forja",
-    version,
+    version = crate::LONG_VERSION,
     help_expected = true,
     propagate_version = true
 )]
@@ -58,6 +59,10 @@ pub enum Command {
     /// Site media from a signed build: a USB installer image or a PXE tree.
     #[command(subcommand)]
     Media(media::MediaCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on standard output.
+    Completions(shell::CompletionsArgs),
+    /// Write the man pages (forja.1 and one per subcommand) into a folder.
+    Manpage(shell::ManpageArgs),
 }
 
 /// Runs the parsed command; the returned [`Exit`] is the process exit code on success paths that still report
@@ -73,5 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Nodes(c) => nodes::run(c),
         Command::Licence(c) => licence::run(c),
         Command::Media(c) => media::run(c),
+        Command::Completions(a) => shell::completions(a),
+        Command::Manpage(a) => shell::manpage(a),
     }
 }

@@ -169,7 +169,7 @@ impl fmt::Debug for PublicKey {
 /// Writes `forja.sec` (mode 0600), `forja.pub`, `forja.pub.ssh` and `allowed_signers` into `dir`. Refuses if any
 /// of them exists: a key is never overwritten. Returns the paths written.
 pub fn write_keypair(dir: &Path, key: &SigningKey) -> anyhow::Result<Vec<PathBuf>> {
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::artifact::create_out_dir(dir, "the key folder")?;
     let names = [SEC, PUB, PUB_SSH, ALLOWED_SIGNERS];
     if let Some(existing) = names.iter().map(|n| dir.join(n)).find(|p| p.exists()) {
         return Err(fail(
