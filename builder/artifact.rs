@@ -5,6 +5,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -41,7 +42,6 @@ impl Staged {
     }
 
     fn create_mode(target: &Path, mode: Option<u32>) -> anyhow::Result<Self> {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let target = target.to_owned();
         let partial = partial_path(&target);
         let mut opts = OpenOptions::new();
@@ -185,6 +185,37 @@ pub fn require_parent(file: &Path, flag: &str) -> anyhow::Result<()> {
                 parent.display()
             ),
         ))
+    }
+}
+
+/// Writes a mode 0600 file that must not exist yet: the bytes go to a partial file created 0600, which is then
+/// hard-linked to the final name (a link, unlike a rename, fails if the name was taken in the meantime).
+pub fn write_private_new(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let partial = partial_path(target);
+    let _ = fs::remove_file(&partial);
+    let result = (|| -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)?;
+        // The umask cannot widen 0600, but a pre-set ACL default could: set the mode explicitly.
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::hard_link(&partial, target)
+    })();
+    let _ = fs::remove_file(&partial);
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(fail(
+            Exit::Input,
+            format!(
+                "{} already exists; refusing to overwrite it",
+                target.display()
+            ),
+        )),
+        Err(e) => Err(e).with_context(|| format!("writing {}", target.display())),
     }
 }
 

@@ -46,10 +46,10 @@ fn partition(plan: &forja::plan::Plan, name: &str) -> (u64, u64) {
     (p.offset, p.size)
 }
 
-/// `forja plan PROFILE` (no secrets needed) into `out`.
+/// `forja plan PROFILE --json` (no secrets needed) into `out`.
 fn save_plan(profile: &Path, out: &Path) {
     let p = Command::new(env!("CARGO_BIN_EXE_forja"))
-        .arg("plan")
+        .args(["plan", "--json"])
         .arg(profile)
         .output()
         .unwrap();
@@ -153,7 +153,7 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
     assert!(sums_ok(&a), "sha256sum -c SHA256SUMS (BSD tags) failed");
     let forja_verify = |dir: &Path| {
         Command::new(env!("CARGO_BIN_EXE_forja"))
-            .args(["verify", dir.to_str().unwrap(), "--key"])
+            .args(["verify", dir.to_str().unwrap(), "--pubkey"])
             .arg(dir.join("forja.pub"))
             .output()
             .unwrap()

@@ -26,7 +26,7 @@ fn setup() -> Setup {
     let out = Command::new(env!("CARGO_BIN_EXE_forja"))
         .args(["pexip", "plan"])
         .arg(&prod.profile)
-        .arg("--out")
+        .arg("--output")
         .arg(&plan)
         .output()
         .unwrap();

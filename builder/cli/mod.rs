@@ -6,8 +6,10 @@ use clap::{Parser, Subcommand};
 use crate::error::Exit;
 
 pub mod build;
+pub mod cache;
 pub mod check;
 pub mod connect;
+pub mod init;
 pub mod licence;
 pub mod media;
 pub mod nodes;
@@ -37,9 +39,11 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start a site: write a starter profile and its secrets template (mode 0600) into a folder.
+    Init(init::InitArgs),
     /// Check a profile against CCN-STIC 1616 and CCN-STIC-807; exit 1 if any rule fails.
     Check(check::CheckArgs),
-    /// Print the resolved build plan (JSON) without building anything.
+    /// Print what a build of the profile would do (a summary, or the whole plan with --json); builds nothing.
     Plan(build::PlanArgs),
     /// Build the profile into signed, reproducible artifacts.
     Build(build::BuildArgs),
@@ -59,6 +63,9 @@ pub enum Command {
     /// Site media from a signed build: a USB installer image or a PXE tree.
     #[command(subcommand)]
     Media(media::MediaCommand),
+    /// The cache of Debian base images: list what is there, prune what is old.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on standard output.
     Completions(shell::CompletionsArgs),
     /// Write the man pages (forja.1 and one per subcommand) into a folder.
@@ -69,6 +76,7 @@ pub enum Command {
 /// a negative result (e.g. a failing compliance check).
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
+        Command::Init(a) => init::run(a),
         Command::Plan(args) => build::plan(args),
         Command::Build(args) => build::build(args),
         Command::Keygen(args) => sign::keygen(args),
@@ -78,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Nodes(c) => nodes::run(c),
         Command::Licence(c) => licence::run(c),
         Command::Media(c) => media::run(c),
+        Command::Cache(c) => cache::run(c),
         Command::Completions(a) => shell::completions(a),
         Command::Manpage(a) => shell::manpage(a),
     }

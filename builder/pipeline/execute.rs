@@ -39,6 +39,8 @@ pub struct Context<'a> {
     pub report: Report,
     /// Keep `OUT/.forja-work` for inspection.
     pub keep_work: bool,
+    /// Where the Debian base tarballs are cached.
+    pub cache: crate::inputs::cache::Cache,
 }
 
 /// The extracted base.
@@ -47,8 +49,8 @@ struct BaseTree {
     sha256: Sha256,
 }
 
-/// Builds `plan` into `out`; returns the signed artifact names.
-pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String>> {
+/// Builds `plan` into `out`; returns the signed list (`SHA256SUMS`).
+pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<sign::Sums> {
     let _lock = OutputLock::acquire(out)?;
     let work = out.join(".forja-work");
     if work.exists() {
@@ -90,12 +92,11 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String
         base_sha256: base.sha256,
         layout,
     };
-    artifacts(plan, ctx, out, built, &base.root, staged.as_ref(), &stages)?;
-    Ok(plan.artifacts.clone())
+    artifacts(plan, ctx, out, built, &base.root, staged.as_ref(), &stages)
 }
 
 fn base(plan: &Plan, ctx: &Context, work: &Path) -> anyhow::Result<BaseTree> {
-    let (tarball, pinned) = crate::inputs::base::obtain(&plan.base, &ctx.inputs)?;
+    let (tarball, pinned) = crate::inputs::base::obtain(&plan.base, &ctx.inputs, &ctx.cache)?;
     let root = work.join("root");
     let sha256 = tree::extract(&tarball, &root)?;
     crate::inputs::base::check_pin(&tarball, pinned, sha256)?;
@@ -296,7 +297,7 @@ fn artifacts(
     root: &Path,
     staged: Option<&StagedNodes>,
     stages: &Stages,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<sign::Sums> {
     // Compression reads and writes the two largest artifacts anyway; their digests come from that pass.
     let mut known = Vec::new();
     if plan.artifacts.iter().any(|a| a == "disk.raw.zst") {
@@ -326,13 +327,13 @@ fn artifacts(
         ctx.report.to_markdown().as_bytes(),
     )?;
     let names: Vec<&str> = plan.artifacts.iter().map(String::as_str).collect();
-    sign::sign_dir_with(out, &ctx.key, &names, &known)?;
+    let sums = sign::sign_dir_with(out, &ctx.key, &names, &known)?;
     stages.done("reports, SBOM, SHA256SUMS and signatures");
     if !ctx.keep_work {
         let work = out.join(".forja-work");
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
-    Ok(())
+    Ok(sums)
 }
 
 /// Per-stage timings on stderr (`stage: NAME: 1.2 s`), for people and for ci/bench-build.
