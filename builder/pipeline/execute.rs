@@ -319,7 +319,16 @@ fn artifacts(
         &crate::artifact::json_lines(&record)?,
     )?;
     let sbom = crate::sbom::Sbom::of_build(base_sha256, root, staged.map(|s| &s.lock))?;
-    write_atomic(out.join("sbom.json"), &crate::artifact::json_lines(&sbom)?)?;
+    let who = crate::sbom::spdx::Identity {
+        profile_name: &plan.profile.name,
+        seed: &plan.disk_seed,
+        profile_sha256: plan.profile.sha256,
+        epoch: plan.source_date_epoch,
+    };
+    write_atomic(
+        out.join(crate::sbom::spdx::FILE),
+        &crate::artifact::json_lines(&crate::sbom::spdx::document(&sbom, &who))?,
+    )?;
     super::enforced::mark(&mut ctx.report, &plan.enforcement)?;
     write_atomic(out.join("compliance.json"), ctx.report.to_json().as_bytes())?;
     write_atomic(
