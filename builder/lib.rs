@@ -41,6 +41,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod policy;
 pub mod profile;
+pub mod report;
 pub mod sbom;
 pub mod sign;
 pub mod ui;

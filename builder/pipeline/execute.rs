@@ -314,8 +314,10 @@ fn artifacts(
     let base_sha256 = built.base_sha256;
     let mut record = plan.clone();
     record.built = Some(built);
-    write_atomic(
-        out.join("plan.json"),
+    write_known(
+        out,
+        &mut known,
+        "plan.json",
         &crate::artifact::json_lines(&record)?,
     )?;
     let sbom = crate::sbom::Sbom::of_build(base_sha256, root, staged.map(|s| &s.lock))?;
@@ -325,16 +327,33 @@ fn artifacts(
         profile_sha256: plan.profile.sha256,
         epoch: plan.source_date_epoch,
     };
-    write_atomic(
-        out.join(crate::sbom::spdx::FILE),
-        &crate::artifact::json_lines(&crate::sbom::spdx::document(&sbom, &who))?,
+    let spdx = crate::sbom::spdx::document(&sbom, &who);
+    write_known(
+        out,
+        &mut known,
+        crate::sbom::spdx::FILE,
+        &crate::artifact::json_lines(&spdx)?,
     )?;
     super::enforced::mark(&mut ctx.report, &plan.enforcement)?;
-    write_atomic(out.join("compliance.json"), ctx.report.to_json().as_bytes())?;
-    write_atomic(
-        out.join("compliance.md"),
+    let compliance = ctx.report.to_json();
+    write_known(out, &mut known, "compliance.json", compliance.as_bytes())?;
+    write_known(
+        out,
+        &mut known,
+        "compliance.md",
         ctx.report.to_markdown().as_bytes(),
     )?;
+    // The report shows the hashes known by now; it cannot show SHA256SUMS', which lists the report itself.
+    let identity = crate::report::Identity {
+        signer: ctx.key.public().fingerprint(),
+        hashes: known
+            .iter()
+            .filter(|e| plan.artifacts.contains(&e.name))
+            .map(|e| (e.name.clone(), e.sha256))
+            .collect(),
+    };
+    let html = crate::report::render(&serde_json::from_str(&compliance)?, &record, &identity);
+    write_known(out, &mut known, crate::report::FILE, html.as_bytes())?;
     let names: Vec<&str> = plan.artifacts.iter().map(String::as_str).collect();
     let sums = sign::sign_dir_with(out, &ctx.key, &names, &known)?;
     stages.done("reports, SBOM, SHA256SUMS and signatures");
@@ -343,6 +362,21 @@ fn artifacts(
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
     Ok(sums)
+}
+
+/// Writes an artifact that is small enough to hash from memory, and remembers its digest for `SHA256SUMS`.
+fn write_known(
+    out: &Path,
+    known: &mut Vec<sign::sums::Entry>,
+    name: &str,
+    bytes: &[u8],
+) -> anyhow::Result<()> {
+    write_atomic(out.join(name), bytes)?;
+    known.push(sign::sums::Entry {
+        name: name.into(),
+        sha256: Sha256::of(bytes),
+    });
+    Ok(())
 }
 
 /// Per-stage timings on stderr (`stage: NAME: 1.2 s`), for people and for ci/bench-build.

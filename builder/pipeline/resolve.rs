@@ -338,6 +338,7 @@ fn artifacts(l: &Loaded, outputs: &[OutputFile], config_drive: &str) -> Vec<Stri
         "plan.json",
         "compliance.json",
         "compliance.md",
+        crate::report::FILE,
         crate::sbom::spdx::FILE,
     ] {
         a.push(f.into());
