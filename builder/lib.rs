@@ -24,6 +24,7 @@ pub mod cli;
 pub mod compose;
 pub mod compress;
 pub mod crypt;
+pub mod diff;
 pub mod disk;
 pub mod error;
 pub mod exec;

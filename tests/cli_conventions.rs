@@ -217,6 +217,7 @@ fn commands_a_ci_reads_have_json() {
         "forja build",
         "forja keygen",
         "forja verify",
+        "forja diff",
         "forja init",
         "forja cache list",
         "forja nodes verify",

@@ -9,6 +9,7 @@ pub mod build;
 pub mod cache;
 pub mod check;
 pub mod connect;
+pub mod diff;
 pub mod init;
 pub mod licence;
 pub mod media;
@@ -51,6 +52,8 @@ pub enum Command {
     Keygen(sign::KeygenArgs),
     /// Check a build's signatures and every listed file's SHA-256, offline.
     Verify(sign::VerifyArgs),
+    /// What changed between two builds: rules, packages, files (unified diffs), partitions, nodes, artifacts.
+    Diff(diff::DiffArgs),
     /// Pexip Infinity: first-boot answers, the guide's configuration plan, and applying it.
     #[command(subcommand)]
     Pexip(pexip::PexipCommand),
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Keygen(args) => sign::keygen(args),
         Command::Verify(args) => sign::verify(args),
         Command::Check(args) => check::run(args),
+        Command::Diff(a) => diff::run(a),
         Command::Pexip(c) => pexip::run(c),
         Command::Nodes(c) => nodes::run(c),
         Command::Licence(c) => licence::run(c),
