@@ -65,11 +65,12 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<sign::Sums
     {
         let _ = std::fs::remove_file(out.join(name));
     }
-    let stages = Stages::new();
+    let stages = Stages::default();
+    stages.begin("base: obtain and extract");
     let base = base(plan, &ctx, &work)?;
-    stages.done("base: obtain and extract");
+    stages.begin("compose: overlays, generated files, self-check");
     compose_root(plan, &ctx, &base.root)?;
-    stages.done("compose: overlays, generated files, self-check");
+    stages.begin("ESP, Pexip answers, node images");
     let (esp, kernel) = esp(plan, &base.root, &work)?;
     let drive = write_outputs(
         &plan.outputs,
@@ -84,9 +85,8 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<sign::Sums
     if let Some(s) = &staged {
         s.lock.write(out)?;
     }
-    stages.done("ESP, Pexip answers, node images");
+    stages.begin("disk.raw: GPT, FAT32, ext4 root and payload");
     let layout = disk(plan, esp, &base.root, &payload_dir, out)?;
-    stages.done("disk.raw: GPT, FAT32, ext4 root and payload");
     let built = Built {
         kernel,
         base_sha256: base.sha256,
@@ -301,6 +301,7 @@ fn artifacts(
     // Compression reads and writes the two largest artifacts anyway; their digests come from that pass.
     let mut known = Vec::new();
     if plan.artifacts.iter().any(|a| a == "disk.raw.zst") {
+        stages.begin("disk.raw.zst");
         let h =
             crate::compress::zstd_file_hashed(&out.join("disk.raw"), &out.join("disk.raw.zst"))?;
         for (name, (sha256, _)) in [("disk.raw", h.input), ("disk.raw.zst", h.output)] {
@@ -309,8 +310,8 @@ fn artifacts(
                 sha256,
             });
         }
-        stages.done("disk.raw.zst");
     }
+    stages.begin("reports, SBOM, SHA256SUMS and signatures");
     let base_sha256 = built.base_sha256;
     let mut record = plan.clone();
     record.built = Some(built);
@@ -356,7 +357,7 @@ fn artifacts(
     write_known(out, &mut known, crate::report::FILE, html.as_bytes())?;
     let names: Vec<&str> = plan.artifacts.iter().map(String::as_str).collect();
     let sums = sign::sign_dir_with(out, &ctx.key, &names, &known)?;
-    stages.done("reports, SBOM, SHA256SUMS and signatures");
+    stages.done();
     if !ctx.keep_work {
         let work = out.join(".forja-work");
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
@@ -379,16 +380,20 @@ fn write_known(
     Ok(())
 }
 
-/// Per-stage timings on stderr (`stage: NAME: 1.2 s`), for people and for ci/bench-build.
-struct Stages(std::cell::Cell<std::time::Instant>);
+/// Per-stage timings on stderr (`stage: NAME: 1.2 s`, read by ci/bench-build); each stage shows a spinner on a
+/// terminal (a start line otherwise) while it runs, so no part of a build is silent.
+#[derive(Debug, Default)]
+struct Stages(std::cell::RefCell<Option<crate::ui::Spinner>>);
 
 impl Stages {
-    fn new() -> Self {
-        Stages(std::cell::Cell::new(std::time::Instant::now()))
+    /// Ends the running stage, if any, and starts `name`.
+    fn begin(&self, name: &str) {
+        self.done();
+        *self.0.borrow_mut() = Some(crate::ui::Spinner::start(format!("stage: {name}")));
     }
-    fn done(&self, name: &str) {
-        let now = std::time::Instant::now();
-        log::info!("stage: {name}: {:.1} s", (now - self.0.get()).as_secs_f64());
-        self.0.set(now);
+    fn done(&self) {
+        if let Some(s) = self.0.borrow_mut().take() {
+            s.finish();
+        }
     }
 }

@@ -210,6 +210,23 @@ impl Report {
                 .unwrap_or_default(),
             self.summary
         );
+        self.markdown_checklist(&mut out);
+        let _ = writeln!(out, "\n## Findings\n");
+        if self.findings.is_empty() {
+            let _ = writeln!(out, "None.");
+        }
+        for f in &self.findings {
+            let _ = writeln!(out, "### {} ({}): {}\n", f.id, f.paragraph, f.topic);
+            let _ = writeln!(out, "- **Guide:** {}", f.guide);
+            let _ = writeln!(out, "- **Other source:** {}", f.other);
+            let _ = writeln!(out, "- **forja:** {}\n", f.forja);
+        }
+        self.markdown_rules(&mut out);
+        out
+    }
+
+    /// The guide's §7 table: NO when a row's rule fails, SÍ when all pass or are waived, open while MANUAL.
+    fn markdown_checklist(&self, out: &mut String) {
         let _ = writeln!(out, "## 7. Checklist\n");
         let _ = writeln!(out, "| ACCIONES | SÍ | NO | OBSERVACIONES |");
         let _ = writeln!(out, "|---|---|---|---|");
@@ -248,21 +265,14 @@ impl Report {
                 obs.join(", ")
             );
         }
-        let _ = writeln!(out, "\n## Findings\n");
-        if self.findings.is_empty() {
-            let _ = writeln!(out, "None.");
-        }
-        for f in &self.findings {
-            let _ = writeln!(out, "### {} ({}): {}\n", f.id, f.paragraph, f.topic);
-            let _ = writeln!(out, "- **Guide:** {}", f.guide);
-            let _ = writeln!(out, "- **Other source:** {}", f.other);
-            let _ = writeln!(out, "- **forja:** {}\n", f.forja);
-        }
+    }
+
+    /// Every rule, with what the build wrote for it under its enforcement kind.
+    fn markdown_rules(&self, out: &mut String) {
         let _ = writeln!(out, "\n## Rules\n");
         let _ = writeln!(out, "| Rule | § | Status | Enforced | Statement | Reason |");
         let _ = writeln!(out, "|---|---|---|---|---|---|");
         for r in &self.rules {
-            // What the build wrote for the rule, under its enforcement kind.
             let by: String = r
                 .enforced_by
                 .iter()
@@ -279,7 +289,6 @@ impl Report {
                 cell(&r.reason)
             );
         }
-        out
     }
 }
 
