@@ -49,6 +49,40 @@ pub fn secret_names(plan: &Plan) -> Vec<String> {
     names.into_iter().collect()
 }
 
+/// The partitions: number, name, type, size rule, content.
+fn disk(o: &mut String, plan: &Plan) {
+    let _ = writeln!(o, "\nDISK");
+    let _ = writeln!(
+        o,
+        "  {:>2}  {:<10} {:<12} {:>12}  CONTENT",
+        "#", "NAME", "TYPE", "SIZE"
+    );
+    for p in &plan.disk {
+        let size = match p.size {
+            SizeRule::Fixed(b) => human_bytes(b),
+            SizeRule::FitContent => "fit content".into(),
+        };
+        let content = match &p.content {
+            PartitionContent::Esp { label, .. } => format!("FAT32 \"{label}\""),
+            PartitionContent::RootTree { label, .. } => format!("ext4 \"{label}\": the host root"),
+            PartitionContent::PayloadTree { label, .. } => {
+                format!("ext4 \"{label}\": node images")
+            }
+            PartitionContent::Empty { note } => format!("empty: {note}"),
+        };
+        let ro = if p.read_only() { ", read-only" } else { "" };
+        let kind = serde_json::to_value(p.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "  {:>2}  {:<10} {:<12} {:>12}  {content}{ro}",
+            p.number, p.name, kind, size
+        );
+    }
+}
+
 /// The summary text.
 pub fn render(plan: &Plan) -> String {
     let mut o = String::new();
@@ -91,36 +125,7 @@ pub fn render(plan: &Plan) -> String {
             kv(&mut o, "Pinned SHA-256", &sha256.hex());
         }
     }
-    let _ = writeln!(o, "\nDISK");
-    let _ = writeln!(
-        o,
-        "  {:>2}  {:<10} {:<12} {:>12}  CONTENT",
-        "#", "NAME", "TYPE", "SIZE"
-    );
-    for p in &plan.disk {
-        let size = match p.size {
-            SizeRule::Fixed(b) => human_bytes(b),
-            SizeRule::FitContent => "fit content".into(),
-        };
-        let content = match &p.content {
-            PartitionContent::Esp { label, .. } => format!("FAT32 \"{label}\""),
-            PartitionContent::RootTree { label, .. } => format!("ext4 \"{label}\": the host root"),
-            PartitionContent::PayloadTree { label, .. } => {
-                format!("ext4 \"{label}\": node images")
-            }
-            PartitionContent::Empty { note } => format!("empty: {note}"),
-        };
-        let ro = if p.read_only() { ", read-only" } else { "" };
-        let kind = serde_json::to_value(p.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let _ = writeln!(
-            o,
-            "  {:>2}  {:<10} {:<12} {:>12}  {content}{ro}",
-            p.number, p.name, kind, size
-        );
-    }
+    disk(&mut o, plan);
     let _ = writeln!(o, "\nROOT");
     kv(
         &mut o,

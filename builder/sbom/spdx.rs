@@ -63,6 +63,99 @@ fn purl_ref(purl: String) -> Value {
     json!([{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": purl}])
 }
 
+/// The document's parts while it is put together.
+#[derive(Default)]
+struct Parts {
+    ids: Ids,
+    packages: Vec<Value>,
+    relationships: Vec<Value>,
+    /// `LicenseRef-*` id → the Debian name it stands for.
+    extracted: BTreeMap<String, String>,
+}
+
+const IMAGE: &str = "SPDXRef-image";
+
+impl Parts {
+    fn contains(&mut self, id: &str) {
+        self.relationships.push(
+            json!({"spdxElementId": IMAGE, "relationshipType": "CONTAINS", "relatedSpdxElement": id}),
+        );
+    }
+
+    fn debian(&mut self, sbom: &Sbom) {
+        for p in &sbom.packages {
+            let id = self
+                .ids
+                .take("deb", &format!("{}-{}", p.name, p.architecture));
+            let declared = match &p.licence {
+                Some(d) => {
+                    for t in d.debian_terms() {
+                        if let Term::Debian { name, .. } = t {
+                            self.extracted.insert(t.spdx(), name.clone());
+                        }
+                    }
+                    d.expression()
+                }
+                None => "NOASSERTION".into(),
+            };
+            self.packages.push(json!({
+                "SPDXID": id,
+                "name": p.name,
+                "versionInfo": p.version,
+                "supplier": "Organization: Debian",
+                "downloadLocation": "NOASSERTION",
+                "filesAnalyzed": false,
+                "licenseConcluded": "NOASSERTION",
+                "licenseDeclared": declared,
+                "copyrightText": "NOASSERTION",
+                "externalRefs": purl_ref(p.purl()),
+            }));
+            self.contains(&id);
+        }
+    }
+
+    fn vendor(&mut self, sbom: &Sbom) {
+        for v in &sbom.vendor_images {
+            let id = self.ids.take("vendor", &v.name);
+            self.packages.push(json!({
+                "SPDXID": id,
+                "name": v.name,
+                "supplier": "Organization: Pexip",
+                "downloadLocation": "NOASSERTION",
+                "filesAnalyzed": false,
+                "checksums": [{"algorithm": "SHA256", "checksumValue": v.sha256.hex()}],
+                "comment": format!("verified against {}", v.verified_against),
+            }));
+            self.contains(&id);
+        }
+    }
+
+    fn tools(&mut self, sbom: &Sbom) {
+        for t in &sbom.tools {
+            let id = self.ids.take("tool", &t.name);
+            let mut pkg = json!({
+                "SPDXID": id,
+                "name": t.name,
+                "versionInfo": t.package.as_ref().map(|(_, v)| v.clone()).unwrap_or_else(|| t.version_line.clone()),
+                "downloadLocation": "NOASSERTION",
+                "filesAnalyzed": false,
+                "primaryPackagePurpose": "APPLICATION",
+                "comment": t.version_line,
+            });
+            if let Some((name, version)) = &t.package {
+                pkg["externalRefs"] = purl_ref(format!(
+                    "pkg:deb/debian/{name}@{}?arch=amd64",
+                    version.replace('+', "%2B").replace(':', "%3A")
+                ));
+            }
+            self.packages.push(pkg);
+            self.relationships.push(
+                json!({"spdxElementId": id, "relationshipType": "BUILD_TOOL_OF", "relatedSpdxElement": IMAGE}),
+            );
+        }
+    }
+}
+
 /// The SPDX document.
 pub fn document(sbom: &Sbom, who: &Identity) -> Value {
     let uuid = crate::ids::guid(
@@ -72,83 +165,25 @@ pub fn document(sbom: &Sbom, who: &Identity) -> Value {
             who.profile_sha256, who.epoch, sbom.base_tarball_sha256
         ),
     );
-    let image = "SPDXRef-image".to_owned();
-    let mut ids = Ids::default();
-    let mut packages = vec![json!({
-        "SPDXID": image,
+    let mut parts = Parts::default();
+    parts.packages.push(json!({
+        "SPDXID": IMAGE,
         "name": format!("{} host image", who.profile_name),
         "downloadLocation": "NOASSERTION",
         "filesAnalyzed": false,
         "primaryPackagePurpose": "OPERATING-SYSTEM",
         "supplier": "Organization: forja build",
         "comment": format!("Debian base tarball SHA-256 {}", sbom.base_tarball_sha256),
-    })];
-    let mut relationships = vec![json!({
-        "spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": image,
-    })];
-    let mut extracted: BTreeMap<String, String> = BTreeMap::new();
-    for p in &sbom.packages {
-        let id = ids.take("deb", &format!("{}-{}", p.name, p.architecture));
-        let declared = match &p.licence {
-            Some(d) => {
-                for t in d.debian_terms() {
-                    if let Term::Debian { name, .. } = t {
-                        extracted.insert(t.spdx(), name.clone());
-                    }
-                }
-                d.expression()
-            }
-            None => "NOASSERTION".into(),
-        };
-        packages.push(json!({
-            "SPDXID": id,
-            "name": p.name,
-            "versionInfo": p.version,
-            "supplier": "Organization: Debian",
-            "downloadLocation": "NOASSERTION",
-            "filesAnalyzed": false,
-            "licenseConcluded": "NOASSERTION",
-            "licenseDeclared": declared,
-            "copyrightText": "NOASSERTION",
-            "externalRefs": purl_ref(p.purl()),
-        }));
-        relationships.push(json!({"spdxElementId": image, "relationshipType": "CONTAINS", "relatedSpdxElement": id}));
-    }
-    for v in &sbom.vendor_images {
-        let id = ids.take("vendor", &v.name);
-        packages.push(json!({
-            "SPDXID": id,
-            "name": v.name,
-            "supplier": "Organization: Pexip",
-            "downloadLocation": "NOASSERTION",
-            "filesAnalyzed": false,
-            "checksums": [{"algorithm": "SHA256", "checksumValue": v.sha256.hex()}],
-            "comment": format!("verified against {}", v.verified_against),
-        }));
-        relationships.push(json!({"spdxElementId": image, "relationshipType": "CONTAINS", "relatedSpdxElement": id}));
-    }
-    for t in &sbom.tools {
-        let id = ids.take("tool", &t.name);
-        let mut pkg = json!({
-            "SPDXID": id,
-            "name": t.name,
-            "versionInfo": t.package.as_ref().map(|(_, v)| v.clone()).unwrap_or_else(|| t.version_line.clone()),
-            "downloadLocation": "NOASSERTION",
-            "filesAnalyzed": false,
-            "primaryPackagePurpose": "APPLICATION",
-            "comment": t.version_line,
-        });
-        if let Some((name, version)) = &t.package {
-            pkg["externalRefs"] = purl_ref(format!(
-                "pkg:deb/debian/{name}@{}?arch=amd64",
-                version.replace('+', "%2B").replace(':', "%3A")
-            ));
-        }
-        packages.push(pkg);
-        relationships.push(json!({"spdxElementId": id, "relationshipType": "BUILD_TOOL_OF", "relatedSpdxElement": image}));
-    }
-    let extracted: Vec<Value> = extracted
-        .into_iter()
+    }));
+    parts.relationships.push(json!({
+        "spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": IMAGE,
+    }));
+    parts.debian(sbom);
+    parts.vendor(sbom);
+    parts.tools(sbom);
+    let extracted: Vec<Value> = parts
+        .extracted
+        .iter()
         .map(|(id, name)| {
             json!({
                 "licenseId": id,
@@ -169,8 +204,8 @@ pub fn document(sbom: &Sbom, who: &Identity) -> Value {
             "created": crate::plan::epoch_utc(who.epoch),
             "creators": [format!("Tool: forja-{}", crate::LONG_VERSION.replace(" (commit ", "+").replace(')', ""))],
         },
-        "packages": packages,
-        "relationships": relationships,
+        "packages": parts.packages,
+        "relationships": parts.relationships,
     });
     if !extracted.is_empty() {
         doc["hasExtractedLicensingInfos"] = Value::Array(extracted);
