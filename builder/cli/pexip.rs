@@ -53,23 +53,23 @@ pub struct AuditArgs {
 pub struct PlanArgs {
     /// The profile (TOML).
     pub profile: PathBuf,
-    /// Write the plan to this file instead of standard output.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    /// Write the plan to this file instead of standard output (its folder must exist).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// The profile (TOML).
     pub profile: PathBuf,
-    /// Output folder; files go to OUT/pexip/.
-    #[arg(long)]
+    /// Output folder for the Pexip files (created if missing; its parent must exist).
+    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The plan written by `forja pexip plan --out`.
+    /// The plan written by `forja pexip plan --output`.
     #[arg(long)]
     pub plan: PathBuf,
     #[command(flatten)]
@@ -99,8 +99,11 @@ pub fn run(cmd: PexipCommand) -> anyhow::Result<Exit> {
         PexipCommand::Plan(a) => {
             let l = load(&a.profile, SecretsNeed::Required)?;
             let bytes = crate::artifact::json_lines(&pexip::plan::plan(&l)?)?;
-            match a.out {
-                Some(p) => crate::artifact::write_atomic(&p, &bytes)?,
+            match a.output {
+                Some(p) => {
+                    crate::artifact::require_parent(&p, "--output")?;
+                    crate::artifact::write_atomic(&p, &bytes)?
+                }
                 None => {
                     use std::io::Write;
                     std::io::stdout().write_all(&bytes)?;

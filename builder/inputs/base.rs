@@ -9,20 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
+use super::cache::{Cache, Origin};
 use crate::error::{Exit, fail};
 use crate::exec::{Task, tool_version};
 use crate::hashio::Sha256;
 use crate::plan::BaseSource;
 use crate::profile::Loaded;
-
-/// The cache folder: `$FORJA_CACHE`, else `./cache` beside the current directory.
-pub fn cache_dir() -> PathBuf {
-    std::env::var_os("FORJA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("cache"))
-}
 
 fn mmdebstrap_args(suite: &str, mirror: &str, packages: &[String], out: &Path) -> Vec<String> {
     vec![
@@ -87,7 +79,11 @@ pub fn mmdebstrap_version() -> String {
 /// Makes sure the base tarball exists (building it if needed) and returns its path, with the SHA-256 the profile
 /// pins for a prebuilt tarball. The hash itself is taken while the tarball is extracted (one read), and
 /// [`check_pin`] refuses a mismatch before the tree is used.
-pub fn obtain(src: &BaseSource, inputs: &Path) -> anyhow::Result<(PathBuf, Option<Sha256>)> {
+pub fn obtain(
+    src: &BaseSource,
+    inputs: &Path,
+    cache: &Cache,
+) -> anyhow::Result<(PathBuf, Option<Sha256>)> {
     match src {
         BaseSource::Tarball { path, sha256 } => {
             let path = inputs.join(path);
@@ -105,14 +101,20 @@ pub fn obtain(src: &BaseSource, inputs: &Path) -> anyhow::Result<(PathBuf, Optio
             packages,
             cache_key,
             epoch,
+            mmdebstrap_version,
             ..
         } => {
-            let dir = cache_dir();
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let path = dir.join(format!("base-{}.tar", &cache_key.hex()[..16]));
-            if !path.exists() {
+            cache.create()?;
+            let dir = &cache.dir;
+            let key16 = &cache_key.hex()[..16];
+            let path = cache.tarball(key16);
+            if path.exists() {
+                log::info!("base: {} (cached)", path.display());
+                cache.touch(&path);
+            } else {
                 log::info!(
-                    "building the Debian base with mmdebstrap (a few minutes; cached for later builds)"
+                    "building the Debian base with mmdebstrap into {} (a few minutes; cached for later builds)",
+                    dir.display()
                 );
                 // mmdebstrap picks the format from the extension; give it a .tar name and rename after.
                 let tmp = dir.join(format!(".base-{}.building.tar", &cache_key.hex()[..16]));
@@ -124,6 +126,18 @@ pub fn obtain(src: &BaseSource, inputs: &Path) -> anyhow::Result<(PathBuf, Optio
                     let _ = std::fs::remove_file(&tmp);
                     return Err(e);
                 }
+                let origin = Origin {
+                    suite: suite.clone(),
+                    mirror: mirror.clone(),
+                    packages: packages.len(),
+                    epoch: *epoch,
+                    mmdebstrap_version: mmdebstrap_version.clone(),
+                    cache_key: cache_key.hex(),
+                };
+                crate::artifact::write_atomic(
+                    cache.origin_file(key16),
+                    &crate::artifact::json_lines(&origin)?,
+                )?;
                 std::fs::rename(&tmp, &path)?;
             }
             Ok((path, None))

@@ -40,12 +40,12 @@ impl Site {
         s
     }
 
-    /// `forja pexip plan PROFILE --out plan.json` (again, after the profile changed).
+    /// `forja pexip plan PROFILE --output plan.json` (again, after the profile changed).
     pub fn write_plan(&self) {
         let out = Command::new(env!("CARGO_BIN_EXE_forja"))
             .args(["pexip", "plan"])
             .arg(&self.prod.profile)
-            .arg("--out")
+            .arg("--output")
             .arg(&self.plan)
             .output()
             .unwrap();
