@@ -56,7 +56,9 @@ fn all(p: &Plan) -> BTreeMap<String, String> {
                 min_days,
                 max_days,
                 warn_days,
-            } => format!("ageing of {user} = min {min_days} max {max_days} warn {warn_days} days\n"),
+            } => {
+                format!("ageing of {user} = min {min_days} max {max_days} warn {warn_days} days\n")
+            }
         };
         m.insert(format!("{} (edit)", e.path), what);
     }
