@@ -5,6 +5,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -41,7 +42,6 @@ impl Staged {
     }
 
     fn create_mode(target: &Path, mode: Option<u32>) -> anyhow::Result<Self> {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let target = target.to_owned();
         let partial = partial_path(&target);
         let mut opts = OpenOptions::new();
@@ -136,6 +136,89 @@ fn write_staged(mut s: Staged, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes sure the output folder `dir` exists, creating it if needed, but only its last component: a parent that
+/// does not exist is a typo (`--out /typo/dir`), refused with the path rather than created along with gigabytes
+/// written there. `what` names the folder in the error (e.g. "the output folder").
+pub fn create_out_dir(dir: &Path, what: &str) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(fail(
+            Exit::Input,
+            format!(
+                "{}: {what}'s parent folder {} does not exist (forja creates only the last folder; check the path \
+                 or create the parent first)",
+                dir.display(),
+                parent.display()
+            ),
+        ));
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(fail(
+            Exit::Input,
+            format!("{}: cannot create {what}: {e}", dir.display()),
+        )),
+    }
+}
+
+/// The folder an output file goes into, which must exist already (`media usb --out`, a bundle's `--output`).
+pub fn require_parent(file: &Path, flag: &str) -> anyhow::Result<()> {
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if parent.is_dir() {
+        Ok(())
+    } else {
+        Err(fail(
+            Exit::Input,
+            format!(
+                "{flag} {}: the folder {} does not exist (forja does not create it; check the path)",
+                file.display(),
+                parent.display()
+            ),
+        ))
+    }
+}
+
+/// Writes a mode 0600 file that must not exist yet: the bytes go to a partial file created 0600, which is then
+/// hard-linked to the final name (a link, unlike a rename, fails if the name was taken in the meantime).
+pub fn write_private_new(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let partial = partial_path(target);
+    let _ = fs::remove_file(&partial);
+    let result = (|| -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)?;
+        // The umask cannot widen 0600, but a pre-set ACL default could: set the mode explicitly.
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::hard_link(&partial, target)
+    })();
+    let _ = fs::remove_file(&partial);
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(fail(
+            Exit::Input,
+            format!(
+                "{} already exists; refusing to overwrite it",
+                target.display()
+            ),
+        )),
+        Err(e) => Err(e).with_context(|| format!("writing {}", target.display())),
+    }
+}
+
 /// An exclusive claim on an output folder, held while a build writes into it.
 #[derive(Debug)]
 pub struct OutputLock {
@@ -143,10 +226,10 @@ pub struct OutputLock {
 }
 
 impl OutputLock {
-    /// Creates the folder if needed and claims it. The lock is a file created with `O_EXCL`, holding our pid;
-    /// a stale lock from a dead process is taken over.
+    /// Creates the folder if needed (its parent must exist, see [`create_out_dir`]) and claims it. The lock is a
+    /// file created with `O_EXCL`, holding our pid; a stale lock from a dead process is taken over.
     pub fn acquire(dir: &Path) -> anyhow::Result<Self> {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        create_out_dir(dir, "the output folder")?;
         let path = dir.join(".forja.lock");
         for _ in 0..2 {
             match OpenOptions::new().write(true).create_new(true).open(&path) {
@@ -172,7 +255,13 @@ impl OutputLock {
                     let _ = fs::remove_file(&path);
                 }
                 Err(e) => {
-                    return Err(e).with_context(|| format!("locking {}", dir.display()));
+                    return Err(fail(
+                        Exit::Input,
+                        format!(
+                            "{}: cannot write into the output folder: {e}",
+                            dir.display()
+                        ),
+                    ));
                 }
             }
         }
@@ -186,38 +275,6 @@ impl OutputLock {
 impl Drop for OutputLock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
-    }
-}
-
-/// Writes a mode 0600 file that must not exist yet: the bytes go to a partial file created 0600, which is then
-/// hard-linked to the final name (a link, unlike a rename, fails if the name was taken in the meantime).
-pub fn write_private_new(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let partial = partial_path(target);
-    let _ = fs::remove_file(&partial);
-    let result = (|| -> io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&partial)?;
-        // The umask cannot widen 0600, but a pre-set ACL default could: set the mode explicitly.
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::hard_link(&partial, target)
-    })();
-    let _ = fs::remove_file(&partial);
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(fail(
-            Exit::Input,
-            format!(
-                "{} already exists; refusing to overwrite a key",
-                target.display()
-            ),
-        )),
-        Err(e) => Err(e).with_context(|| format!("writing {}", target.display())),
     }
 }
 
@@ -238,6 +295,25 @@ mod tests {
         assert!(!partial_path(&target).exists(), "partial file cleaned up");
         write_atomic(&target, b"whole").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"whole");
+    }
+
+    #[test]
+    fn an_output_folder_needs_its_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let typo = dir.path().join("typo/out");
+        let err = OutputLock::acquire(&typo).unwrap_err();
+        assert_eq!(exit_of(&err), Exit::Input);
+        assert!(err.to_string().contains("typo"), "{err}");
+        assert!(
+            !dir.path().join("typo").exists(),
+            "created the missing parent"
+        );
+        let ok = dir.path().join("out");
+        drop(OutputLock::acquire(&ok).unwrap());
+        assert!(ok.is_dir());
+        let err = require_parent(&typo.join("usb.img"), "--out").unwrap_err();
+        assert_eq!(exit_of(&err), Exit::Input);
+        require_parent(&ok.join("usb.img"), "--out").unwrap();
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 #[path = "support/oracle.rs"]
 mod oracle;
-#[path = "support/pexip_server.rs"]
+#[path = "support/pexip_server/mod.rs"]
 mod pexip_server;
 #[path = "support/prod_profile.rs"]
 mod prod_profile;
@@ -19,8 +19,6 @@ use oracle::signify_check;
 use pexip_server::Server;
 use prod_profile::{Prod, prod};
 use serde_json::Value;
-
-const PASSWORD: &str = "Replace-Me-Web-2026!";
 
 /// One isolated site: its manager, CA, secrets, key pair and state folder; plus a connected-side folder.
 struct Site {
@@ -40,7 +38,7 @@ fn keys(dir: &Path, seed: u8) -> (PathBuf, PathBuf) {
 
 fn site(seed: u8) -> Site {
     let prod = prod();
-    let server = Server::start("admin", PASSWORD);
+    let server = Server::start("admin", &prod.secret("pexip-web-admin"));
     let ca = prod.dir.path().join("ca.pem");
     std::fs::write(&ca, &server.ca_pem).unwrap();
     let (sec, public) = keys(&prod.dir.path().join("keys"), seed);
@@ -117,7 +115,14 @@ impl Site {
         let mut args = vec!["licence".into(), "request".into()];
         args.extend(self.manager_args());
         args.extend(
-            ["--entitlement", entitlement, "--key", s(&self.sec), "--out"].map(String::from),
+            [
+                "--entitlement",
+                entitlement,
+                "--signing-key",
+                s(&self.sec),
+                "--output",
+            ]
+            .map(String::from),
         );
         args.push(s(&self.path(out)).into());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -128,7 +133,13 @@ impl Site {
 
     fn inspect(&self, bundle: &str, extra: &[&str]) -> Output {
         let (bundle, audit) = (self.path(bundle), self.path("connected/licence-audit.log"));
-        let mut args = vec!["licence", "inspect", s(&bundle), "--key", s(&self.public)];
+        let mut args = vec![
+            "licence",
+            "inspect",
+            s(&bundle),
+            "--pubkey",
+            s(&self.public),
+        ];
         args.extend(["--audit", s(&audit)]);
         args.extend(extra);
         forja(&args)
@@ -149,9 +160,9 @@ impl Site {
             s(&self.path(bundle)).into(),
             "--response".into(),
             s(&response).into(),
-            "--key".into(),
+            "--pubkey".into(),
             s(&self.public).into(),
-            "--out".into(),
+            "--output".into(),
             s(&self.path(out)).into(),
             "--audit".into(),
             s(&audit).into(),
@@ -562,17 +573,22 @@ fn a_courier_signature_is_required_when_a_courier_key_is_given() {
         .to_owned();
     ok(&site.respond("out.tar", &reference, "plain.tar", &[]));
     refused(
-        &site.apply("plain.tar", &["--courier-key", s(&cpub)]),
+        &site.apply("plain.tar", &["--courier-pubkey", s(&cpub)]),
         5,
         "not signed",
     );
-    ok(&site.respond("out.tar", &reference, "signed.tar", &["--sign", s(&csec)]));
+    ok(&site.respond(
+        "out.tar",
+        &reference,
+        "signed.tar",
+        &["--signing-key", s(&csec)],
+    ));
     refused(
-        &site.apply("signed.tar", &["--courier-key", s(&other)]),
+        &site.apply("signed.tar", &["--courier-pubkey", s(&other)]),
         5,
         "another key",
     );
-    ok(&site.apply("signed.tar", &["--courier-key", s(&cpub)]));
+    ok(&site.apply("signed.tar", &["--courier-pubkey", s(&cpub)]));
     assert_eq!(site.licences(), ["ENT-C"]);
 }
 

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use crate::error::{Exit, fail};
 use crate::media;
-use crate::sign::{PublicKey, SigningKey};
+use crate::sign::{PublicKey, SigningKey, Sums};
 
 /// The media subcommands.
 #[derive(Debug, Subcommand)]
@@ -26,17 +26,21 @@ pub struct UsbArgs {
     /// The build folder (`forja build --out`): verified with the key before anything is made.
     #[arg(value_name = "BUILD_DIR")]
     pub build_dir: PathBuf,
-    /// The image to write; a signed SHA256SUMS for it is written in the same folder.
-    #[arg(long, value_name = "FILE")]
+    /// The folder to write `usb.img` and its signed SHA256SUMS into (created if missing; its parent must exist;
+    /// not BUILD_DIR).
+    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// The signify secret key that signed the build; its public half is built into the installer.
     #[arg(long, value_name = "FILE")]
-    pub key: PathBuf,
+    pub signing_key: PathBuf,
     /// The site's Secure Boot keys (the folder the profile names as boot.firmware.secure-boot-keys): the
     /// installer is signed with its db key, and the stick carries PK/KEK/db for enrolment. Needed when the build
     /// is signed.
     #[arg(long, value_name = "DIR")]
     pub secure_boot_keys: Option<PathBuf>,
+    /// Print what was written (names, SHA-256, the key's fingerprint) as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `forja media pxe`.
@@ -45,18 +49,21 @@ pub struct PxeArgs {
     /// The build folder (`forja build --out`): verified with the key before anything is made.
     #[arg(value_name = "BUILD_DIR")]
     pub build_dir: PathBuf,
-    /// The folder to write the tree into (served as is over HTTP).
+    /// The folder to write the tree into, served as is over HTTP (created if missing; its parent must exist).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// The signify secret key that signed the build; its public half is built into the installer.
     #[arg(long, value_name = "FILE")]
-    pub key: PathBuf,
+    pub signing_key: PathBuf,
     /// The HTTP URL the tree will be served at (written into boot.ipxe).
     #[arg(long, value_name = "URL")]
     pub base_url: String,
     /// The site's Secure Boot keys: `installer.efi` is signed with its db key. Needed when the build is signed.
     #[arg(long, value_name = "DIR")]
     pub secure_boot_keys: Option<PathBuf>,
+    /// Print what was written (names, SHA-256, the key's fingerprint) as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of the hidden `forja media install`.
@@ -67,7 +74,7 @@ pub struct InstallArgs {
     pub config: PathBuf,
     /// The public key built into the installer.
     #[arg(long, value_name = "FILE")]
-    pub key: PathBuf,
+    pub pubkey: PathBuf,
     /// The payload URL (default: `forja.url=` on the kernel command line; PXE only).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
@@ -76,27 +83,21 @@ pub struct InstallArgs {
 pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
     match cmd {
         MediaCommand::Usb(a) => {
-            let key = SigningKey::load(&a.key)?;
+            let key = SigningKey::load(&a.signing_key)?;
             let sb = site_keys(a.secure_boot_keys.as_deref())?;
-            let names = media::build::usb(&a.build_dir, &key, sb.as_ref(), &a.out)?;
-            for n in names {
-                println!("{n}");
-            }
-            Ok(Exit::Ok)
+            let sums = media::build::usb(&a.build_dir, &key, sb.as_ref(), &a.out)?;
+            report(&a.out, &key, &sums, a.json)
         }
         MediaCommand::Pxe(a) => {
-            let key = SigningKey::load(&a.key)?;
+            let key = SigningKey::load(&a.signing_key)?;
             let sb = site_keys(a.secure_boot_keys.as_deref())?;
-            let names = media::build::pxe(&a.build_dir, &key, sb.as_ref(), &a.out, &a.base_url)?;
-            for n in names {
-                println!("{n}");
-            }
-            Ok(Exit::Ok)
+            let sums = media::build::pxe(&a.build_dir, &key, sb.as_ref(), &a.out, &a.base_url)?;
+            report(&a.out, &key, &sums, a.json)
         }
         MediaCommand::Install(a) => {
             let cfg: media::InstallerConfig = serde_json::from_slice(&std::fs::read(&a.config)?)
                 .map_err(|e| fail(Exit::Input, format!("{}: {e}", a.config.display())))?;
-            let key = PublicKey::load(&a.key)?;
+            let key = PublicKey::load(&a.pubkey)?;
             if let Err(e) = media::run::run(&cfg, &key, a.url) {
                 media::run::say(format!("ERROR: {e:#}"));
                 return Err(e);
@@ -108,4 +109,38 @@ pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
 
 fn site_keys(dir: Option<&std::path::Path>) -> anyhow::Result<Option<crate::secureboot::SiteKeys>> {
     dir.map(crate::secureboot::SiteKeys::load).transpose()
+}
+
+/// What a media command wrote: one `NAME  SHA256` line per signed file, or the same as JSON for a CI.
+fn report(
+    out: &std::path::Path,
+    key: &SigningKey,
+    sums: &Sums,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    if json {
+        let files: Vec<_> = sums
+            .entries()
+            .iter()
+            .map(|e| serde_json::json!({"name": e.name, "sha256": e.sha256}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "out": out,
+                "signer": key.public().fingerprint(),
+                "files": files,
+            }))?
+        );
+    } else {
+        for e in sums.entries() {
+            println!("{}  {}", e.sha256, e.name);
+        }
+        log::info!(
+            "signed by {}; check with `forja verify {} --pubkey forja.pub`",
+            key.public().fingerprint(),
+            out.display()
+        );
+    }
+    Ok(Exit::Ok)
 }

@@ -11,18 +11,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::cache::{Cache, Origin};
 use crate::error::{Exit, fail};
 use crate::exec::{Task, tool_version};
 use crate::hashio::Sha256;
 use crate::plan::{BaseSource, InitramfsFile};
 use crate::profile::Loaded;
-
-/// The cache folder: `$FORJA_CACHE`, else `./cache` beside the current directory.
-pub fn cache_dir() -> PathBuf {
-    std::env::var_os("FORJA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("cache"))
-}
 
 /// mmdebstrap's arguments. `hooks` are (source on the build host, folder in the image) of the initramfs-tools
 /// hook files: copied in, then the initrd is made again with them, inside mmdebstrap's chroot (reproducible with
@@ -158,6 +152,7 @@ pub fn obtain(
     src: &BaseSource,
     inputs: &Path,
     overlay: &Path,
+    cache: &Cache,
 ) -> anyhow::Result<(PathBuf, Option<Sha256>)> {
     match src {
         BaseSource::Tarball { path, sha256 } => {
@@ -177,14 +172,20 @@ pub fn obtain(
             initramfs,
             cache_key,
             epoch,
+            mmdebstrap_version,
             ..
         } => {
-            let dir = cache_dir();
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let path = dir.join(format!("base-{}.tar", &cache_key.hex()[..16]));
-            if !path.exists() {
+            cache.create()?;
+            let dir = &cache.dir;
+            let key16 = &cache_key.hex()[..16];
+            let path = cache.tarball(key16);
+            if path.exists() {
+                log::info!("base: {} (cached)", path.display());
+                cache.touch(&path);
+            } else {
                 log::info!(
-                    "building the Debian base with mmdebstrap (a few minutes; cached for later builds)"
+                    "building the Debian base with mmdebstrap into {} (a few minutes; cached for later builds)",
+                    dir.display()
                 );
                 // mmdebstrap picks the format from the extension; give it a .tar name and rename after.
                 let tmp = dir.join(format!(".base-{}.building.tar", &cache_key.hex()[..16]));
@@ -202,6 +203,18 @@ pub fn obtain(
                     let _ = std::fs::remove_file(&tmp);
                     return Err(e);
                 }
+                let origin = Origin {
+                    suite: suite.clone(),
+                    mirror: mirror.clone(),
+                    packages: packages.len(),
+                    epoch: *epoch,
+                    mmdebstrap_version: mmdebstrap_version.clone(),
+                    cache_key: cache_key.hex(),
+                };
+                crate::artifact::write_atomic(
+                    cache.origin_file(key16),
+                    &crate::artifact::json_lines(&origin)?,
+                )?;
                 std::fs::rename(&tmp, &path)?;
             }
             Ok((path, None))

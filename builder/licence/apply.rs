@@ -1,6 +1,6 @@
 //! `forja licence apply`: at the site, checks an inbound bundle and hands the vendor's answer to the
 //! Management Node. Checks, in order, each with its own message:
-//! 1. archive shape ([`Exit::BadArchive`]); with `--courier-key`, the courier signature ([`Exit::BadSignature`]);
+//! 1. archive shape ([`Exit::BadArchive`]); with `--courier-pubkey`, the courier signature ([`Exit::BadSignature`]);
 //! 2. every hash ([`Exit::HashMismatch`]): a tampered bundle stops here;
 //! 3. **wrong site**: the outbound bundle it answers is not in this site's state ([`Exit::Refused`]);
 //! 4. **mismatch**: its reference, sequence number or manager differ from what the site recorded;
@@ -65,7 +65,7 @@ pub fn apply(
         b.check_signature(key)?;
     } else if b.members.contains_key(COURIER_PUB) {
         log::warn!(
-            "{}: carries a courier signature, not checked (no --courier-key given)",
+            "{}: carries a courier signature, not checked (no --courier-pubkey given)",
             b.label
         );
     }

@@ -159,7 +159,7 @@ case " $cmdline " in
     ;;
 esac
 /forja/lib/ld-linux-x86-64.so.2 --library-path /forja/lib /forja/forja media install \
-    --config /forja/installer.json --key /forja/forja.pub
+    --config /forja/installer.json --pubkey /forja/forja.pub
 rc=$?
 sync
 if [ "$rc" = 0 ]; then
@@ -259,78 +259,34 @@ pub fn installer_initrd(
 }
 
 fn work_dir(near: &Path) -> anyhow::Result<tempfile::TempDir> {
-    std::fs::create_dir_all(near)?;
     Ok(tempfile::Builder::new()
         .prefix(".forja-media-")
         .tempdir_in(near)?)
 }
 
-/// `forja media usb`: writes `out` (the image) and a signed `SHA256SUMS` beside it. Returns the signed names.
+/// The USB image's file name inside `--out`.
+pub const USB_IMAGE: &str = "usb.img";
+
+/// `forja media usb`: writes `out/usb.img` and a signed `SHA256SUMS` beside it. Returns the signed list.
 pub fn usb(
     build_dir: &Path,
     key: &SigningKey,
     sb: Option<&SiteKeys>,
     out: &Path,
-) -> anyhow::Result<Vec<String>> {
-    let folder = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if same_dir(folder, build_dir) {
+) -> anyhow::Result<sign::Sums> {
+    crate::artifact::create_out_dir(out, "the media folder")?;
+    if same_dir(out, build_dir) {
         return Err(fail(
             Exit::Input,
-            "--out must not be inside BUILD_DIR: the USB image gets its own SHA256SUMS beside it",
+            "--out must not be BUILD_DIR: the USB image gets its own SHA256SUMS beside it",
         ));
     }
-    let name = out
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| fail(Exit::Input, "--out needs a file name"))?
-        .to_owned();
-    let work = work_dir(folder)?;
+    let work = work_dir(out)?;
     let b = read_build(build_dir, key, work.path())?;
     super::uki::check_keys(&b, sb)?;
-    let (vmlinuz, base_initrd) = super::uki::boot_files(&b, work.path())?;
     let seed = format!("{}/media-usb", b.disk_seed);
-    let cfg = InstallerConfig {
-        mode: Mode::Usb,
-        usb_disk_guid: Some(crate::ids::guid(&seed, "disk")),
-        payload_partition: Some(2),
-        target: b.target.clone(),
-        skip: b.empty.clone(),
-    };
-    let initrd = work.path().join("installer-initrd.img");
-    installer_initrd(&cfg, key, &base_initrd, b.epoch, work.path(), &initrd)?;
-    // The firmware's removable-media path boots the installer image itself: no boot manager, no menu.
-    let efi = work.path().join("BOOTX64.EFI");
-    super::uki::installer(
-        &vmlinuz,
-        &initrd,
-        INSTALLER_CMDLINE,
-        sb,
-        b.epoch,
-        work.path(),
-        &efi,
-    )?;
-    let mut esp = FatTree::new();
-    esp.add_file("EFI/BOOT/BOOTX64.EFI", &efi)?;
-    if let Some(k) = sb {
-        super::uki::add_enrolment(&mut esp, k)?;
-    }
-
-    let payload = work.path().join("payload");
-    std::fs::create_dir_all(&payload)?;
-    // Copies, not links: mkfs clamps the tree's mtimes, which must not reach the build folder's files.
-    for f in PAYLOAD_FILES {
-        std::fs::copy(build_dir.join(f), payload.join(f))
-            .with_context(|| format!("copying {f} from the build"))?;
-    }
-    std::fs::write(
-        payload.join("README"),
-        "forja install payload: the signed host image. The installer checks SHA256SUMS.sig with the key built into it,\n\
-         writes the image to the target disk, and leaves a record in install-records/.\n",
-    )?;
-    std::fs::create_dir_all(payload.join(super::run::RECORDS))?;
+    let esp = usb_esp(&b, key, sb, &seed, work.path())?;
+    let payload = usb_payload(build_dir, work.path())?;
     // The USB image's own ids derive from the build's seed, like the build's.
     let id = |name: &str| crate::ids::guid(&seed, name);
     let spec = DiskSpec {
@@ -363,10 +319,54 @@ pub fn usb(
             },
         ],
     };
-    image::build(&spec, out)?;
-    let names = [name.as_str()];
-    sign::sign_dir(folder, key, &names)?;
-    Ok(vec![name])
+    image::build(&spec, &out.join(USB_IMAGE))?;
+    sign::sign_dir(out, key, &[USB_IMAGE])
+}
+
+/// The USB installer's ESP: one signed installer image at the firmware's removable-media path (no boot manager,
+/// no menu), and the site's enrolment files when the build is signed.
+fn usb_esp(
+    b: &BuildFacts,
+    key: &SigningKey,
+    sb: Option<&SiteKeys>,
+    seed: &str,
+    work: &Path,
+) -> anyhow::Result<FatTree> {
+    let (vmlinuz, base_initrd) = super::uki::boot_files(b, work)?;
+    let cfg = InstallerConfig {
+        mode: Mode::Usb,
+        usb_disk_guid: Some(crate::ids::guid(seed, "disk")),
+        payload_partition: Some(2),
+        target: b.target.clone(),
+        skip: b.empty.clone(),
+    };
+    let initrd = work.join("installer-initrd.img");
+    installer_initrd(&cfg, key, &base_initrd, b.epoch, work, &initrd)?;
+    let efi = work.join("BOOTX64.EFI");
+    super::uki::installer(&vmlinuz, &initrd, INSTALLER_CMDLINE, sb, b.epoch, work, &efi)?;
+    let mut esp = FatTree::new();
+    esp.add_file("EFI/BOOT/BOOTX64.EFI", &efi)?;
+    if let Some(k) = sb {
+        super::uki::add_enrolment(&mut esp, k)?;
+    }
+    Ok(esp)
+}
+
+/// The USB payload tree: the signed build files, a README, the empty install-records folder.
+fn usb_payload(build_dir: &Path, work: &Path) -> anyhow::Result<PathBuf> {
+    let payload = work.join("payload");
+    std::fs::create_dir_all(payload.join(super::run::RECORDS))?;
+    // Copies, not links: mkfs clamps the tree's mtimes, which must not reach the build folder's files.
+    for f in PAYLOAD_FILES {
+        std::fs::copy(build_dir.join(f), payload.join(f))
+            .with_context(|| format!("copying {f} from the build"))?;
+    }
+    std::fs::write(
+        payload.join("README"),
+        "forja install payload: the signed host image. The installer checks SHA256SUMS.sig with the key built into it,\n\
+         writes the image to the target disk, and leaves a record in install-records/.\n",
+    )?;
+    Ok(payload)
 }
 
 /// The installer image of a PXE tree, for UEFI PXE/HTTP boot under Secure Boot.
@@ -391,14 +391,15 @@ pub fn ipxe_script(base: &str) -> String {
     )
 }
 
-/// `forja media pxe`: the tree to serve over HTTP at `base_url`. Returns the signed names.
+/// `forja media pxe`: the tree to serve over HTTP at `base_url`. Returns the signed list.
 pub fn pxe(
     build_dir: &Path,
     key: &SigningKey,
     sb: Option<&SiteKeys>,
     out: &Path,
     base_url: &str,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<sign::Sums> {
+    crate::artifact::create_out_dir(out, "the PXE folder")?;
     if same_dir(out, build_dir) {
         return Err(fail(Exit::Input, "--out must not be BUILD_DIR"));
     }
@@ -460,8 +461,7 @@ pub fn pxe(
         names.push(name);
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    sign::sign_dir_with(out, key, &refs, &known)?;
-    Ok(names)
+    sign::sign_dir_with(out, key, &refs, &known)
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

@@ -42,6 +42,8 @@ pub struct Context<'a> {
     pub report: Report,
     /// Keep `OUT/.forja-work` for inspection.
     pub keep_work: bool,
+    /// Where the Debian base tarballs are cached.
+    pub cache: crate::inputs::cache::Cache,
 }
 
 /// The extracted base.
@@ -50,8 +52,8 @@ struct BaseTree {
     sha256: Sha256,
 }
 
-/// Builds `plan` into `out`; returns the signed artifact names.
-pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String>> {
+/// Builds `plan` into `out`; returns the signed list (`SHA256SUMS`).
+pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<sign::Sums> {
     let _lock = OutputLock::acquire(out)?;
     let work = out.join(".forja-work");
     if work.exists() {
@@ -66,16 +68,17 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String
     {
         let _ = std::fs::remove_file(out.join(name));
     }
-    let stages = Stages::new();
+    let stages = Stages::default();
+    stages.begin("base: obtain and extract");
     let base = base(plan, &ctx, &work)?;
-    stages.done("base: obtain and extract");
+    stages.begin("compose: overlays, generated files, self-check");
     compose_root(plan, &ctx, &base.root)?;
     let seed = work.join("state");
     super::rootfs::split_state(&plan.root.state, &base.root, &seed)?;
-    stages.done("compose: overlays, generated files, self-check, state split");
+    stages.begin("root image (erofs) and dm-verity tree");
     let images = super::rootfs::images(plan, &base.root, &work)?;
-    stages.done("root image (erofs) and dm-verity tree");
     let cmdline = super::rootfs::cmdline(&plan.boot.kernel_cmdline, &images.tree.root_hash);
+    stages.begin("ESP (unified kernel image), Pexip answers, node images");
     let (esp, kernel) =
         super::esp::build(plan, &base.root, &cmdline, ctx.secure_boot.as_ref(), &work)?;
     let drive = write_outputs(
@@ -91,7 +94,7 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String
     if let Some(s) = &staged {
         s.lock.write(out)?;
     }
-    stages.done("ESP (unified kernel image), Pexip answers, node images");
+    stages.begin("disk.raw: GPT, ESP, root slots, state, payload");
     let trees = Trees {
         esp,
         root: &images.root,
@@ -100,7 +103,6 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String
         payload: &payload_dir,
     };
     let layout = disk(plan, trees, out)?;
-    stages.done("disk.raw: GPT, ESP, root slots, state, payload");
     let built = Built {
         kernel,
         base_sha256: base.sha256,
@@ -112,8 +114,7 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String
         },
         layout,
     };
-    artifacts(plan, ctx, out, built, &base.root, staged.as_ref(), &stages)?;
-    Ok(plan.artifacts.clone())
+    artifacts(plan, ctx, out, built, &base.root, staged.as_ref(), &stages)
 }
 
 /// What fills the disk's partitions, made by the earlier stages.
@@ -130,7 +131,8 @@ fn base(plan: &Plan, ctx: &Context, work: &Path) -> anyhow::Result<BaseTree> {
         .overlay_dirs
         .first()
         .ok_or_else(|| fail(Exit::Internal, "no overlay tree"))?;
-    let (tarball, pinned) = crate::inputs::base::obtain(&plan.base, &ctx.inputs, overlay)?;
+    let (tarball, pinned) =
+        crate::inputs::base::obtain(&plan.base, &ctx.inputs, overlay, &ctx.cache)?;
     let root = work.join("root");
     let sha256 = tree::extract(&tarball, &root)?;
     crate::inputs::base::check_pin(&tarball, pinned, sha256)?;
@@ -191,6 +193,12 @@ fn apply_edit(root: &Path, path: &str, op: &EditOp, ctx: &Context) -> anyhow::Re
         EditOp::ShadowPassword { user, hash } => {
             compose::access::set_password_hash(&text, user, &hash.render(ctx.secrets, &ctx.seed)?)
         }
+        EditOp::ShadowAgeing {
+            user,
+            min_days,
+            max_days,
+            warn_days,
+        } => compose::access::set_ageing(&text, user, [*min_days, *max_days, *warn_days]),
     };
     std::fs::write(&file, new).with_context(|| format!("writing {path}"))
 }
@@ -287,10 +295,11 @@ fn artifacts(
     root: &Path,
     staged: Option<&StagedNodes>,
     stages: &Stages,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<sign::Sums> {
     // Compression reads and writes the two largest artifacts anyway; their digests come from that pass.
     let mut known = Vec::new();
     if plan.artifacts.iter().any(|a| a == "disk.raw.zst") {
+        stages.begin("disk.raw.zst");
         let h =
             crate::compress::zstd_file_hashed(&out.join("disk.raw"), &out.join("disk.raw.zst"))?;
         for (name, (sha256, _)) in [("disk.raw", h.input), ("disk.raw.zst", h.output)] {
@@ -299,13 +308,15 @@ fn artifacts(
                 sha256,
             });
         }
-        stages.done("disk.raw.zst");
     }
+    stages.begin("reports, SBOM, SHA256SUMS and signatures");
     let base_sha256 = built.base_sha256;
     let mut record = plan.clone();
     record.built = Some(built);
-    write_atomic(
-        out.join("plan.json"),
+    write_known(
+        out,
+        &mut known,
+        "plan.json",
         &crate::artifact::json_lines(&record)?,
     )?;
     // The package database stays in the root (behind a link from the state partition): read it there.
@@ -317,34 +328,80 @@ fn artifacts(
         .find(|k| k.path == "/var/lib/dpkg")
         .map(|k| tree::host_path(root, &k.to))
         .unwrap_or_else(|| root.join("var/lib/dpkg"));
-    let sbom = crate::sbom::Sbom::of_build(base_sha256, &dpkg, staged.map(|s| &s.lock))?;
-    write_atomic(out.join("sbom.json"), &crate::artifact::json_lines(&sbom)?)?;
+    let sbom =
+        crate::sbom::Sbom::of_build_at(base_sha256, root, &dpkg, staged.map(|s| &s.lock))?;
+    let who = crate::sbom::spdx::Identity {
+        profile_name: &plan.profile.name,
+        seed: &plan.disk_seed,
+        profile_sha256: plan.profile.sha256,
+        epoch: plan.source_date_epoch,
+    };
+    let spdx = crate::sbom::spdx::document(&sbom, &who);
+    write_known(
+        out,
+        &mut known,
+        crate::sbom::spdx::FILE,
+        &crate::artifact::json_lines(&spdx)?,
+    )?;
     super::enforced::mark(&mut ctx.report, &plan.enforcement)?;
-    write_atomic(out.join("compliance.json"), ctx.report.to_json().as_bytes())?;
-    write_atomic(
-        out.join("compliance.md"),
+    let compliance = ctx.report.to_json();
+    write_known(out, &mut known, "compliance.json", compliance.as_bytes())?;
+    write_known(
+        out,
+        &mut known,
+        "compliance.md",
         ctx.report.to_markdown().as_bytes(),
     )?;
+    // The report shows the hashes known by now; it cannot show SHA256SUMS', which lists the report itself.
+    let identity = crate::report::Identity {
+        signer: ctx.key.public().fingerprint(),
+        hashes: known
+            .iter()
+            .filter(|e| plan.artifacts.contains(&e.name))
+            .map(|e| (e.name.clone(), e.sha256))
+            .collect(),
+    };
+    let html = crate::report::render(&serde_json::from_str(&compliance)?, &record, &identity);
+    write_known(out, &mut known, crate::report::FILE, html.as_bytes())?;
     let names: Vec<&str> = plan.artifacts.iter().map(String::as_str).collect();
-    sign::sign_dir_with(out, &ctx.key, &names, &known)?;
-    stages.done("reports, SBOM, SHA256SUMS and signatures");
+    let sums = sign::sign_dir_with(out, &ctx.key, &names, &known)?;
+    stages.done();
     if !ctx.keep_work {
         let work = out.join(".forja-work");
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
+    Ok(sums)
+}
+
+/// Writes an artifact that is small enough to hash from memory, and remembers its digest for `SHA256SUMS`.
+fn write_known(
+    out: &Path,
+    known: &mut Vec<sign::sums::Entry>,
+    name: &str,
+    bytes: &[u8],
+) -> anyhow::Result<()> {
+    write_atomic(out.join(name), bytes)?;
+    known.push(sign::sums::Entry {
+        name: name.into(),
+        sha256: Sha256::of(bytes),
+    });
     Ok(())
 }
 
-/// Per-stage timings on stderr (`stage: NAME: 1.2 s`), for people and for ci/bench-build.
-struct Stages(std::cell::Cell<std::time::Instant>);
+/// Per-stage timings on stderr (`stage: NAME: 1.2 s`, read by ci/bench-build); each stage shows a spinner on a
+/// terminal (a start line otherwise) while it runs, so no part of a build is silent.
+#[derive(Debug, Default)]
+struct Stages(std::cell::RefCell<Option<crate::ui::Spinner>>);
 
 impl Stages {
-    fn new() -> Self {
-        Stages(std::cell::Cell::new(std::time::Instant::now()))
+    /// Ends the running stage, if any, and starts `name`.
+    fn begin(&self, name: &str) {
+        self.done();
+        *self.0.borrow_mut() = Some(crate::ui::Spinner::start(format!("stage: {name}")));
     }
-    fn done(&self, name: &str) {
-        let now = std::time::Instant::now();
-        log::info!("stage: {name}: {:.1} s", (now - self.0.get()).as_secs_f64());
-        self.0.set(now);
+    fn done(&self) {
+        if let Some(s) = self.0.borrow_mut().take() {
+            s.finish();
+        }
     }
 }

@@ -299,7 +299,13 @@ fn artifacts(l: &Loaded, outputs: &[OutputFile], config_drive: &str) -> Vec<Stri
     if l.profile.outputs.compressed {
         a.push("disk.raw.zst".into());
     }
-    for f in ["plan.json", "compliance.json", "compliance.md", "sbom.json"] {
+    for f in [
+        "plan.json",
+        "compliance.json",
+        "compliance.md",
+        crate::report::FILE,
+        crate::sbom::spdx::FILE,
+    ] {
         a.push(f.into());
     }
     if !l.profile.pexip.images.is_empty() {

@@ -1,8 +1,8 @@
 //! Loading a profile from disk: parse, explain errors with file:line:column, resolve relative paths, load the
 //! secrets file and check that every secret the profile names exists.
 //!
-//! `load` does not require the build inputs (vendor images, CA files, signing key) to exist: `forja check` judges
-//! the profile on its own, so an auditor can check it anywhere. `plan` and `build` check the inputs.
+//! `load` does not require the build inputs (vendor images, CA files, signing key) to exist; the files the profile
+//! names are checked by `pipeline::preflight`, which `forja check` and `forja build` run after loading.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -10,7 +10,6 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use sha2::Digest;
@@ -56,17 +55,36 @@ impl SigningKey {
         Ok(Self::from_seed(seed))
     }
 
-    /// Loads a signify secret key (unencrypted). Refuses a file that group or others can access.
+    /// Loads a signify secret key (unencrypted). Refuses a file that group or others can access, and names the
+    /// mix-ups people make: a public key where the secret one belongs, or a key that does not exist yet.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let unreadable = |e: io::Error| {
+            let hint = if e.kind() == io::ErrorKind::NotFound {
+                "; make a key pair with `forja keygen --out DIR` (it writes DIR/forja.sec and DIR/forja.pub)"
+            } else {
+                ""
+            };
             fail(
                 Exit::Input,
-                format!("cannot read secret key {}: {e}", path.display()),
+                format!("cannot read secret key {}: {e}{hint}", path.display()),
             )
         };
         // Check the mode of the file we read (fstat), not of whatever the path pointed to a moment earlier.
         let mut file = fs::File::open(path).map_err(unreadable)?;
         let mode = file.metadata().map_err(unreadable)?.permissions().mode() & 0o777;
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut io::Read::take(&mut file, MAX_KEY_FILE), &mut bytes)
+            .map_err(unreadable)?;
+        if let Some(kind) = public_kind(&bytes) {
+            return Err(fail(
+                Exit::Input,
+                format!(
+                    "{} is {kind}, but a secret (signing) key is needed here: give the forja.sec that \
+                     `forja keygen` wrote beside it (`--signing-key`, or `[signing] key` in the profile)",
+                    path.display()
+                ),
+            ));
+        }
         if mode & 0o077 != 0 {
             return Err(fail(
                 Exit::Input,
@@ -78,8 +96,6 @@ impl SigningKey {
                 ),
             ));
         }
-        let mut bytes = Vec::new();
-        io::Read::read_to_end(&mut file, &mut bytes).map_err(unreadable)?;
         signify::decode_secret(&bytes).map_err(|m| {
             fail(
                 Exit::Input,
@@ -110,14 +126,25 @@ impl fmt::Debug for SigningKey {
 }
 
 impl PublicKey {
-    /// Loads a signify public key file.
+    /// Loads a signify public key file; a secret key given by mistake is named as such (and not echoed).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let bytes = fs::read(path).map_err(|e| {
+        let bytes = crate::inbound::read_capped(path, MAX_KEY_FILE).map_err(|e| {
             fail(
                 Exit::Input,
-                format!("cannot read public key {}: {e}", path.display()),
+                format!("cannot read public key {}: {e:#}", path.display()),
             )
         })?;
+        if signify::decode_secret(&bytes).is_ok() || is_signify_secret(&bytes) {
+            return Err(fail(
+                Exit::Input,
+                format!(
+                    "{} is a SECRET key, but a public key is needed here (`--pubkey`): give the forja.pub \
+                     written beside it, and keep {} private to its owner",
+                    path.display(),
+                    path.display()
+                ),
+            ));
+        }
         signify::decode_public(&bytes).map_err(|m| {
             fail(
                 Exit::Input,
@@ -166,10 +193,33 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// A key file is a few hundred bytes; anything larger is not one.
+const MAX_KEY_FILE: u64 = 64 << 10;
+
+/// What kind of public key `bytes` hold, if they hold one (signify or OpenSSH).
+fn public_kind(bytes: &[u8]) -> Option<&'static str> {
+    if signify::decode_public(bytes).is_ok() {
+        Some("a signify public key")
+    } else if bytes.starts_with(b"ssh-ed25519 ") || bytes.starts_with(b"forja ssh-ed25519 ") {
+        Some("an OpenSSH public key")
+    } else {
+        None
+    }
+}
+
+/// A signify secret key file, recognised by its comment line even when its body does not decode.
+fn is_signify_secret(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"untrusted comment: ")
+        && bytes
+            .split(|&b| b == b'\n')
+            .next()
+            .is_some_and(|l| String::from_utf8_lossy(l).contains("secret key"))
+}
+
 /// Writes `forja.sec` (mode 0600), `forja.pub`, `forja.pub.ssh` and `allowed_signers` into `dir`. Refuses if any
 /// of them exists: a key is never overwritten. Returns the paths written.
 pub fn write_keypair(dir: &Path, key: &SigningKey) -> anyhow::Result<Vec<PathBuf>> {
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::artifact::create_out_dir(dir, "the key folder")?;
     let names = [SEC, PUB, PUB_SSH, ALLOWED_SIGNERS];
     if let Some(existing) = names.iter().map(|n| dir.join(n)).find(|p| p.exists()) {
         return Err(fail(
@@ -188,8 +238,6 @@ pub fn write_keypair(dir: &Path, key: &SigningKey) -> anyhow::Result<Vec<PathBuf
 
 /// Writes the public key into `dir` in every format a site may check with: `forja.pub`, `forja.pub.ssh` and
 /// `allowed_signers`, each atomically.
-pub use crate::artifact::write_private_new;
-
 pub fn write_public(dir: &Path, public: &PublicKey) -> anyhow::Result<()> {
     write_atomic(dir.join(PUB), public.to_signify().as_bytes())?;
     write_atomic(dir.join(PUB_SSH), public.to_openssh().as_bytes())?;
@@ -198,6 +246,8 @@ pub fn write_public(dir: &Path, public: &PublicKey) -> anyhow::Result<()> {
         public.allowed_signers().as_bytes(),
     )
 }
+
+pub use crate::artifact::write_private_new;
 
 #[cfg(test)]
 mod tests {
@@ -260,6 +310,34 @@ mod tests {
         assert!(err.to_string().contains("chmod 600"), "{err}");
         fs::set_permissions(&sec, fs::Permissions::from_mode(0o600)).unwrap();
         SigningKey::load(&sec).unwrap();
+    }
+
+    #[test]
+    fn key_mix_ups_are_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_seed([3; 32]);
+        write_keypair(dir.path(), &key).unwrap();
+        let public = dir.path().join(PUB);
+        fs::set_permissions(&public, fs::Permissions::from_mode(0o644)).unwrap();
+        // A public key where the secret key belongs: said so, not "chmod 600 forja.pub".
+        for p in [public.clone(), dir.path().join(PUB_SSH)] {
+            let err = SigningKey::load(&p).unwrap_err();
+            assert_eq!(exit_of(&err), Exit::Input);
+            let msg = err.to_string();
+            assert!(
+                msg.contains("public key") && msg.contains("forja.sec"),
+                "{msg}"
+            );
+            assert!(!msg.contains("chmod"), "{msg}");
+        }
+        // The secret key where the public one belongs.
+        let err = PublicKey::load(&dir.path().join(SEC)).unwrap_err();
+        assert_eq!(exit_of(&err), Exit::Input);
+        assert!(err.to_string().contains("SECRET key"), "{err}");
+        assert!(err.to_string().contains("forja.pub"), "{err}");
+        // A key that does not exist yet: the command that makes one.
+        let err = SigningKey::load(&dir.path().join("missing.sec")).unwrap_err();
+        assert!(err.to_string().contains("forja keygen"), "{err}");
     }
 
     #[test]

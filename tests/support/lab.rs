@@ -75,7 +75,19 @@ pub fn build(
     extra_env: &[(&str, &str)],
     extra_args: &[&str],
 ) -> Output {
+    build_in(Path::new("."), profile, out, extra_env, extra_args)
+}
+
+/// [`build`] run from the folder `cwd` (relative `profile` and `out` are taken from there).
+pub fn build_in(
+    cwd: &Path,
+    profile: &Path,
+    out: &Path,
+    extra_env: &[(&str, &str)],
+    extra_args: &[&str],
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_forja"));
+    cmd.current_dir(cwd);
     cmd.arg("build")
         .arg(profile)
         .arg("--out")

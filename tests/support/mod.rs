@@ -6,3 +6,4 @@ pub mod lab;
 pub mod qemu;
 pub mod report;
 pub mod tamper;
+pub mod report_host;

@@ -90,7 +90,21 @@ pub(super) fn check_boot(r: &Report, e: &Expected, o: &mut Out) {
     }
 }
 
-pub(super) fn check_selfcheck(r: &Report, _e: &Expected, o: &mut Out) {
+pub(super) fn check_selfcheck(r: &Report, e: &Expected, o: &mut Out) {
+    // §78: the timer runs the check every host.self-check-minutes (its drop-in replaces the unit's own period).
+    let want = format!("OnUnitActiveUSec={}", e.selfcheck_period);
+    match &r.selfcheck_timer {
+        Some(t) if t.contains(&format!("{want} ;")) => {}
+        other => o.fail(
+            "selfcheck",
+            format!(
+                "forja-selfcheck.timer runs on {:?}; expected {want}",
+                other
+                    .as_deref()
+                    .unwrap_or("(no selfcheck_timer in the report)")
+            ),
+        ),
+    }
     let sc = "forja-selfcheck.service";
     let (result, status) = (unit(r, sc, "Result"), unit(r, sc, "ExecMainStatus"));
     if result != "success" || status != "0" {

@@ -72,10 +72,28 @@ pub(super) fn check_domains(r: &Report, e: &Expected, o: &mut Out) {
             continue;
         };
         let n = &d.name;
-        if d.state != "shut off" {
+        // forja-nodes starts the VMs only on a host whose capacity check passed (§27, §29); whether it ran is
+        // its condition's result (check_capacity ties that to the capacity check).
+        let started = unit(r, "forja-nodes.service", "ConditionResult") == "yes";
+        let want_state = if started { "running" } else { "shut off" };
+        if d.state != want_state {
             o.fail(
                 "domains",
-                format!("domain {n} is {}; expected defined, not started", d.state),
+                format!(
+                    "domain {n} is {}; expected {want_state} ({})",
+                    d.state,
+                    if started {
+                        "forja-nodes ran, so it started it"
+                    } else {
+                        "defined, not started: the capacity check did not pass"
+                    }
+                ),
+            );
+        }
+        if !d.xml.contains("<bootmenu enable='no'/>") {
+            o.fail(
+                "domains",
+                format!("domain {n} has a boot menu (§30: no <bootmenu enable='no'/>)"),
             );
         }
         if d.autostart.eq_ignore_ascii_case("enable") {
@@ -104,39 +122,45 @@ pub(super) fn check_domains(r: &Report, e: &Expected, o: &mut Out) {
             );
         }
         if want.pinned {
-            let pinned: BTreeSet<u32> = d
-                .xml
-                .match_indices("<vcpupin ")
-                .filter_map(|(i, _)| {
-                    let rest = &d.xml[i..];
-                    let tag = &rest[..rest.find('>').unwrap_or(rest.len())];
-                    attr(tag, "vcpu")
-                        .and_then(|v| v.parse().ok())
-                        .filter(|_| attr(tag, "cpuset").is_some())
-                })
-                .collect();
-            let missing: Vec<String> = (0..want.vcpus)
-                .filter(|i| !pinned.contains(i))
-                .map(|i| i.to_string())
-                .collect();
-            if !missing.is_empty() {
-                o.fail(
-                    "domains",
-                    format!(
-                        "domain {n}: vCPU {} not pinned (no <vcpupin>)",
-                        list(&missing)
-                    ),
-                );
-            }
-            let locked = xml_elem(&d.xml, "memoryBacking")
-                .map(|(_, body)| body.contains("<locked/>"))
-                .unwrap_or(false);
-            if !locked {
-                o.fail(
-                    "domains",
-                    format!("domain {n}: memory not locked (no <memoryBacking><locked/>)"),
-                );
-            }
+            check_pinning(d, want, o);
         }
+    }
+}
+
+/// §27: every vCPU pinned, memory locked.
+fn check_pinning(d: &Domain, want: &ExpectedDomain, o: &mut Out) {
+    let n = &d.name;
+    let pinned: BTreeSet<u32> = d
+        .xml
+        .match_indices("<vcpupin ")
+        .filter_map(|(i, _)| {
+            let rest = &d.xml[i..];
+            let tag = &rest[..rest.find('>').unwrap_or(rest.len())];
+            attr(tag, "vcpu")
+                .and_then(|v| v.parse().ok())
+                .filter(|_| attr(tag, "cpuset").is_some())
+        })
+        .collect();
+    let missing: Vec<String> = (0..want.vcpus)
+        .filter(|i| !pinned.contains(i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        o.fail(
+            "domains",
+            format!(
+                "domain {n}: vCPU {} not pinned (no <vcpupin>)",
+                list(&missing)
+            ),
+        );
+    }
+    let locked = xml_elem(&d.xml, "memoryBacking")
+        .map(|(_, body)| body.contains("<locked/>"))
+        .unwrap_or(false);
+    if !locked {
+        o.fail(
+            "domains",
+            format!("domain {n}: memory not locked (no <memoryBacking><locked/>)"),
+        );
     }
 }

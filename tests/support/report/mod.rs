@@ -52,6 +52,23 @@ pub struct Report {
     pub selfcheck: SelfCheck,
     #[serde(default)]
     pub firstboot_log: Vec<String>,
+    // What each host-side rule does where it takes effect (issue 14). Absent in an older report, which the checks
+    // then name as missing.
+    #[serde(default)]
+    pub access: Option<super::report_host::Access>,
+    #[serde(default)]
+    pub time: Option<super::report_host::Time>,
+    #[serde(default)]
+    pub syslog: Option<super::report_host::SyslogState>,
+    /// `systemctl show -p TimersMonotonic --value forja-selfcheck.timer`.
+    #[serde(default)]
+    pub selfcheck_timer: Option<String>,
+    #[serde(default)]
+    pub bridge: Option<super::report_host::Bridge>,
+    #[serde(default)]
+    pub capacity: Option<super::report_host::Capacity>,
+    #[serde(default)]
+    pub snapshots: Option<super::report_host::Snapshots>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -336,6 +353,54 @@ pub struct Expected {
     pub secure_boot: bool,
     /// The command line inside the signed image (from the build's plan.json), when the test has it.
     pub kernel_cmdline: Option<String>,
+    /// `host.banner` as /etc/issue holds it.
+    pub banner: String,
+    pub tmout_seconds: u64,
+    /// Root's (minimum, maximum, warning) age in days.
+    pub root_ageing: (u32, u32, u32),
+    pub min_length: u32,
+    pub min_classes: u32,
+    pub history: u32,
+    /// (address, key id) of every host NTP server.
+    pub ntp: Vec<(String, Option<u32>)>,
+    /// rsyslog's TLS priority string, when the profile forwards over TLS.
+    pub syslog_priority: Option<String>,
+    /// The self-check timer's period as systemd prints it (`1h`, `30min`).
+    pub selfcheck_period: String,
+    /// (CPUs, MiB, GiB) the VMs need, as firstboot.env says.
+    pub capacity_need: (u64, u64, u64),
+    pub management_domain: String,
+    /// `pexip.backup.management-snapshots`.
+    pub snapshots: bool,
+}
+
+/// A period in minutes as systemd prints it in `TimersMonotonic` (`1d 2h 30min`).
+pub fn systemd_span(minutes: u32) -> String {
+    let (d, h, m) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+    let mut parts = Vec::new();
+    if d > 0 {
+        parts.push(format!("{d}d"));
+    }
+    if h > 0 {
+        parts.push(format!("{h}h"));
+    }
+    if m > 0 {
+        parts.push(format!("{m}min"));
+    }
+    parts.join(" ")
+}
+
+/// (CPUs, MiB, GiB) the profile's VMs need from the host, as `forja::compose::firstboot` writes them.
+fn capacity_need(p: &forja::profile::Profile) -> (u64, u64, u64) {
+    let r: Vec<_> = std::iter::once(&p.pexip.management.reservation)
+        .chain(p.pexip.conferencing.iter().map(|n| &n.reservation))
+        .collect();
+    (
+        1 + r.iter().map(|x| u64::from(x.vcpus)).sum::<u64>(),
+        forja::compose::firstboot::HOST_MEMORY_MIB
+            + r.iter().map(|x| u64::from(x.memory_mb)).sum::<u64>(),
+        r.iter().map(|x| u64::from(x.disk_gb)).sum::<u64>(),
+    )
 }
 
 impl Expected {
@@ -380,6 +445,36 @@ impl Expected {
             nodes_lock: None,
             secure_boot: p.boot.firmware.secure_boot,
             kernel_cmdline: None,
+            banner: if p.host.banner.ends_with('\n') {
+                p.host.banner.clone()
+            } else {
+                format!("{}\n", p.host.banner)
+            },
+            tmout_seconds: u64::from(p.host.session_timeout_minutes) * 60,
+            root_ageing: (
+                p.host.password_policy.min_age_days,
+                p.host.password_policy.max_age_days,
+                forja::compose::access::PASS_WARN_AGE,
+            ),
+            min_length: p.host.password_policy.min_length,
+            min_classes: p.host.password_policy.min_classes,
+            history: p.host.password_policy.history,
+            ntp: p
+                .host
+                .ntp
+                .iter()
+                .map(|n| (n.address.clone(), n.key_id))
+                .collect(),
+            syslog_priority: p
+                .host
+                .syslog
+                .as_ref()
+                .filter(|s| s.transport == forja::profile::model::Transport::Tls)
+                .map(|s| forja::compose::timelogs::gnutls_priority(s.tls_min_version)),
+            selfcheck_period: systemd_span(p.host.self_check_minutes),
+            capacity_need: capacity_need(p),
+            management_domain: p.pexip.management.name.clone(),
+            snapshots: p.pexip.backup.management_snapshots,
         }
     }
 }
@@ -427,6 +522,7 @@ pub fn check(r: &Report, e: &Expected) -> Vec<Failure> {
     }
     check_systemd(r, e, &mut o);
     check_network(r, e, &mut o);
+    super::report_host::check_bridge(r, e, &mut o);
     check_firewall(r, e, &mut o);
     check_sysctl(r, e, &mut o);
     check_vmstore(r, e, &mut o);
@@ -434,6 +530,11 @@ pub fn check(r: &Report, e: &Expected) -> Vec<Failure> {
     check_domains(r, e, &mut o);
     check_boot(r, e, &mut o);
     check_selfcheck(r, e, &mut o);
+    super::report_host::check_access(r, e, &mut o);
+    super::report_host::check_time(r, e, &mut o);
+    super::report_host::check_syslog(r, e, &mut o);
+    super::report_host::check_capacity(r, e, &mut o);
+    super::report_host::check_snapshots(r, e, &mut o);
     o.0
 }
 
