@@ -78,7 +78,7 @@ fn rejects_tls_below_1_2() {
     let reason = fail_reason(&l, "1616-5.1.i");
     assert!(
         reason.contains(&format!(
-            "{}:167:19: pexip.secure-mode.tls-min-version = \"1.0\"",
+            "{}:166:19: pexip.secure-mode.tls-min-version = \"1.0\"",
             l.path.display()
         )),
         "{reason}"

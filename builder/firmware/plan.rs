@@ -326,6 +326,10 @@ mod tests {
         std::fs::create_dir(dir.path().join("keys")).unwrap();
         std::fs::rename(keys.path(), dir.path().join("keys/sb")).unwrap();
         let text = std::fs::read_to_string(dir.path().join("lab.toml")).unwrap().replace(
+            // The lab's own (test) keys give way to the ones this test made.
+            "secure-boot-keys = \"keys/secure-boot-TEST\"",
+            "#",
+        ).replace(
             "secure-boot = true\n",
             "secure-boot = true\nsecure-boot-keys = \"keys/sb\"\nboot-disk = { uefi-device-path-contains = \"Sata(0,\" }\n",
         );

@@ -343,7 +343,15 @@ fn usb_esp(
     let initrd = work.join("installer-initrd.img");
     installer_initrd(&cfg, key, &base_initrd, b.epoch, work, &initrd)?;
     let efi = work.join("BOOTX64.EFI");
-    super::uki::installer(&vmlinuz, &initrd, INSTALLER_CMDLINE, sb, b.epoch, work, &efi)?;
+    super::uki::installer(
+        &vmlinuz,
+        &initrd,
+        INSTALLER_CMDLINE,
+        sb,
+        b.epoch,
+        work,
+        &efi,
+    )?;
     let mut esp = FatTree::new();
     esp.add_file("EFI/BOOT/BOOTX64.EFI", &efi)?;
     if let Some(k) = sb {

@@ -328,8 +328,7 @@ fn artifacts(
         .find(|k| k.path == "/var/lib/dpkg")
         .map(|k| tree::host_path(root, &k.to))
         .unwrap_or_else(|| root.join("var/lib/dpkg"));
-    let sbom =
-        crate::sbom::Sbom::of_build_at(base_sha256, root, &dpkg, staged.map(|s| &s.lock))?;
+    let sbom = crate::sbom::Sbom::of_build_at(base_sha256, root, &dpkg, staged.map(|s| &s.lock))?;
     let who = crate::sbom::spdx::Identity {
         profile_name: &plan.profile.name,
         seed: &plan.disk_seed,

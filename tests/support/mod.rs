@@ -5,5 +5,5 @@ pub mod bootproof;
 pub mod lab;
 pub mod qemu;
 pub mod report;
-pub mod tamper;
 pub mod report_host;
+pub mod tamper;
