@@ -122,6 +122,9 @@ pub fn resolve(l: &Loaded, env: &Environment) -> anyhow::Result<Plan> {
         disk,
         enforcement,
         install_target: p.install.as_ref().map(|i| i.target.clone()),
+        update: crate::plan::UpdatePlan {
+            boot_tries: p.update.boot_tries.0,
+        },
         built: None,
     })
 }

@@ -277,8 +277,25 @@ pub struct Plan {
     /// The profile's `[install] target` rule, for `forja media` (absent: the installer's default rule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub install_target: Option<TargetRule>,
+    /// How an update bundle made from this build is installed (`forja bundle` copies it into the manifest).
+    #[serde(default)]
+    pub update: UpdatePlan,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub built: Option<Built>,
+}
+
+/// The profile's `[update]`, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct UpdatePlan {
+    /// systemd-boot boot counting: tries a new slot gets (`forja-b+TRIES.efi`).
+    pub boot_tries: u8,
+}
+
+impl Default for UpdatePlan {
+    fn default() -> Self {
+        UpdatePlan { boot_tries: 3 }
+    }
 }
 
 impl Plan {

@@ -43,6 +43,49 @@ pub struct Profile {
     /// How the site installer picks the target disk (`forja media`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub install: Option<Install>,
+    /// Offline A/B updates (`forja bundle`, `forja update apply`).
+    #[serde(default)]
+    pub update: Update,
+}
+
+/// Offline A/B updates: how a freshly written slot is tried before the previous one boots again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Update {
+    /// Boots systemd-boot gives a new slot (its image lands as `forja-b+TRIES.efi`) before it falls back to the
+    /// previous slot, unless the health check marks it good first.
+    #[serde(default)]
+    pub boot_tries: BootTries,
+}
+
+/// systemd-boot's try counter for a new slot: 1 to 9 (one digit keeps the counted file names short and a broken
+/// slot's fall-back within minutes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct BootTries(pub u8);
+
+impl Default for BootTries {
+    fn default() -> Self {
+        BootTries(3)
+    }
+}
+
+impl TryFrom<u32> for BootTries {
+    type Error = String;
+    fn try_from(n: u32) -> Result<Self, String> {
+        match n {
+            1..=9 => Ok(BootTries(n as u8)),
+            _ => Err(format!(
+                "boot-tries must be 1 to 9 (boots a new slot gets before the previous one returns), not {n}"
+            )),
+        }
+    }
+}
+
+impl From<BootTries> for u32 {
+    fn from(b: BootTries) -> u32 {
+        u32::from(b.0)
+    }
 }
 
 /// What the profile is for: a production profile gets no test-only shortcuts.
@@ -172,6 +215,22 @@ pub(crate) fn sixty() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn boot_tries_default_to_three_and_stay_within_one_digit() {
+        #[derive(Debug, Deserialize)]
+        struct T {
+            update: Update,
+        }
+        let t: T = toml::from_str("[update]\n").unwrap();
+        assert_eq!(t.update.boot_tries, BootTries(3));
+        let t: T = toml::from_str("[update]\nboot-tries = 5\n").unwrap();
+        assert_eq!(t.update.boot_tries, BootTries(5));
+        for bad in ["0", "10"] {
+            let err = toml::from_str::<T>(&format!("[update]\nboot-tries = {bad}\n")).unwrap_err();
+            assert!(err.message().contains("boot-tries must be 1 to 9"), "{err}");
+        }
+    }
 
     #[test]
     fn unknown_keys_are_refused_inline() {
