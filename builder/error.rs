@@ -32,7 +32,7 @@ pub enum Exit {
     Busy = 8,
     /// A remote peer (Management Node, node bootstrap) refused or failed.
     Remote = 9,
-    /// Replay, mismatch or expiry in a licence bundle.
+    /// Replay, mismatch or expiry in a licence bundle; an update bundle not newer than the running system.
     Refused = 10,
     /// A bug or an unexpected I/O failure.
     Internal = 70,

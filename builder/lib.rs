@@ -48,3 +48,4 @@ pub mod sbom;
 pub mod secureboot;
 pub mod sign;
 pub mod ui;
+pub mod update;

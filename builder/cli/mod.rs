@@ -18,6 +18,7 @@ pub mod nodes;
 pub mod pexip;
 pub mod shell;
 pub mod sign;
+pub mod update;
 
 /// Build signed, reproducible install media for a hardened Pexip Infinity KVM host (CCN-STIC 1616).
 #[derive(Debug, Parser)]
@@ -67,6 +68,11 @@ pub enum Command {
     /// Site media from a signed build: a USB installer image or a PXE tree.
     #[command(subcommand)]
     Media(media::MediaCommand),
+    /// Make a signed offline update bundle (A/B slot images and the slot's boot image) from a signed build.
+    Bundle(update::BundleArgs),
+    /// Offline updates: install a signed bundle into a disk's inactive slot.
+    #[command(subcommand)]
+    Update(update::UpdateCommand),
     /// Firmware lock (§30): the plan, and setting and auditing it through the BMC (Redfish).
     #[command(subcommand)]
     Firmware(firmware::FirmwareCommand),
@@ -94,6 +100,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Nodes(c) => nodes::run(c),
         Command::Licence(c) => licence::run(c),
         Command::Media(c) => media::run(c),
+        Command::Bundle(a) => update::bundle(a),
+        Command::Update(c) => update::run(c),
         Command::Firmware(c) => firmware::run(c),
         Command::Cache(c) => cache::run(c),
         Command::Completions(a) => shell::completions(a),

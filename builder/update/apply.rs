@@ -1,0 +1,454 @@
+//! `forja update apply`: install a bundle into a disk's inactive slot, verifying everything on the way in.
+//!
+//! Order, and the exit code each refusal gives:
+//! 1. the bundle's first member is `manifest.json`, its second `manifest.json.sig`; the signature must verify
+//!    with the trusted public key ([`Exit::BadSignature`]) before anything else is read or written;
+//! 2. the version must be newer than the running slot's (`IMAGE_VERSION` of its image on the target's ESP), unless
+//!    `--allow-older`, which is logged and reported ([`Exit::Refused`]);
+//! 3. the slot's images are removed from the ESP first: a slot being written is never bootable;
+//! 4. `root.erofs` streams into the slot's root partition 4 MiB at a time, each chunk hashed and compared with the
+//!    signed manifest *before* it is written; `root.verity` and `forja.efi` are small and held in memory until
+//!    their digests match. On any mismatch the run stops, zeroes what it wrote of the slot, and exits with
+//!    [`Exit::HashMismatch`]; a malformed bundle gives [`Exit::BadArchive`];
+//! 5. `veritysetup verify` checks the slot (data, tree, signed root hash) as the kernel will;
+//! 6. only then the image goes onto the ESP as `forja-SLOT+TRIES.efi` (systemd-boot boot counting).
+//!
+//! One pass, not two: the manifest is signed and lists every chunk's digest, so each chunk is proven before it is
+//! written and nothing unverified ever reaches the disk. Hashing the whole bundle first would read a USB stick
+//! (or download from the site server) twice, or need a disk-sized spool; the only cost of one pass is that a
+//! corrupt bundle leaves verified-but-incomplete data behind, which step 4 zeroes and step 3 already made
+//! unbootable.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::gpt::{Region, SlotRegions};
+use super::manifest::{self, CHUNK, Manifest};
+use super::{esp, gpt, verify};
+use crate::error::{Exit, fail};
+use crate::hashio::{Sha256, read_full};
+use crate::plan::disk::Slot;
+use crate::sign::{PublicKey, signify};
+
+/// What to apply, where.
+#[derive(Debug)]
+pub struct Options<'a> {
+    /// A bundle file or an `http(s)://` URL.
+    pub source: &'a str,
+    /// A disk (block device) or a disk image file with a forja GPT.
+    pub target: &'a Path,
+    /// The slot to write; default: the one this system did not boot from (`forja.slot=` on `/proc/cmdline`).
+    pub slot: Option<Slot>,
+    pub allow_older: bool,
+    pub key: &'a PublicKey,
+    /// Verify the whole bundle, write nothing.
+    pub dry_run: bool,
+}
+
+/// What was done (printed as JSON with `--json`; the record of the update).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Applied {
+    pub slot: Slot,
+    pub version: u64,
+    pub running_version: Option<u64>,
+    /// True when the version was not newer and `--allow-older` let it through.
+    pub allowed_older: bool,
+    pub build_id: Sha256,
+    pub profile: String,
+    pub root_hash: Sha256,
+    /// The ESP file the slot boots from (absent on a dry run).
+    pub esp_image: Option<String>,
+    pub bytes_written: u64,
+    pub dry_run: bool,
+}
+
+/// Applies `o.source` to `o.target`.
+pub fn apply(o: &Options) -> anyhow::Result<Applied> {
+    let mut archive = tar::Archive::new(open_source(o.source)?);
+    let mut entries = archive
+        .entries()
+        .map_err(|e| bad(format!("not a tar archive: {e}")))?;
+    let manifest_bytes = small(&mut entries, manifest::MANIFEST, manifest::MAX_MANIFEST)?;
+    let sig = small(&mut entries, manifest::SIGNATURE, manifest::MAX_SIGNATURE)?;
+    signify::verify(o.key, &sig, &manifest_bytes).map_err(|e| {
+        fail(
+            Exit::BadSignature,
+            format!("{}: {}: {e}", o.source, manifest::SIGNATURE),
+        )
+    })?;
+    let m = Manifest::parse(&manifest_bytes)?;
+    let slot = choose_slot(o.slot)?;
+    let regions = gpt::slot_regions(o.target, slot)?;
+    fits(&m, &regions, slot)?;
+    let work = tempfile::Builder::new().prefix("forja-update-").tempdir()?;
+    let running = running_version(o.target, regions.esp, slot.other(), work.path())?;
+    let allowed_older = check_version(&m, running, o.allow_older)?;
+    let target = open_target(o.target, o.dry_run)?;
+    if target.is_some() {
+        for old in esp::slot_images(o.target, regions.esp, slot)? {
+            log::info!(
+                "removing {old} from the ESP before slot {} is written",
+                slot.name()
+            );
+            esp::remove(o.target, regions.esp, &old)?;
+        }
+    }
+    let mut w = Writer {
+        target: target.as_ref(),
+        regions,
+        written: [0, 0],
+    };
+    let uki = work.path().join("forja.efi");
+    let streamed = stream(&mut entries, &m, &mut w, &uki).and_then(|()| {
+        if o.dry_run {
+            return Ok(());
+        }
+        w.sync()?;
+        verify::slot(o.target, &regions, &m, work.path())
+    });
+    if let Err(e) = streamed {
+        if w.any_written() {
+            let zeroed = w.zero();
+            log::error!("slot {} refused: {e:#}", slot.name());
+            zeroed.context("zeroing the slot after a refused bundle")?;
+        }
+        return Err(e);
+    }
+    let esp_image = if o.dry_run {
+        None
+    } else {
+        let name = esp::counted_name(slot, m.boot_tries);
+        esp::install(o.target, regions.esp, &uki, &name)?;
+        Some(name)
+    };
+    Ok(Applied {
+        slot,
+        version: m.version,
+        running_version: running,
+        allowed_older,
+        build_id: m.build_id,
+        profile: m.profile.clone(),
+        root_hash: m.verity.root_hash,
+        esp_image,
+        bytes_written: w.written.iter().sum::<u64>(),
+        dry_run: o.dry_run,
+    })
+}
+
+fn bad(msg: impl Into<String>) -> anyhow::Error {
+    fail(Exit::BadArchive, format!("bundle: {}", msg.into()))
+}
+
+type Entries<'a> = tar::Entries<'a, Box<dyn Read>>;
+
+/// The next member, which must be the regular file `name`.
+fn next<'a>(
+    entries: &mut Entries<'a>,
+    name: &str,
+) -> anyhow::Result<tar::Entry<'a, Box<dyn Read>>> {
+    let e = entries
+        .next()
+        .ok_or_else(|| bad(format!("ends before {name}")))?
+        .map_err(|e| bad(format!("reading the member before {name}: {e}")))?;
+    let path = e.path_bytes().into_owned();
+    if path != name.as_bytes() || e.header().entry_type() != tar::EntryType::Regular {
+        return Err(bad(format!(
+            "expected the regular file {name} next, found {:?}",
+            String::from_utf8_lossy(&path)
+        )));
+    }
+    Ok(e)
+}
+
+/// A small member read whole, refused above `cap` bytes.
+fn small(entries: &mut Entries, name: &str, cap: u64) -> anyhow::Result<Vec<u8>> {
+    let e = next(entries, name)?;
+    if e.size() > cap {
+        return Err(bad(format!(
+            "{name} is {} bytes, more than {cap}",
+            e.size()
+        )));
+    }
+    let mut v = Vec::with_capacity(e.size() as usize);
+    e.take(cap)
+        .read_to_end(&mut v)
+        .map_err(|err| bad(format!("reading {name}: {err}")))?;
+    Ok(v)
+}
+
+fn open_source(source: &str) -> anyhow::Result<Box<dyn Read>> {
+    if source.starts_with("http://") || source.starts_with("https://") {
+        let resp = ureq::get(source)
+            .call()
+            .map_err(|e| fail(Exit::Remote, format!("GET {source}: {e}")))?;
+        return Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            resp.into_body().into_reader(),
+        )));
+    }
+    let f = crate::inbound::open_regular(Path::new(source))?;
+    Ok(Box::new(BufReader::with_capacity(1 << 20, f)))
+}
+
+fn open_target(target: &Path, dry_run: bool) -> anyhow::Result<Option<File>> {
+    if dry_run {
+        return Ok(None);
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(target)
+        .map(Some)
+        .map_err(|e| {
+            fail(
+                Exit::Input,
+                format!("{}: cannot open for writing: {e}", target.display()),
+            )
+        })
+}
+
+/// The slot the system booted from, from `forja.slot=` on the kernel command line (absent off a forja host).
+fn booted_slot() -> Option<Slot> {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").ok()?;
+    cmdline.split_whitespace().find_map(|w| match w {
+        "forja.slot=a" => Some(Slot::A),
+        "forja.slot=b" => Some(Slot::B),
+        _ => None,
+    })
+}
+
+fn choose_slot(asked: Option<Slot>) -> anyhow::Result<Slot> {
+    match (asked, booted_slot()) {
+        (Some(s), Some(b)) if s == b => Err(fail(
+            Exit::Input,
+            format!(
+                "--slot {}: that is the slot this system runs from",
+                s.name()
+            ),
+        )),
+        (Some(s), _) => Ok(s),
+        (None, Some(b)) => Ok(b.other()),
+        (None, None) => Err(fail(
+            Exit::Input,
+            "this system was not booted from a forja slot (no forja.slot= on /proc/cmdline): pass --slot a|b",
+        )),
+    }
+}
+
+fn fits(m: &Manifest, r: &SlotRegions, slot: Slot) -> anyhow::Result<()> {
+    for (what, need, room) in [
+        (gpt::root_name(slot), m.root.size, r.root.len),
+        (gpt::verity_name(slot), m.verity.size, r.verity.len),
+    ] {
+        if need > room {
+            return Err(fail(
+                Exit::Input,
+                format!("the bundle needs {need} bytes in {what}, which holds {room}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The newest `IMAGE_VERSION` among `running`'s images on the ESP.
+fn running_version(
+    target: &Path,
+    esp: Region,
+    running: Slot,
+    work: &Path,
+) -> anyhow::Result<Option<u64>> {
+    let mut best = None;
+    for name in esp::slot_images(target, esp, running)? {
+        let f = work.join("running.efi");
+        esp::read(target, esp, &name, &f)?;
+        let v = esp::image_version(&f, work)?;
+        best = best.max(Some(v));
+    }
+    Ok(best)
+}
+
+/// True when an older (or equal) version goes in because the operator said so.
+fn check_version(m: &Manifest, running: Option<u64>, allow_older: bool) -> anyhow::Result<bool> {
+    let newer = running.is_some_and(|r| m.version > r);
+    if newer {
+        return Ok(false);
+    }
+    let what = match running {
+        Some(r) => format!("version {} is not newer than the running {r}", m.version),
+        None => format!(
+            "version {}: the running slot's version is unknown (no image of it on the ESP)",
+            m.version
+        ),
+    };
+    if !allow_older {
+        return Err(fail(
+            Exit::Refused,
+            format!("{what}: refused (pass --allow-older to install it anyway; it is logged)"),
+        ));
+    }
+    log::warn!("{what}: installed anyway because --allow-older was given");
+    Ok(true)
+}
+
+/// Writes into the slot and remembers how far, so a refusal can zero exactly that.
+struct Writer<'a> {
+    target: Option<&'a File>,
+    regions: SlotRegions,
+    /// Bytes written into the root and the verity partition.
+    written: [u64; 2],
+}
+
+impl Writer<'_> {
+    fn put(&mut self, which: usize, at: u64, bytes: &[u8]) -> anyhow::Result<()> {
+        let Some(t) = self.target else { return Ok(()) };
+        let region = [self.regions.root, self.regions.verity][which];
+        t.write_all_at(bytes, region.offset + at)
+            .context("writing the slot")?;
+        self.written[which] = self.written[which].max(at + bytes.len() as u64);
+        Ok(())
+    }
+
+    fn any_written(&self) -> bool {
+        self.written.iter().any(|&n| n > 0)
+    }
+
+    fn sync(&self) -> anyhow::Result<()> {
+        if let Some(t) = self.target {
+            t.sync_data().context("syncing the target")?;
+        }
+        Ok(())
+    }
+
+    /// Zeroes what was written of the slot.
+    fn zero(&mut self) -> anyhow::Result<()> {
+        let Some(t) = self.target else { return Ok(()) };
+        let zeros = vec![0u8; CHUNK as usize];
+        for (region, n) in [self.regions.root, self.regions.verity]
+            .into_iter()
+            .zip(self.written)
+        {
+            let mut at = 0;
+            while at < n {
+                let k = (n - at).min(CHUNK);
+                t.write_all_at(&zeros[..k as usize], region.offset + at)?;
+                at += k;
+            }
+        }
+        self.written = [0, 0];
+        t.sync_data()?;
+        Ok(())
+    }
+}
+
+/// Streams the three images through their checks into the slot (the image of the ESP into `uki`).
+fn stream(
+    entries: &mut Entries,
+    m: &Manifest,
+    w: &mut Writer,
+    uki: &PathBuf,
+) -> anyhow::Result<()> {
+    let mut root = next(entries, manifest::ROOT)?;
+    sized(&root, manifest::ROOT, m.root.size)?;
+    let progress = crate::ui::Progress::bytes("root image: verify and write", m.root.size);
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut at = 0u64;
+    for (i, want) in m.root.chunks.iter().enumerate() {
+        let n = (m.root.size - at).min(CHUNK) as usize;
+        if read_full(&mut root, &mut buf[..n])? != n {
+            return Err(bad(format!("{} ends at byte {at}", manifest::ROOT)));
+        }
+        if Sha256::of(&buf[..n]) != *want {
+            return Err(mismatch(format!(
+                "{} chunk {i} (bytes {at}..{}) does not match the signed manifest",
+                manifest::ROOT,
+                at + n as u64
+            )));
+        }
+        w.put(0, at, &buf[..n])?;
+        at += n as u64;
+        progress.inc(n as u64);
+    }
+    progress.finish("root image verified");
+    drop(root);
+    let verity = whole(entries, manifest::VERITY, &m.verity.sha256, m.verity.size)?;
+    w.put(1, 0, &verity)?;
+    let image = whole(entries, manifest::UKI, &m.uki.sha256, m.uki.size)?;
+    std::fs::write(uki, image)?;
+    if let Some(extra) = entries.next() {
+        let name = extra
+            .map(|e| String::from_utf8_lossy(&e.path_bytes()).into_owned())
+            .unwrap_or_default();
+        return Err(bad(format!(
+            "unexpected member {name:?} after {}",
+            manifest::UKI
+        )));
+    }
+    Ok(())
+}
+
+fn sized(e: &tar::Entry<Box<dyn Read>>, name: &str, size: u64) -> anyhow::Result<()> {
+    if e.size() != size {
+        return Err(bad(format!(
+            "{name} is {} bytes, the signed manifest says {size}",
+            e.size()
+        )));
+    }
+    Ok(())
+}
+
+fn mismatch(msg: String) -> anyhow::Error {
+    fail(Exit::HashMismatch, format!("bundle: {msg}"))
+}
+
+/// A member held in memory until its digest matches.
+fn whole(entries: &mut Entries, name: &str, want: &Sha256, size: u64) -> anyhow::Result<Vec<u8>> {
+    let e = next(entries, name)?;
+    sized(&e, name, size)?;
+    let mut v = Vec::with_capacity(size as usize);
+    e.take(size)
+        .read_to_end(&mut v)
+        .map_err(|err| bad(format!("reading {name}: {err}")))?;
+    if v.len() as u64 != size {
+        return Err(bad(format!("{name} ends at byte {}", v.len())));
+    }
+    if Sha256::of(&v) != *want {
+        return Err(mismatch(format!(
+            "{name} does not match the signed manifest"
+        )));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::exit_of;
+
+    fn m(version: u64) -> Manifest {
+        let mut m: Manifest = serde_json::from_value(serde_json::json!({
+            "format": manifest::FORMAT, "version": version, "build-id": Sha256::of(b"x"), "profile": "lab",
+            "boot-tries": 3,
+            "root": {"size": 1, "sha256": Sha256::of(b"r"), "chunk-size": CHUNK, "chunks": [Sha256::of(b"r")]},
+            "verity": {"size": 1, "sha256": Sha256::of(b"v"), "root-hash": Sha256::of(b"h")},
+            "uki": {"size": 1, "sha256": Sha256::of(b"u")},
+        }))
+        .unwrap();
+        m.version = version;
+        m
+    }
+
+    #[test]
+    fn only_a_newer_version_passes_without_the_override() {
+        assert!(!check_version(&m(11), Some(10), false).unwrap());
+        for (v, running) in [(10, Some(10)), (9, Some(10)), (11, None)] {
+            let err = check_version(&m(v), running, false).unwrap_err();
+            assert_eq!(exit_of(&err), Exit::Refused, "{err}");
+            assert!(err.to_string().contains("--allow-older"), "{err}");
+            assert!(check_version(&m(v), running, true).unwrap());
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! `forja bundle`: a signed update bundle made from a verified build.
+//!
+//! The bundle is a tar (GNU headers, numeric owner 0, mode 0644, mtime = the build's epoch) whose members come in
+//! a fixed order: `manifest.json`, `manifest.json.sig` (signify, detached, by the build's key), `root.erofs` (slot
+//! A's root image, exactly the blocks its verity tree covers), `root.verity`, `forja.efi` (slot A's signed unified
+//! kernel image). The manifest comes first so a reader checks the signature before any image and then checks each
+//! 4 MiB chunk of the root as it streams past ([`super::apply`]); nothing needs unpacking. Same build and key ⇒
+//! byte-identical bundle (ed25519 is deterministic, the tar headers carry nothing from the clock).
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::manifest::{self, CHUNK, Image, Manifest, RootImage, VerityImage};
+use crate::artifact::Staged;
+use crate::error::{Exit, fail};
+use crate::fs::verity;
+use crate::hashio::{HashingReader, Sha256};
+use crate::plan::{Plan, disk::Slot};
+use crate::sign::{self, SigningKey};
+
+/// The bundle's file name for a version.
+pub fn file_name(version: u64) -> String {
+    format!("forja-update-{version}.bundle")
+}
+
+/// What `forja bundle` wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Written {
+    pub path: PathBuf,
+    pub sha256: Sha256,
+    pub size: u64,
+    pub manifest: Manifest,
+}
+
+/// Where the slot's pieces are inside the build's `disk.raw`.
+struct Sources {
+    disk: File,
+    root_offset: u64,
+    verity_offset: u64,
+    uki: PathBuf,
+}
+
+/// Verifies `build_dir` with `key`'s public half and writes `out/forja-update-VERSION.bundle`.
+pub fn make(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Written> {
+    crate::artifact::create_out_dir(out, "the bundle folder")?;
+    let work = tempfile::Builder::new()
+        .prefix(".forja-bundle-")
+        .tempdir_in(out)?;
+    let facts = crate::media::build::read_build(build_dir, key, work.path())?;
+    let plan = Plan::load(&build_dir.join("plan.json"))?;
+    let built = plan.built()?;
+    let part = |name: String| {
+        built.layout.named(&name).cloned().ok_or_else(|| {
+            fail(
+                Exit::Input,
+                format!(
+                    "{}/plan.json: the built disk has no {name}",
+                    build_dir.display()
+                ),
+            )
+        })
+    };
+    let root = part(super::gpt::root_name(Slot::A))?;
+    let vpart = part(super::gpt::verity_name(Slot::A))?;
+    let disk = File::open(build_dir.join("disk.raw")).context("opening the build's disk.raw")?;
+    let data_blocks = verity_data_blocks(&disk, vpart.offset)?;
+    let root_size = data_blocks * verity::BLOCK;
+    let verity_size = verity::hash_size(root_size);
+    if root_size > root.size || verity_size > vpart.size {
+        return Err(fail(
+            Exit::Input,
+            format!(
+                "{}: slot A's verity superblock describes {root_size} bytes, more than its partitions hold",
+                build_dir.display()
+            ),
+        ));
+    }
+    let uki = work.path().join("forja.efi");
+    crate::exec::Task::new("reading slot A's image from the build's ESP", "mcopy")
+        .args(["-n", "-i"])
+        .arg(format!(
+            "{}@@{}",
+            build_dir.join("disk.raw").display(),
+            facts.esp_offset
+        ))
+        .arg(format!("::{}", facts.uki))
+        .arg(&uki)
+        .run()?;
+    let src = Sources {
+        disk,
+        root_offset: root.offset,
+        verity_offset: vpart.offset,
+        uki,
+    };
+    let (root_sha, chunks) = hash_chunks(&src.disk, src.root_offset, root_size)?;
+    let (verity_sha, _) = hash_chunks(&src.disk, src.verity_offset, verity_size)?;
+    let uki_meta = std::fs::metadata(&src.uki)?;
+    let m = Manifest {
+        format: manifest::FORMAT.into(),
+        version: plan.source_date_epoch,
+        build_id: Sha256::of(&std::fs::read(build_dir.join(sign::SUMS))?),
+        profile: plan.profile.name.clone(),
+        boot_tries: plan.update.boot_tries,
+        root: RootImage {
+            size: root_size,
+            sha256: root_sha,
+            chunk_size: CHUNK,
+            chunks,
+        },
+        verity: VerityImage {
+            size: verity_size,
+            sha256: verity_sha,
+            root_hash: built.root_hash,
+        },
+        uki: Image {
+            size: uki_meta.len(),
+            sha256: Sha256::of_file(&src.uki)?,
+        },
+    };
+    let path = out.join(file_name(m.version));
+    let mut staged = Staged::create(&path)?;
+    write_tar(staged.file(), &m, key, &src, plan.source_date_epoch)?;
+    let size = staged.file().stream_position()?;
+    let path = staged.commit()?;
+    let sha256 = Sha256::of_file(&path)?;
+    Ok(Written {
+        path,
+        sha256,
+        size,
+        manifest: m,
+    })
+}
+
+/// The data block count in a verity superblock at `offset` (the tree's own record of what it covers).
+fn verity_data_blocks(disk: &File, offset: u64) -> anyhow::Result<u64> {
+    let mut sb = [0u8; 512];
+    disk.read_exact_at(&mut sb, offset)?;
+    if &sb[..8] != b"verity\0\0" {
+        return Err(fail(
+            Exit::Input,
+            "the build's root-a-verity partition has no verity superblock",
+        ));
+    }
+    Ok(u64::from_le_bytes(sb[72..80].try_into().expect("8 bytes")))
+}
+
+/// The SHA-256 of `len` bytes at `offset`, and one per [`CHUNK`].
+fn hash_chunks(f: &File, offset: u64, len: u64) -> anyhow::Result<(Sha256, Vec<Sha256>)> {
+    use sha2::Digest;
+    let mut whole = sha2::Sha256::new();
+    let mut chunks = Vec::with_capacity(len.div_ceil(CHUNK) as usize);
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut at = 0;
+    while at < len {
+        let n = (len - at).min(CHUNK) as usize;
+        f.read_exact_at(&mut buf[..n], offset + at)?;
+        whole.update(&buf[..n]);
+        chunks.push(Sha256::of(&buf[..n]));
+        at += n as u64;
+    }
+    Ok((Sha256(whole.finalize().into()), chunks))
+}
+
+fn header(name: &str, size: u64, epoch: u64) -> anyhow::Result<tar::Header> {
+    let mut h = tar::Header::new_gnu();
+    h.set_path(name)?;
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(epoch);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    Ok(h)
+}
+
+fn write_tar(
+    out: &mut File,
+    m: &Manifest,
+    key: &SigningKey,
+    src: &Sources,
+    epoch: u64,
+) -> anyhow::Result<()> {
+    let manifest = m.to_bytes();
+    let sig = sign::signify::sign_detached(key, &manifest, "verify with forja.pub");
+    let mut t = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 20, out));
+    t.append(
+        &header(manifest::MANIFEST, manifest.len() as u64, epoch)?,
+        &manifest[..],
+    )?;
+    t.append(
+        &header(manifest::SIGNATURE, sig.len() as u64, epoch)?,
+        &sig[..],
+    )?;
+    for (name, offset, image) in [
+        (manifest::ROOT, src.root_offset, m.root.size),
+        (manifest::VERITY, src.verity_offset, m.verity.size),
+    ] {
+        let mut d = &src.disk;
+        d.seek(SeekFrom::Start(offset))?;
+        // Hashed again while copied: the disk must not change between the manifest and the copy.
+        let mut r = HashingReader::new(d.take(image));
+        t.append(&header(name, image, epoch)?, &mut r)?;
+        let want = if name == manifest::ROOT {
+            m.root.sha256
+        } else {
+            m.verity.sha256
+        };
+        if r.finish().0 != want {
+            return Err(fail(
+                Exit::HashMismatch,
+                format!("{name} changed while the bundle was written"),
+            ));
+        }
+    }
+    let uki = File::open(&src.uki)?;
+    t.append(&header(manifest::UKI, m.uki.size, epoch)?, uki)?;
+    let mut w = t.into_inner()?;
+    w.flush()?;
+    Ok(())
+}

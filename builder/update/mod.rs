@@ -1,0 +1,14 @@
+//! Offline A/B updates: a signed bundle made from a verified build ([`bundle`]), and installing it into a
+//! disk's inactive root slot ([`apply`]), verified chunk by chunk as it streams in.
+//!
+//! The bundle format is [`manifest`]'s; the target's partitions are found by PARTLABEL in its GPT ([`gpt`]); the
+//! new slot's image goes onto the ESP with systemd-boot boot counting ([`esp`]) after `veritysetup verify`
+//! ([`verify`]) passed. Deliberately not here yet: the health check that marks a new slot good
+//! (`systemd-bless-boot`) and the update record on the USB stick; see the README's "Offline updates".
+
+pub mod apply;
+pub mod bundle;
+pub mod esp;
+pub mod gpt;
+pub mod manifest;
+pub mod verify;
