@@ -116,12 +116,12 @@ pub fn run(cmd: UpdateCommand) -> anyhow::Result<Exit> {
                 );
             } else {
                 log::info!(
-                    "slot {} now holds version {} ({}); it boots next as {} with {} tries",
+                    "slot {} now holds version {} ({}); systemd-boot tries it next ({}) and returns to the other \
+                     slot if it fails its tries",
                     done.slot.name(),
                     done.version,
                     done.profile,
-                    done.esp_image.as_deref().unwrap_or("?"),
-                    done.esp_image.as_deref().map(|_| "its").unwrap_or("no"),
+                    done.esp_image.as_deref().unwrap_or("-"),
                 );
             }
             Ok(Exit::Ok)

@@ -290,7 +290,7 @@ fn check_version(m: &Manifest, running: Option<u64>, allow_older: bool) -> anyho
             format!("{what}: refused (pass --allow-older to install it anyway; it is logged)"),
         ));
     }
-    log::warn!("{what}: installed anyway because --allow-older was given");
+    log::warn!("{what}: accepted anyway because --allow-older was given");
     Ok(true)
 }
 
