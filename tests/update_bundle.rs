@@ -183,6 +183,8 @@ fn flipped(bundle: &Path, dst: &Path, at: u64) {
     f.write_all(&[b[0] ^ 0x01]).unwrap();
 }
 
+// Long on purpose: the steps share two lab builds (~1 min each) and run in order on one target image, each
+// refusal checked against the state the previous step left.
 #[test]
 fn a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused() {
     let lab = lab::LabCopy::new();

@@ -44,7 +44,8 @@ struct Sources {
     uki: PathBuf,
 }
 
-/// Verifies `build_dir` with `key`'s public half and writes `out/forja-update-VERSION.bundle`.
+/// Verifies `build_dir` with `key`'s public half and writes `out/forja-update-VERSION.bundle`. (A little over 80
+/// lines: the manifest is one struct literal, read top to bottom against the format in the README.)
 pub fn make(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Written> {
     crate::artifact::create_out_dir(out, "the bundle folder")?;
     let work = tempfile::Builder::new()
