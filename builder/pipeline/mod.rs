@@ -11,6 +11,7 @@ pub mod execute;
 pub mod payload;
 pub mod preflight;
 pub mod resolve;
+pub mod site;
 
 use std::path::{Path, PathBuf};
 
