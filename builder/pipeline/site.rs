@@ -240,3 +240,68 @@ fn site_host(h: &Loaded, built: bool) -> SiteHost {
         built,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::SecretsNeed;
+    use crate::profile::site::load_site;
+
+    fn lab_site() -> Site {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lab-site.toml");
+        load_site(&p, SecretsNeed::Required).unwrap()
+    }
+
+    fn outputs(l: &Loaded) -> Vec<String> {
+        let (mut o, drive) = crate::pexip::outputs(l).unwrap();
+        let d = host_pexip_outputs(l, &mut o, drive);
+        o.into_iter()
+            .map(|f| f.name)
+            .chain(d.map(|d| d.name))
+            .collect()
+    }
+
+    #[test]
+    fn bootstrap_answers_go_only_to_the_management_nodes_host() {
+        let site = lab_site();
+        assert_eq!(
+            outputs(&site.hosts[0]),
+            [
+                "pexip/management_node_config.json",
+                "pexip/install-sheet.md",
+                "pexip/securitywizard-sheet.md",
+                "pexip/config-drive.iso"
+            ]
+        );
+        assert!(outputs(&site.hosts[1]).is_empty());
+    }
+
+    #[test]
+    fn each_host_stages_only_the_images_its_nodes_need() {
+        let site = lab_site();
+        let (h1, h2) = (&site.hosts[0], &site.hosts[1]);
+        assert!(needs_image(h1, ImageRole::Management) && needs_image(h1, ImageRole::Conferencing));
+        assert!(
+            !needs_image(h2, ImageRole::Management) && needs_image(h2, ImageRole::Conferencing)
+        );
+        let plan = super::super::resolve(h2, &super::super::Environment::fixture()).unwrap();
+        let nodes: Vec<&str> = plan.payload.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(nodes, ["conf02"]);
+        assert_eq!(plan.payload.nodes[0].cpuset, [1, 2, 3, 4]);
+        assert!(plan.config_drive.is_none());
+        assert!(
+            !plan.artifacts.iter().any(|a| a.starts_with("pexip/")),
+            "{:?}",
+            plan.artifacts
+        );
+        assert_eq!(plan.disk_seed, "lab-site:kvm-lab-2.lab.example");
+    }
+
+    #[test]
+    fn an_ordinary_profile_keeps_every_pexip_file() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lab.toml");
+        let l = crate::profile::load(&p, SecretsNeed::Required).unwrap();
+        assert_eq!(outputs(&l).len(), 6, "5 files and the config drive");
+        assert!(needs_image(&l, ImageRole::Management));
+    }
+}
