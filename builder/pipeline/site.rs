@@ -297,6 +297,52 @@ mod tests {
         assert_eq!(plan.disk_seed, "lab-site:kvm-lab-2.lab.example");
     }
 
+    /// A host folder holding only a signed `plan.json` whose profile hash is `sha`.
+    fn host_dir(out: &Path, h: &Loaded, sha: Sha256, key: &sign::SigningKey) {
+        let dir = out.join("hosts").join(&member(h).host);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut plan = super::super::resolve(h, &super::super::Environment::fixture()).unwrap();
+        plan.profile.sha256 = sha;
+        let bytes = crate::artifact::json_lines(&plan).unwrap();
+        std::fs::write(dir.join("plan.json"), bytes).unwrap();
+        sign::sign_dir(&dir, key, &["plan.json"]).unwrap();
+    }
+
+    #[test]
+    fn other_hosts_are_listed_only_if_signed_and_built_from_this_site_file() {
+        let site = lab_site();
+        let h2 = &site.hosts[1];
+        let key = sign::SigningKey::from_seed([3; 32]);
+        let now = Sha256::of(site.text.as_bytes());
+        let list = |out: &Path, k: &sign::SigningKey| {
+            let (mut names, mut known) = (Vec::new(), Vec::new());
+            list_host(h2, out, &k.public(), now, &mut names, &mut known).map(|b| (b, names))
+        };
+        let d = tempfile::tempdir().unwrap();
+        assert!(!list(d.path(), &key).unwrap().0, "not built: left out");
+        host_dir(d.path(), h2, now, &key);
+        let (built, names) = list(d.path(), &key).unwrap();
+        assert!(built);
+        assert!(
+            names.contains(&"hosts/kvm-lab-2/plan.json".to_owned()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"hosts/kvm-lab-2/SHA256SUMS.sig".to_owned()),
+            "{names:?}"
+        );
+        let other = sign::SigningKey::from_seed([4; 32]);
+        let e = list(d.path(), &other).unwrap_err();
+        assert_eq!(crate::error::exit_of(&e), Exit::BadSignature, "{e:#}");
+        host_dir(d.path(), h2, Sha256::of(b"an older site file"), &key);
+        let e = list(d.path(), &key).unwrap_err();
+        assert_eq!(crate::error::exit_of(&e), Exit::Input, "{e:#}");
+        assert!(
+            format!("{e:#}").contains("built from another version of the site file"),
+            "{e:#}"
+        );
+    }
+
     #[test]
     fn an_ordinary_profile_keeps_every_pexip_file() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lab.toml");
