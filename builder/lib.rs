@@ -45,5 +45,6 @@ pub mod policy;
 pub mod profile;
 pub mod report;
 pub mod sbom;
+pub mod secureboot;
 pub mod sign;
 pub mod ui;

@@ -27,8 +27,8 @@ pub struct PlanArgs {
     /// The profile (TOML).
     pub profile: PathBuf,
     /// Write the plan to this file instead of standard output.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// The BMC and how to reach it.
@@ -73,7 +73,7 @@ pub fn run(cmd: FirmwareCommand) -> anyhow::Result<Exit> {
         FirmwareCommand::Plan(a) => {
             let l = load(&a.profile, SecretsNeed::IfPresent)?;
             let bytes = crate::artifact::json_lines(&firmware::plan(&l)?)?;
-            match a.out {
+            match a.output {
                 Some(p) => crate::artifact::write_atomic(&p, &bytes)?,
                 None => {
                     use std::io::Write;

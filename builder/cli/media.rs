@@ -34,6 +34,11 @@ pub struct UsbArgs {
     /// The signify secret key that signed the build; its public half is built into the installer.
     #[arg(long, value_name = "FILE")]
     pub signing_key: PathBuf,
+    /// The site's Secure Boot keys (the folder the profile names as boot.firmware.secure-boot-keys): the
+    /// installer is signed with its db key, and the stick carries PK/KEK/db for enrolment. Needed when the build
+    /// is signed.
+    #[arg(long, value_name = "DIR")]
+    pub secure_boot_keys: Option<PathBuf>,
     /// Print what was written (names, SHA-256, the key's fingerprint) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -55,6 +60,9 @@ pub struct PxeArgs {
     /// The HTTP URL the tree will be served at (written into boot.ipxe).
     #[arg(long, value_name = "URL")]
     pub base_url: String,
+    /// The site's Secure Boot keys: `installer.efi` is signed with its db key. Needed when the build is signed.
+    #[arg(long, value_name = "DIR")]
+    pub secure_boot_keys: Option<PathBuf>,
     /// Print what was written (names, SHA-256, the key's fingerprint) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -78,14 +86,18 @@ pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
     match cmd {
         MediaCommand::Usb(a) => {
             let key = SigningKey::load(&a.signing_key)?;
-            let sums = media::build::usb(&a.build_dir, &key, &a.out)?;
+            let sb = site_keys(a.secure_boot_keys.as_deref())?;
+            let sums = media::build::usb(&a.build_dir, &key, sb.as_ref(), &a.out)?;
             report(&a.out, &key, &sums, a.json)
         }
         MediaCommand::Pxe(a) => {
             let key = SigningKey::load(&a.signing_key)?;
+            let sb = site_keys(a.secure_boot_keys.as_deref())?;
             let sums = match crate::plan::site::SiteManifest::load(&a.build_dir)? {
-                Some(m) => media::site_pxe::pxe(&a.build_dir, &m, &key, &a.out, &a.base_url)?,
-                None => media::build::pxe(&a.build_dir, &key, &a.out, &a.base_url)?,
+                Some(m) => {
+                    media::site_pxe::pxe(&a.build_dir, &m, &key, sb.as_ref(), &a.out, &a.base_url)?
+                }
+                None => media::build::pxe(&a.build_dir, &key, sb.as_ref(), &a.out, &a.base_url)?,
             };
             report(&a.out, &key, &sums, a.json)
         }
@@ -100,6 +112,10 @@ pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
     }
+}
+
+fn site_keys(dir: Option<&std::path::Path>) -> anyhow::Result<Option<crate::secureboot::SiteKeys>> {
+    dir.map(crate::secureboot::SiteKeys::load).transpose()
 }
 
 /// What a media command wrote: one `NAME  SHA256` line per signed file, or the same as JSON for a CI.

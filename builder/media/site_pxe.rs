@@ -55,6 +55,7 @@ pub fn pxe(
     site_dir: &Path,
     manifest: &SiteManifest,
     key: &SigningKey,
+    sb: Option<&crate::secureboot::SiteKeys>,
     out: &Path,
     base_url: &str,
 ) -> anyhow::Result<sign::Sums> {
@@ -82,6 +83,7 @@ pub fn pxe(
         let sums = super::build::pxe(
             &site_dir.join(&h.dir),
             key,
+            sb,
             &out.join(&rel),
             &format!("{base}/{rel}"),
         )?;

@@ -9,7 +9,7 @@ use super::esc;
 use crate::policy::rule::Checklist;
 
 /// The statuses, in the order the filter offers them.
-const STATUSES: [&str; 4] = ["PASS", "FAIL", "MANUAL", "WAIVED"];
+const STATUSES: [&str; 5] = ["PASS", "FAIL", "MANUAL", "DECLARED", "WAIVED"];
 /// Rule fields given a column of their own; every other field is shown under "More".
 const COLUMNS: [&str; 8] = [
     "id",
@@ -55,6 +55,7 @@ pub fn summary(o: &mut String, report: &Value) {
         ("pass", "PASS"),
         ("fail", "FAIL"),
         ("manual", "MANUAL"),
+        ("declared", "DECLARED"),
         ("waived", "WAIVED"),
         ("findings", "findings"),
     ] {
