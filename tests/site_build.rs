@@ -224,6 +224,7 @@ fn tamper_and_rebuild_one_host(site: &Path, out: &Path, names: &[String]) {
 fn pxe_tree(site_out: &Path, dir: &Path) {
     let pxe = dir.join("pxe");
     let key = dir.join("keys/lab-test.sec");
+    let sb = dir.join("keys/secure-boot-TEST");
     let (code, _, err) = forja(&[
         "media",
         "pxe",
@@ -234,6 +235,8 @@ fn pxe_tree(site_out: &Path, dir: &Path) {
         key.to_str().unwrap(),
         "--base-url",
         "http://10.0.2.2:8080/site/",
+        "--secure-boot-keys",
+        sb.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
     signify_check(&pxe);
@@ -297,6 +300,7 @@ fn pxe_tree(site_out: &Path, dir: &Path) {
 /// A site build whose site.json was changed after signing gets no PXE tree.
 fn site_json_tamper_is_refused(site_out: &Path, dir: &Path) {
     let key = dir.join("keys/lab-test.sec");
+    let sb = dir.join("keys/secure-boot-TEST");
     let m = site_out.join("site.json");
     let orig = std::fs::read(&m).unwrap();
     std::fs::write(
@@ -316,6 +320,8 @@ fn site_json_tamper_is_refused(site_out: &Path, dir: &Path) {
         key.to_str().unwrap(),
         "--base-url",
         "http://x/",
+        "--secure-boot-keys",
+        sb.to_str().unwrap(),
     ]);
     assert_eq!(code, 3, "{err}");
     std::fs::write(&m, orig).unwrap();
