@@ -13,7 +13,8 @@ use crate::sign::{PublicKey, SigningKey, Sums};
 pub enum MediaCommand {
     /// Make a bootable UEFI USB installer image from a signed build.
     Usb(UsbArgs),
-    /// Make a PXE/HTTP boot tree (kernel, installer initrd, iPXE script, signed payload) from a signed build.
+    /// Make a PXE/HTTP boot tree (kernel, installer initrd, iPXE script, signed payload) from a signed build; from
+    /// a site build, one tree where each machine gets its own host's installer by its MAC.
     Pxe(PxeArgs),
     /// Run the installer (inside the installer's initramfs; never on a build host).
     #[command(hide = true)]
@@ -46,7 +47,8 @@ pub struct UsbArgs {
 /// Arguments of `forja media pxe`.
 #[derive(Debug, Args)]
 pub struct PxeArgs {
-    /// The build folder (`forja build --out`): verified with the key before anything is made.
+    /// The build folder (`forja build --out`), or a site build's folder (with `site.json`): verified with the key
+    /// before anything is made.
     #[arg(value_name = "BUILD_DIR")]
     pub build_dir: PathBuf,
     /// The folder to write the tree into, served as is over HTTP (created if missing; its parent must exist).
@@ -91,7 +93,12 @@ pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
         MediaCommand::Pxe(a) => {
             let key = SigningKey::load(&a.signing_key)?;
             let sb = site_keys(a.secure_boot_keys.as_deref())?;
-            let sums = media::build::pxe(&a.build_dir, &key, sb.as_ref(), &a.out, &a.base_url)?;
+            let sums = match crate::plan::site::SiteManifest::load(&a.build_dir)? {
+                Some(m) => {
+                    media::site_pxe::pxe(&a.build_dir, &m, &key, sb.as_ref(), &a.out, &a.base_url)?
+                }
+                None => media::build::pxe(&a.build_dir, &key, sb.as_ref(), &a.out, &a.base_url)?,
+            };
             report(&a.out, &key, &sums, a.json)
         }
         MediaCommand::Install(a) => {

@@ -20,7 +20,9 @@ pub const LOADER_CONF: &str = "# forja: boot the newest good slot at once; nothi
 timeout 0\neditor no\nauto-entries no\nauto-firmware no\nconsole-mode keep\n";
 
 /// The kernel command line of a slot's image (`{roothash}` stands for the root hash measured by the build).
-/// PARTUUIDs are lower case: the initrd's klibc tools cannot fold case.
+/// PARTUUIDs are lower case: the initrd's klibc tools cannot fold case. `systemd.gpt_auto=0`: every partition the
+/// host uses is named here or in the static fstab; nothing is mounted because of its GPT type (the generator's ESP
+/// automount failed a boot under load in the media test, and the appliance never needs the ESP mounted).
 pub fn kernel_cmdline(input: &ComposeInput, slot: Slot) -> String {
     let (root, verity) = match slot {
         Slot::A => (&input.root_a, &input.verity_a),
@@ -30,7 +32,7 @@ pub fn kernel_cmdline(input: &ComposeInput, slot: Slot) -> String {
         "root=/dev/mapper/root rootfstype=erofs ro roothash={ROOTHASH} \
          systemd.verity_root_data=PARTUUID={root} systemd.verity_root_hash=PARTUUID={verity} \
          systemd.verity_root_options=panic-on-corruption forja.state=PARTUUID={state} forja.slot={slot} \
-         console=tty0 console=ttyS0,115200n8 panic=10 systemd.show_status=auto",
+         systemd.gpt_auto=0 console=tty0 console=ttyS0,115200n8 panic=10 systemd.show_status=auto",
         state = input.state,
         slot = slot.name(),
     )

@@ -27,7 +27,7 @@ const R_FIRST: &str = "1616-4.6.a";
 const R_SNAPSHOTS: &str = "1616-5.14.d";
 
 /// Memory kept for the host itself on top of the VMs' reservations.
-pub const HOST_MEMORY_MIB: u64 = 1024;
+pub const HOST_MEMORY_MIB: u64 = crate::profile::site::HOST_MEMORY_MIB;
 /// Management Node copies kept in vmstore.
 pub const SNAPSHOTS_KEPT: u32 = 7;
 
@@ -38,18 +38,9 @@ pub const REWRITTEN: &[&str] = &[];
 /// Where libvirt keeps the node disks: the mount point of the opened vmstore.
 pub const VMSTORE_MOUNT: &str = "/var/lib/libvirt/images";
 
-/// What the VMs need from the host: (CPUs, MiB, GiB). CPU 0 stays with the host and the VMs' vCPUs are pinned
-/// from CPU 1 upwards (`pipeline::resolve::payload`); the host keeps [`HOST_MEMORY_MIB`] for itself.
+/// What the VMs this host runs need from it: (CPUs, MiB, GiB); see [`crate::profile::site::capacity_needed`].
 pub fn capacity_needed(l: &Loaded) -> (u64, u64, u64) {
-    let p = &l.profile.pexip;
-    let r: Vec<_> = std::iter::once(&p.management.reservation)
-        .chain(p.conferencing.iter().map(|n| &n.reservation))
-        .collect();
-    (
-        1 + r.iter().map(|x| u64::from(x.vcpus)).sum::<u64>(),
-        HOST_MEMORY_MIB + r.iter().map(|x| u64::from(x.memory_mb)).sum::<u64>(),
-        r.iter().map(|x| u64::from(x.disk_gb)).sum::<u64>(),
-    )
+    crate::profile::site::capacity_needed(l)
 }
 
 /// `/etc/forja/firstboot.env`: what first boot, the capacity check, the start order and the copies read.
@@ -86,7 +77,8 @@ fn settings(l: &Loaded) -> String {
         FORJA_NODE_DOMAINS=\"{nodes}\"
         FORJA_SNAPSHOTS_KEPT={SNAPSHOTS_KEPT}
     ",
-        mgr = p.management.name,
+        // A site's host without the Management Node starts only its conferencing nodes.
+        mgr = if l.site.as_ref().is_none_or(|m| m.runs_management) { p.management.name.as_str() } else { "" },
         nodes = nodes.join(" "),
         grow = matches!(s.vmstore_size, crate::profile::model::VolumeSize::Rest) as u8,
         tpm2 = tpm2 as u8,
@@ -154,7 +146,11 @@ pub fn files(l: &Loaded, input: &super::ComposeInput) -> Vec<GenFile> {
             &[R_ENCRYPT],
         ));
     }
-    if p.backup.management_snapshots {
+    let runs_management = l.site.as_ref().is_none_or(|m| m.runs_management);
+    if !runs_management {
+        out.push(conferencing_only_start());
+    }
+    if p.backup.management_snapshots && runs_management {
         out.push(GenFile::wants(
             "timers.target",
             "forja-snapshot.timer",
@@ -164,6 +160,25 @@ pub fn files(l: &Loaded, input: &super::ComposeInput) -> Vec<GenFile> {
         out[0].rules.push(R_SNAPSHOTS.into());
     }
     out
+}
+
+/// A site's host without the Management Node: `forja-nodes` starts its conferencing nodes without waiting for a
+/// Management Node that runs on another host (§29's order is kept by the host that runs it). A drop-in, so the
+/// reviewed unit and script stay the same bytes for every host.
+fn conferencing_only_start() -> GenFile {
+    GenFile::text(
+        "/etc/systemd/system/forja-nodes.service.d/50-site-host.conf",
+        0o644,
+        indoc::indoc! {r#"
+            # forja: this host of the site runs no Management Node; start only its Conferencing Nodes.
+            # ($$ is a literal $ for the shell: systemd expands $VAR itself.)
+            [Service]
+            EnvironmentFile=/etc/forja/firstboot.env
+            ExecStart=
+            ExecStart=/bin/sh -c 'for d in $$FORJA_NODE_DOMAINS; do [ "$$(virsh --connect qemu:///system domstate "$$d")" = running ] || virsh --connect qemu:///system start "$$d" || exit 1; done'
+        "#},
+        &[R_FIRST],
+    )
 }
 
 /// `/etc/fstab`, static in the read-only image: the verity root, the state partition on `/var` (mounted by the

@@ -253,7 +253,7 @@ pub(crate) fn boot_lock(order: &[BootDevice], m: &BootDiskMatch) -> BootLock {
 fn secure_boot(enable: bool, site_keys: Option<SiteKeys>) -> SecureBootPlan {
     let manual_keys = match &site_keys {
         Some(k) => format!(
-            "Firmware setup > Security > Secure Boot > Key Management: delete all keys, enrol db from {src}/db.crt, KEK from {src}/KEK.crt and the PK last from {src}/PK.crt (owner GUID {owner}).",
+            "Firmware setup > Security > Secure Boot > Key Management: delete all keys, enrol db from {src}/db.crt, KEK from {src}/KEK.crt and the PK last from {src}/PK.crt (owner GUID {owner}). Firmware that takes signed updates instead (or KeyTool/efi-updatevar in setup mode): the USB installer carries them as secure-boot/db.auth, KEK.auth and PK.auth (PK last).",
             src = k.source,
             owner = k.uefi_signature_owner
         ),

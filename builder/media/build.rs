@@ -134,9 +134,11 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p /proc /sys /dev /run /tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
-# efivarfs is a module in Debian's kernel: without it the SecureBoot variable is unreadable.
+# The Secure Boot state: the SecureBoot variable where efivarfs loads (a module Debian's initrd may lack), else
+# the kernel's lockdown mode (securityfs is built in).
 modprobe -q efivarfs 2>/dev/null
 mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 echo "forja-installer: starting"

@@ -17,6 +17,7 @@ pub mod build;
 
 pub mod install;
 pub mod run;
+pub mod site_pxe;
 pub mod target;
 pub mod uki;
 

@@ -47,12 +47,24 @@ pub struct Record {
     pub secure_boot: bool,
 }
 
-/// Whether the firmware enforces Secure Boot (the last byte of its `SecureBoot` variable is 1).
+/// Whether the firmware enforces Secure Boot: the last byte of its `SecureBoot` variable is 1. Debian's initrd
+/// does not carry the efivarfs module, so the installer usually cannot read the variable; then the kernel's own
+/// verdict counts: Debian's kernel locks itself down (`integrity`) exactly when it was booted under Secure Boot
+/// (CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT), and the installer's command line sets no `lockdown=`.
 pub fn secure_boot() -> bool {
-    std::fs::read("/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c")
-        .ok()
-        .and_then(|v| v.last().copied())
-        == Some(1)
+    match std::fs::read("/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c")
+    {
+        Ok(v) => v.last().copied() == Some(1),
+        Err(_) => std::fs::read_to_string("/sys/kernel/security/lockdown")
+            .map(|t| locked_down(&t))
+            .unwrap_or(false),
+    }
+}
+
+/// `none [integrity] confidentiality`: true when a lockdown mode other than `none` is selected.
+fn locked_down(text: &str) -> bool {
+    text.split_whitespace()
+        .any(|w| w.starts_with('[') && w != "[none]")
 }
 
 /// Runs the installer. `Err` means nothing bootable was written (see [`install`]).
@@ -229,6 +241,15 @@ fn write_record(dir: &Path, rec: &Record) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_selected_lockdown_mode_means_secure_boot() {
+        assert!(locked_down("none [integrity] confidentiality\n"));
+        assert!(locked_down("none integrity [confidentiality]\n"));
+        assert!(!locked_down("[none] integrity confidentiality\n"));
+        assert!(!locked_down(""));
+    }
+
     use super::*;
 
     #[test]

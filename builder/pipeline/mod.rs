@@ -13,6 +13,7 @@ pub mod layout;
 pub mod payload;
 pub mod preflight;
 pub mod resolve;
+pub mod site;
 pub mod rootfs;
 
 use std::path::{Path, PathBuf};

@@ -81,6 +81,7 @@ pub fn resolve(l: &Loaded, env: &Environment) -> anyhow::Result<Plan> {
     let input = super::layout::compose_input(&disk);
     let generated = compose::host_files(l, &input)?;
     let (mut outputs, config_drive) = crate::pexip::outputs(l)?;
+    let config_drive = super::site::host_pexip_outputs(l, &mut outputs, config_drive);
     outputs.push(firmware_output(l)?);
     let payload = payload(l)?;
     let packages = compose::packages::package_list(l);
@@ -114,11 +115,11 @@ pub fn resolve(l: &Loaded, env: &Environment) -> anyhow::Result<Plan> {
         commands: commands(&base),
         base,
         boot,
-        artifacts: artifacts(l, &outputs, config_drive.name.as_str()),
+        artifacts: artifacts(l, &outputs, config_drive.as_ref().map(|d| d.name.as_str())),
         root,
         payload,
         outputs,
-        config_drive: Some(config_drive),
+        config_drive,
         disk,
         enforcement,
         install_target: p.install.as_ref().map(|i| i.target.clone()),
@@ -235,6 +236,7 @@ fn payload(l: &Loaded) -> anyhow::Result<PayloadPlan> {
                 files: p
                     .images
                     .iter()
+                    .filter(|i| super::site::needs_image(l, i.role))
                     .map(|i| ImageFile {
                         role: i.role,
                         file: i.file.clone(),
@@ -263,14 +265,17 @@ fn payload(l: &Loaded) -> anyhow::Result<PayloadPlan> {
             }
         };
     let m = &p.management;
-    let mut mgr = node(
-        &m.name,
-        ImageRole::Management,
-        &m.reservation,
-        m.mac.map(|x| x.to_string()),
-    );
-    mgr.config_drive = Some(format!("{}-config-2.iso", m.name));
-    let mut nodes = vec![mgr];
+    let mut nodes = Vec::new();
+    if super::site::needs_image(l, ImageRole::Management) {
+        let mut mgr = node(
+            &m.name,
+            ImageRole::Management,
+            &m.reservation,
+            m.mac.map(|x| x.to_string()),
+        );
+        mgr.config_drive = Some(format!("{}-config-2.iso", m.name));
+        nodes.push(mgr);
+    }
     for c in &p.conferencing {
         nodes.push(node(
             &c.name,
@@ -297,7 +302,7 @@ fn firmware_output(l: &Loaded) -> anyhow::Result<OutputFile> {
 }
 
 /// Every file `SHA256SUMS` lists, in order: the image, its compressed copy, the reports, the output files.
-fn artifacts(l: &Loaded, outputs: &[OutputFile], config_drive: &str) -> Vec<String> {
+fn artifacts(l: &Loaded, outputs: &[OutputFile], config_drive: Option<&str>) -> Vec<String> {
     let mut a: Vec<String> = vec!["disk.raw".into()];
     if l.profile.outputs.compressed {
         a.push("disk.raw.zst".into());
@@ -315,7 +320,7 @@ fn artifacts(l: &Loaded, outputs: &[OutputFile], config_drive: &str) -> Vec<Stri
         a.push(crate::nodes::lock::FILE_NAME.into());
     }
     a.extend(outputs.iter().map(|o| o.name.clone()));
-    a.push(config_drive.to_owned());
+    a.extend(config_drive.map(str::to_owned));
     a
 }
 

@@ -15,6 +15,7 @@
 
 pub mod disk;
 pub mod files;
+pub mod site;
 pub mod summary;
 
 use std::path::{Path, PathBuf};

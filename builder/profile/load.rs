@@ -69,6 +69,8 @@ pub struct Loaded {
     pub profile: Profile,
     /// `None` only when loaded with [`SecretsNeed::IfPresent`] and the secrets file does not exist.
     pub secrets: Option<Secrets>,
+    /// Set when this is one host of a site file (`path` and `text` are then the site file's).
+    pub site: Option<super::site::SiteMember>,
 }
 
 /// Whether the secrets file must exist.
@@ -83,6 +85,14 @@ pub enum SecretsNeed {
 impl Loaded {
     /// `file:line:col` of a field, or just the file when the field is not written out (a default).
     pub fn locate(&self, field: &FieldPath) -> String {
+        let in_site;
+        let field = match &self.site {
+            Some(m) => {
+                in_site = m.site_path(&self.text, field);
+                &in_site
+            }
+            None => field,
+        };
         match line_col_of(&self.text, field) {
             Some((l, c)) => format!("{}:{l}:{c}", self.path.display()),
             None => self.path.display().to_string(),
@@ -159,6 +169,18 @@ pub fn load(path: &Path, need: SecretsNeed) -> anyhow::Result<Loaded> {
             describe_toml_error(path, &text, &e, Some(&text)),
         )
     })?;
+    finish(path, text, profile, need, None)
+}
+
+/// Loads the secrets file a parsed profile names and checks every secret reference (for a host of a site file
+/// too, with `site` saying where in it).
+pub(crate) fn finish(
+    path: &Path,
+    text: String,
+    profile: Profile,
+    need: SecretsNeed,
+    site: Option<super::site::SiteMember>,
+) -> anyhow::Result<Loaded> {
     let lab = profile.profile.purpose == Purpose::Lab;
     let dir = path.parent().unwrap_or(Path::new("."));
     let secrets_path = dir.join(&profile.profile.secrets);
@@ -176,6 +198,7 @@ pub fn load(path: &Path, need: SecretsNeed) -> anyhow::Result<Loaded> {
         text,
         profile,
         secrets,
+        site,
     };
     check_secret_refs(&loaded)?;
     Ok(loaded)

@@ -6,7 +6,9 @@ pub mod load;
 pub mod model;
 pub mod net;
 pub mod secrets;
+pub mod site;
 pub mod size;
+pub mod toml_path;
 
 pub use load::{FieldPath, Loaded, SecretsNeed, load};
 pub use model::Profile;

@@ -280,9 +280,10 @@ fn conferencing_sizing(c: &mut super::super::rule::Checks, f: &str, r: &Reservat
 /// What can be judged before the host exists: a fixed-size vmstore must hold every VM's disk. The rest (CPUs,
 /// memory, a vmstore grown to the disk) is checked by first boot on the real host.
 fn capacity_known(ctx: &Ctx) -> Verdict {
-    let p = &ctx.p.pexip;
-    let all: Vec<&Reservation> = std::iter::once(&p.management.reservation)
-        .chain(p.conferencing.iter().map(|n| &n.reservation))
+    // The VMs this host runs (a site's host may run no Management Node).
+    let all: Vec<&Reservation> = crate::profile::site::hosted_nodes(ctx.loaded)
+        .into_iter()
+        .map(|n| n.reservation)
         .collect();
     let cpus: u32 = all.iter().map(|r| r.vcpus).sum();
     let mem: u32 = all.iter().map(|r| r.memory_mb).sum();

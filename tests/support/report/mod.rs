@@ -15,6 +15,7 @@ mod host;
 mod storage;
 
 use boot::{check_boot, check_selfcheck};
+#[allow(unused_imports)] // each test binary uses its own part of the support module
 pub use boot::{check_closed_port, check_keys_differ, check_same_key, check_ssh_port};
 use domains::check_domains;
 use host::{check_firewall, check_network, check_sysctl, check_systemd};
