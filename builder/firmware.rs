@@ -79,7 +79,7 @@ pub fn plan(l: &Loaded) -> FirmwarePlan {
         }
     ));
     FirmwarePlan {
-        endpoint: fw.redfish_endpoint.clone(),
+        endpoint: fw.redfish_endpoint.as_ref().map(|e| e.to_string()),
         requests,
         manual_steps: steps,
         rules: vec!["1616-4.6.b"],

@@ -227,6 +227,7 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
         .arg(work.path().join("refused"))
         .args(["--plan", corrupt.to_str().unwrap()])
         .env("FORJA_CACHE", lab::cache_dir())
+        .env(forja::inbound::INPUT_DIRS_ENV, lab::tmp())
         .output()
         .unwrap();
     assert_eq!(

@@ -160,7 +160,11 @@ fails!(
     ccn,
     "1616-4.5.a",
     "base.extra-packages",
-    |l| l.profile.base.extra_packages.push("telnetd".into())
+    |l| l
+        .profile
+        .base
+        .extra_packages
+        .push("telnetd".parse().unwrap())
 );
 
 #[test]
@@ -386,7 +390,7 @@ fails!(
     ccn,
     "1616-5.1.o",
     "pexip.version",
-    |l| l.profile.pexip.version = "26.0".into()
+    |l| l.profile.pexip.version = "26.0".parse().unwrap()
 );
 
 // ---- §36–56: authentication and administration ----
@@ -458,7 +462,7 @@ fails!(
     |l| {
         l.profile.host.ssh.enabled = true;
         l.profile.host.ssh.password_authentication = true;
-        l.profile.host.ssh.authorized_keys = vec!["ssh-ed25519 AAAA admin".into()];
+        l.profile.host.ssh.authorized_keys = vec!["ssh-ed25519 AAAA admin".parse().unwrap()];
     }
 );
 fails!(
@@ -480,7 +484,7 @@ fails!(
     ccn,
     "1616-5.4.3.a",
     "pexip.session.banner",
-    |l| l.profile.pexip.session.banner = "  ".into()
+    |l| l.profile.pexip.session.banner = "  ".parse().unwrap()
 );
 fails!(
     web_sessions_time_out_after_5_minutes,
@@ -612,7 +616,7 @@ fails!(
     ccn,
     "1616-5.8.c",
     "pexip.management.ntp[0]",
-    |l| l.profile.pexip.management.ntp[0] = "pool.ntp.org".into()
+    |l| l.profile.pexip.management.ntp[0] = "pool.ntp.org".parse().unwrap()
 );
 fails!(
     updates_are_checked_with_sha256,
@@ -685,7 +689,8 @@ fails!(
     ccn,
     "1616-5.14.c",
     "pexip.backup.upload-url",
-    |l| l.profile.pexip.backup.upload_url = Some("ftps://backup.sede.example/pexip/".into())
+    |l| l.profile.pexip.backup.upload_url =
+        Some("ftps://backup.sede.example/pexip/".parse().unwrap())
 );
 fails!(
     rejects_pins_shorter_than_six_digits,
@@ -865,7 +870,7 @@ fails!(
     ccn,
     "807-ssh",
     "host.ssh.kex[0]",
-    |l| l.profile.host.ssh.kex = vec!["diffie-hellman-group1-sha1".into()]
+    |l| l.profile.host.ssh.kex = vec!["diffie-hellman-group1-sha1".parse().unwrap()]
 );
 
 // ---- the table itself ----

@@ -28,7 +28,8 @@ pub fn kernel_cmdline(input: &ComposeInput) -> String {
 
 /// The `grub.cfg` embedded in the GRUB image, as template pieces (the password hash is rendered by the build).
 /// Kernel and initrd are on the ESP, found by its label.
-pub fn grub_cfg(l: &Loaded, input: &ComposeInput) -> Vec<Piece> {
+pub fn grub_cfg(l: &Loaded, input: &ComposeInput) -> anyhow::Result<Vec<Piece>> {
+    let title = super::syntax::grub_word("host.hostname", &l.profile.host.hostname)?;
     let mut pieces = Vec::new();
     let mut text = String::from(
         "# forja: locked boot menu. Editing an entry or the command line asks for the superuser password.\n",
@@ -53,22 +54,22 @@ pub fn grub_cfg(l: &Loaded, input: &ComposeInput) -> Vec<Piece> {
         insmod part_gpt
         insmod fat
         search --no-floppy --set=root --label FORJA-ESP
-        menuentry \"{name}\" --unrestricted --id forja {{
+        menuentry {title} --unrestricted --id forja {{
             linux /vmlinuz {cmdline}
             initrd /initrd.img
         }}
-    ", name = l.profile.host.hostname, cmdline = kernel_cmdline(input)});
+    ", cmdline = kernel_cmdline(input)});
     pieces.push(Piece::Text(text));
-    pieces
+    Ok(pieces)
 }
 
 /// Generated files: the `grub.cfg` the build embeds in the GRUB image, kept in the root tree too so the
 /// self-check and the boot test can read what the image is locked with.
-pub fn files(l: &Loaded, input: &ComposeInput) -> Vec<GenFile> {
-    vec![GenFile::template(
+pub fn files(l: &Loaded, input: &ComposeInput) -> anyhow::Result<Vec<GenFile>> {
+    Ok(vec![GenFile::template(
         GRUB_CFG,
         0o600,
-        grub_cfg(l, input),
+        grub_cfg(l, input)?,
         &[R_BOOT],
-    )]
+    )])
 }

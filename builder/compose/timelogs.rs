@@ -10,8 +10,9 @@ use std::fmt::Write;
 use indoc::formatdoc;
 
 use super::GenFile;
-use crate::profile::Loaded;
+use super::syntax::{rainerscript_string, word};
 use crate::profile::model::{NtpKeyType, Transport};
+use crate::profile::{FieldPath, Loaded};
 
 const R_NTP: &str = "1616-5.8.a";
 const R_SYSLOG: &str = "1616-5.13.c";
@@ -21,12 +22,27 @@ const R_ROTATE: &str = "1616-6.b";
 pub const CHRONY_KEYS: &str = "/etc/chrony/forja.keys";
 /// Where the syslog CA certificate goes.
 pub const SYSLOG_CA: &str = "/etc/ssl/forja/syslog-ca.pem";
+/// The host's time zone: a link into the base's tz database (the build checks that the zone is there).
+pub const LOCALTIME: &str = "/etc/localtime";
+/// The base's tz database.
+pub const ZONEINFO: &str = "/usr/share/zoneinfo";
+
+/// `/etc/localtime` and `/etc/timezone` for the profile's `host.timezone` (Debian's `dpkg-reconfigure tzdata`
+/// writes the same two).
+fn time_zone(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
+    let tz = word("host.timezone", &l.profile.host.timezone)?;
+    Ok(vec![
+        GenFile::symlink(LOCALTIME, &format!("{ZONEINFO}/{tz}")),
+        GenFile::text("/etc/timezone", 0o644, format!("{tz}\n"), &[]),
+    ])
+}
 
 pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
     let h = &l.profile.host;
     let mut chrony = String::from("# forja: authenticated NTP sources (§73)\n");
-    for s in &h.ntp {
-        let _ = write!(chrony, "server {} iburst", s.address);
+    for (i, s) in h.ntp.iter().enumerate() {
+        let server = word(&format!("host.ntp[{i}].address"), &s.address)?;
+        let _ = write!(chrony, "server {server} iburst");
         if let Some(id) = s.key_id {
             let _ = write!(chrony, " key {id}");
         }
@@ -124,6 +140,7 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
             &[R_ROTATE],
         ),
     ];
+    out.extend(time_zone(l)?);
     if let Some(sys) = &h.syslog {
         let tls = sys.transport == Transport::Tls;
         let mut conf =
@@ -134,15 +151,14 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
                 "global(DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=\"{SYSLOG_CA}\")"
             );
         }
+        let addr = rainerscript_string("host.syslog.address", &sys.address)?;
         let _ = writeln!(
             conf,
-            "action(type=\"omfwd\" target=\"{addr}\" port=\"{port}\" protocol=\"tcp\"{tls} queue.type=\"LinkedList\" queue.filename=\"forja-fwd\" queue.maxDiskSpace=\"512m\" queue.saveOnShutdown=\"on\" action.resumeRetryCount=\"-1\")",
-            addr = sys.address,
+            "action(type=\"omfwd\" target={addr} port=\"{port}\" protocol=\"tcp\"{tls} queue.type=\"LinkedList\" queue.filename=\"forja-fwd\" queue.maxDiskSpace=\"512m\" queue.saveOnShutdown=\"on\" action.resumeRetryCount=\"-1\")",
             port = sys.port,
             tls = if tls {
                 format!(
-                    " StreamDriver=\"gtls\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" StreamDriverPermittedPeers=\"{}\" gnutlsPriorityString=\"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2\"",
-                    sys.address
+                    " StreamDriver=\"gtls\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" StreamDriverPermittedPeers={addr} gnutlsPriorityString=\"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2\""
                 )
             } else {
                 String::new()
@@ -155,12 +171,13 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
             &[R_SYSLOG],
         ));
         if let Some(ca) = &sys.ca_certificate {
-            let path = l.resolve(ca);
+            let key = "host.syslog.ca-certificate";
+            let path = l.input(key, ca)?;
             let pem =
                 crate::inbound::read_text_capped(&path, crate::inbound::MAX_PEM).map_err(|e| {
                     crate::error::fail(
                         crate::error::Exit::Input,
-                        format!("{}: host.syslog.ca-certificate: {e:#}", l.path.display()),
+                        format!("{}: {key}: {e:#}", l.locate(&FieldPath::parse(key))),
                     )
                 })?;
             out.push(GenFile::text(SYSLOG_CA, 0o644, pem, &[R_SYSLOG]));

@@ -14,6 +14,7 @@ use anyhow::Context;
 use crate::error::{Exit, fail};
 use crate::exec::{Task, tool_version};
 use crate::hashio::Sha256;
+use crate::inbound::InputRoots;
 use crate::plan::BaseSource;
 use crate::profile::Loaded;
 
@@ -69,8 +70,8 @@ pub fn resolve(
         .join(" ")
     );
     BaseSource::Mmdebstrap {
-        suite: b.suite.clone(),
-        mirror: b.mirror.clone(),
+        suite: b.suite.to_string(),
+        mirror: b.mirror.to_string(),
         packages,
         epoch,
         cache_key,
@@ -87,16 +88,10 @@ pub fn mmdebstrap_version() -> String {
 /// Makes sure the base tarball exists (building it if needed) and returns its path, with the SHA-256 the profile
 /// pins for a prebuilt tarball. The hash itself is taken while the tarball is extracted (one read), and
 /// [`check_pin`] refuses a mismatch before the tree is used.
-pub fn obtain(src: &BaseSource, inputs: &Path) -> anyhow::Result<(PathBuf, Option<Sha256>)> {
+pub fn obtain(src: &BaseSource, inputs: &InputRoots) -> anyhow::Result<(PathBuf, Option<Sha256>)> {
     match src {
         BaseSource::Tarball { path, sha256 } => {
-            let path = inputs.join(path);
-            if !path.is_file() {
-                return Err(fail(
-                    Exit::Input,
-                    format!("base.tarball: cannot read {}", path.display()),
-                ));
-            }
+            let path = inputs.resolve("base.tarball.path", path)?;
             Ok((path, Some(*sha256)))
         }
         BaseSource::Mmdebstrap {

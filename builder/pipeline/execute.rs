@@ -18,6 +18,7 @@ use crate::disk::image::{self, Content, DiskSpec, PartitionSpec};
 use crate::error::{Exit, fail};
 use crate::fs::fat::FatTree;
 use crate::hashio::Sha256;
+use crate::inbound::InputRoots;
 use crate::plan::disk::{PartitionContent, SizeRule};
 use crate::plan::{Built, ConfigDrivePlan, EditOp, EspSource, Layout, OutputFile, Plan};
 use crate::policy::Report;
@@ -30,8 +31,9 @@ use crate::sign::{self, SigningKey};
 pub struct Context<'a> {
     pub secrets: &'a Secrets,
     pub seed: Seed,
-    /// The profile's folder: node images and a prebuilt base are named relative to it.
-    pub inputs: PathBuf,
+    /// The profile's folder and where its files may lie: node images and a prebuilt base are named relative to
+    /// it, and confined to it.
+    pub inputs: InputRoots,
     /// The overlay trees, by the plan's layer numbers.
     pub overlay_dirs: Vec<PathBuf>,
     pub key: SigningKey,
@@ -135,6 +137,7 @@ fn compose_root(plan: &Plan, ctx: &Context, root: &Path) -> anyhow::Result<()> {
         String::from_utf8(sig).context("the self-check signature is text")?,
         ctx.key.public().to_signify(),
     );
+    check_zone(root, &r.generated)?;
     tree::write_generated(root, &rendered)?;
     let selfcheck: Vec<_> = selfcheck
         .iter()
@@ -143,6 +146,33 @@ fn compose_root(plan: &Plan, ctx: &Context, root: &Path) -> anyhow::Result<()> {
     tree::write_generated(root, &selfcheck)?;
     for e in &r.edits {
         apply_edit(root, &e.path, &e.op, ctx)?;
+    }
+    Ok(())
+}
+
+/// The time zone `/etc/localtime` links to must be in the base's own tz database (the profile was checked
+/// against the build machine's, which may differ).
+fn check_zone(root: &Path, generated: &[crate::plan::GenFile]) -> anyhow::Result<()> {
+    for f in generated {
+        if let (crate::compose::timelogs::LOCALTIME, crate::plan::GenKind::Symlink(target)) =
+            (f.path.as_str(), &f.kind)
+        {
+            let zone = target
+                .strip_prefix(crate::compose::timelogs::ZONEINFO)
+                .unwrap_or(target);
+            let inside = tree::host_path(root, target);
+            if crate::inbound::relative_problem(Path::new(zone.trim_start_matches('/'))).is_some()
+                || !crate::profile::names::is_zone_file(&inside)
+            {
+                return Err(fail(
+                    Exit::Input,
+                    format!(
+                        "host.timezone: {} is not a time zone of the base's tz database ({target} is missing)",
+                        zone.trim_start_matches('/')
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }

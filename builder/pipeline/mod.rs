@@ -74,7 +74,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
     let ctx = execute::Context {
         secrets,
         seed: Seed::new(secrets, build_seed.as_ref()),
-        inputs: l.dir().to_owned(),
+        inputs: l.roots()?,
         overlay_dirs: env.overlay_layers(),
         key,
         report,
@@ -139,7 +139,7 @@ fn saved_plan(l: &Loaded, path: &Path) -> anyhow::Result<Plan> {
 
 /// The signing key: the profile's, or for a lab profile a test key generated on first use.
 pub fn signing_key(l: &Loaded) -> anyhow::Result<SigningKey> {
-    let path = l.resolve(&l.profile.signing.key);
+    let path = l.input_new("signing.key", &l.profile.signing.key)?;
     if !path.exists() && l.is_lab() {
         let dir = path.parent().unwrap_or(Path::new("."));
         log::warn!(

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::compose::firstboot::VMSTORE_MOUNT;
 use crate::error::{Exit, fail};
 use crate::hashio::Sha256;
+use crate::inbound::InputRoots;
 use crate::nodes::domain::{ConfigDrive, DomainSpec, DriveMedia, node_domain};
 use crate::nodes::lock::{NodesLock, StagedImage};
 use crate::nodes::sizing::NodeRole;
@@ -52,10 +53,10 @@ fn role_image<'a>(
 }
 
 /// Stages the plan's images into `payload/nodes` and writes the import lists and domain XML into the payload.
-/// `inputs` is the profile's folder (image paths in the plan are relative to it).
+/// Image paths in the plan are relative to the profile's folder (`inputs`), and confined to it.
 pub fn stage(
     plan: &PayloadPlan,
-    inputs: &Path,
+    inputs: &InputRoots,
     payload: &Path,
     drive: Option<&DriveFile>,
 ) -> anyhow::Result<Option<StagedNodes>> {
@@ -64,10 +65,16 @@ pub fn stage(
     let Some(set) = &plan.images else {
         return Ok(None);
     };
-    let files: Vec<PathBuf> = set.files.iter().map(|i| inputs.join(&i.file)).collect();
+    let files: Vec<PathBuf> = set
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| inputs.resolve(&format!("pexip.images[{i}].file"), &f.file))
+        .collect::<anyhow::Result<_>>()?;
+    let readme = inputs.resolve("pexip.images[].readme", &set.readme)?;
     let nodes_dir = payload.join("nodes");
     std::fs::create_dir_all(&nodes_dir)?;
-    let lock = stage_all(&inputs.join(&set.readme), &files, &nodes_dir)?;
+    let lock = stage_all(&readme, &files, &nodes_dir)?;
 
     let mut import_list = String::new();
     let mut import_sums = String::new();

@@ -16,7 +16,7 @@
 pub mod disk;
 pub mod files;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,7 @@ use crate::error::{Exit, fail};
 use crate::hashio::Sha256;
 use crate::profile::install::TargetRule;
 use crate::profile::model::ImageRole;
+use crate::profile::paths::InputPath;
 
 pub use disk::{Layout, PartitionContent, PartitionPlan, PartitionType, SizeRule};
 pub use files::{Edit, EditOp, GenFile, GenKind, OutputFile, OverlayFile, Piece, SecretHash};
@@ -60,7 +61,7 @@ pub enum BaseSource {
         command: String,
     },
     /// A prebuilt tarball (relative to the profile's folder) with a pinned hash, checked before it is used.
-    Tarball { path: PathBuf, sha256: Sha256 },
+    Tarball { path: InputPath, sha256: Sha256 },
 }
 
 /// The host's root filesystem: the base, then the overlay files, then the generated files and edits.
@@ -131,7 +132,7 @@ pub struct PayloadPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageSet {
-    pub readme: PathBuf,
+    pub readme: InputPath,
     pub files: Vec<ImageFile>,
 }
 
@@ -139,7 +140,7 @@ pub struct ImageSet {
 #[serde(deny_unknown_fields)]
 pub struct ImageFile {
     pub role: ImageRole,
-    pub file: PathBuf,
+    pub file: InputPath,
 }
 
 /// One Pexip node: its disk in vmstore and its domain's reservation (§27).

@@ -3,7 +3,9 @@
 pub mod install;
 pub mod load;
 pub mod model;
+pub mod names;
 pub mod net;
+pub mod paths;
 pub mod secrets;
 pub mod size;
 

@@ -23,7 +23,8 @@ pub fn cache_dir() -> PathBuf {
     tmp().join("forja-cache")
 }
 
-/// A private copy of the lab profile, its secrets, test CA, stand-in images and test signing key.
+/// A private copy of the lab profile, its secrets, test CA, stand-in images and test signing key. The images and
+/// the key are symlinks into [`tmp`], which [`build`] allows through `FORJA_INPUT_DIRS`.
 pub struct LabCopy {
     pub dir: tempfile::TempDir,
 }
@@ -77,6 +78,7 @@ pub fn build(
         .arg(out)
         .args(extra_args)
         .env("FORJA_CACHE", cache_dir())
+        .env(forja::inbound::INPUT_DIRS_ENV, tmp())
         .env_remove("SOURCE_DATE_EPOCH");
     for (k, v) in extra_env {
         cmd.env(k, v);

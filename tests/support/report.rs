@@ -318,13 +318,13 @@ impl Expected {
         let p = &l.profile;
         let n = &p.network;
         let mut domains = vec![ExpectedDomain {
-            name: p.pexip.management.name.clone(),
+            name: p.pexip.management.name.to_string(),
             vcpus: p.pexip.management.reservation.vcpus,
             memory_mib: p.pexip.management.reservation.memory_mb.into(),
             pinned: p.pexip.management.reservation.pinned,
         }];
         domains.extend(p.pexip.conferencing.iter().map(|c| ExpectedDomain {
-            name: c.name.clone(),
+            name: c.name.to_string(),
             vcpus: c.reservation.vcpus,
             memory_mib: c.reservation.memory_mb.into(),
             pinned: c.reservation.pinned,
@@ -337,9 +337,9 @@ impl Expected {
             mgmt_gateway: n.management.gateway.map(|g| g.to_string()),
             vm_if: forja::compose::VM_IF.into(),
             vm_mac: n.vm.mac.to_string(),
-            bridge: n.vm.bridge.clone(),
+            bridge: n.vm.bridge.to_string(),
             ssh_enabled: p.host.ssh.enabled,
-            sysctl: forja::compose::sysctl::settings(l),
+            sysctl: forja::compose::sysctl::settings(l).unwrap(),
             tpm2: p.storage.unlock.contains(&Unlock::Tpm2),
             tpm2_pcrs: vec![7],
             recovery_key: p.storage.recovery_key,

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::yes;
+use crate::profile::names::Line;
 use crate::profile::secrets::SecretRef;
 use crate::profile::size::VolumeSize;
 
@@ -51,7 +52,7 @@ pub struct Boot {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Firmware {
     /// The BMC's Redfish base URL, if it has one.
-    pub redfish_endpoint: Option<String>,
+    pub redfish_endpoint: Option<Line>,
     pub admin_password: Option<SecretRef>,
     pub secure_boot: bool,
     /// Boot order to set, e.g. `["disk"]`: boot only from the installed disk.
