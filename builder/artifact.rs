@@ -3,7 +3,7 @@
 //! An interrupted build therefore never leaves a file that looks finished. [`OutputLock`] serialises builds into
 //! the same folder: a second `forja build --out DIR` while one runs is refused with [`Exit::Busy`].
 
-use std::fs::{self, File, OpenOptions};
+use fs_err::{self as fs, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -41,7 +41,8 @@ impl Staged {
     }
 
     fn create_mode(target: &Path, mode: Option<u32>) -> anyhow::Result<Self> {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        use fs_err::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::PermissionsExt;
         let target = target.to_owned();
         let partial = partial_path(&target);
         let mut opts = OpenOptions::new();
@@ -54,7 +55,7 @@ impl Staged {
             .with_context(|| format!("creating {}", partial.display()))?;
         if let Some(m) = mode {
             // A leftover partial file keeps its old mode through `open`: set it before anything is written.
-            file.set_permissions(fs::Permissions::from_mode(m))
+            file.set_permissions(std::fs::Permissions::from_mode(m))
                 .with_context(|| format!("chmod {m:o} {}", partial.display()))?;
         }
         Ok(Staged {

@@ -18,23 +18,35 @@ pub const MAX_PEM: u64 = 1 << 20;
 
 /// Opens `path` for reading if it is a regular file.
 pub fn open_regular(path: &Path) -> anyhow::Result<File> {
+    open_regular_io(path).map_err(|e| {
+        if e.get_ref()
+            .is_some_and(|inner| inner.is::<crate::error::Fail>())
+        {
+            crate::error::from_io(e)
+        } else {
+            fail(Exit::Input, format!("{}: cannot open: {e}", path.display()))
+        }
+    })
+}
+
+/// [`open_regular`] for callers that speak `io::Result` (hashing readers): an open that fails keeps its
+/// `io::ErrorKind` (a missing file is `NotFound`); a file of another type is refused with an `io::Error`
+/// carrying the [`crate::error::Fail`], so its exit code survives ([`crate::error::exit_of`]).
+pub fn open_regular_io(path: &Path) -> std::io::Result<File> {
     let f = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| fail(Exit::Input, format!("{}: cannot open: {e}", path.display())))?;
-    let meta = f
-        .metadata()
-        .map_err(|e| fail(Exit::Input, format!("{}: {e}", path.display())))?;
+        .open(path)?;
+    let meta = f.metadata()?;
     if !meta.is_file() {
-        return Err(fail(
+        return Err(std::io::Error::other(crate::error::Fail::new(
             Exit::Input,
             format!(
                 "{}: not a regular file ({}); forja reads only regular files",
                 path.display(),
                 kind(&meta)
             ),
-        ));
+        )));
     }
     Ok(f)
 }
@@ -78,6 +90,18 @@ fn read_open(f: File, path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
         ));
     }
     Ok(out)
+}
+
+/// Re-words an error of this module as `PATH: cannot read the WHAT: REASON`, keeping its exit code (for
+/// callers whose messages name what the file is).
+pub fn reading(err: anyhow::Error, path: &Path, what: &str) -> anyhow::Error {
+    let msg = format!("{err:#}");
+    let prefix = format!("{}: ", path.display());
+    let reason = msg.strip_prefix(&prefix).unwrap_or(&msg);
+    fail(
+        crate::error::exit_of(&err),
+        format!("{}: cannot read the {what}: {reason}", path.display()),
+    )
 }
 
 /// [`read_capped`] as UTF-8 text.
@@ -186,20 +210,27 @@ impl InputRoots {
         Ok(path)
     }
 
-    /// Like [`InputRoots::resolve`] for a file that may not exist yet (it will be created): its folder is checked.
+    /// Like [`InputRoots::resolve`] for a file that may not exist yet (it will be created, with its folders): the
+    /// part of the path that exists is checked.
     pub fn resolve_new(&self, what: &str, rel: &Path) -> anyhow::Result<PathBuf> {
         let path = self.joined(what, rel)?;
         if path.symlink_metadata().is_ok() {
             return self.resolve(what, rel);
         }
-        let parent = path
-            .parent()
+        let mut existing = path.parent();
+        while let Some(p) = existing {
+            if p.as_os_str().is_empty() || p.symlink_metadata().is_ok() {
+                break;
+            }
+            existing = p.parent();
+        }
+        let existing = existing
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let real = std::fs::canonicalize(parent).map_err(|e| {
+        let real = std::fs::canonicalize(existing).map_err(|e| {
             fail(
                 Exit::Input,
-                format!("{what}: cannot use {}: {e}", parent.display()),
+                format!("{what}: cannot use {}: {e}", existing.display()),
             )
         })?;
         self.inside(what, &path, &real)?;
@@ -293,10 +324,19 @@ mod tests {
         let roots = InputRoots::with_extra(&profile, [elsewhere.clone()]).unwrap();
         roots.resolve("k", Path::new("linked/b.ova")).unwrap();
         assert!(roots.resolve("k", Path::new("evil.pem")).is_err());
-        // A file to be created is judged by its folder.
+        // A file to be created is judged by the part of its path that exists.
         roots
             .resolve_new("signing.key", Path::new("linked/new.sec"))
             .unwrap();
+        roots
+            .resolve_new("signing.key", Path::new("keys/not/made/yet.sec"))
+            .unwrap();
+        let outside = InputRoots::with_extra(&profile, []).unwrap();
+        assert!(
+            outside
+                .resolve_new("signing.key", Path::new("linked/new/x.sec"))
+                .is_err()
+        );
         assert!(
             roots
                 .resolve_new("signing.key", Path::new("../x.sec"))

@@ -80,7 +80,7 @@ pub fn tool_versions() -> std::collections::BTreeMap<String, String> {
 
 /// Installed packages from a root tree's dpkg status file.
 pub fn packages(root: &Path) -> anyhow::Result<Vec<Package>> {
-    let text = std::fs::read_to_string(root.join("var/lib/dpkg/status"))?;
+    let text = fs_err::read_to_string(root.join("var/lib/dpkg/status"))?;
     Ok(parse_status(&text))
 }
 

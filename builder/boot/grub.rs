@@ -33,7 +33,7 @@ pub fn build_efi(
 ) -> anyhow::Result<()> {
     let memdisk = work.join("grub-memdisk.tar");
     {
-        let f = std::fs::File::create(&memdisk)?;
+        let f = fs_err::File::create(&memdisk)?;
         let mut b = tar::Builder::new(f);
         b.mode(tar::HeaderMode::Deterministic);
         for dir in ["boot/", "boot/grub/"] {

@@ -99,12 +99,8 @@ fn apply(a: ApplyArgs) -> anyhow::Result<Exit> {
         pexip::client::require_https(url, "--node-url")?;
         node_urls.insert(name.to_owned(), url.to_owned());
     }
-    let text = std::fs::read_to_string(&a.plan).map_err(|e| {
-        fail(
-            Exit::Input,
-            format!("{}: cannot read the plan: {e}", a.plan.display()),
-        )
-    })?;
+    let text = crate::inbound::read_text_capped(&a.plan, crate::plan::MAX_PLAN_BYTES)
+        .map_err(|e| e.context("cannot read the Pexip plan"))?;
     let plan: Vec<pexip::plan::Entry> = serde_json::from_str(&text).map_err(|e| {
         fail(
             Exit::Input,

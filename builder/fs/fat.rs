@@ -13,8 +13,8 @@
 //! The writer writes only non-zero structures (boot sectors, FSInfo, the used part of both FATs, directories,
 //! file data), so the target region must read as zeros: a fresh sparse `disk.raw` does.
 
+use fs_err::File;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -107,7 +107,7 @@ impl FatTree {
     /// Adds a file copied from `source` on the host, creating parent directories.
     pub fn add_file(&mut self, path: &str, source: impl AsRef<Path>) -> anyhow::Result<()> {
         let source = source.as_ref().to_owned();
-        let meta = std::fs::metadata(&source)
+        let meta = fs_err::metadata(&source)
             .with_context(|| format!("reading {} for the ESP", source.display()))?;
         if !meta.is_file() {
             return Err(fail(

@@ -25,12 +25,15 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("cache"))
 }
 
+/// mmdebstrap's arguments. The profile's values are typed (a suite, a mirror URL and package names never start
+/// with `-`), and `--` ends the options anyway, so nothing from the profile is ever read as one.
 fn mmdebstrap_args(suite: &str, mirror: &str, packages: &[String], out: &Path) -> Vec<String> {
     vec![
         "--quiet".into(),
         "--mode=root".into(),
         "--variant=minbase".into(),
         format!("--include={}", packages.join(",")),
+        "--".into(),
         suite.into(),
         out.display().to_string(),
         mirror.into(),
@@ -70,8 +73,8 @@ pub fn resolve(
         .join(" ")
     );
     BaseSource::Mmdebstrap {
-        suite: b.suite.to_string(),
-        mirror: b.mirror.to_string(),
+        suite: b.suite.clone(),
+        mirror: b.mirror.clone(),
         packages,
         epoch,
         cache_key,
@@ -103,7 +106,7 @@ pub fn obtain(src: &BaseSource, inputs: &InputRoots) -> anyhow::Result<(PathBuf,
             ..
         } => {
             let dir = cache_dir();
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            fs_err::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let path = dir.join(format!("base-{}.tar", &cache_key.hex()[..16]));
             if !path.exists() {
                 log::info!(
@@ -116,10 +119,10 @@ pub fn obtain(src: &BaseSource, inputs: &InputRoots) -> anyhow::Result<(PathBuf,
                     .env("SOURCE_DATE_EPOCH", epoch.to_string())
                     .run();
                 if let Err(e) = r {
-                    let _ = std::fs::remove_file(&tmp);
+                    let _ = fs_err::remove_file(&tmp);
                     return Err(e);
                 }
-                std::fs::rename(&tmp, &path)?;
+                fs_err::rename(&tmp, &path)?;
             }
             Ok((path, None))
         }

@@ -52,7 +52,7 @@ pub struct BuildFacts {
 /// Verifies `dir` with `key`'s public half and reads what the media need from its `plan.json`.
 pub fn read_build(dir: &Path, key: &SigningKey, work: &Path) -> anyhow::Result<BuildFacts> {
     let pubfile = work.join("trusted.pub");
-    std::fs::write(&pubfile, key.public().to_signify())?;
+    fs_err::write(&pubfile, key.public().to_signify())?;
     let report = sign::verify::verify_dir(dir, Some(&pubfile))?;
     if report.exit != Exit::Ok {
         return Err(fail(
@@ -100,7 +100,7 @@ pub fn extract_boot_files(b: &BuildFacts, work: &Path) -> anyhow::Result<(PathBu
     let mut out = Vec::new();
     for name in ["vmlinuz", "initrd.img"] {
         let dst = work.join(name);
-        let _ = std::fs::remove_file(&dst);
+        let _ = fs_err::remove_file(&dst);
         Task::new(format!("reading {name} from the build's ESP"), "mcopy")
             .args(["-n", "-i"])
             .arg(&img)
@@ -217,7 +217,7 @@ pub fn installer_initrd(
     };
     let mut members = vec![
         dir("forja"),
-        file("forja/forja", 0o755, std::fs::read(&stripped)?),
+        file("forja/forja", 0o755, fs_err::read(&stripped)?),
         file(
             "forja/forja.pub",
             0o644,
@@ -232,11 +232,11 @@ pub fn installer_initrd(
         dir("forja/lib"),
     ];
     for (name, path) in linked_libraries(&exe)? {
-        let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let data = fs_err::read(&path).with_context(|| format!("reading {}", path.display()))?;
         members.push(file(&format!("forja/lib/{name}"), 0o755, data));
     }
     let mut bytes = cpio::archive(&members, epoch);
-    bytes.extend(std::fs::read(base_initrd)?);
+    bytes.extend(fs_err::read(base_initrd)?);
     crate::artifact::write_atomic(out, &bytes)
 }
 
@@ -250,7 +250,7 @@ pub fn usb_grub_cfg() -> String {
 }
 
 fn work_dir(near: &Path) -> anyhow::Result<tempfile::TempDir> {
-    std::fs::create_dir_all(near)?;
+    fs_err::create_dir_all(near)?;
     Ok(tempfile::Builder::new()
         .prefix(".forja-media-")
         .tempdir_in(near)?)
@@ -293,18 +293,18 @@ pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Vec
     esp.add_file("initrd.img", &initrd)?;
 
     let payload = work.path().join("payload");
-    std::fs::create_dir_all(&payload)?;
+    fs_err::create_dir_all(&payload)?;
     // Copies, not links: mkfs clamps the tree's mtimes, which must not reach the build folder's files.
     for f in PAYLOAD_FILES {
-        std::fs::copy(build_dir.join(f), payload.join(f))
+        fs_err::copy(build_dir.join(f), payload.join(f))
             .with_context(|| format!("copying {f} from the build"))?;
     }
-    std::fs::write(
+    fs_err::write(
         payload.join("README"),
         "forja install payload: the signed host image. The installer checks SHA256SUMS.sig with the key built into it,\n\
          writes the image to the target disk, and leaves a record in install-records/.\n",
     )?;
-    std::fs::create_dir_all(payload.join(super::run::RECORDS))?;
+    fs_err::create_dir_all(payload.join(super::run::RECORDS))?;
     // The USB image's own ids derive from the build's seed, like the build's.
     let id = |name: &str| crate::ids::guid(&seed, name);
     let spec = DiskSpec {
@@ -380,9 +380,9 @@ pub fn pxe(
         work.path(),
         &out.join("initrd.img"),
     )?;
-    crate::artifact::write_atomic(out.join("vmlinuz"), &std::fs::read(&vmlinuz)?)?;
+    crate::artifact::write_atomic(out.join("vmlinuz"), &fs_err::read(&vmlinuz)?)?;
     crate::artifact::write_atomic(out.join("boot.ipxe"), ipxe_script(base_url).as_bytes())?;
-    std::fs::create_dir_all(out.join("payload"))?;
+    fs_err::create_dir_all(out.join("payload"))?;
     let mut names = vec![
         "boot.ipxe".to_owned(),
         "initrd.img".into(),
@@ -393,7 +393,7 @@ pub fn pxe(
     let mut known = Vec::new();
     for f in PAYLOAD_FILES {
         let dst = out.join("payload").join(f);
-        let _ = std::fs::remove_file(&dst);
+        let _ = fs_err::remove_file(&dst);
         let name = format!("payload/{f}");
         if link_or_copy(&build_dir.join(f), &dst)?
             && let Some(e) = b.verified.iter().find(|e| e.name == f)
@@ -419,10 +419,10 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 
 /// Hard-links `src` to `dst`, or copies it where a link is impossible. True when linked.
 fn link_or_copy(src: &Path, dst: &Path) -> anyhow::Result<bool> {
-    if std::fs::hard_link(src, dst).is_ok() {
+    if fs_err::hard_link(src, dst).is_ok() {
         return Ok(true);
     }
-    std::fs::copy(src, dst).with_context(|| format!("copying {}", src.display()))?;
+    fs_err::copy(src, dst).with_context(|| format!("copying {}", src.display()))?;
     Ok(false)
 }
 

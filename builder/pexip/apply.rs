@@ -29,6 +29,9 @@ use crate::artifact::write_atomic_private;
 use crate::error::{Exit, fail};
 use crate::profile::secrets::{SecretRef, Secrets};
 
+/// A node's deployment XML is a few kilobytes.
+const MAX_DEPLOYMENT_XML: u64 = 1 << 20;
+
 /// How `apply` runs.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -394,8 +397,8 @@ impl Ctx<'_> {
                 ))?;
                 return Ok(true);
             }
-            let xml =
-                std::fs::read(&saved).with_context(|| format!("reading {}", saved.display()))?;
+            let xml = crate::inbound::read_capped(&saved, MAX_DEPLOYMENT_XML)
+                .with_context(|| format!("reading {}", saved.display()))?;
             let url = self.node_url(e, t);
             self.say(format!("> bootstrapping node {name} at {url}"))?;
             self.nodes

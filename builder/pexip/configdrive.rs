@@ -9,7 +9,7 @@
 //! file date and the volume UUID. The flags are those OpenStack Nova uses for its config drives (`-r` Rock Ridge
 //! with owners and modes normalised, Joliet, lower-case names kept), so any reader of Nova's drives reads this.
 
-use std::fs;
+use fs_err as fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 

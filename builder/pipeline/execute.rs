@@ -54,16 +54,16 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String
     let _lock = OutputLock::acquire(out)?;
     let work = out.join(".forja-work");
     if work.exists() {
-        std::fs::remove_dir_all(&work)?;
+        fs_err::remove_dir_all(&work)?;
     }
-    std::fs::create_dir_all(&work)?;
+    fs_err::create_dir_all(&work)?;
     // Anything from an earlier, interrupted build must not survive next to the new artifacts.
     for name in sign::SIGNING_OUTPUTS
         .iter()
         .copied()
         .chain(plan.artifacts.iter().map(String::as_str))
     {
-        let _ = std::fs::remove_file(out.join(name));
+        let _ = fs_err::remove_file(out.join(name));
     }
     let stages = Stages::new();
     let base = base(plan, &ctx, &work)?;
@@ -98,6 +98,16 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String
 
 fn base(plan: &Plan, ctx: &Context, work: &Path) -> anyhow::Result<BaseTree> {
     let (tarball, pinned) = crate::inputs::base::obtain(&plan.base, &ctx.inputs)?;
+    // A prebuilt base is the profile's input: its pinned hash is checked before tar ever reads it (one more read
+    // of the file), and again on the read that extracts it, in case it changed in between.
+    if let Some(want) = pinned {
+        let got = Sha256::of_file(&tarball).map_err(crate::error::from_io)?;
+        crate::inputs::base::check_pin(&tarball, pinned, got)?;
+        log::debug!(
+            "base.tarball {}: SHA-256 {want} as pinned",
+            tarball.display()
+        );
+    }
     let root = work.join("root");
     let sha256 = tree::extract(&tarball, &root)?;
     crate::inputs::base::check_pin(&tarball, pinned, sha256)?;
@@ -178,16 +188,16 @@ fn check_zone(root: &Path, generated: &[crate::plan::GenFile]) -> anyhow::Result
 }
 
 fn apply_edit(root: &Path, path: &str, op: &EditOp, ctx: &Context) -> anyhow::Result<()> {
-    let file = tree::host_path(root, path);
+    let file = tree::confined(root, path, true)?;
     let text =
-        std::fs::read_to_string(&file).with_context(|| format!("reading the base's {path}"))?;
+        fs_err::read_to_string(&file).with_context(|| format!("reading the base's {path}"))?;
     let new = match op {
         EditOp::SetKeys(keys) => compose::access::set_keys(&text, keys),
         EditOp::ShadowPassword { user, hash } => {
             compose::access::set_password_hash(&text, user, &hash.render(ctx.secrets, &ctx.seed)?)
         }
     };
-    std::fs::write(&file, new).with_context(|| format!("writing {path}"))
+    fs_err::write(&file, new).with_context(|| format!("writing {path}"))
 }
 
 /// The ESP's files, and the kernel version they came from.
@@ -198,25 +208,27 @@ fn esp(plan: &Plan, root: &Path, work: &Path) -> anyhow::Result<(FatTree, String
     for f in &plan.boot.esp {
         match &f.source {
             EspSource::GrubImage { config } => {
-                let cfg = std::fs::read_to_string(tree::host_path(root, config))
+                let cfg = fs_err::read_to_string(tree::confined(root, config, true)?)
                     .with_context(|| format!("reading the generated {config}"))?;
                 let efi = work.join("BOOTX64.EFI");
                 crate::boot::grub::build_efi(&cfg, epoch, work, &efi)?;
                 esp.add_file(&f.path, &efi)?;
             }
-            EspSource::Kernel => {
-                esp.add_file(&f.path, root.join(format!("boot/vmlinuz-{kver}")))?
-            }
-            EspSource::Initrd => {
-                esp.add_file(&f.path, root.join(format!("boot/initrd.img-{kver}")))?
-            }
+            EspSource::Kernel => esp.add_file(
+                &f.path,
+                tree::confined(root, &format!("/boot/vmlinuz-{kver}"), true)?,
+            )?,
+            EspSource::Initrd => esp.add_file(
+                &f.path,
+                tree::confined(root, &format!("/boot/initrd.img-{kver}"), true)?,
+            )?,
         }
     }
     Ok((esp, kver))
 }
 
 fn kernel_version(root: &Path) -> anyhow::Result<String> {
-    let mut versions: Vec<String> = std::fs::read_dir(root.join("boot"))?
+    let mut versions: Vec<String> = fs_err::read_dir(root.join("boot"))?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             e.file_name()
@@ -249,7 +261,7 @@ pub fn write_outputs(
             .ok_or_else(|| fail(Exit::Input, format!("{}: an output must be a file", o.name)))?;
         let path = out.join(&o.name);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            fs_err::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         write_atomic(&path, text.as_bytes())?;
         texts.insert(o.name.as_str(), text);
@@ -360,7 +372,7 @@ fn artifacts(
     stages.done("reports, SBOM, SHA256SUMS and signatures");
     if !ctx.keep_work {
         let work = out.join(".forja-work");
-        std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+        fs_err::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
     Ok(())
 }

@@ -98,7 +98,7 @@ pub fn generate_pexip(l: &Loaded, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     crate::pexip::bootstrap::check_secrets(l)?;
     let (files, drive) = crate::pexip::outputs(l)?;
     let seed = Seed::new(secrets, l.profile.profile.build_seed.as_ref());
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    fs_err::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     execute::write_outputs(
         &files,
         Some(&drive),
@@ -147,7 +147,7 @@ pub fn signing_key(l: &Loaded) -> anyhow::Result<SigningKey> {
             path.display()
         );
         let key = SigningKey::generate()?;
-        std::fs::create_dir_all(dir)?;
+        fs_err::create_dir_all(dir)?;
         // Two builds starting together both see no key: the second must not replace the first one's.
         sign::keys::write_private_new(&path, key.to_signify().as_bytes())?;
         return Ok(key);

@@ -60,8 +60,8 @@ pub fn stage(
     payload: &Path,
     drive: Option<&DriveFile>,
 ) -> anyhow::Result<Option<StagedNodes>> {
-    std::fs::create_dir_all(payload)?;
-    std::fs::write(payload.join("README"), &plan.readme)?;
+    fs_err::create_dir_all(payload)?;
+    fs_err::write(payload.join("README"), &plan.readme)?;
     let Some(set) = &plan.images else {
         return Ok(None);
     };
@@ -73,7 +73,7 @@ pub fn stage(
         .collect::<anyhow::Result<_>>()?;
     let readme = inputs.resolve("pexip.images[].readme", &set.readme)?;
     let nodes_dir = payload.join("nodes");
-    std::fs::create_dir_all(&nodes_dir)?;
+    fs_err::create_dir_all(&nodes_dir)?;
     let lock = stage_all(&readme, &files, &nodes_dir)?;
 
     let mut import_list = String::new();
@@ -91,7 +91,7 @@ pub fn stage(
         let _ = writeln!(import_sums, "{}  {}", disk.sha256, n.disk);
         let config_drive = match (&n.config_drive, drive) {
             (Some(name), Some(d)) => {
-                std::fs::copy(&d.path, nodes_dir.join(name))?;
+                fs_err::copy(&d.path, nodes_dir.join(name))?;
                 let _ = writeln!(import_list, "{name} {name}");
                 let _ = writeln!(import_sums, "{}  {name}", d.sha256);
                 Some(ConfigDrive {
@@ -104,12 +104,12 @@ pub fn stage(
         let xml = domain_xml(n, image, config_drive)?;
         domains.push((n.name.clone(), xml));
     }
-    std::fs::write(nodes_dir.join("import.list"), import_list)?;
-    std::fs::write(nodes_dir.join("import.sha256"), import_sums)?;
+    fs_err::write(nodes_dir.join("import.list"), import_list)?;
+    fs_err::write(nodes_dir.join("import.sha256"), import_sums)?;
     let ddir = payload.join("domains");
-    std::fs::create_dir_all(&ddir)?;
+    fs_err::create_dir_all(&ddir)?;
     for (name, xml) in &domains {
-        std::fs::write(ddir.join(format!("{name}.xml")), xml)?;
+        fs_err::write(ddir.join(format!("{name}.xml")), xml)?;
     }
     Ok(Some(StagedNodes { lock, domains }))
 }

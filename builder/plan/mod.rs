@@ -13,6 +13,7 @@
 //! Paths to inputs (node images, a prebuilt base) are relative to the profile's folder, so the same profile
 //! gives the same plan (and the same signed bytes) whatever path or working directory it was given from.
 
+pub mod check;
 pub mod disk;
 pub mod files;
 
@@ -25,6 +26,7 @@ use crate::error::{Exit, fail};
 use crate::hashio::Sha256;
 use crate::profile::install::TargetRule;
 use crate::profile::model::ImageRole;
+use crate::profile::names::{MirrorUrl, Suite};
 use crate::profile::paths::InputPath;
 
 pub use disk::{Layout, PartitionContent, PartitionPlan, PartitionType, SizeRule};
@@ -50,8 +52,8 @@ pub struct ProfileRef {
 pub enum BaseSource {
     /// mmdebstrap, cached by `cache_key` (a hash of everything that decides the tarball's content).
     Mmdebstrap {
-        suite: String,
-        mirror: String,
+        suite: Suite,
+        mirror: MirrorUrl,
         packages: Vec<String>,
         /// SOURCE_DATE_EPOCH for mmdebstrap: the profile's own, so overriding the image's does not force a new
         /// base (the image's epoch clamps every time again when the tree is composed).
@@ -245,6 +247,7 @@ impl Plan {
         if plan.format != FORMAT {
             anyhow::bail!("format {:?}, expected {FORMAT:?}", plan.format);
         }
+        check::check(&plan).map_err(anyhow::Error::msg)?;
         Ok(plan)
     }
 

@@ -175,7 +175,7 @@ pub fn check_epoch(epoch: u64) -> Result<(), String> {
 /// Loads and parses a profile and its secrets file.
 pub fn load(path: &Path, need: SecretsNeed) -> anyhow::Result<Loaded> {
     let bytes = crate::inbound::read_capped(path, crate::inbound::MAX_PROFILE)
-        .context("cannot read the profile")?;
+        .map_err(|e| crate::inbound::reading(e, path, "profile"))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| fail(Exit::Input, format!("{}: not UTF-8 text", path.display())))?;
     let profile = parse(path, &text)?;

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Exit, fail};
@@ -138,7 +137,7 @@ impl Secrets {
     pub fn load(path: &Path, lab: bool) -> anyhow::Result<Self> {
         let (bytes, meta) =
             crate::inbound::read_capped_with_meta(path, crate::inbound::MAX_PROFILE)
-                .context("cannot read the secrets file")?;
+                .map_err(|e| crate::inbound::reading(e, path, "secrets file"))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| fail(Exit::Input, format!("{}: not UTF-8 text", path.display())))?;
         let file: SecretsFile = toml::from_str(&text).map_err(|e| {

@@ -4,10 +4,11 @@
 //! key is a signify secret key without passphrase (`forja.sec`, mode 0600); [`SigningKey::load`] refuses a file
 //! that group or others can access, as ssh does with private keys.
 
+use fs_err::os::unix::fs::OpenOptionsExt;
+use fs_err::{self as fs, OpenOptions};
 use std::fmt;
-use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -18,6 +19,9 @@ use sha2::Digest;
 use super::{ALLOWED_SIGNERS, NAMESPACE, PUB, PUB_SSH, SEC, signify, sshsig};
 use crate::artifact::{partial_path, write_atomic};
 use crate::error::{Exit, fail};
+
+/// A signify key file is one or two short lines; anything larger is not one.
+const MAX_KEY_FILE: u64 = 64 << 10;
 
 /// An ed25519 public key with its signify key number.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -58,15 +62,11 @@ impl SigningKey {
 
     /// Loads a signify secret key (unencrypted). Refuses a file that group or others can access.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let unreadable = |e: io::Error| {
-            fail(
-                Exit::Input,
-                format!("cannot read secret key {}: {e}", path.display()),
-            )
-        };
-        // Check the mode of the file we read (fstat), not of whatever the path pointed to a moment earlier.
-        let mut file = fs::File::open(path).map_err(unreadable)?;
-        let mode = file.metadata().map_err(unreadable)?.permissions().mode() & 0o777;
+        // Check the mode of the file we read (fstat), not of whatever the path pointed to a moment earlier; a
+        // regular file only, read through a cap.
+        let (bytes, meta) = crate::inbound::read_capped_with_meta(path, MAX_KEY_FILE)
+            .with_context(|| format!("cannot read secret key {}", path.display()))?;
+        let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(fail(
                 Exit::Input,
@@ -78,8 +78,6 @@ impl SigningKey {
                 ),
             ));
         }
-        let mut bytes = Vec::new();
-        io::Read::read_to_end(&mut file, &mut bytes).map_err(unreadable)?;
         signify::decode_secret(&bytes).map_err(|m| {
             fail(
                 Exit::Input,
@@ -112,12 +110,8 @@ impl fmt::Debug for SigningKey {
 impl PublicKey {
     /// Loads a signify public key file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let bytes = fs::read(path).map_err(|e| {
-            fail(
-                Exit::Input,
-                format!("cannot read public key {}: {e}", path.display()),
-            )
-        })?;
+        let bytes = crate::inbound::read_capped(path, MAX_KEY_FILE)
+            .with_context(|| format!("cannot read public key {}", path.display()))?;
         signify::decode_public(&bytes).map_err(|m| {
             fail(
                 Exit::Input,
@@ -209,7 +203,7 @@ pub fn write_private_new(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
             .mode(0o600)
             .open(&partial)?;
         // The umask cannot widen 0600, but a pre-set ACL default could: set the mode explicitly.
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::hard_link(&partial, target)
@@ -282,12 +276,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sec = dir.path().join("forja.sec");
         fs::write(&sec, SigningKey::from_seed([2; 32]).to_signify()).unwrap();
-        fs::set_permissions(&sec, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(&sec, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = SigningKey::load(&sec).unwrap_err();
         assert_eq!(exit_of(&err), Exit::Input);
         assert!(err.to_string().contains("mode 0644"), "{err}");
         assert!(err.to_string().contains("chmod 600"), "{err}");
-        fs::set_permissions(&sec, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(&sec, std::fs::Permissions::from_mode(0o600)).unwrap();
         SigningKey::load(&sec).unwrap();
     }
 

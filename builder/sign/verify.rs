@@ -9,7 +9,7 @@
 //! 3. every listed file must exist and have its listed SHA-256, or [`Exit::HashMismatch`]. All files are
 //!    checked and reported, not just the first bad one. Files in `DIR` that are not listed are ignored.
 
-use std::fs;
+use fs_err as fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
