@@ -1,7 +1,8 @@
 //! The one way forja writes an output: under a temporary name in the destination folder, renamed when complete.
 //!
-//! An interrupted build therefore never leaves a file that looks finished. [`OutputLock`] serialises builds into
-//! the same folder: a second `forja build --out DIR` while one runs is refused with [`Exit::Busy`].
+//! An interrupted build therefore never leaves a file that looks finished. [`OutputLock`] ([`crate::lock`])
+//! serialises builds into the same folder: a second `forja build --out DIR` while one runs is refused with
+//! [`crate::error::Exit::Busy`].
 
 use fs_err::{self as fs, File, OpenOptions};
 use std::io::{self, Write};
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::error::{Exit, fail};
+pub use crate::lock::OutputLock;
 
 /// The name a file has while it is being written: `.NAME.partial` in the same folder (same filesystem, so the
 /// final rename is atomic).
@@ -112,6 +113,23 @@ impl Drop for Staged {
     }
 }
 
+/// Removes the `.NAME.partial` files an interrupted writer left in `dir` and its sub-folders (never followed
+/// through links), so an output folder holds only what the current build writes.
+pub fn remove_partials(dir: &Path) -> anyhow::Result<()> {
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            remove_partials(&e.path())?;
+        } else if name.starts_with('.') && name.ends_with(".partial") {
+            fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// Pretty JSON with a final newline: the one form of every JSON file forja writes (stable bytes for
 /// reproducible outputs, golden files and diffs).
 pub fn json_lines<T: serde::Serialize + ?Sized>(v: &T) -> anyhow::Result<Vec<u8>> {
@@ -137,63 +155,27 @@ fn write_staged(mut s: Staged, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An exclusive claim on an output folder, held while a build writes into it.
-#[derive(Debug)]
-pub struct OutputLock {
-    path: PathBuf,
-}
-
-impl OutputLock {
-    /// Creates the folder if needed and claims it. The lock is a file created with `O_EXCL`, holding our pid;
-    /// a stale lock from a dead process is taken over.
-    pub fn acquire(dir: &Path) -> anyhow::Result<Self> {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(".forja.lock");
-        for _ in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    writeln!(f, "{}", std::process::id())?;
-                    return Ok(OutputLock { path });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let holder = fs::read_to_string(&path).unwrap_or_default();
-                    let pid: Option<u32> = holder.trim().parse().ok();
-                    let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-                    if alive {
-                        return Err(fail(
-                            Exit::Busy,
-                            format!(
-                                "{} is being written by another forja process (pid {}); wait for it or choose another --out",
-                                dir.display(),
-                                holder.trim()
-                            ),
-                        ));
-                    }
-                    // Stale: the writer died. Remove and retry once.
-                    let _ = fs::remove_file(&path);
-                }
-                Err(e) => {
-                    return Err(e).with_context(|| format!("locking {}", dir.display()));
-                }
-            }
-        }
-        Err(fail(
-            Exit::Busy,
-            format!("could not lock {}", dir.display()),
-        ))
-    }
-}
-
-impl Drop for OutputLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::exit_of;
+
+    #[test]
+    fn leftover_partials_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("pexip")).unwrap();
+        for f in [
+            ".disk.raw.partial",
+            "pexip/.sheet.md.partial",
+            "disk.raw",
+            ".forja.lock",
+        ] {
+            fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        remove_partials(dir.path()).unwrap();
+        assert!(!dir.path().join(".disk.raw.partial").exists());
+        assert!(!dir.path().join("pexip/.sheet.md.partial").exists());
+        assert!(dir.path().join("disk.raw").exists() && dir.path().join(".forja.lock").exists());
+    }
 
     #[test]
     fn nothing_appears_until_commit() {
@@ -207,15 +189,5 @@ mod tests {
         assert!(!partial_path(&target).exists(), "partial file cleaned up");
         write_atomic(&target, b"whole").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"whole");
-    }
-
-    #[test]
-    fn a_second_build_into_the_same_folder_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = OutputLock::acquire(dir.path()).unwrap();
-        let err = OutputLock::acquire(dir.path()).unwrap_err();
-        assert_eq!(exit_of(&err), Exit::Busy);
-        drop(first);
-        OutputLock::acquire(dir.path()).unwrap();
     }
 }

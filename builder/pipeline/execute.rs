@@ -56,8 +56,10 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String
     if work.exists() {
         fs_err::remove_dir_all(&work)?;
     }
+    // Anything from an earlier, interrupted build must not survive next to the new artifacts: its half-written
+    // files, and its finished ones (they would sit beside the new ones until overwritten).
+    crate::artifact::remove_partials(out)?;
     fs_err::create_dir_all(&work)?;
-    // Anything from an earlier, interrupted build must not survive next to the new artifacts.
     for name in sign::SIGNING_OUTPUTS
         .iter()
         .copied()

@@ -64,6 +64,19 @@ impl LabCopy {
     }
 }
 
+/// `forja build PROFILE --out OUT` with the shared base cache and the lab copy's links allowed, not started.
+pub fn build_command(profile: &Path, out: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_forja"));
+    cmd.arg("build")
+        .arg(profile)
+        .arg("--out")
+        .arg(out)
+        .env("FORJA_CACHE", cache_dir())
+        .env(forja::inbound::INPUT_DIRS_ENV, tmp())
+        .env_remove("SOURCE_DATE_EPOCH");
+    cmd
+}
+
 /// Runs `forja build` on `profile` into `out`, with the shared base cache.
 pub fn build(
     profile: &Path,
@@ -71,15 +84,8 @@ pub fn build(
     extra_env: &[(&str, &str)],
     extra_args: &[&str],
 ) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_forja"));
-    cmd.arg("build")
-        .arg(profile)
-        .arg("--out")
-        .arg(out)
-        .args(extra_args)
-        .env("FORJA_CACHE", cache_dir())
-        .env(forja::inbound::INPUT_DIRS_ENV, tmp())
-        .env_remove("SOURCE_DATE_EPOCH");
+    let mut cmd = build_command(profile, out);
+    cmd.args(extra_args);
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
