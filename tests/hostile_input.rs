@@ -330,3 +330,37 @@ fn the_readme_exit_code_table_lists_every_code() {
         "README.md's exit-code table and error::Exit differ"
     );
 }
+
+#[test]
+fn verify_does_not_hang_on_a_list_or_signature_that_is_a_fifo() {
+    for name in [
+        "SHA256SUMS",
+        "SHA256SUMS.sig",
+        "SHA256SUMS.sshsig",
+        "forja.pub.ssh",
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let key = forja::sign::SigningKey::generate().unwrap();
+        let out = d.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("disk.raw"), vec![7u8; 4096]).unwrap();
+        forja::sign::sign_dir(&out, &key, &["disk.raw"]).unwrap();
+        std::fs::write(d.path().join("pinned.pub"), key.public().to_signify()).unwrap();
+        std::fs::remove_file(out.join(name)).unwrap();
+        mkfifo(&out.join(name));
+        let (code, err) = forja_within(
+            QUICK,
+            d.path(),
+            &["verify", "out", "--key", "pinned.pub", "--strict"],
+        );
+        assert!(err.contains(name), "{name}: {err}");
+        let want = if name == "SHA256SUMS" {
+            2
+        } else if name == "forja.pub.ssh" {
+            4
+        } else {
+            5
+        };
+        assert_eq!(code, want, "{name}: {err}");
+    }
+}

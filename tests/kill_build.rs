@@ -247,7 +247,7 @@ fn kill_9_at_random_points_leaves_nothing_running_and_nothing_half_written() {
         .unwrap();
     assert!(check.success(), "sha256sum --check SHA256SUMS failed");
     let verify = Command::new(env!("CARGO_BIN_EXE_forja"))
-        .arg("verify")
+        .args(["verify", "--strict"])
         .arg(&out)
         .arg("--key")
         .arg(out.join("forja.pub"))
