@@ -4,11 +4,15 @@
 //! serialises builds into the same folder: a second `forja build --out DIR` while one runs is refused with
 //! [`crate::error::Exit::Busy`].
 
+use fs_err::os::unix::fs::OpenOptionsExt;
 use fs_err::{self as fs, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+
+use crate::error::{Exit, fail};
 
 pub use crate::lock::OutputLock;
 
@@ -42,8 +46,6 @@ impl Staged {
     }
 
     fn create_mode(target: &Path, mode: Option<u32>) -> anyhow::Result<Self> {
-        use fs_err::os::unix::fs::OpenOptionsExt;
-        use std::os::unix::fs::PermissionsExt;
         let target = target.to_owned();
         let partial = partial_path(&target);
         let mut opts = OpenOptions::new();
@@ -155,9 +157,93 @@ fn write_staged(mut s: Staged, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes sure the output folder `dir` exists, creating it if needed, but only its last component: a parent that
+/// does not exist is a typo (`--out /typo/dir`), refused with the path rather than created along with gigabytes
+/// written there. `what` names the folder in the error (e.g. "the output folder").
+pub fn create_out_dir(dir: &Path, what: &str) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(fail(
+            Exit::Input,
+            format!(
+                "{}: {what}'s parent folder {} does not exist (forja creates only the last folder; check the path \
+                 or create the parent first)",
+                dir.display(),
+                parent.display()
+            ),
+        ));
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(fail(
+            Exit::Input,
+            format!("{}: cannot create {what}: {e}", dir.display()),
+        )),
+    }
+}
+
+/// The folder an output file goes into, which must exist already (`media usb --out`, a bundle's `--output`).
+pub fn require_parent(file: &Path, flag: &str) -> anyhow::Result<()> {
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if parent.is_dir() {
+        Ok(())
+    } else {
+        Err(fail(
+            Exit::Input,
+            format!(
+                "{flag} {}: the folder {} does not exist (forja does not create it; check the path)",
+                file.display(),
+                parent.display()
+            ),
+        ))
+    }
+}
+
+/// Writes a mode 0600 file that must not exist yet: the bytes go to a partial file created 0600, which is then
+/// hard-linked to the final name (a link, unlike a rename, fails if the name was taken in the meantime).
+pub fn write_private_new(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let partial = partial_path(target);
+    let _ = fs::remove_file(&partial);
+    let result = (|| -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)?;
+        // The umask cannot widen 0600, but a pre-set ACL default could: set the mode explicitly.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::hard_link(&partial, target)
+    })();
+    let _ = fs::remove_file(&partial);
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(fail(
+            Exit::Input,
+            format!(
+                "{} already exists; refusing to overwrite it",
+                target.display()
+            ),
+        )),
+        Err(e) => Err(e).with_context(|| format!("writing {}", target.display())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::exit_of;
 
     #[test]
     fn leftover_partials_are_removed_and_nothing_else() {
@@ -189,5 +275,34 @@ mod tests {
         assert!(!partial_path(&target).exists(), "partial file cleaned up");
         write_atomic(&target, b"whole").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"whole");
+    }
+
+    #[test]
+    fn an_output_folder_needs_its_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let typo = dir.path().join("typo/out");
+        let err = OutputLock::acquire(&typo).unwrap_err();
+        assert_eq!(exit_of(&err), Exit::Input);
+        assert!(err.to_string().contains("typo"), "{err}");
+        assert!(
+            !dir.path().join("typo").exists(),
+            "created the missing parent"
+        );
+        let ok = dir.path().join("out");
+        drop(OutputLock::acquire(&ok).unwrap());
+        assert!(ok.is_dir());
+        let err = require_parent(&typo.join("usb.img"), "--out").unwrap_err();
+        assert_eq!(exit_of(&err), Exit::Input);
+        require_parent(&ok.join("usb.img"), "--out").unwrap();
+    }
+
+    #[test]
+    fn a_second_build_into_the_same_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = OutputLock::acquire(dir.path()).unwrap();
+        let err = OutputLock::acquire(dir.path()).unwrap_err();
+        assert_eq!(exit_of(&err), Exit::Busy);
+        drop(first);
+        OutputLock::acquire(dir.path()).unwrap();
     }
 }

@@ -15,7 +15,8 @@ use std::fmt;
 pub enum Exit {
     /// Everything checked out.
     Ok = 0,
-    /// The profile parsed, but at least one guide rule fails (`forja check`).
+    /// The profile parsed, but at least one guide rule fails (`forja check`), or the firmware drifted from its
+    /// plan (`forja firmware audit`).
     PolicyFailed = 1,
     /// Unusable input: parse error, unknown key, missing file, unsafe secrets file, bad arguments.
     Input = 2,

@@ -59,9 +59,10 @@ impl Record {
 }
 
 impl OutputLock {
-    /// Creates the folder if needed and claims it, or fails with [`Exit::Busy`] naming the live holder.
+    /// Creates the folder if needed (its parent must exist, [`crate::artifact::create_out_dir`]) and claims it,
+    /// or fails with [`Exit::Busy`] naming the live holder.
     pub fn acquire(dir: &Path) -> anyhow::Result<Self> {
-        fs_err::create_dir_all(dir)?;
+        crate::artifact::create_out_dir(dir, "the output folder")?;
         let path = dir.join(LOCK_FILE);
         for _ in 0..8 {
             let mut file = std::fs::OpenOptions::new()

@@ -6,9 +6,40 @@
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
+/// Every bar and spinner of the process draws through one `MultiProgress`, so a stage's spinner and a step's
+/// bar inside it share the terminal instead of overwriting each other.
+static BARS: OnceLock<MultiProgress> = OnceLock::new();
+
+fn bars() -> &'static MultiProgress {
+    BARS.get_or_init(MultiProgress::new)
+}
+
+/// Width of a bar's label: long enough for `compressing …/disk.raw`-style labels on an 80-column terminal.
+pub const LABEL_WIDTH: usize = 36;
+
+/// A label fitted to `width` characters, cut in the middle so its end (the file name) stays readable:
+/// `hashing /srv/very/long/path/disk.raw.zst` → `hashing /sr…/disk.raw.zst`. Shorter labels are padded.
+pub fn fit_label(label: &str, width: usize) -> String {
+    let chars: Vec<char> = label.chars().collect();
+    if chars.len() <= width {
+        return format!("{label:width$}");
+    }
+    // Keep the whole last path component when it fits with a few characters of the start.
+    let name_len = label.rsplit('/').next().map_or(0, |n| n.chars().count());
+    let tail = if name_len + 1 + 8 <= width {
+        (width / 2).max(name_len + 1).min(width - 1 - 8)
+    } else {
+        width - 1 - 2.min(width.saturating_sub(1))
+    };
+    let head = width - 1 - tail;
+    let mut out: String = chars[..head].iter().collect();
+    out.push('…');
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -75,15 +106,15 @@ impl Progress {
         let label = label.into();
         let s = settings();
         let bar = s.bars.then(|| {
-            let b = ProgressBar::new(total);
+            let b = bars().add(ProgressBar::new(total));
             b.set_style(
                 ProgressStyle::with_template(
-                    "{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
                 )
                 .expect("static template")
                 .progress_chars("=> "),
             );
-            b.set_message(label.clone());
+            b.set_message(fit_label(&label, LABEL_WIDTH));
             b
         });
         if bar.is_none() && !s.quiet {
@@ -112,6 +143,53 @@ impl Progress {
     }
 }
 
+/// A step that has no byte count (mkfs, extracting, signing): a spinner with the elapsed time on a terminal, a
+/// start line otherwise, and `LABEL: 1.2 s` when it ends, so no stage of a build is silent.
+#[derive(Debug)]
+pub struct Spinner {
+    bar: Option<ProgressBar>,
+    label: String,
+    started: std::time::Instant,
+    quiet: bool,
+}
+
+impl Spinner {
+    pub fn start(label: impl Into<String>) -> Self {
+        let label = label.into();
+        let s = settings();
+        let bar = s.bars.then(|| {
+            let b = bars().add(ProgressBar::new_spinner());
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("static template"),
+            );
+            b.set_message(fit_label(&label, LABEL_WIDTH));
+            b.enable_steady_tick(std::time::Duration::from_millis(120));
+            b
+        });
+        if bar.is_none() && !s.quiet {
+            eprintln!("{label} ...");
+        }
+        Spinner {
+            bar,
+            label,
+            started: std::time::Instant::now(),
+            quiet: s.quiet,
+        }
+    }
+
+    /// Ends the step; returns its duration.
+    pub fn finish(self) -> std::time::Duration {
+        let took = self.started.elapsed();
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+        if !self.quiet {
+            eprintln!("{}: {:.1} s", self.label, took.as_secs_f64());
+        }
+        took
+    }
+}
+
 /// A reader that advances a [`Progress`] as it is read.
 #[derive(Debug)]
 pub struct ProgressReader<'a, R> {
@@ -130,5 +208,27 @@ impl<R: std::io::Read> std::io::Read for ProgressReader<'_, R> {
         let n = self.inner.read(buf)?;
         self.progress.inc(n as u64);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_label_keeps_the_file_name() {
+        let l = fit_label(
+            "compressing /srv/forja/builds/2026-11/site-madrid/disk.raw.zst",
+            36,
+        );
+        assert_eq!(l.chars().count(), 36);
+        assert!(l.ends_with("/disk.raw.zst"), "{l}");
+        assert!(l.starts_with("compressing"), "{l}");
+        assert!(l.contains('…'));
+        assert_eq!(fit_label("hashing disk.raw", 20), "hashing disk.raw    ");
+        // A name longer than the width still shows its end.
+        let l = fit_label("verifying Pexip_Infinity_v25.4_generic_pxMgr_59565.ova", 30);
+        assert_eq!(l.chars().count(), 30);
+        assert!(l.ends_with("pxMgr_59565.ova"), "{l}");
     }
 }

@@ -333,7 +333,7 @@ fn domain_reservations_and_state_are_checked() {
     let msgs = broken(|v| v["libvirt"]["domains"][1]["state"] = json!("running"));
     assert_one(
         &msgs,
-        "[domains] domain pexmgr is running; expected defined, not started",
+        "[domains] domain pexmgr is running; expected shut off (defined, not started: the capacity check did not pass)",
     );
     let msgs = broken(|v| {
         let x = v["libvirt"]["domains"][1]["xml"]

@@ -4,15 +4,19 @@
 //!
 //! One test function on purpose: the builds share one base cache and run one after another.
 
+#[path = "support/chromium.rs"]
+mod chromium;
 #[path = "support/lab.rs"]
 mod lab;
 #[path = "support/oracle.rs"]
 mod oracle;
+#[path = "support/spdx.rs"]
+mod spdx;
 
 use std::path::Path;
 use std::process::Command;
 
-use lab::{LabCopy, build};
+use lab::{LabCopy, build, build_in};
 use oracle::{signify_check, ssh_verify};
 
 fn sh(cmd: &str, args: &[&str], dir: &Path) -> std::process::Output {
@@ -46,10 +50,10 @@ fn partition(plan: &forja::plan::Plan, name: &str) -> (u64, u64) {
     (p.offset, p.size)
 }
 
-/// `forja plan PROFILE` (no secrets needed) into `out`.
+/// `forja plan PROFILE --json` (no secrets needed) into `out`.
 fn save_plan(profile: &Path, out: &Path) {
     let p = Command::new(env!("CARGO_BIN_EXE_forja"))
-        .arg("plan")
+        .args(["plan", "--json"])
         .arg(profile)
         .output()
         .unwrap();
@@ -78,14 +82,25 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
     let work = tempfile::tempdir_in(lab::tmp()).unwrap();
     let a = work.path().join("a");
     let b = work.path().join("b");
-    build(&lab.profile(), &a, &[], &[]);
-    // A second build, later, into another folder, from the plan `forja plan` printed (with the profile's path
-    // spelled another way): every byte the same. The plan is the build's exact input.
+    let built_a = build(&lab.profile(), &a, &[], &[]);
+    every_stage_announces_itself(&String::from_utf8_lossy(&built_a.stderr));
+    // A second build, later, into another folder, from the plan `forja plan` printed, run from another working
+    // directory with the profile and the output given as relative paths spelled another way: every byte the
+    // same. The plan is the build's exact input, and no output depends on where the profile lies.
     std::thread::sleep(std::time::Duration::from_secs(2));
     let saved = work.path().join("saved-plan.json");
     save_plan(&lab.profile(), &saved);
-    let respelled = lab.dir.path().join(".").join("lab.toml");
-    build(&respelled, &b, &[], &["--plan", saved.to_str().unwrap()]);
+    let cwd = lab::tmp();
+    let rel = |p: &Path| p.strip_prefix(&cwd).unwrap().to_owned();
+    let respelled = rel(lab.dir.path()).join(".").join("lab.toml");
+    assert!(respelled.is_relative());
+    build_in(
+        &cwd,
+        &respelled,
+        &rel(&b),
+        &[],
+        &["--plan", saved.to_str().unwrap()],
+    );
     assert_eq!(
         read(&a.join("SHA256SUMS")),
         read(&b.join("SHA256SUMS")),
@@ -102,6 +117,20 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
         !a.join(".forja-work").exists(),
         "the work tree was left behind"
     );
+    // Two identical builds: `forja diff` finds nothing, section by section.
+    let d = Command::new(env!("CARGO_BIN_EXE_forja"))
+        .args(["diff", "--json"])
+        .args([&a, &b])
+        .output()
+        .unwrap();
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+    let d: serde_json::Value = serde_json::from_slice(&d.stdout).unwrap();
+    for (section, v) in d.as_object().unwrap() {
+        assert_eq!(v.as_array().unwrap().len(), 0, "{section} differs: {v}");
+    }
+    // The SBOM is SPDX the SPDX project's validator accepts; the report renders in a browser.
+    spdx::validate(&a.join("sbom.spdx.json"));
+    report_renders(&a, work.path());
 
     // GPT, FAT and ext4 checked by their own tools.
     let disk = a.join("disk.raw");
@@ -154,7 +183,7 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
     let forja_verify = |dir: &Path| {
         Command::new(env!("CARGO_BIN_EXE_forja"))
             // --strict: a build leaves nothing beside its listed files that the signature does not vouch for.
-            .args(["verify", "--strict", dir.to_str().unwrap(), "--key"])
+            .args(["verify", "--strict", dir.to_str().unwrap(), "--pubkey"])
             .arg(dir.join("forja.pub"))
             .output()
             .unwrap()
@@ -289,5 +318,80 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
         read(&a.join("SHA256SUMS")),
         read(&d.join("SHA256SUMS")),
         "a profile change had no effect"
+    );
+    // ... and `forja diff` says what it was.
+    let o = Command::new(env!("CARGO_BIN_EXE_forja"))
+        .arg("diff")
+        .args([&a, &d])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("~ /etc/profile.d/forja-tmout.sh") && text.contains("+TMOUT=240"),
+        "{text}"
+    );
+    assert!(text.contains("PACKAGES: no change"), "{text}");
+}
+
+/// On a pipe, each build stage prints a start line before its timing line, so no stage is silent.
+fn every_stage_announces_itself(stderr: &str) {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let done: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("stage: ") && l.ends_with(" s"))
+        .copied()
+        .collect();
+    assert!(done.len() >= 6, "{stderr}");
+    for d in done {
+        let name = d.rsplit_once(": ").unwrap().0;
+        let start = lines
+            .iter()
+            .position(|l| *l == format!("{name} ..."))
+            .unwrap_or_else(|| panic!("{name} never announced:\n{stderr}"));
+        let end = lines.iter().position(|l| *l == d).unwrap();
+        assert!(start < end, "{name}");
+    }
+}
+
+/// The build's own report.html in headless Chromium: a row per rule, a box per built partition, no request;
+/// its screenshot is what `docs/report.png` shows (`FORJA_BLESS=1` rewrites it).
+fn report_renders(build: &Path, work: &Path) {
+    let url = format!("file://{}", build.join("report.html").display());
+    let trap = chromium::Trap::new();
+    let dom = chromium::dom(&url, &trap);
+    let compliance: serde_json::Value =
+        serde_json::from_slice(&read(&build.join("compliance.json"))).unwrap();
+    let rules = compliance["rules"].as_array().unwrap().len();
+    assert_eq!(dom.matches("<tr id=\"rule-").count(), rules);
+    let plan = forja::plan::Plan::load(&build.join("plan.json")).unwrap();
+    let parts = &plan.built().unwrap().layout.partitions;
+    assert_eq!(dom.matches("class=\"partition\"").count(), parts.len());
+    let sums = String::from_utf8(read(&build.join("SHA256SUMS"))).unwrap();
+    let disk = sums
+        .lines()
+        .find(|l| l.starts_with("SHA256 (disk.raw) = "))
+        .unwrap();
+    assert!(
+        dom.contains(disk.rsplit(' ').next().unwrap()),
+        "the report lacks disk.raw's hash"
+    );
+    assert!(
+        !dom.contains(&build.display().to_string()),
+        "an absolute path in the report"
+    );
+    let png = work.join("report.png");
+    chromium::screenshot(&url, &png, 1280, 2400, &trap);
+    assert_eq!(
+        trap.page_requests(),
+        Vec::<String>::new(),
+        "the report made requests"
+    );
+    let docs = lab::repo().join("docs/report.png");
+    if std::env::var_os("FORJA_BLESS").is_some_and(|v| v == "1") {
+        std::fs::copy(&png, &docs).unwrap();
+    }
+    assert!(
+        docs.exists(),
+        "docs/report.png missing: FORJA_BLESS=1 cargo test --test build_lab"
     );
 }

@@ -2,12 +2,16 @@
 
 #[path = "support/run.rs"]
 mod run;
+#[path = "support/site_files.rs"]
+mod site_files;
 use run::forja;
 
 use clap::CommandFactory;
 use forja::cli::Cli;
 
-fn check_json(profile: &str, allowed: &[&str]) -> serde_json::Value {
+fn check_json(name: &str, allowed: &[&str]) -> serde_json::Value {
+    let (_d, profile) = site_files::shipped(name);
+    let profile = profile.to_str().unwrap();
     let (code, out, err) = forja(&["check", "--json", profile]);
     assert_eq!(code, 0, "{profile}: {err}\n{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -33,11 +37,11 @@ fn check_json(profile: &str, allowed: &[&str]) -> serde_json::Value {
 }
 
 #[test]
-fn production_profile_passes_with_manual_steps_only() {
-    let v = check_json("profiles/ccn-stic-1616.toml", &["PASS", "MANUAL"]);
-    // Both guide-vs-vendor conflicts are reported as findings with both sides stated.
+fn production_profile_passes_with_manual_and_declared_steps_only() {
+    let v = check_json("ccn-stic-1616", &["PASS", "MANUAL", "DECLARED"]);
+    // The guide-vs-vendor conflicts are reported as findings with both sides stated.
     let f = v["findings"].as_array().unwrap();
-    assert_eq!(f.len(), 2);
+    assert_eq!(f.len(), 3);
     for f in f {
         assert!(!f["guide"].as_str().unwrap().is_empty());
         assert!(!f["other"].as_str().unwrap().is_empty());
@@ -46,17 +50,19 @@ fn production_profile_passes_with_manual_steps_only() {
 
 #[test]
 fn lab_profile_passes_with_waivers() {
-    let v = check_json("profiles/lab.toml", &["PASS", "MANUAL", "WAIVED"]);
+    let v = check_json("lab", &["PASS", "MANUAL", "DECLARED", "WAIVED"]);
     assert_eq!(v["summary"]["waived"], 3);
 }
 
 #[test]
 fn table_ends_with_the_summary_line() {
-    let (code, out, _) = forja(&["check", "profiles/ccn-stic-1616.toml"]);
-    assert_eq!(code, 0);
+    let (_d, profile) = site_files::shipped("ccn-stic-1616");
+    let (code, out, err) = forja(&["check", profile.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
     let last = out.lines().last().unwrap();
     assert!(
-        last.starts_with("87 rules: ") && last.ends_with("0 FAIL, 21 MANUAL, 0 WAIVED; 2 findings"),
+        last.starts_with("97 rules: ")
+            && last.ends_with("0 FAIL, 39 MANUAL, 6 DECLARED, 0 WAIVED; 3 findings"),
         "{last}"
     );
     assert!(out.starts_with("RULE"), "{out}");
@@ -64,8 +70,9 @@ fn table_ends_with_the_summary_line() {
 
 #[test]
 fn markdown_mirrors_the_checklist() {
-    let (code, out, _) = forja(&["check", "--format", "markdown", "profiles/lab.toml"]);
-    assert_eq!(code, 0);
+    let (_d, profile) = site_files::shipped("lab");
+    let (code, out, err) = forja(&["check", "--format", "markdown", profile.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
     for row in [
         "Verificación de la integridad de la descarga",
         "Registro de licencias",

@@ -10,6 +10,8 @@
 
 #[path = "support/run.rs"]
 mod run;
+#[path = "support/site_files.rs"]
+mod site_files;
 use run::forja;
 
 use std::os::unix::fs::PermissionsExt;
@@ -61,20 +63,16 @@ fn resolved_profiles() {
 #[test]
 fn check_reports() {
     for name in SHIPPED {
-        let p = format!("profiles/{name}.toml");
-        let (code, json, _) = forja(&["check", "--json", &p]);
-        assert_eq!(code, 0, "{name}");
+        let (_d, p) = site_files::shipped(name);
+        let (code, json, err) = forja(&["check", "--json", p.to_str().unwrap()]);
+        assert_eq!(code, 0, "{name}: {err}");
         golden(
             Path::new(&format!("tests/golden/reports/{name}.json")),
             &json,
         );
     }
-    let (code, md, _) = forja(&[
-        "check",
-        "--format",
-        "markdown",
-        "profiles/ccn-stic-1616.toml",
-    ]);
+    let (_d, p) = site_files::shipped("ccn-stic-1616");
+    let (code, md, _) = forja(&["check", "--format", "markdown", p.to_str().unwrap()]);
     assert_eq!(code, 0);
     golden(Path::new("tests/golden/reports/ccn-stic-1616.md"), &md);
 }
@@ -121,6 +119,7 @@ fn run_error_case(toml: &Path) -> String {
         0o600
     };
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(mode)).unwrap();
+    site_files::lab_inputs(d.path());
 
     let (code, stdout, stderr) = forja(&["check", profile.to_str().unwrap()]);
     let dir = d.path().display().to_string();

@@ -104,7 +104,11 @@ fn verify_does_not_hang_on_a_listed_file_swapped_for_a_fifo() {
     std::fs::remove_file(out.join("disk.raw")).unwrap();
     mkfifo(&d.path().join("fifo"));
     std::os::unix::fs::symlink(d.path().join("fifo"), out.join("disk.raw")).unwrap();
-    let (code, err) = forja_within(QUICK, d.path(), &["verify", "out", "--key", "pinned.pub"]);
+    let (code, err) = forja_within(
+        QUICK,
+        d.path(),
+        &["verify", "out", "--pubkey", "pinned.pub"],
+    );
     assert_ne!(code, 0, "{err}");
     assert_ne!(code, 70, "{err}");
 }
@@ -114,7 +118,7 @@ fn verify_does_not_hang_on_a_listed_file_swapped_for_a_fifo() {
 fn build_edited_plan(edit: impl FnOnce(&mut serde_json::Value)) -> (i32, String, PathBuf) {
     let d = lab_copy();
     let plan = Command::new(env!("CARGO_BIN_EXE_forja"))
-        .args(["plan", "lab.toml"])
+        .args(["plan", "lab.toml", "--json"])
         .current_dir(d.path())
         .output()
         .unwrap();
@@ -351,7 +355,7 @@ fn verify_does_not_hang_on_a_list_or_signature_that_is_a_fifo() {
         let (code, err) = forja_within(
             QUICK,
             d.path(),
-            &["verify", "out", "--key", "pinned.pub", "--strict"],
+            &["verify", "out", "--pubkey", "pinned.pub", "--strict"],
         );
         assert!(err.contains(name), "{name}: {err}");
         let want = if name == "SHA256SUMS" {

@@ -249,7 +249,7 @@ fn kill_9_at_random_points_leaves_nothing_running_and_nothing_half_written() {
     let verify = Command::new(env!("CARGO_BIN_EXE_forja"))
         .args(["verify", "--strict"])
         .arg(&out)
-        .arg("--key")
+        .arg("--pubkey")
         .arg(out.join("forja.pub"))
         .status()
         .unwrap();

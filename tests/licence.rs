@@ -8,7 +8,7 @@
 mod licence_site;
 #[path = "support/oracle.rs"]
 mod oracle;
-#[path = "support/pexip_server.rs"]
+#[path = "support/pexip_server/mod.rs"]
 mod pexip_server;
 #[path = "support/prod_profile.rs"]
 mod prod_profile;

@@ -5,7 +5,7 @@
 
 #[path = "support/licence_site.rs"]
 mod licence_site;
-#[path = "support/pexip_server.rs"]
+#[path = "support/pexip_server/mod.rs"]
 mod pexip_server;
 #[path = "support/prod_profile.rs"]
 mod prod_profile;
@@ -102,17 +102,22 @@ fn a_courier_signature_is_required_when_a_courier_key_is_given() {
         .to_owned();
     ok(&site.respond_unsigned("out.tar", &reference, "plain.tar", &[]));
     refused(
-        &site.apply_as("plain.tar", &["--courier-key", s(&cpub)]),
+        &site.apply_as("plain.tar", &["--courier-pubkey", s(&cpub)]),
         5,
         "not signed",
     );
-    ok(&site.respond_unsigned("out.tar", &reference, "signed.tar", &["--sign", s(&csec)]));
+    ok(&site.respond_unsigned(
+        "out.tar",
+        &reference,
+        "signed.tar",
+        &["--signing-key", s(&csec)],
+    ));
     refused(
-        &site.apply_as("signed.tar", &["--courier-key", s(&other)]),
+        &site.apply_as("signed.tar", &["--courier-pubkey", s(&other)]),
         5,
         "another key",
     );
-    ok(&site.apply_as("signed.tar", &["--courier-key", s(&cpub)]));
+    ok(&site.apply_as("signed.tar", &["--courier-pubkey", s(&cpub)]));
     assert_eq!(site.licences(), ["ENT-C"]);
 }
 

@@ -284,8 +284,8 @@ fn usb_and_pxe_installers_verify_before_writing() {
             &"usb",
             &build,
             &"--out",
-            &m.join("usb.img"),
-            &"--key",
+            m,
+            &"--signing-key",
             &key,
         ]);
     }
@@ -435,7 +435,7 @@ fn usb_and_pxe_installers_verify_before_writing() {
             &build,
             &"--out",
             &work.join(d),
-            &"--key",
+            &"--signing-key",
             &key,
             &"--base-url",
             &base,

@@ -18,7 +18,7 @@ fn generate() -> (prod_profile::Prod, tempfile::TempDir) {
 }
 
 fn read(out: &tempfile::TempDir, name: &str) -> String {
-    std::fs::read_to_string(out.path().join("pexip").join(name)).unwrap()
+    std::fs::read_to_string(out.path().join(name)).unwrap()
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn salts_change_with_the_build_seed_and_only_with_it() {
 #[test]
 fn config_drive_reads_back_with_label_and_user_data() {
     let (_p, out) = generate();
-    let iso = out.path().join("pexip").join(pexip::CONFIG_DRIVE);
+    let iso = out.path().join(pexip::CONFIG_DRIVE);
     let info = Command::new("xorriso")
         .args(["-indev"])
         .arg(&iso)
@@ -217,8 +217,8 @@ fn config_drive_is_reproducible() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let out2 = tempfile::tempdir().unwrap();
     forja::pipeline::generate_pexip(&p.load(), out2.path()).unwrap();
-    let a = std::fs::read(out1.path().join("pexip").join(pexip::CONFIG_DRIVE)).unwrap();
-    let b = std::fs::read(out2.path().join("pexip").join(pexip::CONFIG_DRIVE)).unwrap();
+    let a = std::fs::read(out1.path().join(pexip::CONFIG_DRIVE)).unwrap();
+    let b = std::fs::read(out2.path().join(pexip::CONFIG_DRIVE)).unwrap();
     assert!(a == b, "two builds of the config drive differ");
 }
 

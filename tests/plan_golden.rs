@@ -65,7 +65,7 @@ fn plan_needs_no_secrets_writes_nothing_and_names_every_generated_file() {
     let cache = dir.path().join("cache");
     let before = listing(dir.path());
     let out = Command::new(env!("CARGO_BIN_EXE_forja"))
-        .args(["plan", "lab.toml"])
+        .args(["plan", "--json", "lab.toml"])
         .current_dir(dir.path())
         .env("FORJA_CACHE", &cache)
         .output()

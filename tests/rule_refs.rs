@@ -92,6 +92,7 @@ fn host_files_cite_known_rules() {
 fn firmware_plan_cites_known_rules() {
     for l in [lab(), prod_profile::prod().load()] {
         let cited: Vec<(String, String)> = firmware::plan(&l)
+            .unwrap()
             .rules
             .into_iter()
             .map(|r| {

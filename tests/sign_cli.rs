@@ -54,7 +54,7 @@ fn verify_exit_codes_follow_what_is_wrong() {
     let tmp = tempfile::tempdir().unwrap();
     keygen_and_build(tmp.path());
     let out_dir = tmp.path().join("out");
-    let args = ["verify", "out", "--key", "keys/forja.pub"];
+    let args = ["verify", "out", "--pubkey", "keys/forja.pub"];
 
     let ok = forja(&args, tmp.path());
     assert_eq!(code(&ok), 0, "{}", text(&ok.stderr));
@@ -115,7 +115,7 @@ fn a_malformed_list_is_unusable_input_naming_the_line() {
     let mut text_ = fs::read_to_string(&sums).unwrap();
     text_.push_str("SHA256 (extra.img) = nothex\n");
     fs::write(&sums, text_).unwrap();
-    let out = forja(&["verify", "out", "--key", "keys/forja.pub"], tmp.path());
+    let out = forja(&["verify", "out", "--pubkey", "keys/forja.pub"], tmp.path());
     assert_eq!(code(&out), Exit::Input.code());
     let stderr = text(&out.stderr);
     assert!(
@@ -124,7 +124,7 @@ fn a_malformed_list_is_unusable_input_naming_the_line() {
     );
 
     fs::remove_file(&sums).unwrap();
-    let out = forja(&["verify", "out", "--key", "keys/forja.pub"], tmp.path());
+    let out = forja(&["verify", "out", "--pubkey", "keys/forja.pub"], tmp.path());
     assert_eq!(code(&out), Exit::Input.code());
     assert!(text(&out.stderr).contains("cannot read out/SHA256SUMS"));
 }
@@ -136,7 +136,7 @@ fn verify_without_a_pinned_key_warns() {
     let out = forja(&["verify", "out"], tmp.path());
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("warning: no --key given"),
+        text(&out.stderr).contains("warning: no --pubkey given"),
         "{}",
         text(&out.stderr)
     );
@@ -148,7 +148,7 @@ fn verify_json_reports_every_check() {
     keygen_and_build(tmp.path());
     fs::write(tmp.path().join("out/plan.json"), b"{\"changed\": 1}\n").unwrap();
     let out = forja(
-        &["verify", "out", "--key", "keys/forja.pub", "--json"],
+        &["verify", "out", "--pubkey", "keys/forja.pub", "--json"],
         tmp.path(),
     );
     assert_eq!(code(&out), Exit::HashMismatch.code());
@@ -240,12 +240,12 @@ fn every_argument_has_help() {
     forja::cli::Cli::command().debug_assert();
     let out = forja(&["verify", "--help"], Path::new("."));
     assert_eq!(code(&out), 0);
-    assert!(text(&out.stdout).contains("--key <FILE>"));
+    assert!(text(&out.stdout).contains("--pubkey <FILE>"));
 }
 
 /// `forja verify` on `tmp/out` with the pinned key and `extra` arguments.
 fn verify_pinned(tmp: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["verify", "out", "--key", "keys/forja.pub"];
+    let mut args = vec!["verify", "out", "--pubkey", "keys/forja.pub"];
     args.extend(extra);
     forja(&args, tmp)
 }

@@ -1,8 +1,11 @@
 //! `forja check PROFILE`: judge a profile against CCN-STIC 1616 without building anything.
 //!
 //! Exit 0 when no rule fails, 1 when any fails, 2 when the profile cannot be used at all (parse error, unknown
-//! key, missing file, unsafe secrets file, missing secret reference). The secrets file is optional here: an
-//! auditor may check a profile without it, and rules on secret values then say MANUAL.
+//! key, unsafe secrets file, missing secret reference, a file the profile names that is missing or does not
+//! parse), 4 when README.TXT does not vouch for an image. The secrets file is optional here: an auditor may check
+//! a profile without it, and rules on secret values then say MANUAL. Every other file the profile names is
+//! checked (`pipeline::preflight`), so a green check means `forja build` finds its inputs; only a missing signing
+//! key is a note, not an error (it may live on the signing machine).
 
 use std::path::PathBuf;
 
@@ -38,7 +41,9 @@ pub enum Format {
 
 pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     let loaded = load(&args.profile, SecretsNeed::IfPresent)?;
-    let report = policy::evaluate(&loaded);
+    let inputs = crate::pipeline::preflight::check_inputs(&loaded)?;
+    let mut report = policy::evaluate(&loaded);
+    report.inputs = inputs;
     let format = if args.json { Format::Json } else { args.format };
     let text = match format {
         Format::Text => report.to_table(),

@@ -44,11 +44,11 @@ pub struct RequestArgs {
     #[arg(long)]
     pub entitlement: String,
     /// The site's signify secret key (mode 0600) that signs the bundle.
-    #[arg(long)]
-    pub key: PathBuf,
-    /// Where to write the outbound bundle (a tar).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: PathBuf,
+    /// The outbound bundle file to write (a tar); its folder must exist.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -56,8 +56,8 @@ pub struct InspectArgs {
     /// The outbound bundle written by `forja licence request`.
     pub bundle: PathBuf,
     /// The site's public key, pinned when it was received; without it the result is "unverified" (exit 4).
-    #[arg(long)]
-    pub key: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
     /// Refuse a request generated more than this many days ago.
     #[arg(long, default_value_t = DEFAULT_MAX_AGE_DAYS)]
     pub max_age_days: u64,
@@ -77,14 +77,14 @@ pub struct ResponseArgs {
     #[arg(long)]
     pub response: PathBuf,
     /// The site's pinned public key: the outbound bundle must be signed by it.
-    #[arg(long)]
-    pub key: PathBuf,
-    /// Where to write the inbound bundle (a tar).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: PathBuf,
+    /// The inbound bundle file to write (a tar); its folder must exist.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
     /// Sign the inbound bundle with this courier secret key (signify, mode 0600).
-    #[arg(long)]
-    pub sign: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
     /// Refuse a request generated more than this many days ago.
     #[arg(long, default_value_t = DEFAULT_MAX_AGE_DAYS)]
     pub max_age_days: u64,
@@ -102,8 +102,8 @@ pub struct ApplyArgs {
     /// The courier's public key (signify), pinned when it was received: the inbound bundle must carry a
     /// signature that verifies with it. Without it, the bundle is refused (exit 4) unless
     /// --accept-unsigned-response is given.
-    #[arg(long)]
-    pub courier_key: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub courier_pubkey: Option<PathBuf>,
     /// Apply an answer that carries no courier signature checked against a pinned key: its integrity then rests
     /// only on its hashes and on answering a request this site issued. Logged, and recorded in the audit trail.
     #[arg(long)]
@@ -144,7 +144,7 @@ fn audited(
     let result = f(&mut trail);
     if let Ok(Exit::Unverified) = result {
         trail.detail =
-            Some("signature checked only against the key inside the bundle (no --key)".into());
+            Some("signature checked only against the key inside the bundle (no --pubkey)".into());
     }
     let recorded = audit.record(&trail, result.as_ref().copied(), licence::now());
     let exit = result?;
@@ -153,21 +153,22 @@ fn audited(
 }
 
 fn request(a: RequestArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
-    let key = SigningKey::load(&a.key)?;
+    let key = SigningKey::load(&a.signing_key)?;
+    crate::artifact::require_parent(&a.output, "--output")?;
     let Connection { client, ca_pem, .. } = a.manager.connect.connect()?;
     let mut state = State::open(&a.manager.state)?;
     let opts = licence::request::Options {
         manager: Manager::new(&a.manager.connect.manager, &ca_pem),
         entitlement_id: a.entitlement,
         key: &key,
-        out: &a.out,
+        out: &a.output,
         created_at: licence::created_at(),
     };
     let (meta, sha) = licence::request::request(&client, &opts, &mut state, trail)?;
     println!(
         "wrote {} (sha256 {sha})\nrequest {} sequence {} for entitlement {}, generated {}\n\
          recorded as pending in {}\ncarry the bundle and the site's public key (pinned separately) to the connected side",
-        a.out.display(),
+        a.output.display(),
         meta.reference,
         meta.sequence_number,
         meta.entitlement_id,
@@ -178,7 +179,7 @@ fn request(a: RequestArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
 }
 
 fn inspect(a: InspectArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
-    let key = a.key.as_deref().map(PublicKey::load).transpose()?;
+    let key = a.pubkey.as_deref().map(PublicKey::load).transpose()?;
     let report = licence::inspect::inspect(
         &a.bundle,
         key.as_ref(),
@@ -198,8 +199,9 @@ fn inspect(a: InspectArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
 }
 
 fn response(a: ResponseArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
-    let site_key = PublicKey::load(&a.key)?;
-    let courier = a.sign.as_deref().map(SigningKey::load).transpose()?;
+    let site_key = PublicKey::load(&a.pubkey)?;
+    let courier = a.signing_key.as_deref().map(SigningKey::load).transpose()?;
+    crate::artifact::require_parent(&a.output, "--output")?;
     let opts = licence::response::Options {
         outbound: &a.bundle,
         response: &a.response,
@@ -207,12 +209,12 @@ fn response(a: ResponseArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
         courier: courier.as_ref(),
         max_age_days: a.max_age_days,
         now: licence::now(),
-        out: &a.out,
+        out: &a.output,
     };
     let (meta, sha) = licence::response::response(&opts, trail)?;
     println!(
         "wrote {} (sha256 {sha})\nanswers request bundle {} (request {} sequence {}){}",
-        a.out.display(),
+        a.output.display(),
         meta.request_bundle_sha256,
         meta.reference,
         meta.sequence_number,
@@ -226,7 +228,11 @@ fn response(a: ResponseArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
 }
 
 fn apply(a: ApplyArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
-    let courier = a.courier_key.as_deref().map(PublicKey::load).transpose()?;
+    let courier = a
+        .courier_pubkey
+        .as_deref()
+        .map(PublicKey::load)
+        .transpose()?;
     let Connection { client, .. } = a.manager.connect.connect()?;
     let mut state = State::open(&a.manager.state)?;
     let opts = licence::apply::Options {

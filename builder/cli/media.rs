@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use crate::error::{Exit, fail};
 use crate::media;
-use crate::sign::{PublicKey, SigningKey};
+use crate::sign::{PublicKey, SigningKey, Sums};
 
 /// The media subcommands.
 #[derive(Debug, Subcommand)]
@@ -26,12 +26,16 @@ pub struct UsbArgs {
     /// The build folder (`forja build --out`): verified with the key before anything is made.
     #[arg(value_name = "BUILD_DIR")]
     pub build_dir: PathBuf,
-    /// The image to write; a signed SHA256SUMS for it is written in the same folder.
-    #[arg(long, value_name = "FILE")]
+    /// The folder to write `usb.img` and its signed SHA256SUMS into (created if missing; its parent must exist;
+    /// not BUILD_DIR).
+    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// The signify secret key that signed the build; its public half is built into the installer.
     #[arg(long, value_name = "FILE")]
-    pub key: PathBuf,
+    pub signing_key: PathBuf,
+    /// Print what was written (names, SHA-256, the key's fingerprint) as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `forja media pxe`.
@@ -40,15 +44,18 @@ pub struct PxeArgs {
     /// The build folder (`forja build --out`): verified with the key before anything is made.
     #[arg(value_name = "BUILD_DIR")]
     pub build_dir: PathBuf,
-    /// The folder to write the tree into (served as is over HTTP).
+    /// The folder to write the tree into, served as is over HTTP (created if missing; its parent must exist).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// The signify secret key that signed the build; its public half is built into the installer.
     #[arg(long, value_name = "FILE")]
-    pub key: PathBuf,
+    pub signing_key: PathBuf,
     /// The HTTP URL the tree will be served at (written into boot.ipxe).
     #[arg(long, value_name = "URL")]
     pub base_url: String,
+    /// Print what was written (names, SHA-256, the key's fingerprint) as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of the hidden `forja media install`.
@@ -59,7 +66,7 @@ pub struct InstallArgs {
     pub config: PathBuf,
     /// The public key built into the installer.
     #[arg(long, value_name = "FILE")]
-    pub key: PathBuf,
+    pub pubkey: PathBuf,
     /// The payload URL (default: `forja.url=` on the kernel command line; PXE only).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
@@ -68,26 +75,20 @@ pub struct InstallArgs {
 pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
     match cmd {
         MediaCommand::Usb(a) => {
-            let key = SigningKey::load(&a.key)?;
-            let names = media::build::usb(&a.build_dir, &key, &a.out)?;
-            for n in names {
-                println!("{n}");
-            }
-            Ok(Exit::Ok)
+            let key = SigningKey::load(&a.signing_key)?;
+            let sums = media::build::usb(&a.build_dir, &key, &a.out)?;
+            report(&a.out, &key, &sums, a.json)
         }
         MediaCommand::Pxe(a) => {
-            let key = SigningKey::load(&a.key)?;
-            let names = media::build::pxe(&a.build_dir, &key, &a.out, &a.base_url)?;
-            for n in names {
-                println!("{n}");
-            }
-            Ok(Exit::Ok)
+            let key = SigningKey::load(&a.signing_key)?;
+            let sums = media::build::pxe(&a.build_dir, &key, &a.out, &a.base_url)?;
+            report(&a.out, &key, &sums, a.json)
         }
         MediaCommand::Install(a) => {
             let cfg: media::InstallerConfig =
                 serde_json::from_slice(&crate::inbound::read_capped(&a.config, 1 << 20)?)
                     .map_err(|e| fail(Exit::Input, format!("{}: {e}", a.config.display())))?;
-            let key = PublicKey::load(&a.key)?;
+            let key = PublicKey::load(&a.pubkey)?;
             if let Err(e) = media::run::run(&cfg, &key, a.url) {
                 media::run::say(format!("ERROR: {e:#}"));
                 return Err(e);
@@ -95,4 +96,38 @@ pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
     }
+}
+
+/// What a media command wrote: one `NAME  SHA256` line per signed file, or the same as JSON for a CI.
+fn report(
+    out: &std::path::Path,
+    key: &SigningKey,
+    sums: &Sums,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    if json {
+        let files: Vec<_> = sums
+            .entries()
+            .iter()
+            .map(|e| serde_json::json!({"name": e.name, "sha256": e.sha256}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "out": out,
+                "signer": key.public().fingerprint(),
+                "files": files,
+            }))?
+        );
+    } else {
+        for e in sums.entries() {
+            println!("{}  {}", e.sha256, e.name);
+        }
+        log::info!(
+            "signed by {}; check with `forja verify {} --pubkey forja.pub`",
+            key.public().fingerprint(),
+            out.display()
+        );
+    }
+    Ok(Exit::Ok)
 }

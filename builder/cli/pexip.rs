@@ -20,29 +20,56 @@ pub enum PexipCommand {
     Generate(GenerateArgs),
     /// Apply a plan to a running Management Node over HTTPS, idempotently.
     Apply(ApplyArgs),
+    /// Read the Management Node back (GET only) and compare it with the profile's plan, per guide rule; exit 1 on
+    /// drift.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The profile (TOML); its secrets file gives the web administrator's password.
+    pub profile: PathBuf,
+    /// The Management Node's base URL, e.g. https://pexmgr.sede.example (https only).
+    #[arg(long)]
+    pub manager: String,
+    /// CA certificate(s), PEM: the only trust anchors for the manager's certificate.
+    #[arg(long)]
+    pub ca: PathBuf,
+    /// Print the audit as JSON (per rule: status, drifted fields with expected and actual values).
+    #[arg(long)]
+    pub json: bool,
+    /// Web user to read with (default: the profile's pexip.management.web-admin-user).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Name of the secret that holds that user's password (default: the profile's web-admin-password).
+    #[arg(long)]
+    pub password_secret: Option<String>,
+    /// Seconds allowed for each HTTPS request.
+    #[arg(long, default_value_t = 60)]
+    pub request_timeout: u64,
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// The profile (TOML).
     pub profile: PathBuf,
-    /// Write the plan to this file instead of standard output.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    /// Write the plan to this file instead of standard output (its folder must exist).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// The profile (TOML).
     pub profile: PathBuf,
-    /// Output folder; files go to OUT/pexip/.
-    #[arg(long)]
+    /// Output folder for the Pexip files (created if missing; its parent must exist).
+    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The plan written by `forja pexip plan --out`.
+    /// The plan written by `forja pexip plan --output`.
     #[arg(long)]
     pub plan: PathBuf,
     #[command(flatten)]
@@ -53,6 +80,9 @@ pub struct ApplyArgs {
     /// Show what would change; send nothing that changes the manager.
     #[arg(long)]
     pub dry_run: bool,
+    /// Send every secret again (the manager never returns them, so apply cannot tell they changed).
+    #[arg(long)]
+    pub resend_secrets: bool,
     /// Send a node's deployment file to this URL instead of https://ADDRESS:8443/...: NAME=URL (repeatable).
     #[arg(long = "node-url", value_name = "NAME=URL")]
     pub node_urls: Vec<String>,
@@ -69,8 +99,11 @@ pub fn run(cmd: PexipCommand) -> anyhow::Result<Exit> {
         PexipCommand::Plan(a) => {
             let l = load(&a.profile, SecretsNeed::Required)?;
             let bytes = crate::artifact::json_lines(&pexip::plan::plan(&l)?)?;
-            match a.out {
-                Some(p) => crate::artifact::write_atomic(&p, &bytes)?,
+            match a.output {
+                Some(p) => {
+                    crate::artifact::require_parent(&p, "--output")?;
+                    crate::artifact::write_atomic(&p, &bytes)?
+                }
                 None => {
                     use std::io::Write;
                     std::io::stdout().write_all(&bytes)?;
@@ -86,7 +119,49 @@ pub fn run(cmd: PexipCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         PexipCommand::Apply(a) => apply(a),
+        PexipCommand::Audit(a) => audit(a),
     }
+}
+
+fn audit(a: AuditArgs) -> anyhow::Result<Exit> {
+    pexip::client::require_https(&a.manager, "--manager")?;
+    let l = load(&a.profile, SecretsNeed::Required)?;
+    let secrets = pexip::secrets(&l)?;
+    let m = &l.profile.pexip.management;
+    let user = a
+        .user
+        .clone()
+        .unwrap_or_else(|| m.web_admin_user.to_string());
+    let secret = a
+        .password_secret
+        .clone()
+        .unwrap_or_else(|| m.web_admin_password.name().to_owned());
+    let password = pexip::secret(&l, &crate::profile::secrets::SecretRef { secret })?;
+    let client = pexip::client::Client::new(
+        pexip::client::load_ca(&a.ca)?,
+        Duration::from_secs(a.request_timeout),
+        Some((&user, password)),
+        secrets,
+    );
+    let remote = pexip::remote::Remote {
+        client: &client,
+        manager: &a.manager,
+        secrets,
+    };
+    let report = pexip::audit::audit(&l, &remote)?;
+    print!(
+        "{}",
+        if a.json {
+            report.to_json()
+        } else {
+            report.to_table()
+        }
+    );
+    Ok(if report.drifted() {
+        Exit::PolicyFailed
+    } else {
+        Exit::Ok
+    })
 }
 
 fn apply(a: ApplyArgs) -> anyhow::Result<Exit> {
@@ -126,6 +201,7 @@ fn apply(a: ApplyArgs) -> anyhow::Result<Exit> {
     let opts = pexip::apply::Options {
         manager: a.connect.manager.clone(),
         dry_run: a.dry_run,
+        resend_secrets: a.resend_secrets,
         node_urls,
         sync_timeout: Duration::from_secs(a.sync_timeout),
         poll_interval: Duration::from_millis(a.poll_interval_ms),

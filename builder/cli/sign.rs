@@ -11,10 +11,13 @@ use crate::sign::{self, SigningKey};
 /// Arguments of `forja keygen`.
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
-    /// Folder to write forja.sec (mode 0600), forja.pub, forja.pub.ssh and allowed_signers into; existing keys
-    /// are never overwritten.
+    /// Folder to write forja.sec (mode 0600), forja.pub, forja.pub.ssh and allowed_signers into (created if
+    /// missing, its parent must exist); existing keys are never overwritten.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Print the files written and the key's fingerprint as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `forja verify`.
@@ -26,7 +29,7 @@ pub struct VerifyArgs {
     /// The signify public key your site pinned (default: DIR/forja.pub, which travels with the files and so
     /// proves only that they are intact, not who made them).
     #[arg(long, value_name = "FILE")]
-    pub key: Option<PathBuf>,
+    pub pubkey: Option<PathBuf>,
     /// Print the full report as JSON on stdout (the exit code is the same).
     #[arg(long)]
     pub json: bool,
@@ -40,13 +43,25 @@ pub struct VerifyArgs {
 pub fn keygen(args: KeygenArgs) -> anyhow::Result<Exit> {
     let key = SigningKey::generate()?;
     let written = sign::keys::write_keypair(&args.out, &key)?;
-    for path in &written {
-        log::info!("wrote {}", path.display());
-    }
     let public = key.public();
-    println!("{}", public.fingerprint());
+    if args.json {
+        let v = serde_json::json!({
+            "fingerprint": public.fingerprint(),
+            "keynum": public.keynum_hex(),
+            "secret_key": args.out.join(sign::SEC),
+            "public_key": args.out.join(sign::PUB),
+            "files": written,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for path in &written {
+            log::info!("wrote {}", path.display());
+        }
+        println!("{}", public.fingerprint());
+    }
     log::info!(
-        "signify key number {}; give {} to the sites over a channel you trust, keep {} secret",
+        "signify key number {}; give {} to the sites over a channel you trust, keep {} secret; \
+         name it in the profile's [signing] key, or pass it to `forja media --signing-key`",
         public.keynum_hex(),
         args.out.join(sign::PUB).display(),
         args.out.join(sign::SEC).display()
@@ -55,13 +70,13 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<Exit> {
 }
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<Exit> {
-    if args.key.is_none() {
+    if args.pubkey.is_none() {
         log::warn!(
-            "no --key given: checking against {}, which came with the files; pass the key your site pinned",
+            "no --pubkey given: checking against {}, which came with the files; pass the key your site pinned",
             args.dir.join(sign::PUB).display()
         );
     }
-    let report = sign::verify::verify_dir_with(&args.dir, args.key.as_deref(), args.strict)?;
+    let report = sign::verify::verify_dir_with(&args.dir, args.pubkey.as_deref(), args.strict)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(report.exit);

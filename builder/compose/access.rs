@@ -90,23 +90,41 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
     Ok(out)
 }
 
+/// Days of warning before a password expires.
+pub const PASS_WARN_AGE: u32 = 7;
+
 /// The `login.defs` keys forja sets on the base system's file (§52).
 pub fn login_defs_keys(l: &Loaded) -> Vec<(String, String)> {
     let pp = &l.profile.host.password_policy;
     vec![
         ("PASS_MAX_DAYS".into(), pp.max_age_days.to_string()),
         ("PASS_MIN_DAYS".into(), pp.min_age_days.to_string()),
-        ("PASS_WARN_AGE".into(), "7".to_string()),
+        ("PASS_WARN_AGE".into(), PASS_WARN_AGE.to_string()),
     ]
 }
 
-/// The changes forja makes to files of the base: login.defs' password ageing, and root's password hash when the
-/// profile gives root a password (§52; otherwise root stays locked and the host has no console login).
+/// The changes forja makes to files of the base: login.defs' password ageing (for accounts made later), root's
+/// own ageing in /etc/shadow (login.defs does not touch an account that exists already, and root is the host's
+/// only login), and root's password hash when the profile gives root a password (§52; otherwise root stays
+/// locked and the host has no console login). With a maximum age, a root password set at build time must be
+/// changed at the first console login once that many days have passed since the base was made.
 pub fn edits(l: &Loaded) -> Vec<Edit> {
-    let mut e = vec![Edit {
-        path: "/etc/login.defs".into(),
-        op: EditOp::SetKeys(login_defs_keys(l)),
-    }];
+    let pp = &l.profile.host.password_policy;
+    let mut e = vec![
+        Edit {
+            path: "/etc/login.defs".into(),
+            op: EditOp::SetKeys(login_defs_keys(l)),
+        },
+        Edit {
+            path: "/etc/shadow".into(),
+            op: EditOp::ShadowAgeing {
+                user: "root".into(),
+                min_days: pp.min_age_days,
+                max_days: pp.max_age_days,
+                warn_days: PASS_WARN_AGE,
+            },
+        },
+    ];
     if let Some(r) = &l.profile.host.root_password {
         e.push(Edit {
             path: "/etc/shadow".into(),
@@ -133,6 +151,22 @@ pub fn set_password_hash(shadow: &str, user: &str, hash: &str) -> String {
                 format!("{u}:{hash}:{tail}\n")
             }
             _ => format!("{l}\n"),
+        })
+        .collect()
+}
+
+/// Sets `user`'s minimum age, maximum age and warning period (shadow fields 4 to 6) in a shadow file's text.
+pub fn set_ageing(shadow: &str, user: &str, days: [u32; 3]) -> String {
+    shadow
+        .lines()
+        .map(|l| {
+            let mut f: Vec<String> = l.split(':').map(str::to_owned).collect();
+            if f.first().map(String::as_str) == Some(user) && f.len() >= 6 {
+                for (i, d) in days.iter().enumerate() {
+                    f[3 + i] = d.to_string();
+                }
+            }
+            format!("{}\n", f.join(":"))
         })
         .collect()
 }
@@ -227,6 +261,48 @@ mod tests {
             set_password_hash(shadow, "root", "$6$x$y"),
             "root:$6$x$y:20454:0:99999:7:::\ndaemon:*:20454:0:99999:7:::\n"
         );
+    }
+
+    #[test]
+    fn root_ageing_sets_min_max_and_warn_only() {
+        let shadow = "root:$6$x$y:20454:0:99999:7:::\ndaemon:*:20454:0:99999:7:::\n";
+        assert_eq!(
+            set_ageing(shadow, "root", [10, 60, 7]),
+            "root:$6$x$y:20454:10:60:7:::\ndaemon:*:20454:0:99999:7:::\n"
+        );
+    }
+
+    /// 807-ssh: with SSH enabled, sshd_config offers nothing CCN-STIC-807 does not allow.
+    #[test]
+    fn sshd_config_offers_only_807_algorithms() {
+        use crate::plan::files::GenKind;
+        use crate::policy::rules::crypto807 as c807;
+        let mut l = crate::profile::load(
+            std::path::Path::new("profiles/lab.toml"),
+            crate::profile::SecretsNeed::Required,
+        )
+        .unwrap();
+        l.profile.host.ssh.enabled = true;
+        l.profile.host.ssh.authorized_keys = vec!["ssh-ed25519 AAAAC3 admin".parse().unwrap()];
+        let f = files(&l)
+            .unwrap()
+            .into_iter()
+            .find(|f| f.path == "/etc/ssh/sshd_config.d/forja.conf")
+            .unwrap();
+        let GenKind::File(text) = f.kind else {
+            panic!("sshd_config is plain text")
+        };
+        for (key, allowed) in [
+            ("KexAlgorithms", c807::SSH_KEX),
+            ("Ciphers", c807::SSH_CIPHERS),
+            ("MACs", c807::SSH_MACS),
+        ] {
+            let line = text.lines().find(|l| l.starts_with(key)).unwrap();
+            for a in line[key.len()..].trim().split(',') {
+                assert!(allowed.contains(&a), "{key} offers {a}");
+            }
+        }
+        assert!(text.contains("PasswordAuthentication no\n"));
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! nftables: default drop in every direction the host itself uses, drop rather than reject (§34 spirit).
 //!
 //! Host services listen only on the management NIC (SSH, only if enabled, and only from the admin networks).
-//! Outbound, the host may reach its DNS, NTP and syslog servers on the management NIC and nothing else. IPsec
-//! between Pexip nodes (ESP, IKE on UDP 500, NAT-T on 4500; §59) is accepted where the host forwards.
+//! Outbound, the host may reach its DNS, NTP and syslog servers on the management NIC and nothing else. The host
+//! routes nothing: the forward chain drops.
 //!
-//! Deliberately not here: filtering of bridged VM traffic. The Pexip VMs carry their own firewall, which the
-//! guide says not to change (§53–54); the host loads no br_netfilter, so bridged frames never reach these chains.
+//! Deliberately not here: filtering of bridged VM traffic, IPsec between the Pexip nodes (§59) included. The
+//! Pexip VMs carry their own firewall, which the guide says not to change (§53–54); the host loads no
+//! br_netfilter and has no bridge table, so bridged frames never reach these chains and ESP and IKE between the
+//! VMs cross the bridge untouched (the boot report checks both). Allowing them in the site's firewalls is the
+//! operator's step of rule 1616-4.2.
 
 use std::fmt::Write;
 
@@ -13,7 +16,6 @@ use super::{GenFile, MGMT_IF};
 use crate::profile::Loaded;
 
 const R_FIREWALL: &str = "1616-5.5.a";
-const R_DROP: &str = "1616-5.1.d";
 const R_IPSEC: &str = "1616-5.6.a";
 
 pub fn files(l: &Loaded) -> Vec<GenFile> {
@@ -22,7 +24,7 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
             "/etc/nftables.conf",
             0o755,
             ruleset(l),
-            &[R_FIREWALL, R_DROP, R_IPSEC],
+            &[R_FIREWALL, R_IPSEC],
         ),
         GenFile::wants("sysinit.target", "nftables.service", "/lib/systemd/system"),
     ]
@@ -39,21 +41,10 @@ fn admin_sources(l: &Loaded) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn node_addresses(l: &Loaded) -> Vec<String> {
-    let p = &l.profile.pexip;
-    std::iter::once(&p.management.address)
-        .chain(p.conferencing.iter().map(|c| &c.address))
-        .filter_map(|a| a.static_cidr())
-        .filter(|c| c.addr.is_ipv4())
-        .map(|c| c.addr.to_string())
-        .collect()
-}
-
 pub fn ruleset(l: &Loaded) -> String {
     let p = &l.profile;
     let mut s = String::new();
     let admin = admin_sources(l).join(", ");
-    let nodes = node_addresses(l).join(", ");
     let dns: Vec<String> = p
         .network
         .management
@@ -78,14 +69,7 @@ pub fn ruleset(l: &Loaded) -> String {
     }
     s.push_str("    # everything else is dropped silently: no reject, no ICMP answer\n  }\n\n");
     s.push_str("  chain forward {\n    type filter hook forward priority filter; policy drop;\n");
-    s.push_str("    ct state established,related accept\n");
-    if !nodes.is_empty() {
-        let _ = writeln!(
-            s,
-            "    # IPsec between Pexip nodes (§59)\n    ip saddr {{ {nodes} }} ip daddr {{ {nodes} }} meta l4proto esp accept\n    ip saddr {{ {nodes} }} ip daddr {{ {nodes} }} udp dport {{ 500, 4500 }} accept"
-        );
-    }
-    s.push_str("  }\n\n");
+    s.push_str("    # the host routes nothing; bridged VM traffic never reaches this chain (no br_netfilter)\n  }\n\n");
     s.push_str("  chain output {\n    type filter hook output priority filter; policy drop;\n");
     s.push_str("    ct state established,related accept\n    oif \"lo\" accept\n");
     if !dns.is_empty() {

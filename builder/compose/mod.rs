@@ -48,6 +48,7 @@ pub fn host_files(l: &Loaded, input: &ComposeInput) -> anyhow::Result<Vec<GenFil
         timelogs::files(l)?,
         bootloader::files(l, input)?,
         firstboot::files(l, input),
+        selfcheck::timer_files(l),
     ];
     for f in parts.into_iter().flatten() {
         all.insert(f.path.clone(), f);

@@ -8,12 +8,29 @@
 use super::GenFile;
 use crate::hashio::Sha256;
 use crate::plan::SelfcheckPlan;
+use crate::profile::Loaded;
 
 pub const MANIFEST: &str = "/usr/share/forja/selfcheck.manifest";
 pub const SIGNATURE: &str = "/usr/share/forja/selfcheck.sig";
 pub const PUBLIC_KEY: &str = "/usr/share/forja/forja.pub";
 pub const FACTORY: &str = "/usr/share/forja/factory";
 const R_SELFCHECK: &str = "1616-5.10";
+
+/// The timer's period from `host.self-check-minutes` (§78), as a drop-in over the overlay's unit. The empty
+/// `OnUnitActiveSec=` clears the unit's own value, so this one is the only period.
+pub const TIMER_DROP_IN: &str = "/etc/systemd/system/forja-selfcheck.timer.d/60-forja.conf";
+
+pub fn timer_files(l: &Loaded) -> Vec<GenFile> {
+    vec![GenFile::text(
+        TIMER_DROP_IN,
+        0o644,
+        format!(
+            "# forja: the self-check runs at boot and every {m} minutes (§78)\n[Timer]\nOnUnitActiveSec=\nOnUnitActiveSec={m}min\n",
+            m = l.profile.host.self_check_minutes
+        ),
+        &[R_SELFCHECK],
+    )]
+}
 
 /// What the self-check covers: the protected generated files ([`super::protected`]).
 pub fn plan(files: &[GenFile]) -> SelfcheckPlan {

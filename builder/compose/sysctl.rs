@@ -1,4 +1,4 @@
-//! Kernel network settings (§34's answers applied to the host as well): no ICMP redirects, no source routing,
+//! Kernel network settings (the spirit of §34's answers, applied to the host itself): no ICMP redirects, no source routing,
 //! reverse-path filtering, ignore multicast/broadcast echo, and no IPv6 at all on the VM bridge and its port.
 //!
 //! Per-interface keys work because systemd's udev rules re-run systemd-sysctl for each interface as it appears,
@@ -7,9 +7,9 @@
 use super::{GenFile, MGMT_IF, VM_IF};
 use crate::profile::Loaded;
 
-const R_REDIRECTS: &str = "1616-5.1.c";
-const R_ECHO: &str = "1616-5.1.e";
-const R_DAD: &str = "1616-5.1.f";
+/// The host's own hardening (§22, §25). The securitywizard answers these settings mirror (§34: `1616-5.1.c`,
+/// `e`, `f`) are answered on the Management Node, so this file is not cited for them.
+const R_HOST: &str = "1616-4.5.a";
 
 /// The settings as (key, value), in the order written. The boot test reads them back.
 pub fn settings(l: &Loaded) -> anyhow::Result<Vec<(String, String)>> {
@@ -57,6 +57,6 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
         "/etc/sysctl.d/60-forja.conf",
         0o644,
         body,
-        &[R_REDIRECTS, R_ECHO, R_DAD],
+        &[R_HOST],
     )])
 }

@@ -11,7 +11,7 @@ use indoc::formatdoc;
 
 use super::GenFile;
 use super::syntax::{rainerscript_string, word};
-use crate::profile::model::{NtpKeyType, Transport};
+use crate::profile::model::{NtpKeyType, TlsVersion, Transport};
 use crate::profile::{FieldPath, Loaded};
 
 const R_NTP: &str = "1616-5.8.a";
@@ -37,7 +37,27 @@ fn time_zone(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
     ])
 }
 
+/// The GnuTLS priority string for rsyslog's TLS client: strong suites only, and no protocol version below
+/// `host.syslog.tls-min-version` (§89, CCN-STIC-807: TLS 1.2 and 1.3 only).
+pub fn gnutls_priority(min: TlsVersion) -> String {
+    let versions: &[&str] = match min {
+        TlsVersion::V1_3 => &["+VERS-TLS1.3"],
+        // The policy refuses anything below 1.2; if it ever got here, 1.2 is still the floor.
+        _ => &["+VERS-TLS1.3", "+VERS-TLS1.2"],
+    };
+    format!("SECURE256:+SECURE128:-VERS-ALL:{}", versions.join(":"))
+}
+
 pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
+    let mut out = time_files(l)?;
+    out.extend(time_zone(l)?);
+    out.extend(log_files());
+    out.extend(syslog_files(l)?);
+    Ok(out)
+}
+
+/// chrony's configuration and the template of the key file the operator installs (§72–73).
+fn time_files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
     let h = &l.profile.host;
     let mut chrony = String::from("# forja: authenticated NTP sources (§73)\n");
     for (i, s) in h.ntp.iter().enumerate() {
@@ -70,7 +90,7 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
             ))
         })
         .collect();
-    let mut out = vec![
+    Ok(vec![
         GenFile::text("/etc/chrony/chrony.conf", 0o644, chrony, &[R_NTP]),
         GenFile::text(
             "/etc/chrony/forja.keys.example",
@@ -80,6 +100,12 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
             ),
             &[R_NTP],
         ),
+    ])
+}
+
+/// Bounded local logs (§85) and the audit trail of the critical configuration (§106).
+fn log_files() -> Vec<GenFile> {
+    vec![
         GenFile::text(
             "/etc/systemd/journald.conf.d/60-forja.conf",
             0o644,
@@ -139,8 +165,13 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
             "},
             &[R_ROTATE],
         ),
-    ];
-    out.extend(time_zone(l)?);
+    ]
+}
+
+/// Forwarding to the site's syslog server over TLS (§89).
+fn syslog_files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
+    let h = &l.profile.host;
+    let mut out = Vec::new();
     if let Some(sys) = &h.syslog {
         let tls = sys.transport == Transport::Tls;
         let mut conf =
@@ -158,7 +189,8 @@ pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
             port = sys.port,
             tls = if tls {
                 format!(
-                    " StreamDriver=\"gtls\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" StreamDriverPermittedPeers={addr} gnutlsPriorityString=\"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2\""
+                    " StreamDriver=\"gtls\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" StreamDriverPermittedPeers={addr} gnutlsPriorityString=\"{}\"",
+                    gnutls_priority(sys.tls_min_version)
                 )
             } else {
                 String::new()

@@ -9,21 +9,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
+use super::cache::{Cache, Origin};
 use crate::error::{Exit, fail};
 use crate::exec::{Task, tool_version};
 use crate::hashio::Sha256;
 use crate::inbound::InputRoots;
 use crate::plan::BaseSource;
 use crate::profile::Loaded;
-
-/// The cache folder: `$FORJA_CACHE`, else `./cache` beside the current directory.
-pub fn cache_dir() -> PathBuf {
-    std::env::var_os("FORJA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("cache"))
-}
 
 /// mmdebstrap's arguments. The profile's values are typed (a suite, a mirror URL and package names never start
 /// with `-`), and `--` ends the options anyway, so nothing from the profile is ever read as one.
@@ -91,7 +83,11 @@ pub fn mmdebstrap_version() -> String {
 /// Makes sure the base tarball exists (building it if needed) and returns its path, with the SHA-256 the profile
 /// pins for a prebuilt tarball. The hash itself is taken while the tarball is extracted (one read), and
 /// [`check_pin`] refuses a mismatch before the tree is used.
-pub fn obtain(src: &BaseSource, inputs: &InputRoots) -> anyhow::Result<(PathBuf, Option<Sha256>)> {
+pub fn obtain(
+    src: &BaseSource,
+    inputs: &InputRoots,
+    cache: &Cache,
+) -> anyhow::Result<(PathBuf, Option<Sha256>)> {
     match src {
         BaseSource::Tarball { path, sha256 } => {
             let path = inputs.resolve("base.tarball.path", path)?;
@@ -103,14 +99,20 @@ pub fn obtain(src: &BaseSource, inputs: &InputRoots) -> anyhow::Result<(PathBuf,
             packages,
             cache_key,
             epoch,
+            mmdebstrap_version,
             ..
         } => {
-            let dir = cache_dir();
-            fs_err::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let path = dir.join(format!("base-{}.tar", &cache_key.hex()[..16]));
-            if !path.exists() {
+            cache.create()?;
+            let dir = &cache.dir;
+            let key16 = &cache_key.hex()[..16];
+            let path = cache.tarball(key16);
+            if path.exists() {
+                log::info!("base: {} (cached)", path.display());
+                cache.touch(&path);
+            } else {
                 log::info!(
-                    "building the Debian base with mmdebstrap (a few minutes; cached for later builds)"
+                    "building the Debian base with mmdebstrap into {} (a few minutes; cached for later builds)",
+                    dir.display()
                 );
                 // mmdebstrap picks the format from the extension; give it a .tar name and rename after.
                 let tmp = dir.join(format!(".base-{}.building.tar", &cache_key.hex()[..16]));
@@ -122,6 +124,18 @@ pub fn obtain(src: &BaseSource, inputs: &InputRoots) -> anyhow::Result<(PathBuf,
                     let _ = fs_err::remove_file(&tmp);
                     return Err(e);
                 }
+                let origin = Origin {
+                    suite: suite.to_string(),
+                    mirror: mirror.to_string(),
+                    packages: packages.len(),
+                    epoch: *epoch,
+                    mmdebstrap_version: mmdebstrap_version.clone(),
+                    cache_key: cache_key.hex(),
+                };
+                crate::artifact::write_atomic(
+                    cache.origin_file(key16),
+                    &crate::artifact::json_lines(&origin)?,
+                )?;
                 fs_err::rename(&tmp, &path)?;
             }
             Ok((path, None))

@@ -2,3 +2,4 @@
 //! (`nodes`). Each is identified by content hash, so a rebuild with the same inputs gives the same bytes.
 
 pub mod base;
+pub mod cache;

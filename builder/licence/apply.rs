@@ -1,6 +1,6 @@
 //! `forja licence apply`: at the site, checks an inbound bundle and hands the vendor's answer to the
 //! Management Node. Checks, in order, each with its own message:
-//! 1. archive shape ([`Exit::BadArchive`]); the courier signature by the key the site pinned (`--courier-key`):
+//! 1. archive shape ([`Exit::BadArchive`]); the courier signature by the key the site pinned (`--courier-pubkey`):
 //!    a missing one is [`Exit::Unverified`], a broken one [`Exit::BadSignature`]. Only with the explicit
 //!    `--accept-unsigned-response` does an answer go on without it, and the audit trail records that override;
 //! 2. every hash ([`Exit::HashMismatch`]): a tampered bundle stops here;
@@ -137,7 +137,7 @@ fn check_courier(b: &bundle::Bundle, opts: &Options<'_>, trail: &mut Trail) -> a
         return Err(fail(
             Exit::Unverified,
             format!(
-                "{}: not applied: {carried}. Pass --courier-key COURIER.pub (the key the connected side signs \
+                "{}: not applied: {carried}. Pass --courier-pubkey COURIER.pub (the key the connected side signs \
                  with `forja licence response --sign`, pinned separately); to apply an unsigned answer anyway, \
                  resting only on its hashes and its binding to a request this site issued, pass {ACCEPT_UNSIGNED} \
                  (recorded in the audit trail)",

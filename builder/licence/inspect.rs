@@ -58,7 +58,7 @@ impl Report {
             Trust::Pinned => format!("valid, by the pinned site key {}", self.signer_fingerprint),
             Trust::Unpinned => format!(
                 "NOT CHECKED AGAINST A PINNED KEY: valid only for the key inside the bundle ({}); \
-                 compare it with the site's key or pass --key",
+                 compare it with the site's key or pass --pubkey",
                 self.signer_fingerprint
             ),
         };

@@ -45,7 +45,7 @@ pub const RESPONSE_XML: &str = "response.xml";
 pub const RESPONSE_JSON: &str = "response.json";
 /// The site's public key, carried for convenience only: verification uses the key the operator pinned.
 pub const SITE_PUB: &str = "site.pub";
-/// The courier's public key when an inbound bundle is signed with `--sign`.
+/// The courier's public key when an inbound bundle is signed with `--signing-key`.
 pub const COURIER_PUB: &str = "courier.pub";
 
 /// `format` of `request.json` and `response.json`.

@@ -4,8 +4,8 @@
 //!
 //! The connected machine has no site secret key, so the site does not sign this bundle. Its integrity is checked
 //! at the site by its hashes and by the binding to an outbound bundle the site recorded; the answer itself is
-//! judged by the Management Node. `--sign KEY` adds a signify signature by a separate courier key
-//! (`SHA256SUMS.sig`, `courier.pub`), which `apply --courier-key` then requires.
+//! judged by the Management Node. `--signing-key KEY` adds a signify signature by a separate courier key
+//! (`SHA256SUMS.sig`, `courier.pub`), which `apply --courier-pubkey` then requires.
 //!
 //! The outbound bundle is fully checked first (pinned key, hashes, age), so an answer is never packed for a
 //! request that would not pass `inspect`. The bundle is a pure function of its inputs ([`inbound`]).

@@ -141,7 +141,7 @@ case " $cmdline " in
     ;;
 esac
 /forja/lib/ld-linux-x86-64.so.2 --library-path /forja/lib /forja/forja media install \
-    --config /forja/installer.json --key /forja/forja.pub
+    --config /forja/installer.json --pubkey /forja/forja.pub
 rc=$?
 sync
 if [ "$rc" = 0 ]; then
@@ -250,61 +250,28 @@ pub fn usb_grub_cfg() -> String {
 }
 
 fn work_dir(near: &Path) -> anyhow::Result<tempfile::TempDir> {
-    fs_err::create_dir_all(near)?;
     Ok(tempfile::Builder::new()
         .prefix(".forja-media-")
         .tempdir_in(near)?)
 }
 
-/// `forja media usb`: writes `out` (the image) and a signed `SHA256SUMS` beside it. Returns the signed names.
-pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Vec<String>> {
-    let folder = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if same_dir(folder, build_dir) {
+/// The USB image's file name inside `--out`.
+pub const USB_IMAGE: &str = "usb.img";
+
+/// `forja media usb`: writes `out/usb.img` and a signed `SHA256SUMS` beside it. Returns the signed list.
+pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<sign::Sums> {
+    crate::artifact::create_out_dir(out, "the media folder")?;
+    if same_dir(out, build_dir) {
         return Err(fail(
             Exit::Input,
-            "--out must not be inside BUILD_DIR: the USB image gets its own SHA256SUMS beside it",
+            "--out must not be BUILD_DIR: the USB image gets its own SHA256SUMS beside it",
         ));
     }
-    let name = out
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| fail(Exit::Input, "--out needs a file name"))?
-        .to_owned();
-    let work = work_dir(folder)?;
+    let work = work_dir(out)?;
     let b = read_build(build_dir, key, work.path())?;
-    let (vmlinuz, base_initrd) = extract_boot_files(&b, work.path())?;
     let seed = format!("{}/media-usb", b.disk_seed);
-    let cfg = InstallerConfig {
-        mode: Mode::Usb,
-        usb_disk_guid: Some(crate::ids::guid(&seed, "disk")),
-        payload_partition: Some(2),
-        target: b.target.clone(),
-    };
-    let initrd = work.path().join("installer-initrd.img");
-    installer_initrd(&cfg, key, &base_initrd, b.epoch, work.path(), &initrd)?;
-    let grub = work.path().join("BOOTX64.EFI");
-    crate::boot::grub::build_efi(&usb_grub_cfg(), b.epoch, work.path(), &grub)?;
-    let mut esp = FatTree::new();
-    esp.add_file("EFI/BOOT/BOOTX64.EFI", &grub)?;
-    esp.add_file("vmlinuz", &vmlinuz)?;
-    esp.add_file("initrd.img", &initrd)?;
-
-    let payload = work.path().join("payload");
-    fs_err::create_dir_all(&payload)?;
-    // Copies, not links: mkfs clamps the tree's mtimes, which must not reach the build folder's files.
-    for f in PAYLOAD_FILES {
-        fs_err::copy(build_dir.join(f), payload.join(f))
-            .with_context(|| format!("copying {f} from the build"))?;
-    }
-    fs_err::write(
-        payload.join("README"),
-        "forja install payload: the signed host image. The installer checks SHA256SUMS.sig with the key built into it,\n\
-         writes the image to the target disk, and leaves a record in install-records/.\n",
-    )?;
-    fs_err::create_dir_all(payload.join(super::run::RECORDS))?;
+    let esp = usb_esp(&b, key, &seed, work.path())?;
+    let payload = usb_payload(build_dir, work.path())?;
     // The USB image's own ids derive from the build's seed, like the build's.
     let id = |name: &str| crate::ids::guid(&seed, name);
     let spec = DiskSpec {
@@ -337,10 +304,45 @@ pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Vec
             },
         ],
     };
-    image::build(&spec, out)?;
-    let names = [name.as_str()];
-    sign::sign_dir(folder, key, &names)?;
-    Ok(vec![name])
+    image::build(&spec, &out.join(USB_IMAGE))?;
+    sign::sign_dir(out, key, &[USB_IMAGE])
+}
+
+/// The USB installer's ESP: GRUB, the build's kernel, the installer initrd.
+fn usb_esp(b: &BuildFacts, key: &SigningKey, seed: &str, work: &Path) -> anyhow::Result<FatTree> {
+    let (vmlinuz, base_initrd) = extract_boot_files(b, work)?;
+    let cfg = InstallerConfig {
+        mode: Mode::Usb,
+        usb_disk_guid: Some(crate::ids::guid(seed, "disk")),
+        payload_partition: Some(2),
+        target: b.target.clone(),
+    };
+    let initrd = work.join("installer-initrd.img");
+    installer_initrd(&cfg, key, &base_initrd, b.epoch, work, &initrd)?;
+    let grub = work.join("BOOTX64.EFI");
+    crate::boot::grub::build_efi(&usb_grub_cfg(), b.epoch, work, &grub)?;
+    let mut esp = FatTree::new();
+    esp.add_file("EFI/BOOT/BOOTX64.EFI", &grub)?;
+    esp.add_file("vmlinuz", &vmlinuz)?;
+    esp.add_file("initrd.img", &initrd)?;
+    Ok(esp)
+}
+
+/// The USB payload tree: the signed build files, a README, the empty install-records folder.
+fn usb_payload(build_dir: &Path, work: &Path) -> anyhow::Result<PathBuf> {
+    let payload = work.join("payload");
+    std::fs::create_dir_all(payload.join(super::run::RECORDS))?;
+    // Copies, not links: mkfs clamps the tree's mtimes, which must not reach the build folder's files.
+    for f in PAYLOAD_FILES {
+        std::fs::copy(build_dir.join(f), payload.join(f))
+            .with_context(|| format!("copying {f} from the build"))?;
+    }
+    std::fs::write(
+        payload.join("README"),
+        "forja install payload: the signed host image. The installer checks SHA256SUMS.sig with the key built into it,\n\
+         writes the image to the target disk, and leaves a record in install-records/.\n",
+    )?;
+    Ok(payload)
 }
 
 /// The iPXE script: fetch kernel and installer initrd from `base`, tell the installer where the payload is.
@@ -353,13 +355,14 @@ pub fn ipxe_script(base: &str) -> String {
     )
 }
 
-/// `forja media pxe`: the tree to serve over HTTP at `base_url`. Returns the signed names.
+/// `forja media pxe`: the tree to serve over HTTP at `base_url`. Returns the signed list.
 pub fn pxe(
     build_dir: &Path,
     key: &SigningKey,
     out: &Path,
     base_url: &str,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<sign::Sums> {
+    crate::artifact::create_out_dir(out, "the PXE folder")?;
     if same_dir(out, build_dir) {
         return Err(fail(Exit::Input, "--out must not be BUILD_DIR"));
     }
@@ -406,8 +409,7 @@ pub fn pxe(
         names.push(name);
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    sign::sign_dir_with(out, key, &refs, &known)?;
-    Ok(names)
+    sign::sign_dir_with(out, key, &refs, &known)
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

@@ -60,7 +60,31 @@ pub fn run(cfg: &InstallerConfig, key: &PublicKey, url: Option<String>) -> anyho
             if d.removable { " removable" } else { "" }
         ));
     }
-    let payload = match cfg.mode {
+    let payload = open_payload(cfg, url, &disks, sys, dev)?;
+    let outcome = verify_and_write(cfg, key, &payload, &disks);
+    if let Payload::Dir(d) = &payload {
+        leave_record(d, &outcome);
+    }
+    let (t, w) = outcome?;
+    say(format!(
+        "DONE: {} bytes written to {} (serial {:?}), image SHA-256 {}",
+        w.bytes,
+        t.dev.display(),
+        t.serial,
+        w.image_sha256.hex()
+    ));
+    Ok(())
+}
+
+/// Where the payload is: the USB image's payload partition (mounted), or `forja.url=` for PXE.
+fn open_payload(
+    cfg: &InstallerConfig,
+    url: Option<String>,
+    disks: &[Disk],
+    sys: &Path,
+    dev: &Path,
+) -> anyhow::Result<Payload> {
+    match cfg.mode {
         Mode::Usb => {
             let guid = cfg
                 .usb_disk_guid
@@ -83,7 +107,7 @@ pub fn run(cfg: &InstallerConfig, key: &PublicKey, url: Option<String>) -> anyho
                 .arg(PAYLOAD_MOUNT)
                 .run()?;
             say(format!("payload: {} on {PAYLOAD_MOUNT}", part.display()));
-            Payload::Dir(PathBuf::from(PAYLOAD_MOUNT))
+            Ok(Payload::Dir(PathBuf::from(PAYLOAD_MOUNT)))
         }
         Mode::Pxe => {
             let url = url
@@ -94,43 +118,35 @@ pub fn run(cfg: &InstallerConfig, key: &PublicKey, url: Option<String>) -> anyho
                 })
                 .ok_or_else(|| fail(Exit::Input, "no forja.url= on the kernel command line"))?;
             say(format!("payload: {url}"));
-            Payload::Http(url)
+            Ok(Payload::Http(url))
         }
-    };
-    let outcome = verify_and_write(cfg, key, &payload, &disks);
-    if let Payload::Dir(d) = &payload {
-        let rec = match &outcome {
-            Ok((t, w)) => Record {
-                time_unix: now(),
-                result: "ok".into(),
-                target: Some(t.clone()),
-                image_sha256: Some(w.image_sha256),
-                bytes_written: Some(w.bytes),
-            },
-            Err(e) => Record {
-                time_unix: now(),
-                result: format!("failed: {e:#}"),
-                target: None,
-                image_sha256: None,
-                bytes_written: None,
-            },
-        };
-        if let Err(e) = write_record(d, &rec) {
-            say(format!("could not write the install record: {e:#}"));
-        }
-        let _ = crate::exec::Task::new("unmounting the payload", "umount")
-            .arg(d)
-            .run();
     }
-    let (t, w) = outcome?;
-    say(format!(
-        "DONE: {} bytes written to {} (serial {:?}), image SHA-256 {}",
-        w.bytes,
-        t.dev.display(),
-        t.serial,
-        w.image_sha256.hex()
-    ));
-    Ok(())
+}
+
+/// Writes the install record onto the USB payload partition, whatever the outcome, and unmounts it.
+fn leave_record(dir: &Path, outcome: &anyhow::Result<(Disk, install::Written)>) {
+    let rec = match outcome {
+        Ok((t, w)) => Record {
+            time_unix: now(),
+            result: "ok".into(),
+            target: Some(t.clone()),
+            image_sha256: Some(w.image_sha256),
+            bytes_written: Some(w.bytes),
+        },
+        Err(e) => Record {
+            time_unix: now(),
+            result: format!("failed: {e:#}"),
+            target: None,
+            image_sha256: None,
+            bytes_written: None,
+        },
+    };
+    if let Err(e) = write_record(dir, &rec) {
+        say(format!("could not write the install record: {e:#}"));
+    }
+    let _ = crate::exec::Task::new("unmounting the payload", "umount")
+        .arg(dir)
+        .run();
 }
 
 fn verify_and_write(

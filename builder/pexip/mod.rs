@@ -1,24 +1,25 @@
-//! Pexip Infinity: the Management Node's first-boot answers, the guide's configuration as a REST plan, and the
-//! step that applies that plan to a running Management Node.
+//! Pexip Infinity: the Management Node's first-boot answers, the guide's configuration as a REST plan, the step that
+//! applies that plan to a running Management Node, and the audit that reads it back (`forja pexip audit`).
 //!
 //! What is vendor-documented and what is a guess is said where it matters (see `shared/PEXIP.md`):
 //! - the bootstrap JSON shape and both password hashes follow Pexip's own Terraform tooling;
 //! - whether the generic KVM image reads an OpenStack config drive is NOT confirmed, so the same answers are
 //!   also written as an install sheet for the console wizard;
 //! - the `securitywizard` prompts are not public: its answers are a sheet in the guide's (§34) order;
-//! - REST field names follow the public SDK models; `management_vm/1/` as the Management Node's id and the
-//!   status endpoint sharing the configuration id of a `worker_vm` are guesses, marked where used.
+//! - REST field names follow the public SDK models and the Terraform provider (cited per section in [`plan`]);
+//!   `management_vm/1/` as the Management Node's id, the status endpoint sharing the configuration id of a
+//!   `worker_vm`, `legacy_api_http` as §56's switch and a signed certificate being found by its PEM text are
+//!   guesses, marked where used. [`audit`] reads every planned field back.
 //!
 //! Nothing here prints a secret: the plan carries `{"secret": NAME}` references, resolved only by `apply`.
 //!
 //! Findings this module surfaces rather than hides (PEXIP.md):
 //! - NTP keys are SHA-1 only in Pexip (§73); CCN-STIC-807 keeps SHA-1 for HMAC only. The plan sends them as
 //!   the profile gives them; the policy module reports the point.
-//! - The autobackup schema lists FTP/FTPS upload schemes while §95 demands SFTP: the plan sends the profile's
-//!   `sftp://` URL unchanged; whether v25.4 accepts it must be checked with `GET autobackup/schema/`.
-//! - §56 "Enable HTTP access for external systems" has no field name in the public SDK models, and VMR locking
-//!   (§101) is a runtime command, not a setting: neither is in the plan (rather than a guessed field name), so
-//!   no entry cites rules `1616-5.5.b` or `1616-5.15.d`; they stay operator steps.
+//! - Pexip documents FTPS and FTP as the upload schemes of `autobackup_upload_url` while §95 demands SFTP: the
+//!   plan sends the profile's URL (the policy refuses `ftp://` and leaves the choice MANUAL).
+//! - VMR locking (§101) is a runtime command, not a setting: it is not in the plan, and rule `1616-5.15.d` stays
+//!   an operator step.
 //! - A blank node's bootstrap port presents the node's own certificate: `apply --node-ca` must name the CA
 //!   (or the pinned self-signed certificate) that signs it; verification is never switched off.
 //!
@@ -26,11 +27,13 @@
 //! (package `whois`) and `python3` as independent hash implementations.
 
 pub mod apply;
+pub mod audit;
 pub mod bootstrap;
 pub mod client;
 pub mod configdrive;
 pub mod nodes;
 pub mod plan;
+pub mod remote;
 pub mod sheets;
 
 use crate::error::{Exit, fail};

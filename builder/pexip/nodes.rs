@@ -8,6 +8,7 @@
 
 use serde_json::{Value, json};
 
+use super::plan::{secret_ref, uri_where};
 use crate::error::{Exit, fail};
 use crate::profile::model::{NodeRole, SnmpMode};
 use crate::profile::net::AddressMode;
@@ -27,14 +28,16 @@ pub struct NodeRequest {
     pub body: Value,
 }
 
-/// `{"secret": NAME}`: a value resolved from the secrets file when the plan is applied.
-pub fn secret_ref(name: &str) -> Value {
-    json!({ "secret": name })
-}
-
-/// `{"uri_of": {"path": ..., "name": ...}}`: the `resource_uri` of an object found by name when applied.
-pub fn uri_of(path: &str, name: &str) -> Value {
-    json!({ "uri_of": { "path": path, "name": name } })
+/// `hostname.domain` of the Management Node, then of every Conferencing Node: the names its certificate covers.
+pub fn node_names(l: &Loaded) -> Vec<String> {
+    let p = &l.profile.pexip;
+    std::iter::once(format!("{}.{}", p.management.hostname, p.management.domain))
+        .chain(
+            p.conferencing
+                .iter()
+                .map(|n| format!("{}.{}", n.hostname, p.management.domain)),
+        )
+        .collect()
 }
 
 /// SNMP fields for a node body (§81–83); shared with `management_vm`.
@@ -102,7 +105,7 @@ pub fn worker_vm_bodies(l: &Loaded) -> anyhow::Result<Vec<NodeRequest>> {
         );
         body.insert(
             "system_location".into(),
-            uri_of(SYSTEM_LOCATION, &n.location),
+            uri_where(SYSTEM_LOCATION, "name", &n.location),
         );
         body.insert("deployment_type".into(), json!("MANUAL-PROVISION-ONLY"));
         body.insert("vm_cpu_count".into(), json!(n.reservation.vcpus));

@@ -26,7 +26,6 @@ pub const INSTALL_RULES: &[&str] = &["1616-4.6.d", "1616-5.4.4.b"];
 
 /// The installation-wizard sheet for the Management Node.
 pub fn install_sheet(l: &Loaded, a: &WizardAnswers) -> String {
-    let c = &a.config;
     let m = &l.profile.pexip.management;
     let mut s = String::new();
     let _ = writeln!(
@@ -49,7 +48,29 @@ pub fn install_sheet(l: &Loaded, a: &WizardAnswers) -> String {
     );
     let _ = writeln!(s, "| # | Wizard question | Answer |");
     let _ = writeln!(s, "|---|---|---|");
-    let rows: [(&str, String); 12] = [
+    for (i, (q, v)) in wizard_rows(a).iter().enumerate() {
+        let _ = writeln!(s, "| {} | {q} | `{v}` |", i + 1);
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "Console user `admin` password (asked by the wizard with the web password, §31): {}.\n",
+        envelope(a.console_password.name())
+    );
+    after_wizard(a, &mut s);
+    let _ = writeln!(
+        s,
+        "Management Node VM: {} vCPU, {} MB RAM, {} GB disk, reserved (§27). Next: run `securitywizard` \
+         (see `securitywizard-sheet.md`), then `forja pexip apply`.",
+        m.reservation.vcpus, m.reservation.memory_mb, m.reservation.disk_gb
+    );
+    s
+}
+
+/// The wizard's questions in its order, with the answers.
+fn wizard_rows(a: &WizardAnswers) -> [(&'static str, String); 12] {
+    let c = &a.config;
+    [
         ("IP address", c.ip.clone()),
         ("Network mask", c.mask.clone()),
         ("Gateway", c.gw.clone()),
@@ -68,46 +89,35 @@ pub fn install_sheet(l: &Loaded, a: &WizardAnswers) -> String {
             yes_no(c.enable_analytics).into(),
         ),
         ("Contact e-mail address", c.contact_email_address.clone()),
-    ];
-    for (i, (q, v)) in rows.iter().enumerate() {
-        let _ = writeln!(s, "| {} | {q} | `{v}` |", i + 1);
+    ]
+}
+
+/// What the wizard cannot take and `apply` or the operator adds afterwards.
+fn after_wizard(a: &WizardAnswers, s: &mut String) {
+    if a.extra_dns.is_empty() && a.extra_ntp.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "## After the wizard\n");
+    if !a.extra_dns.is_empty() {
+        let list: Vec<String> = a.extra_dns.iter().map(|d| format!("`{d}`")).collect();
+        let _ = writeln!(
+            s,
+            "- The wizard takes one DNS server. Add the others under System > DNS servers: {}.",
+            list.join(", ")
+        );
+    }
+    if !a.extra_ntp.is_empty() {
+        let _ = writeln!(
+            s,
+            "- The wizard's NTP answer has no key. `forja pexip apply` adds every NTP server with its key (§73): {}.",
+            std::iter::once(&a.config.ntp)
+                .chain(a.extra_ntp.iter())
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let _ = writeln!(s);
-    let _ = writeln!(
-        s,
-        "Console user `admin` password (asked by the wizard with the web password, §31): {}.\n",
-        envelope(a.console_password.name())
-    );
-    if !a.extra_dns.is_empty() || !a.extra_ntp.is_empty() {
-        let _ = writeln!(s, "## After the wizard\n");
-        if !a.extra_dns.is_empty() {
-            let list: Vec<String> = a.extra_dns.iter().map(|d| format!("`{d}`")).collect();
-            let _ = writeln!(
-                s,
-                "- The wizard takes one DNS server. Add the others under System > DNS servers: {}.",
-                list.join(", ")
-            );
-        }
-        if !a.extra_ntp.is_empty() {
-            let _ = writeln!(
-                s,
-                "- The wizard's NTP answer has no key. `forja pexip apply` adds every NTP server with its key (§73): {}.",
-                std::iter::once(&c.ntp)
-                    .chain(a.extra_ntp.iter())
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        let _ = writeln!(s);
-    }
-    let _ = writeln!(
-        s,
-        "Management Node VM: {} vCPU, {} MB RAM, {} GB disk, reserved (§27). Next: run `securitywizard` \
-         (see `securitywizard-sheet.md`), then `forja pexip apply`.",
-        m.reservation.vcpus, m.reservation.memory_mb, m.reservation.disk_gb
-    );
-    s
 }
 
 /// One securitywizard question: the guide's wording, the profile's answer, the guide's answer, paragraphs.
@@ -124,115 +134,126 @@ fn below_1_2_allowed(v: TlsVersion) -> bool {
     v < TlsVersion::V1_2
 }
 
+/// One row of the §34 table: rule, question as the guide words it, the guide's answer, paragraphs, and how to
+/// read the profile's answer.
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&SecureMode) -> String,
+);
+
+/// The fourteen questions of §34 in the guide's order. A data table: one line per question.
+const QUESTIONS: [Row; 14] = [
+    (
+        "1616-5.1.a",
+        "Enable FIPS 140-2 compliance mode",
+        "YES",
+        "§34, §32",
+        |m| yn(m.fips_140_2),
+    ),
+    (
+        "1616-5.1.b",
+        "Disable system administrator account (this applies to SSH and console access)",
+        "YES",
+        "§34, §43",
+        |m| yn(m.disable_system_admin_account),
+    ),
+    (
+        "1616-5.1.c",
+        "Accept ICMPv6 redirects",
+        "NO",
+        "§34, §53",
+        |m| yn(m.accept_icmpv6_redirects),
+    ),
+    (
+        "1616-5.1.d",
+        "Drop incoming packets to closed ports rather than reject",
+        "YES",
+        "§34, §54",
+        |m| yn(m.drop_closed_ports),
+    ),
+    (
+        "1616-5.1.e",
+        "Accept multicast ICMPv6 echo requests",
+        "NO",
+        "§34, §53",
+        |m| yn(m.accept_multicast_icmpv6_echo),
+    ),
+    (
+        "1616-5.1.f",
+        "Enable IPv6 Duplicate Address Detection",
+        "NO",
+        "§34",
+        |m| yn(m.ipv6_dad),
+    ),
+    (
+        "1616-5.1.g",
+        "Active management web sessions",
+        "100",
+        "§34, §51",
+        |m| m.max_management_sessions.to_string(),
+    ),
+    (
+        "1616-5.1.h",
+        "Active per-user management web sessions",
+        "10",
+        "§34, §51",
+        |m| m.max_per_user_sessions.to_string(),
+    ),
+    ("1616-5.1.i", "Enable TLS < 1.2", "NO", "§34, §57", |m| {
+        yn(below_1_2_allowed(m.tls_min_version))
+    }),
+    (
+        "1616-5.1.j",
+        "Enable Anonymous DH for outbound SIP/TLS",
+        "NO",
+        "§34, §64",
+        |m| yn(m.anonymous_dh_outbound_sip),
+    ),
+    (
+        "1616-5.1.k",
+        "Permit TLS < 1.2 for inbound HTTPS",
+        "NO",
+        "§34, §57, §65",
+        |m| yn(below_1_2_allowed(m.inbound_https_tls_min_version)),
+    ),
+    ("1616-5.1.l", "Enable FIR", "YES", "§34", |m| yn(m.fir)),
+    (
+        "1616-5.1.m",
+        "Enable AES128-SHA ciphersuite",
+        "NO",
+        "§34, §64",
+        |m| yn(m.aes128_sha),
+    ),
+    (
+        "1616-5.1.n",
+        "Enable AES128-SHA ciphersuite for outbound SIP/TLS",
+        "NO",
+        "§34, §63",
+        |m| yn(m.aes128_sha_outbound_sip),
+    ),
+];
+
+fn yn(b: bool) -> String {
+    yes_no(b).to_owned()
+}
+
 /// The 14 §34 questions in the guide's order with the profile's answers.
 pub fn securitywizard_answers(m: &SecureMode) -> Vec<WizardQuestion> {
-    let q = |rule, question, answer: String, guide, paragraphs| WizardQuestion {
-        rule,
-        question,
-        answer,
-        guide,
-        paragraphs,
-    };
-    vec![
-        q(
-            "1616-5.1.a",
-            "Enable FIPS 140-2 compliance mode",
-            yes_no(m.fips_140_2).into(),
-            "YES",
-            "§34, §32",
-        ),
-        q(
-            "1616-5.1.b",
-            "Disable system administrator account (this applies to SSH and console access)",
-            yes_no(m.disable_system_admin_account).into(),
-            "YES",
-            "§34, §43",
-        ),
-        q(
-            "1616-5.1.c",
-            "Accept ICMPv6 redirects",
-            yes_no(m.accept_icmpv6_redirects).into(),
-            "NO",
-            "§34, §53",
-        ),
-        q(
-            "1616-5.1.d",
-            "Drop incoming packets to closed ports rather than reject",
-            yes_no(m.drop_closed_ports).into(),
-            "YES",
-            "§34, §54",
-        ),
-        q(
-            "1616-5.1.e",
-            "Accept multicast ICMPv6 echo requests",
-            yes_no(m.accept_multicast_icmpv6_echo).into(),
-            "NO",
-            "§34, §53",
-        ),
-        q(
-            "1616-5.1.f",
-            "Enable IPv6 Duplicate Address Detection",
-            yes_no(m.ipv6_dad).into(),
-            "NO",
-            "§34",
-        ),
-        q(
-            "1616-5.1.g",
-            "Active management web sessions",
-            m.max_management_sessions.to_string(),
-            "100",
-            "§34, §51",
-        ),
-        q(
-            "1616-5.1.h",
-            "Active per-user management web sessions",
-            m.max_per_user_sessions.to_string(),
-            "10",
-            "§34, §51",
-        ),
-        q(
-            "1616-5.1.i",
-            "Enable TLS < 1.2",
-            yes_no(below_1_2_allowed(m.tls_min_version)).into(),
-            "NO",
-            "§34, §57",
-        ),
-        q(
-            "1616-5.1.j",
-            "Enable Anonymous DH for outbound SIP/TLS",
-            yes_no(m.anonymous_dh_outbound_sip).into(),
-            "NO",
-            "§34, §64",
-        ),
-        q(
-            "1616-5.1.k",
-            "Permit TLS < 1.2 for inbound HTTPS",
-            yes_no(below_1_2_allowed(m.inbound_https_tls_min_version)).into(),
-            "NO",
-            "§34, §57, §65",
-        ),
-        q(
-            "1616-5.1.l",
-            "Enable FIR",
-            yes_no(m.fir).into(),
-            "YES",
-            "§34",
-        ),
-        q(
-            "1616-5.1.m",
-            "Enable AES128-SHA ciphersuite",
-            yes_no(m.aes128_sha).into(),
-            "NO",
-            "§34, §64",
-        ),
-        q(
-            "1616-5.1.n",
-            "Enable AES128-SHA ciphersuite for outbound SIP/TLS",
-            yes_no(m.aes128_sha_outbound_sip).into(),
-            "NO",
-            "§34, §63",
-        ),
-    ]
+    QUESTIONS
+        .iter()
+        .map(
+            |(rule, question, guide, paragraphs, answer)| WizardQuestion {
+                rule,
+                question,
+                answer: answer(m),
+                guide,
+                paragraphs,
+            },
+        )
+        .collect()
 }
 
 /// The securitywizard answer sheet.

@@ -34,16 +34,20 @@ pub fn citations(l: &Loaded, root: &RootPlan) -> anyhow::Result<Vec<Citation>> {
     ]);
     out.extend(selfcheck.into_iter().map(|p| ("1616-5.10".to_owned(), p)));
     for e in pexip::plan::plan(l)? {
-        let method = serde_json::to_value(e.method)?;
         let mut by = format!(
             "pexip/{}: {} {}",
             pexip::PLAN_JSON,
-            method.as_str().unwrap_or_default(),
+            e.method.as_str(),
             e.path
         );
-        // A list resource names its object (`name` or `address`: never a secret).
+        // A list resource names its object (`name`, `address`, `subject_name`: never a secret; a certificate
+        // is named by its kind, not its PEM text).
         if let Some(v) = e.key.as_ref().and_then(|k| e.body[k].as_str()) {
-            by.push_str(&format!(" ({v})"));
+            if v.contains("-----BEGIN ") {
+                by.push_str(" (PEM certificate)");
+            } else {
+                by.push_str(&format!(" ({v})"));
+            }
         }
         for r in e.rules {
             out.push((r, by.clone()));
@@ -67,8 +71,8 @@ pub fn citations(l: &Loaded, root: &RootPlan) -> anyhow::Result<Vec<Citation>> {
             out.push((r.to_string(), format!("pexip/{file}")));
         }
     }
-    for r in crate::firmware::plan(l).rules {
-        out.push((r.to_owned(), crate::firmware::PLAN_FILE.to_owned()));
+    for r in crate::firmware::RULES {
+        out.push(((*r).to_owned(), crate::firmware::PLAN_FILE.to_owned()));
     }
     Ok(out
         .into_iter()

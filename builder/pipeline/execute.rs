@@ -41,6 +41,8 @@ pub struct Context<'a> {
     pub report: Report,
     /// Keep `OUT/.forja-work` for inspection.
     pub keep_work: bool,
+    /// Where the Debian base tarballs are cached.
+    pub cache: crate::inputs::cache::Cache,
 }
 
 /// The extracted base.
@@ -49,8 +51,8 @@ struct BaseTree {
     sha256: Sha256,
 }
 
-/// Builds `plan` into `out`; returns the signed artifact names.
-pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String>> {
+/// Builds `plan` into `out`; returns the signed list (`SHA256SUMS`).
+pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<sign::Sums> {
     let _lock = OutputLock::acquire(out)?;
     let work = out.join(".forja-work");
     if work.exists() {
@@ -67,11 +69,12 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String
     {
         let _ = fs_err::remove_file(out.join(name));
     }
-    let stages = Stages::new();
+    let stages = Stages::default();
+    stages.begin("base: obtain and extract");
     let base = base(plan, &ctx, &work)?;
-    stages.done("base: obtain and extract");
+    stages.begin("compose: overlays, generated files, self-check");
     compose_root(plan, &ctx, &base.root)?;
-    stages.done("compose: overlays, generated files, self-check");
+    stages.begin("ESP, Pexip answers, node images");
     let (esp, kernel) = esp(plan, &base.root, &work)?;
     let drive = write_outputs(
         &plan.outputs,
@@ -86,20 +89,18 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<Vec<String
     if let Some(s) = &staged {
         s.lock.write(out)?;
     }
-    stages.done("ESP, Pexip answers, node images");
+    stages.begin("disk.raw: GPT, FAT32, ext4 root and payload");
     let layout = disk(plan, esp, &base.root, &payload_dir, out)?;
-    stages.done("disk.raw: GPT, FAT32, ext4 root and payload");
     let built = Built {
         kernel,
         base_sha256: base.sha256,
         layout,
     };
-    artifacts(plan, ctx, out, built, &base.root, staged.as_ref(), &stages)?;
-    Ok(plan.artifacts.clone())
+    artifacts(plan, ctx, out, built, &base.root, staged.as_ref(), &stages)
 }
 
 fn base(plan: &Plan, ctx: &Context, work: &Path) -> anyhow::Result<BaseTree> {
-    let (tarball, pinned) = crate::inputs::base::obtain(&plan.base, &ctx.inputs)?;
+    let (tarball, pinned) = crate::inputs::base::obtain(&plan.base, &ctx.inputs, &ctx.cache)?;
     // A prebuilt base is the profile's input: its pinned hash is checked before tar ever reads it (one more read
     // of the file), and again on the read that extracts it, in case it changed in between.
     if let Some(want) = pinned {
@@ -198,6 +199,12 @@ fn apply_edit(root: &Path, path: &str, op: &EditOp, ctx: &Context) -> anyhow::Re
         EditOp::ShadowPassword { user, hash } => {
             compose::access::set_password_hash(&text, user, &hash.render(ctx.secrets, &ctx.seed)?)
         }
+        EditOp::ShadowAgeing {
+            user,
+            min_days,
+            max_days,
+            warn_days,
+        } => compose::access::set_ageing(&text, user, [*min_days, *max_days, *warn_days]),
     };
     fs_err::write(&file, new).with_context(|| format!("writing {path}"))
 }
@@ -340,10 +347,11 @@ fn artifacts(
     root: &Path,
     staged: Option<&StagedNodes>,
     stages: &Stages,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<sign::Sums> {
     // Compression reads and writes the two largest artifacts anyway; their digests come from that pass.
     let mut known = Vec::new();
     if plan.artifacts.iter().any(|a| a == "disk.raw.zst") {
+        stages.begin("disk.raw.zst");
         let h =
             crate::compress::zstd_file_hashed(&out.join("disk.raw"), &out.join("disk.raw.zst"))?;
         for (name, (sha256, _)) in [("disk.raw", h.input), ("disk.raw.zst", h.output)] {
@@ -352,43 +360,90 @@ fn artifacts(
                 sha256,
             });
         }
-        stages.done("disk.raw.zst");
     }
+    stages.begin("reports, SBOM, SHA256SUMS and signatures");
     let base_sha256 = built.base_sha256;
     let mut record = plan.clone();
     record.built = Some(built);
-    write_atomic(
-        out.join("plan.json"),
+    write_known(
+        out,
+        &mut known,
+        "plan.json",
         &crate::artifact::json_lines(&record)?,
     )?;
     let sbom = crate::sbom::Sbom::of_build(base_sha256, root, staged.map(|s| &s.lock))?;
-    write_atomic(out.join("sbom.json"), &crate::artifact::json_lines(&sbom)?)?;
+    let who = crate::sbom::spdx::Identity {
+        profile_name: &plan.profile.name,
+        seed: &plan.disk_seed,
+        profile_sha256: plan.profile.sha256,
+        epoch: plan.source_date_epoch,
+    };
+    let spdx = crate::sbom::spdx::document(&sbom, &who);
+    write_known(
+        out,
+        &mut known,
+        crate::sbom::spdx::FILE,
+        &crate::artifact::json_lines(&spdx)?,
+    )?;
     super::enforced::mark(&mut ctx.report, &plan.enforcement)?;
-    write_atomic(out.join("compliance.json"), ctx.report.to_json().as_bytes())?;
-    write_atomic(
-        out.join("compliance.md"),
+    let compliance = ctx.report.to_json();
+    write_known(out, &mut known, "compliance.json", compliance.as_bytes())?;
+    write_known(
+        out,
+        &mut known,
+        "compliance.md",
         ctx.report.to_markdown().as_bytes(),
     )?;
+    // The report shows the hashes known by now; it cannot show SHA256SUMS', which lists the report itself.
+    let identity = crate::report::Identity {
+        signer: ctx.key.public().fingerprint(),
+        hashes: known
+            .iter()
+            .filter(|e| plan.artifacts.contains(&e.name))
+            .map(|e| (e.name.clone(), e.sha256))
+            .collect(),
+    };
+    let html = crate::report::render(&serde_json::from_str(&compliance)?, &record, &identity);
+    write_known(out, &mut known, crate::report::FILE, html.as_bytes())?;
     let names: Vec<&str> = plan.artifacts.iter().map(String::as_str).collect();
-    sign::sign_dir_with(out, &ctx.key, &names, &known)?;
-    stages.done("reports, SBOM, SHA256SUMS and signatures");
+    let sums = sign::sign_dir_with(out, &ctx.key, &names, &known)?;
+    stages.done();
     if !ctx.keep_work {
         let work = out.join(".forja-work");
         fs_err::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
+    Ok(sums)
+}
+
+/// Writes an artifact that is small enough to hash from memory, and remembers its digest for `SHA256SUMS`.
+fn write_known(
+    out: &Path,
+    known: &mut Vec<sign::sums::Entry>,
+    name: &str,
+    bytes: &[u8],
+) -> anyhow::Result<()> {
+    write_atomic(out.join(name), bytes)?;
+    known.push(sign::sums::Entry {
+        name: name.into(),
+        sha256: Sha256::of(bytes),
+    });
     Ok(())
 }
 
-/// Per-stage timings on stderr (`stage: NAME: 1.2 s`), for people and for ci/bench-build.
-struct Stages(std::cell::Cell<std::time::Instant>);
+/// Per-stage timings on stderr (`stage: NAME: 1.2 s`, read by ci/bench-build); each stage shows a spinner on a
+/// terminal (a start line otherwise) while it runs, so no part of a build is silent.
+#[derive(Debug, Default)]
+struct Stages(std::cell::RefCell<Option<crate::ui::Spinner>>);
 
 impl Stages {
-    fn new() -> Self {
-        Stages(std::cell::Cell::new(std::time::Instant::now()))
+    /// Ends the running stage, if any, and starts `name`.
+    fn begin(&self, name: &str) {
+        self.done();
+        *self.0.borrow_mut() = Some(crate::ui::Spinner::start(format!("stage: {name}")));
     }
-    fn done(&self, name: &str) {
-        let now = std::time::Instant::now();
-        log::info!("stage: {name}: {:.1} s", (now - self.0.get()).as_secs_f64());
-        self.0.set(now);
+    fn done(&self) {
+        if let Some(s) = self.0.borrow_mut().take() {
+            s.finish();
+        }
     }
 }

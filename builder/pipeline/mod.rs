@@ -2,13 +2,14 @@
 //! artifacts ([`execute`]). This is the only module that knows both the profile and the stages; every stage
 //! below it sees the plan (and its own inputs), never the profile.
 //!
-//! `forja build PROFILE` = check the guide's rules → check the secrets → resolve → execute.
+//! `forja build PROFILE` = check the guide's rules → check the secrets → check the input files → resolve → execute.
 //! `forja build PROFILE --plan plan.json` executes a saved plan instead of resolving again (refused when the
 //! plan was made from another version of the profile), so what `forja plan` printed is exactly what is built.
 
 pub mod enforced;
 pub mod execute;
 pub mod payload;
+pub mod preflight;
 pub mod resolve;
 
 use std::path::{Path, PathBuf};
@@ -35,10 +36,19 @@ pub struct BuildOptions {
     pub keep_work: bool,
     /// Execute this saved plan instead of resolving the profile again.
     pub plan: Option<PathBuf>,
+    /// The base cache folder (`--cache-dir`); `None`: [`crate::inputs::cache::Cache::locate`]'s default.
+    pub cache_dir: Option<PathBuf>,
 }
 
-/// Builds the profile into `out`; returns the signed artifact names.
-pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<String>> {
+/// What a build produced: the signed list and the signer's key fingerprint.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub sums: sign::Sums,
+    pub signer: String,
+}
+
+/// Builds the profile into `out`.
+pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Outcome> {
     // The guide first: a profile with a failing rule is never built.
     let report = crate::policy::evaluate(l);
     if report.failed() {
@@ -64,10 +74,19 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
         )
     })?;
     crate::pexip::bootstrap::check_secrets(l)?;
+    // A saved plan is outside input too: its names and paths are checked first, before anything else is read.
+    let saved = opts
+        .plan
+        .as_deref()
+        .map(|path| saved_plan(l, path))
+        .transpose()?;
+    preflight::check_inputs(l)?;
     let key = signing_key(l)?;
+    let signer = key.public().fingerprint();
+    let cache = crate::inputs::cache::Cache::locate(opts.cache_dir.as_deref())?;
     let env = Environment::detect(opts.extra_overlays.clone());
-    let plan = match &opts.plan {
-        Some(path) => saved_plan(l, path)?,
+    let plan = match saved {
+        Some(plan) => plan,
         None => resolve(l, &env)?,
     };
     let build_seed = plan.build_seed.clone().map(|secret| SecretRef { secret });
@@ -79,12 +98,14 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Vec<
         key,
         report,
         keep_work: opts.keep_work,
+        cache,
     };
-    execute::build(&plan, ctx, out)
+    let sums = execute::build(&plan, ctx, out)?;
+    Ok(Outcome { sums, signer })
 }
 
 /// `forja pexip generate`: the Pexip files of the plan (answers, sheets, REST plan, config drive) into
-/// `out/pexip/`, without building the image. Returns the paths written.
+/// `out`, without building the image. Returns the paths written.
 pub fn generate_pexip(l: &Loaded, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let secrets = l.secrets.as_ref().ok_or_else(|| {
         fail(
@@ -96,9 +117,20 @@ pub fn generate_pexip(l: &Loaded, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
         )
     })?;
     crate::pexip::bootstrap::check_secrets(l)?;
-    let (files, drive) = crate::pexip::outputs(l)?;
+    let (mut files, mut drive) = crate::pexip::outputs(l)?;
+    // A build puts these under OUT/pexip/; here `--out` is the folder itself, as for every other command.
+    let unprefix = |n: &mut String| {
+        if let Some(rest) = n.strip_prefix("pexip/") {
+            *n = rest.to_owned();
+        }
+    };
+    for f in &mut files {
+        unprefix(&mut f.name);
+    }
+    unprefix(&mut drive.name);
+    unprefix(&mut drive.user_data);
     let seed = Seed::new(secrets, l.profile.profile.build_seed.as_ref());
-    fs_err::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    crate::artifact::create_out_dir(out, "the output folder")?;
     execute::write_outputs(
         &files,
         Some(&drive),

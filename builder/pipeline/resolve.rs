@@ -319,9 +319,10 @@ fn payload(l: &Loaded) -> anyhow::Result<PayloadPlan> {
     })
 }
 
-/// The firmware plan (§30), written beside the image as it is.
+/// The firmware plan (§30), written beside the image as it is: the desired state `forja firmware apply|audit`
+/// work from.
 fn firmware_output(l: &Loaded) -> anyhow::Result<OutputFile> {
-    let text = String::from_utf8(crate::artifact::json_lines(&crate::firmware::plan(l))?)?;
+    let text = String::from_utf8(crate::artifact::json_lines(&crate::firmware::plan(l)?)?)?;
     Ok(OutputFile {
         name: crate::firmware::PLAN_FILE.into(),
         file: GenFile::text(crate::firmware::PLAN_FILE, 0o644, text, &[]),
@@ -334,7 +335,13 @@ fn artifacts(l: &Loaded, outputs: &[OutputFile], config_drive: &str) -> Vec<Stri
     if l.profile.outputs.compressed {
         a.push("disk.raw.zst".into());
     }
-    for f in ["plan.json", "compliance.json", "compliance.md", "sbom.json"] {
+    for f in [
+        "plan.json",
+        "compliance.json",
+        "compliance.md",
+        crate::report::FILE,
+        crate::sbom::spdx::FILE,
+    ] {
         a.push(f.into());
     }
     if !l.profile.pexip.images.is_empty() {

@@ -296,6 +296,14 @@ pub enum EditOp {
     SetKeys(Vec<(String, String)>),
     /// The password field of `user` in a shadow file.
     ShadowPassword { user: String, hash: SecretHash },
+    /// The ageing fields of `user` in a shadow file: minimum and maximum age and warning period, in days.
+    #[serde(rename_all = "kebab-case")]
+    ShadowAgeing {
+        user: String,
+        min_days: u32,
+        max_days: u32,
+        warn_days: u32,
+    },
 }
 
 /// A file of a static overlay tree, as the build copies it.

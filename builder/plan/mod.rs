@@ -16,6 +16,7 @@
 pub mod check;
 pub mod disk;
 pub mod files;
+pub mod summary;
 
 use std::path::Path;
 
@@ -251,6 +252,11 @@ impl Plan {
         Ok(plan)
     }
 
+    /// SOURCE_DATE_EPOCH as an RFC 3339 UTC date: the only date a build's outputs carry.
+    pub fn epoch_utc(&self) -> String {
+        epoch_utc(self.source_date_epoch)
+    }
+
     /// The partition plan of a given name.
     pub fn partition(&self, name: &str) -> Option<&PartitionPlan> {
         self.disk.iter().find(|p| p.name == name)
@@ -265,6 +271,16 @@ impl Plan {
             )
         })
     }
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn epoch_utc(epoch: u64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    i64::try_from(epoch)
+        .ok()
+        .and_then(|e| time::OffsetDateTime::from_unix_timestamp(e).ok())
+        .and_then(|d| d.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("@{epoch}"))
 }
 
 /// A plan is a few hundred kilobytes; anything much larger is not one.

@@ -24,8 +24,17 @@ const BACKUP_SCHEME: Finding = Finding {
     paragraph: "§95",
     topic: "Backup upload protocol",
     guide: "CCN-STIC 1616 §95: backups are always uploaded over SFTP; FTP is forbidden.",
-    other: "Pexip management API (autobackup_upload_url): the schema also accepts FTPS and FTP upload URLs.",
-    forja: "forja accepts only sftp:// (rule 1616-5.14.c); an auditor should confirm nobody changes the URL later in the web interface.",
+    other: "Pexip's management API documents \"Supported schemes: FTPS, FTP\" for autobackup_upload_url (the API's field table, and pexip/terraform-provider-pexip resource_infinity_autobackup.go); no public Pexip source shows sftp:// accepted, by v25.4 or later.",
+    forja: "forja refuses ftp:// and plans the profile's sftp:// or ftps:// URL; either way rule 1616-5.14.c is MANUAL: with sftp:// confirm that the Management Node accepts it (forja pexip apply stops with HTTP 400 otherwise), with ftps:// record the accreditation's acceptance of FTPS in place of SFTP. forja pexip audit reports any later change of the URL.",
+};
+
+const HTTP_ACCESS_FIELD: Finding = Finding {
+    id: "finding-http-access-field",
+    paragraph: "§56",
+    topic: "\"Enable HTTP access for external systems\"",
+    guide: "CCN-STIC 1616 §56: Platform > Global settings: \"Enable HTTP access for external systems\" is disabled.",
+    other: "Pexip's public SDK and Terraform provider name no field with that label; the global resource's legacy_api_http (\"Enable legacy API HTTP access\" in an earlier provider, deprecated and ignored in current versions) is the only match.",
+    forja: "forja's plan sets legacy_api_http = false and forja pexip audit reads it back (rule 1616-5.5.b); confirm once in the web interface that the box is unticked.",
 };
 
 const NTP_SHA1: Finding = Finding {
@@ -39,7 +48,7 @@ const NTP_SHA1: Finding = Finding {
 
 /// The findings that apply to this profile.
 pub fn findings(p: &Profile) -> Vec<Finding> {
-    let mut out = Vec::new();
+    let mut out = vec![HTTP_ACCESS_FIELD];
     if p.pexip.backup.enabled || p.pexip.backup.upload_url.is_some() {
         out.push(BACKUP_SCHEME);
     }

@@ -2,17 +2,19 @@
 //! operation §106–107) and the CCN-STIC-807 cryptography it refers to, as a table of [`rule::Rule`]s evaluated
 //! over a loaded profile into a [`Report`].
 //!
-//! What this module does not do: it never reads build inputs (images, CA files, keys) and never prints a secret
-//! value. `forja check` runs it; `forja build` will write the same [`Report`] as JSON and Markdown.
+//! What this module does not do: it never reads build inputs (images, CA files, keys: `pipeline::preflight` does)
+//! and never prints a secret value. `forja check` runs it; `forja build` will write the same [`Report`] as JSON and Markdown.
 //! See [`rule`] for the id scheme and statuses, and [`rules`] for each rule's lever.
 
 pub mod findings;
+pub mod markdown;
 pub mod report;
 pub mod rule;
 pub mod rules;
+pub mod secret_values;
 
 pub use findings::Finding;
-pub use report::{Report, RuleResult, Summary};
+pub use report::{InputFile, Report, RuleResult, Summary};
 pub use rule::{Enforcement, RuleId, Status};
 
 use crate::profile::Loaded;

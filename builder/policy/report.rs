@@ -3,12 +3,19 @@
 //! mirroring the guide's §7 checklist and then listing every rule).
 //!
 //! Checklist rows: NO when any of the row's rules FAILs; SÍ when all of them PASS or are WAIVED; both boxes empty
-//! while MANUAL steps are still open (the Observaciones column names them). The report never contains a secret
-//! value: reasons name secrets, never their values.
+//! while MANUAL steps are open or a rule rests on the operator's declaration (the Observaciones column names
+//! them). The report never contains a secret value: reasons name secrets, never their values.
+//!
+//! The JSON is read by other tools (the HTML report renders it): per rule `id`, `paragraph`, `statement`,
+//! `enforcement` (one of `host-artifact`, `pexip-plan`, `build-check`, `manual`, `declared`), `how` (what
+//! enforces it, or the operator's step, or what the operator declares), `proof` (the tests that prove it, as
+//! `tests/FILE.rs::function`), `status`, `reason`, and for a build `enforced_by`; then `inputs` (every file the
+//! profile names, as `forja check` found it), `findings` and `summary` (counts by status and by enforcement).
 //!
 //! A report made by `forja build` also names, per rule, what the build wrote to carry it out (`enforced_by`,
 //! see `build::enforced`); the Markdown lists it under the rule's enforcement kind.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -25,6 +32,10 @@ pub struct RuleResult {
     pub paragraph: &'static str,
     pub statement: &'static str,
     pub enforcement: Enforcement,
+    /// What enforces it, the operator's step, or what the operator declares.
+    pub how: &'static str,
+    /// The tests that prove it (`tests/FILE.rs::function`).
+    pub proof: &'static [&'static str],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checklist: Option<Checklist>,
     pub status: Status,
@@ -42,16 +53,23 @@ impl RuleResult {
             Verdict::Fail(reasons) => (Status::Fail, reasons.join("\n")),
             Verdict::Waived(why) => (Status::Waived, why),
             Verdict::NeedsSecrets => (Status::Manual, NO_SECRETS.to_owned()),
-            Verdict::Ok(note) if rule.enforcement == Enforcement::Manual => {
-                (Status::Manual, format!("{} [{note}]", rule.how))
-            }
-            Verdict::Ok(note) => (Status::Pass, note),
+            Verdict::Manual(step) => (Status::Manual, step),
+            Verdict::Ok(note) => match rule.enforcement {
+                Enforcement::Manual => (Status::Manual, format!("{} [{note}]", rule.how)),
+                Enforcement::Declared => (
+                    Status::Declared,
+                    format!("declared by the operator: {} [{note}]", rule.how),
+                ),
+                _ => (Status::Pass, note),
+            },
         };
         RuleResult {
             id: rule.id,
             paragraph: rule.paragraph,
             statement: rule.statement,
             enforcement: rule.enforcement,
+            how: rule.how,
+            proof: rule.proof,
             checklist: rule.checklist,
             status,
             reason,
@@ -60,25 +78,47 @@ impl RuleResult {
     }
 }
 
-/// Counts by status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// Counts by status, and of the rules by how they are enforced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub rules: usize,
     pub pass: usize,
     pub fail: usize,
     pub manual: usize,
+    pub declared: usize,
     pub waived: usize,
     pub findings: usize,
+    /// Rules per enforcement kind (`host-artifact`, `pexip-plan`, `build-check`, `manual`, `declared`).
+    pub by_enforcement: BTreeMap<&'static str, usize>,
 }
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} rules: {} PASS, {} FAIL, {} MANUAL, {} WAIVED; {} findings",
-            self.rules, self.pass, self.fail, self.manual, self.waived, self.findings
+            "{} rules: {} PASS, {} FAIL, {} MANUAL, {} DECLARED, {} WAIVED; {} findings",
+            self.rules,
+            self.pass,
+            self.fail,
+            self.manual,
+            self.declared,
+            self.waived,
+            self.findings
         )
     }
+}
+
+/// A file the profile names, as `forja check` found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputFile {
+    /// The profile field that names it, e.g. `pexip.certificates.ca-certificate`.
+    pub field: String,
+    /// The path as written in the profile.
+    pub path: String,
+    /// `ok` (exists and parses) or `not-here` (a file `forja build` needs that may live on another machine).
+    pub status: &'static str,
+    /// What was found, or what `forja build` will need.
+    pub note: String,
 }
 
 /// The compliance report of one profile.
@@ -88,6 +128,9 @@ pub struct Report {
     pub name: String,
     pub purpose: Purpose,
     pub rules: Vec<RuleResult>,
+    /// Every file the profile names, checked by `forja check` (empty when the report was made without looking).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputFile>,
     pub findings: Vec<Finding>,
     pub summary: Summary,
 }
@@ -95,13 +138,22 @@ pub struct Report {
 impl Report {
     pub fn new(loaded: &Loaded, rules: Vec<RuleResult>, findings: Vec<Finding>) -> Self {
         let count = |s| rules.iter().filter(|r| r.status == s).count();
+        let by_enforcement = Enforcement::ALL
+            .iter()
+            .map(|e| {
+                let n = rules.iter().filter(|r| r.enforcement == *e).count();
+                (e.as_str(), n)
+            })
+            .collect();
         let summary = Summary {
             rules: rules.len(),
             pass: count(Status::Pass),
             fail: count(Status::Fail),
             manual: count(Status::Manual),
+            declared: count(Status::Declared),
             waived: count(Status::Waived),
             findings: findings.len(),
+            by_enforcement,
         };
         Report {
             // The file name only: a report (signed in a build) must not depend on where the profile lies.
@@ -113,6 +165,7 @@ impl Report {
             name: loaded.profile.profile.name.to_string(),
             purpose: loaded.profile.profile.purpose,
             rules,
+            inputs: Vec::new(),
             findings,
             summary,
         }
@@ -162,16 +215,16 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:w_id$}  {:w_par$}  {:6}  REASON",
+            "{:w_id$}  {:w_par$}  {:8}  REASON",
             "RULE", "PARAGRAPH", "STATUS"
         );
-        let indent = " ".repeat(w_id + w_par + 12);
+        let indent = " ".repeat(w_id + w_par + 14);
         for r in &self.rules {
             let par_pad = w_par - r.paragraph.chars().count();
             let mut lines = r.reason.lines();
             let _ = writeln!(
                 out,
-                "{:w_id$}  {}{}  {:6}  {}",
+                "{:w_id$}  {}{}  {:8}  {}",
                 r.id.0,
                 r.paragraph,
                 " ".repeat(par_pad),
@@ -182,6 +235,13 @@ impl Report {
                 let _ = writeln!(out, "{indent}{l}");
             }
         }
+        for i in &self.inputs {
+            let _ = writeln!(
+                out,
+                "\nINPUT {} = {} ({}): {}",
+                i.field, i.path, i.status, i.note
+            );
+        }
         for f in &self.findings {
             let _ = writeln!(out, "\nFINDING {} ({}, {}):", f.id, f.paragraph, f.topic);
             let _ = writeln!(out, "  guide: {}", f.guide);
@@ -191,98 +251,4 @@ impl Report {
         let _ = writeln!(out, "\n{}", self.summary);
         out
     }
-
-    /// The auditor's report in Markdown: the §7 checklist with SÍ/NO, the findings, then every rule.
-    pub fn to_markdown(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# Informe de cumplimiento CCN-STIC 1616: `{}`\n",
-            self.name
-        );
-        let _ = writeln!(
-            out,
-            "Profile `{}` (purpose: {}). {}\n",
-            self.profile,
-            serde_json::to_value(self.purpose)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            self.summary
-        );
-        let _ = writeln!(out, "## 7. Checklist\n");
-        let _ = writeln!(out, "| ACCIONES | SÍ | NO | OBSERVACIONES |");
-        let _ = writeln!(out, "|---|---|---|---|");
-        let mut heading = "";
-        for row in Checklist::ALL {
-            if row.heading() != heading {
-                heading = row.heading();
-                let _ = writeln!(out, "| **{heading}** | | | |");
-            }
-            let rs: Vec<&RuleResult> = self
-                .rules
-                .iter()
-                .filter(|r| r.checklist == Some(row))
-                .collect();
-            let any = |s| rs.iter().any(|r| r.status == s);
-            let (si, no) = if any(Status::Fail) {
-                ("", "X")
-            } else if any(Status::Manual) {
-                ("", "")
-            } else {
-                ("X", "")
-            };
-            let obs: Vec<String> = rs
-                .iter()
-                .map(|r| format!("{} {}", r.id, r.status))
-                .collect();
-            let pending = if si.is_empty() && no.is_empty() {
-                "pendiente de pasos MANUAL: "
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {si} | {no} | {pending}{} |",
-                row.action(),
-                obs.join(", ")
-            );
-        }
-        let _ = writeln!(out, "\n## Findings\n");
-        if self.findings.is_empty() {
-            let _ = writeln!(out, "None.");
-        }
-        for f in &self.findings {
-            let _ = writeln!(out, "### {} ({}): {}\n", f.id, f.paragraph, f.topic);
-            let _ = writeln!(out, "- **Guide:** {}", f.guide);
-            let _ = writeln!(out, "- **Other source:** {}", f.other);
-            let _ = writeln!(out, "- **forja:** {}\n", f.forja);
-        }
-        let _ = writeln!(out, "\n## Rules\n");
-        let _ = writeln!(out, "| Rule | § | Status | Enforced | Statement | Reason |");
-        let _ = writeln!(out, "|---|---|---|---|---|---|");
-        for r in &self.rules {
-            // What the build wrote for the rule, under its enforcement kind.
-            let by: String = r
-                .enforced_by
-                .iter()
-                .map(|b| format!("<br>· `{}`", cell(b)))
-                .collect();
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {}{by} | {} | {} |",
-                r.id,
-                r.paragraph,
-                r.status,
-                r.enforcement.as_str(),
-                cell(r.statement),
-                cell(&r.reason)
-            );
-        }
-        out
-    }
-}
-
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', "<br>")
 }

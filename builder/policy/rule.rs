@@ -5,11 +5,14 @@
 //! - **Ids.** `1616-<section>` when a guide section yields one rule (`1616-5.9`), `1616-<section>.<letter>` when it
 //!   yields several (`1616-5.1.a`..`1616-5.1.o`), `807-<topic>` for the CCN-STIC-807 cryptography checks the guide
 //!   delegates to (§63–64, §67). Ids are stable: a rule that goes away leaves its id unused.
-//! - **Statuses.** A check returns a [`Verdict`]; the evaluator turns it into a [`Status`]: an `Ok` verdict is
-//!   PASS for rules forja enforces itself (profile validation, generated file, boot check) and MANUAL, with the
-//!   operator's exact step, for rules only a person can carry out. FAIL always wins: a profile that contradicts
-//!   the guide fails even where the step itself is manual. WAIVED is only ever given to a lab profile for a
-//!   lab-only relaxation; the same value in a production profile is a FAIL.
+//! - **Statuses.** A check returns a [`Verdict`]; the evaluator turns it into a [`Status`] by the rule's
+//!   [`Enforcement`]. An `Ok` verdict is PASS only for rules forja itself makes true (a host artifact, a
+//!   Management Node plan request, a check while building), each with the tests that prove it where it takes
+//!   effect ([`Rule::proof`]); MANUAL, with the operator's exact step, for rules only a person can carry out;
+//!   DECLARED for what the operator asserts in the profile and nothing can check. A check may also answer
+//!   MANUAL itself when the step left depends on the profile (a certificate not signed yet). FAIL always wins:
+//!   a profile that contradicts the guide fails even where the step itself is manual. WAIVED is only ever given
+//!   to a lab profile for a lab-only relaxation; the same value in a production profile is a FAIL.
 //! - **Reasons.** A FAIL reason is `file:line:col: field = value; what the guide wants and what to write`. Secret
 //!   values are never shown: reasons name the secret, never its value.
 
@@ -36,9 +39,14 @@ impl fmt::Display for RuleId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
+    /// forja enforces it (a host file or unit, a Management Node plan request, a check while building) and a test
+    /// proves the enforcement where it takes effect.
     Pass,
     Fail,
+    /// A person has to do it; the reason is the exact step.
     Manual,
+    /// The operator asserts it in the profile; nothing forja runs can check it.
+    Declared,
     Waived,
 }
 
@@ -48,6 +56,7 @@ impl Status {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
             Status::Manual => "MANUAL",
+            Status::Declared => "DECLARED",
             Status::Waived => "WAIVED",
         }
     }
@@ -59,28 +68,50 @@ impl fmt::Display for Status {
     }
 }
 
-/// Where a rule is made true.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How a rule is made true. Only the first three can give PASS; each names, in [`Rule::proof`], the tests that
+/// check the enforcement where it takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Enforcement {
-    /// The profile is refused unless it holds (the check itself is the enforcement).
-    Profile,
-    /// `forja build` writes it into the image or the node configuration (or checks it while building).
-    Generated,
-    /// The installed host checks it when it boots (and on a timer).
-    BootCheck,
+    /// A file, unit or script forja writes into the host image. Proof: the boot report checks it on the booted
+    /// host (`tests/support/report.rs`, each check broken on purpose in `tests/boot_report.rs`).
+    HostArtifact,
+    /// A request of the Management Node configuration plan (`pexip/plan.json`). Proof: the plan golden, `forja
+    /// pexip apply` against the strict stand-in Management Node, and `forja pexip audit` reading it back.
+    PexipPlan,
+    /// forja checks it while building or generating (input hashes, secret values) and refuses to go on.
+    BuildCheck,
     /// Only a person can do it; the report carries the exact step.
     Manual,
+    /// The operator asserts it in the profile and nothing forja runs can check it.
+    Declared,
 }
 
 impl Enforcement {
+    pub const ALL: [Enforcement; 5] = [
+        Enforcement::HostArtifact,
+        Enforcement::PexipPlan,
+        Enforcement::BuildCheck,
+        Enforcement::Manual,
+        Enforcement::Declared,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
-            Enforcement::Profile => "profile",
-            Enforcement::Generated => "generated",
-            Enforcement::BootCheck => "boot-check",
+            Enforcement::HostArtifact => "host-artifact",
+            Enforcement::PexipPlan => "pexip-plan",
+            Enforcement::BuildCheck => "build-check",
             Enforcement::Manual => "manual",
+            Enforcement::Declared => "declared",
         }
+    }
+
+    /// Whether an `Ok` verdict of a rule with this enforcement is a PASS.
+    pub fn enforced_by_forja(self) -> bool {
+        matches!(
+            self,
+            Enforcement::HostArtifact | Enforcement::PexipPlan | Enforcement::BuildCheck
+        )
     }
 }
 
@@ -160,8 +191,13 @@ pub struct Rule {
     /// One line, in English, of what must hold.
     pub statement: &'static str,
     pub enforcement: Enforcement,
-    /// How forja enforces it, or for MANUAL rules the operator's exact step.
+    /// What enforces it (the host file or unit, the plan request, the build check), for MANUAL rules the
+    /// operator's exact step, for DECLARED rules what the operator asserts.
     pub how: &'static str,
+    /// The tests that prove it, as `tests/FILE.rs::function`: for enforced rules the check at the point of
+    /// effect, for MANUAL and DECLARED rules the test that pulls the rule's lever. `tests/rule_proofs.rs` checks
+    /// that every one exists.
+    pub proof: &'static [&'static str],
     pub checklist: Option<Checklist>,
     pub check: fn(&Ctx) -> Verdict,
 }
@@ -177,6 +213,9 @@ pub enum Verdict {
     Waived(String),
     /// The check needs secret values and the secrets file is not available.
     NeedsSecrets,
+    /// What forja can do is done or not possible for this profile; the text is the operator's remaining step
+    /// (e.g. the signed certificate is not there yet).
+    Manual(String),
 }
 
 /// The reason given when a rule needs the secrets file and `check` runs without it.

@@ -1,8 +1,8 @@
 //! Loading a profile from disk: parse, explain errors with file:line:column, resolve relative paths, load the
 //! secrets file and check that every secret the profile names exists.
 //!
-//! `load` does not require the build inputs (vendor images, CA files, signing key) to exist: `forja check` judges
-//! the profile on its own, so an auditor can check it anywhere. `plan` and `build` check the inputs.
+//! `load` does not require the build inputs (vendor images, CA files, signing key) to exist; the files the profile
+//! names are checked by `pipeline::preflight`, which `forja check` and `forja build` run after loading.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -140,6 +140,14 @@ impl Loaded {
         self.roots()?
             .resolve_new(key, p)
             .map_err(|e| self.at_key(key, e))
+    }
+
+    /// A file reference joined to the profile's folder, for checks that only read it (`preflight`, the plan's
+    /// certificate fingerprints). References are relative paths of plain names (checked at load), so this stays
+    /// inside the folder; what goes into an image is opened through [`Loaded::input`], which also refuses a
+    /// symlink that leaves it.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        self.dir().join(p)
     }
 
     fn at_key(&self, key: &str, e: anyhow::Error) -> anyhow::Error {

@@ -92,6 +92,15 @@ pub fn file_refs(p: &Profile) -> Vec<(FieldPath, &InputPath)> {
     if let Some(ca) = &p.pexip.certificates.ca_certificate {
         out.push((FieldPath::parse("pexip.certificates.ca-certificate"), ca));
     }
+    if let Some(cert) = &p.pexip.certificates.server_certificate {
+        out.push((
+            FieldPath::parse("pexip.certificates.server-certificate"),
+            cert,
+        ));
+    }
+    if let Some(keys) = &p.boot.firmware.secure_boot_keys {
+        out.push((FieldPath::parse("boot.firmware.secure-boot-keys"), keys));
+    }
     for (i, img) in p.pexip.images.iter().enumerate() {
         out.push((
             FieldPath::parse(&format!("pexip.images[{i}].file")),

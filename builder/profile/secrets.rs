@@ -52,18 +52,39 @@ pub fn check_name(name: &str) -> Result<(), String> {
 /// be a file pasted by mistake.
 pub const MAX_SECRET_CHARS: usize = 1024;
 
+/// Longest PEM private key accepted (`pexip.certificates.server-key`): an RSA 4096 key is about 3.3 KB.
+pub const MAX_PEM_SECRET_BYTES: usize = 16 << 10;
+
 /// A secret value must be one line of printable text: it is hashed into files and sent in API requests, where a
-/// newline or NUL would end it early (or start something else). Says what is wrong without showing the value.
+/// newline or NUL would end it early (or start something else). The one exception is a PEM private key (a
+/// `-----BEGIN ...` block, e.g. `pexip.certificates.server-key`), whose lines are part of the format: it may hold
+/// line breaks and nothing else. An empty value is allowed: it stands for "none" (a firmware that has no
+/// administrator password yet); the guide's rules judge the strength of the values that need one. Says what is
+/// wrong without showing the value.
 pub fn check_value(value: &str) -> Result<(), String> {
-    if value.is_empty() {
-        return Err("is empty".into());
+    if value.starts_with("-----BEGIN ") {
+        if value.len() > MAX_PEM_SECRET_BYTES {
+            return Err(format!(
+                "is a PEM block longer than {MAX_PEM_SECRET_BYTES} bytes"
+            ));
+        }
+        return match value
+            .chars()
+            .position(|c| c.is_control() && c != '\n' && c != '\r')
+        {
+            Some(i) => Err(format!(
+                "is a PEM block holding a control character other than a line break at character {}",
+                i + 1
+            )),
+            None => Ok(()),
+        };
     }
     if value.chars().count() > MAX_SECRET_CHARS {
         return Err(format!("is longer than {MAX_SECRET_CHARS} characters"));
     }
     match value.chars().position(char::is_control) {
         Some(i) => Err(format!(
-            "holds a control character (newline, tab, NUL or similar) at character {}; a secret is one line of printable text",
+            "holds a control character (newline, tab, NUL or similar) at character {}; a secret is one line of printable text (only a PEM private key may span lines)",
             i + 1
         )),
         None => Ok(()),
@@ -315,7 +336,10 @@ mod tests {
         for (value, why) in [
             ("\"hunter2\\nset superusers=x\"", "control character"),
             ("\"hunter2\\u0000\"", "control character"),
-            ("\"\"", "is empty"),
+            (
+                "\"-----BEGIN PRIVATE KEY-----\\nhunter2\\u0000\\n\"",
+                "other than a line break",
+            ),
         ] {
             let text = format!("[secrets]\nok = \"fine\"\ngrub = {value}\n");
             let p = write(d.path(), &text, 0o600);
@@ -329,6 +353,10 @@ mod tests {
         let long = format!("[secrets]\na = \"{}\"\n", "x".repeat(MAX_SECRET_CHARS + 1));
         let err = Secrets::load(&write(d.path(), &long, 0o600), false).unwrap_err();
         assert!(format!("{err:#}").contains("longer than"), "{err:#}");
+        // A PEM private key keeps its line breaks, and an empty value means "none".
+        let pem = "[secrets]\nkey = \"\"\"\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n\"\"\"\nnone = \"\"\n";
+        let ok = Secrets::load(&write(d.path(), pem, 0o600), false).unwrap();
+        assert!(ok.names().any(|n| n == "key") && ok.names().any(|n| n == "none"));
         let bad_name = "[secrets]\n\"a b\" = \"x\"\n";
         let err = Secrets::load(&write(d.path(), bad_name, 0o600), false).unwrap_err();
         assert!(format!("{err:#}").contains("not a secret name"), "{err:#}");

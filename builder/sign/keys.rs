@@ -4,24 +4,20 @@
 //! key is a signify secret key without passphrase (`forja.sec`, mode 0600); [`SigningKey::load`] refuses a file
 //! that group or others can access, as ssh does with private keys.
 
-use fs_err::os::unix::fs::OpenOptionsExt;
-use fs_err::{self as fs, OpenOptions};
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use sha2::Digest;
 
 use super::{ALLOWED_SIGNERS, NAMESPACE, PUB, PUB_SSH, SEC, signify, sshsig};
-use crate::artifact::{partial_path, write_atomic};
+#[cfg(test)]
+use crate::artifact::partial_path;
+use crate::artifact::write_atomic;
 use crate::error::{Exit, fail};
-
-/// A signify key file is one or two short lines; anything larger is not one.
-const MAX_KEY_FILE: u64 = 64 << 10;
 
 /// An ed25519 public key with its signify key number.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -60,13 +56,37 @@ impl SigningKey {
         Ok(Self::from_seed(seed))
     }
 
-    /// Loads a signify secret key (unencrypted). Refuses a file that group or others can access.
+    /// Loads a signify secret key (unencrypted). Refuses a file that group or others can access, and names the
+    /// mix-ups people make: a public key where the secret one belongs, or a key that does not exist yet.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         // Check the mode of the file we read (fstat), not of whatever the path pointed to a moment earlier; a
         // regular file only, read through a cap.
-        let (bytes, meta) = crate::inbound::read_capped_with_meta(path, MAX_KEY_FILE)
-            .with_context(|| format!("cannot read secret key {}", path.display()))?;
+        let (bytes, meta) =
+            crate::inbound::read_capped_with_meta(path, MAX_KEY_FILE).map_err(|e| {
+                let hint = if path
+                    .symlink_metadata()
+                    .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+                {
+                    "; make a key pair with `forja keygen --out DIR` (it writes DIR/forja.sec and DIR/forja.pub)"
+                } else {
+                    ""
+                };
+                fail(
+                    crate::error::exit_of(&e),
+                    format!("cannot read secret key {}: {e:#}{hint}", path.display()),
+                )
+            })?;
         let mode = meta.permissions().mode() & 0o777;
+        if let Some(kind) = public_kind(&bytes) {
+            return Err(fail(
+                Exit::Input,
+                format!(
+                    "{} is {kind}, but a secret (signing) key is needed here: give the forja.sec that \
+                     `forja keygen` wrote beside it (`--signing-key`, or `[signing] key` in the profile)",
+                    path.display()
+                ),
+            ));
+        }
         if mode & 0o077 != 0 {
             return Err(fail(
                 Exit::Input,
@@ -108,10 +128,25 @@ impl fmt::Debug for SigningKey {
 }
 
 impl PublicKey {
-    /// Loads a signify public key file.
+    /// Loads a signify public key file; a secret key given by mistake is named as such (and not echoed).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let bytes = crate::inbound::read_capped(path, MAX_KEY_FILE)
-            .with_context(|| format!("cannot read public key {}", path.display()))?;
+        let bytes = crate::inbound::read_capped(path, MAX_KEY_FILE).map_err(|e| {
+            fail(
+                Exit::Input,
+                format!("cannot read public key {}: {e:#}", path.display()),
+            )
+        })?;
+        if signify::decode_secret(&bytes).is_ok() || is_signify_secret(&bytes) {
+            return Err(fail(
+                Exit::Input,
+                format!(
+                    "{} is a SECRET key, but a public key is needed here (`--pubkey`): give the forja.pub \
+                     written beside it, and keep {} private to its owner",
+                    path.display(),
+                    path.display()
+                ),
+            ));
+        }
         signify::decode_public(&bytes).map_err(|m| {
             fail(
                 Exit::Input,
@@ -160,10 +195,33 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// A key file is a few hundred bytes; anything larger is not one.
+const MAX_KEY_FILE: u64 = 64 << 10;
+
+/// What kind of public key `bytes` hold, if they hold one (signify or OpenSSH).
+fn public_kind(bytes: &[u8]) -> Option<&'static str> {
+    if signify::decode_public(bytes).is_ok() {
+        Some("a signify public key")
+    } else if bytes.starts_with(b"ssh-ed25519 ") || bytes.starts_with(b"forja ssh-ed25519 ") {
+        Some("an OpenSSH public key")
+    } else {
+        None
+    }
+}
+
+/// A signify secret key file, recognised by its comment line even when its body does not decode.
+fn is_signify_secret(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"untrusted comment: ")
+        && bytes
+            .split(|&b| b == b'\n')
+            .next()
+            .is_some_and(|l| String::from_utf8_lossy(l).contains("secret key"))
+}
+
 /// Writes `forja.sec` (mode 0600), `forja.pub`, `forja.pub.ssh` and `allowed_signers` into `dir`. Refuses if any
 /// of them exists: a key is never overwritten. Returns the paths written.
 pub fn write_keypair(dir: &Path, key: &SigningKey) -> anyhow::Result<Vec<PathBuf>> {
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::artifact::create_out_dir(dir, "the key folder")?;
     let names = [SEC, PUB, PUB_SSH, ALLOWED_SIGNERS];
     if let Some(existing) = names.iter().map(|n| dir.join(n)).find(|p| p.exists()) {
         return Err(fail(
@@ -191,41 +249,13 @@ pub fn write_public(dir: &Path, public: &PublicKey) -> anyhow::Result<()> {
     )
 }
 
-/// Writes a mode 0600 file that must not exist yet: the bytes go to a partial file created 0600, which is then
-/// hard-linked to the final name (a link, unlike a rename, fails if the name was taken in the meantime).
-pub fn write_private_new(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let partial = partial_path(target);
-    let _ = fs::remove_file(&partial);
-    let result = (|| -> io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&partial)?;
-        // The umask cannot widen 0600, but a pre-set ACL default could: set the mode explicitly.
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::hard_link(&partial, target)
-    })();
-    let _ = fs::remove_file(&partial);
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(fail(
-            Exit::Input,
-            format!(
-                "{} already exists; refusing to overwrite a key",
-                target.display()
-            ),
-        )),
-        Err(e) => Err(e).with_context(|| format!("writing {}", target.display())),
-    }
-}
+pub use crate::artifact::write_private_new;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::exit_of;
+    use fs_err as fs;
 
     #[test]
     fn a_seed_determines_every_key_file() {
@@ -283,6 +313,34 @@ mod tests {
         assert!(err.to_string().contains("chmod 600"), "{err}");
         fs::set_permissions(&sec, std::fs::Permissions::from_mode(0o600)).unwrap();
         SigningKey::load(&sec).unwrap();
+    }
+
+    #[test]
+    fn key_mix_ups_are_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_seed([3; 32]);
+        write_keypair(dir.path(), &key).unwrap();
+        let public = dir.path().join(PUB);
+        fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // A public key where the secret key belongs: said so, not "chmod 600 forja.pub".
+        for p in [public.clone(), dir.path().join(PUB_SSH)] {
+            let err = SigningKey::load(&p).unwrap_err();
+            assert_eq!(exit_of(&err), Exit::Input);
+            let msg = err.to_string();
+            assert!(
+                msg.contains("public key") && msg.contains("forja.sec"),
+                "{msg}"
+            );
+            assert!(!msg.contains("chmod"), "{msg}");
+        }
+        // The secret key where the public one belongs.
+        let err = PublicKey::load(&dir.path().join(SEC)).unwrap_err();
+        assert_eq!(exit_of(&err), Exit::Input);
+        assert!(err.to_string().contains("SECRET key"), "{err}");
+        assert!(err.to_string().contains("forja.pub"), "{err}");
+        // A key that does not exist yet: the command that makes one.
+        let err = SigningKey::load(&dir.path().join("missing.sec")).unwrap_err();
+        assert!(err.to_string().contains("forja keygen"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `forja verify DIR`: the offline check a site runs on what it received, with no external tool.
 //!
 //! Order, and the exit code each step can give:
-//! 1. the public key (`--key`, else `DIR/forja.pub`) and `SHA256SUMS` must be readable and well formed, or
+//! 1. the public key (`--pubkey`, else `DIR/forja.pub`) and `SHA256SUMS` must be readable and well formed, or
 //!    [`Exit::Input`] naming the file and line;
 //! 2. `SHA256SUMS.sig` (required) and `SHA256SUMS.sshsig` (checked when present) must be valid signatures by
 //!    that key over exactly this `SHA256SUMS`, or [`Exit::BadSignature`]; files are not hashed against a list
@@ -56,7 +56,7 @@ pub struct FileReport {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KeyReport {
     pub path: PathBuf,
-    /// False when the key was taken from the folder being verified (no `--key`).
+    /// False when the key was taken from the folder being verified (no `--pubkey`).
     pub pinned: bool,
     pub keynum: String,
     pub fingerprint: String,
@@ -132,7 +132,7 @@ pub fn verify_dir_with(dir: &Path, key: Option<&Path>, strict: bool) -> anyhow::
         return Err(fail(
             Exit::Input,
             format!(
-                "{} has no {PUB}: pass the key your site pinned with --key",
+                "{} has no {PUB}: pass the key your site pinned with --pubkey",
                 dir.display()
             ),
         ));
@@ -350,7 +350,7 @@ mod tests {
         assert_eq!(exit_of(&err), Exit::Input);
         fs::remove_file(dir.path().join(PUB)).unwrap();
         let err = verify_dir(dir.path(), None).unwrap_err();
-        assert!(err.to_string().contains("--key"), "{err}");
+        assert!(err.to_string().contains("--pubkey"), "{err}");
         let err = verify_dir(&dir.path().join("nope"), None).unwrap_err();
         assert_eq!(
             err.to_string(),

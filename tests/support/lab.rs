@@ -84,7 +84,19 @@ pub fn build(
     extra_env: &[(&str, &str)],
     extra_args: &[&str],
 ) -> Output {
+    build_in(Path::new("."), profile, out, extra_env, extra_args)
+}
+
+/// [`build`] run from the folder `cwd` (relative `profile` and `out` are taken from there).
+pub fn build_in(
+    cwd: &Path,
+    profile: &Path,
+    out: &Path,
+    extra_env: &[(&str, &str)],
+    extra_args: &[&str],
+) -> Output {
     let mut cmd = build_command(profile, out);
+    cmd.current_dir(cwd);
     cmd.args(extra_args);
     for (k, v) in extra_env {
         cmd.env(k, v);

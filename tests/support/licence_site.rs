@@ -14,7 +14,6 @@ use serde_json::Value;
 use super::pexip_server::Server;
 use super::prod_profile::{Prod, prod};
 
-pub const PASSWORD: &str = "Replace-Me-Web-2026!";
 /// The seed of the one courier key every test site trusts.
 pub const COURIER_SEED: u8 = 99;
 
@@ -39,7 +38,7 @@ pub fn keys(dir: &Path, seed: u8) -> (PathBuf, PathBuf) {
 
 pub fn site(seed: u8) -> Site {
     let prod = prod();
-    let server = Server::start("admin", PASSWORD);
+    let server = Server::start("admin", &prod.secret("pexip-web-admin"));
     let ca = prod.dir.path().join("ca.pem");
     std::fs::write(&ca, &server.ca_pem).unwrap();
     let (sec, public) = keys(&prod.dir.path().join("keys"), seed);
@@ -119,7 +118,14 @@ impl Site {
         let mut args = vec!["licence".into(), "request".into()];
         args.extend(self.manager_args());
         args.extend(
-            ["--entitlement", entitlement, "--key", s(&self.sec), "--out"].map(String::from),
+            [
+                "--entitlement",
+                entitlement,
+                "--signing-key",
+                s(&self.sec),
+                "--output",
+            ]
+            .map(String::from),
         );
         args.push(s(&self.path(out)).into());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -130,7 +136,13 @@ impl Site {
 
     pub fn inspect(&self, bundle: &str, extra: &[&str]) -> Output {
         let (bundle, audit) = (self.path(bundle), self.path("connected/licence-audit.log"));
-        let mut args = vec!["licence", "inspect", s(&bundle), "--key", s(&self.public)];
+        let mut args = vec![
+            "licence",
+            "inspect",
+            s(&bundle),
+            "--pubkey",
+            s(&self.public),
+        ];
         args.extend(["--audit", s(&audit)]);
         args.extend(extra);
         forja(&args)
@@ -138,7 +150,7 @@ impl Site {
 
     /// The connected side: pack a vendor response that names the request's reference, signed by the courier.
     pub fn respond(&self, bundle: &str, reference: &str, out: &str, extra: &[&str]) -> Output {
-        let mut with_key = vec!["--sign", s(&self.courier_sec)];
+        let mut with_key = vec!["--signing-key", s(&self.courier_sec)];
         with_key.extend(extra);
         self.respond_unsigned(bundle, reference, out, &with_key)
     }
@@ -164,9 +176,9 @@ impl Site {
             s(&self.path(bundle)).into(),
             "--response".into(),
             s(&response).into(),
-            "--key".into(),
+            "--pubkey".into(),
             s(&self.public).into(),
-            "--out".into(),
+            "--output".into(),
             s(&self.path(out)).into(),
             "--audit".into(),
             s(&audit).into(),
@@ -178,7 +190,7 @@ impl Site {
 
     /// The site applies with the courier key it pinned.
     pub fn apply(&self, inbound: &str, extra: &[&str]) -> Output {
-        let mut with_key = vec!["--courier-key", s(&self.courier_pub)];
+        let mut with_key = vec!["--courier-pubkey", s(&self.courier_pub)];
         with_key.extend(extra);
         self.apply_as(inbound, &with_key)
     }

@@ -5,3 +5,4 @@ pub mod bootproof;
 pub mod lab;
 pub mod qemu;
 pub mod report;
+pub mod report_host;

@@ -1,5 +1,6 @@
-//! The shipped production profile with its example secrets, as a site would set it up: copied into a temp
-//! folder, `test-values-only = false`, mode 0600.
+//! The shipped production profile as a site sets it up: copied into a temp folder with a secrets file that holds
+//! the site's own values (every value of the shipped example replaced, `test-values-only` removed, mode 0600).
+//! [`Prod::with_example_values`] keeps the example's values instead, which forja must refuse.
 
 #![allow(dead_code)]
 
@@ -14,19 +15,64 @@ pub struct Prod {
     pub secrets: PathBuf,
 }
 
-pub fn prod() -> Prod {
+/// A value a site could have chosen for secret `name`: the right shape for what it is (a 32-byte hex seed, a
+/// 40-hex NTP key, a 6-digit PIN, a §52 password), derived from the name so tests are reproducible.
+pub fn site_value(name: &str) -> String {
+    let h = forja::hashio::Sha256::of(format!("forja test site {name}").as_bytes()).to_string();
+    if name == "build-seed" {
+        return h;
+    }
+    if name.starts_with("ntp-key") {
+        return h[..40].to_owned();
+    }
+    if name.starts_with("vmr-") {
+        let digits: String = h
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .map(char::from)
+            .take(6)
+            .collect();
+        return format!("{digits:0>6}");
+    }
+    format!("Sq{}#{}x9", &h[..6], &h[6..12].to_ascii_uppercase())
+}
+
+fn example() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(root.join("profiles/ccn-stic-1616.secrets.example.toml")).unwrap()
+}
+
+/// Runs openssl (the oracle no one here wrote) in `dir`.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is needed for this test");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The site's CA (`site-ca.pem`, ECDSA P-384, its key in `site-ca.key`): the checked-in test CA of
+/// `tests/fixtures/site-ca/` (made by its `make.sh` with openssl), so plan goldens do not change run to run.
+fn site_ca(dir: &Path) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/site-ca");
+    for f in ["site-ca.pem", "site-ca.key"] {
+        std::fs::copy(fixture.join(f), dir.join(f)).unwrap();
+    }
+}
+
+fn make(secrets_text: &str) -> Prod {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let profile = dir.path().join("ccn-stic-1616.toml");
     std::fs::copy(root.join("profiles/ccn-stic-1616.toml"), &profile).unwrap();
-    let example =
-        std::fs::read_to_string(root.join("profiles/ccn-stic-1616.secrets.example.toml")).unwrap();
+    site_ca(dir.path());
     let secrets = dir.path().join("ccn-stic-1616.secrets.toml");
-    std::fs::write(
-        &secrets,
-        example.replace("test-values-only = true", "test-values-only = false"),
-    )
-    .unwrap();
+    std::fs::write(&secrets, secrets_text).unwrap();
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
     Prod {
         dir,
@@ -35,25 +81,59 @@ pub fn prod() -> Prod {
     }
 }
 
+/// The production profile with the site's own secrets.
+pub fn prod() -> Prod {
+    let text: String = example()
+        .lines()
+        .filter(|l| !l.starts_with("test-values-only"))
+        .map(|l| match l.split_once(" = \"") {
+            Some((name, _)) if !l.starts_with('#') => {
+                format!("{name} = \"{}\"\n", site_value(name))
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    make(&text)
+}
+
 impl Prod {
+    /// The production profile with the shipped example's values, `test-values-only` removed: what a careless
+    /// site would deploy.
+    pub fn with_example_values() -> Prod {
+        make(&example().replace("test-values-only = true\n", ""))
+    }
+
     pub fn load(&self) -> Loaded {
         load(&self.profile, SecretsNeed::Required).unwrap()
     }
 
-    /// Replaces one secret's value in the secrets file.
+    /// The value of one secret.
+    pub fn secret(&self, name: &str) -> String {
+        self.load()
+            .secrets
+            .unwrap()
+            .values()
+            .find(|s| s.name() == name)
+            .map(|s| s.expose().to_owned())
+            .unwrap()
+    }
+
+    /// Sets one secret's value in the secrets file (adding it when new).
     pub fn set_secret(&self, name: &str, value: &str) {
         let text = std::fs::read_to_string(&self.secrets).unwrap();
-        let out: Vec<String> = text
-            .lines()
-            .map(|l| {
-                if l.starts_with(&format!("{name} = ")) {
-                    format!("{name} = \"{value}\"")
-                } else {
-                    l.to_owned()
-                }
-            })
-            .collect();
-        std::fs::write(&self.secrets, out.join("\n") + "\n").unwrap();
+        let mut t: toml::Table = toml::from_str(&text).unwrap();
+        t.entry("secrets")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .unwrap()
+            .insert(name.to_owned(), toml::Value::String(value.to_owned()));
+        std::fs::write(&self.secrets, toml::to_string(&t).unwrap()).unwrap();
+    }
+
+    /// Rewrites the profile text with `f`.
+    pub fn edit(&self, f: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&self.profile).unwrap();
+        std::fs::write(&self.profile, f(text)).unwrap();
     }
 
     /// Every secret value in the secrets file (for leak checks).

@@ -41,6 +41,23 @@ pub struct Report {
     pub selfcheck: SelfCheck,
     #[serde(default)]
     pub firstboot_log: Vec<String>,
+    // Schema 2 (issue 14): what each host-side rule does where it takes effect. Absent in an older report, which
+    // the checks then name as missing.
+    #[serde(default)]
+    pub access: Option<super::report_host::Access>,
+    #[serde(default)]
+    pub time: Option<super::report_host::Time>,
+    #[serde(default)]
+    pub syslog: Option<super::report_host::SyslogState>,
+    /// `systemctl show -p TimersMonotonic --value forja-selfcheck.timer`.
+    #[serde(default)]
+    pub selfcheck_timer: Option<String>,
+    #[serde(default)]
+    pub bridge: Option<super::report_host::Bridge>,
+    #[serde(default)]
+    pub capacity: Option<super::report_host::Capacity>,
+    #[serde(default)]
+    pub snapshots: Option<super::report_host::Snapshots>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -309,6 +326,41 @@ pub struct Expected {
     pub nodes_lock: Option<Value>,
     /// The protected file the report unit tampers with.
     pub tamper_file: String,
+    /// `host.banner` as /etc/issue holds it.
+    pub banner: String,
+    pub tmout_seconds: u64,
+    /// Root's (minimum, maximum, warning) age in days.
+    pub root_ageing: (u32, u32, u32),
+    pub min_length: u32,
+    pub min_classes: u32,
+    pub history: u32,
+    /// (address, key id) of every host NTP server.
+    pub ntp: Vec<(String, Option<u32>)>,
+    /// rsyslog's TLS priority string, when the profile forwards over TLS.
+    pub syslog_priority: Option<String>,
+    /// The self-check timer's period as systemd prints it (`1h`, `30min`).
+    pub selfcheck_period: String,
+    /// (CPUs, MiB, GiB) the VMs need, as firstboot.env says.
+    pub capacity_need: (u64, u64, u64),
+    pub management_domain: String,
+    /// `pexip.backup.management-snapshots`.
+    pub snapshots: bool,
+}
+
+/// A period in minutes as systemd prints it in `TimersMonotonic` (`1d 2h 30min`).
+pub fn systemd_span(minutes: u32) -> String {
+    let (d, h, m) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+    let mut parts = Vec::new();
+    if d > 0 {
+        parts.push(format!("{d}d"));
+    }
+    if h > 0 {
+        parts.push(format!("{h}h"));
+    }
+    if m > 0 {
+        parts.push(format!("{m}min"));
+    }
+    parts.join(" ")
 }
 
 impl Expected {
@@ -352,8 +404,51 @@ impl Expected {
             domains,
             nodes_lock: None,
             tamper_file: "/etc/sysctl.d/60-forja.conf".into(),
+            banner: if p.host.banner.ends_with('\n') {
+                p.host.banner.to_string()
+            } else {
+                format!("{}\n", p.host.banner)
+            },
+            tmout_seconds: u64::from(p.host.session_timeout_minutes) * 60,
+            root_ageing: (
+                p.host.password_policy.min_age_days,
+                p.host.password_policy.max_age_days,
+                forja::compose::access::PASS_WARN_AGE,
+            ),
+            min_length: p.host.password_policy.min_length,
+            min_classes: p.host.password_policy.min_classes,
+            history: p.host.password_policy.history,
+            ntp: p
+                .host
+                .ntp
+                .iter()
+                .map(|n| (n.address.to_string(), n.key_id))
+                .collect(),
+            syslog_priority: p
+                .host
+                .syslog
+                .as_ref()
+                .filter(|s| s.transport == forja::profile::model::Transport::Tls)
+                .map(|s| forja::compose::timelogs::gnutls_priority(s.tls_min_version)),
+            selfcheck_period: systemd_span(p.host.self_check_minutes),
+            capacity_need: capacity_need(p),
+            management_domain: p.pexip.management.name.to_string(),
+            snapshots: p.pexip.backup.management_snapshots,
         }
     }
+}
+
+/// (CPUs, MiB, GiB) the profile's VMs need from the host, as `forja::compose::firstboot` writes them.
+fn capacity_need(p: &forja::profile::Profile) -> (u64, u64, u64) {
+    let r: Vec<_> = std::iter::once(&p.pexip.management.reservation)
+        .chain(p.pexip.conferencing.iter().map(|n| &n.reservation))
+        .collect();
+    (
+        1 + r.iter().map(|x| u64::from(x.vcpus)).sum::<u64>(),
+        forja::compose::firstboot::HOST_MEMORY_MIB
+            + r.iter().map(|x| u64::from(x.memory_mb)).sum::<u64>(),
+        r.iter().map(|x| u64::from(x.disk_gb)).sum::<u64>(),
+    )
 }
 
 /// One failed check: which area, and exactly what is wrong.
@@ -369,10 +464,10 @@ impl fmt::Display for Failure {
     }
 }
 
-struct Out(Vec<Failure>);
+pub(super) struct Out(Vec<Failure>);
 
 impl Out {
-    fn fail(&mut self, check: &'static str, message: impl Into<String>) {
+    pub(super) fn fail(&mut self, check: &'static str, message: impl Into<String>) {
         self.0.push(Failure {
             check,
             message: message.into(),
@@ -380,7 +475,7 @@ impl Out {
     }
 }
 
-fn list(v: &[String]) -> String {
+pub(super) fn list(v: &[String]) -> String {
     match v.len() {
         0 => "nothing".into(),
         1 => v[0].clone(),
@@ -391,14 +486,15 @@ fn list(v: &[String]) -> String {
 /// Every check of one boot's report. An empty list means the boot proved everything it can.
 pub fn check(r: &Report, e: &Expected) -> Vec<Failure> {
     let mut o = Out(Vec::new());
-    if r.schema != 1 {
+    if r.schema != 2 {
         o.fail(
             "report",
-            format!("report schema {} (this checker reads 1)", r.schema),
+            format!("report schema {} (this checker reads 2)", r.schema),
         );
     }
     check_systemd(r, e, &mut o);
     check_network(r, e, &mut o);
+    super::report_host::check_bridge(r, e, &mut o);
     check_firewall(r, e, &mut o);
     check_sysctl(r, e, &mut o);
     check_vmstore(r, e, &mut o);
@@ -406,10 +502,15 @@ pub fn check(r: &Report, e: &Expected) -> Vec<Failure> {
     check_domains(r, e, &mut o);
     check_grub(r, &mut o);
     check_selfcheck(r, e, &mut o);
+    super::report_host::check_access(r, e, &mut o);
+    super::report_host::check_time(r, e, &mut o);
+    super::report_host::check_syslog(r, e, &mut o);
+    super::report_host::check_capacity(r, e, &mut o);
+    super::report_host::check_snapshots(r, e, &mut o);
     o.0
 }
 
-fn unit<'a>(r: &'a Report, name: &str, prop: &str) -> &'a str {
+pub(super) fn unit<'a>(r: &'a Report, name: &str, prop: &str) -> &'a str {
     r.units
         .get(name)
         .and_then(|u| u.get(prop))
@@ -1074,10 +1175,28 @@ fn check_domains(r: &Report, e: &Expected, o: &mut Out) {
             continue;
         };
         let n = &d.name;
-        if d.state != "shut off" {
+        // forja-nodes starts the VMs only on a host whose capacity check passed (§27, §29); whether it ran is
+        // its condition's result (check_capacity ties that to the capacity check).
+        let started = unit(r, "forja-nodes.service", "ConditionResult") == "yes";
+        let want_state = if started { "running" } else { "shut off" };
+        if d.state != want_state {
             o.fail(
                 "domains",
-                format!("domain {n} is {}; expected defined, not started", d.state),
+                format!(
+                    "domain {n} is {}; expected {want_state} ({})",
+                    d.state,
+                    if started {
+                        "forja-nodes ran, so it started it"
+                    } else {
+                        "defined, not started: the capacity check did not pass"
+                    }
+                ),
+            );
+        }
+        if !d.xml.contains("<bootmenu enable='no'/>") {
+            o.fail(
+                "domains",
+                format!("domain {n} has a boot menu (§30: no <bootmenu enable='no'/>)"),
             );
         }
         if d.autostart.eq_ignore_ascii_case("enable") {
@@ -1106,40 +1225,46 @@ fn check_domains(r: &Report, e: &Expected, o: &mut Out) {
             );
         }
         if want.pinned {
-            let pinned: BTreeSet<u32> = d
-                .xml
-                .match_indices("<vcpupin ")
-                .filter_map(|(i, _)| {
-                    let rest = &d.xml[i..];
-                    let tag = &rest[..rest.find('>').unwrap_or(rest.len())];
-                    attr(tag, "vcpu")
-                        .and_then(|v| v.parse().ok())
-                        .filter(|_| attr(tag, "cpuset").is_some())
-                })
-                .collect();
-            let missing: Vec<String> = (0..want.vcpus)
-                .filter(|i| !pinned.contains(i))
-                .map(|i| i.to_string())
-                .collect();
-            if !missing.is_empty() {
-                o.fail(
-                    "domains",
-                    format!(
-                        "domain {n}: vCPU {} not pinned (no <vcpupin>)",
-                        list(&missing)
-                    ),
-                );
-            }
-            let locked = xml_elem(&d.xml, "memoryBacking")
-                .map(|(_, body)| body.contains("<locked/>"))
-                .unwrap_or(false);
-            if !locked {
-                o.fail(
-                    "domains",
-                    format!("domain {n}: memory not locked (no <memoryBacking><locked/>)"),
-                );
-            }
+            check_pinning(d, want, o);
         }
+    }
+}
+
+/// §27: every vCPU pinned, memory locked.
+fn check_pinning(d: &Domain, want: &ExpectedDomain, o: &mut Out) {
+    let n = &d.name;
+    let pinned: BTreeSet<u32> = d
+        .xml
+        .match_indices("<vcpupin ")
+        .filter_map(|(i, _)| {
+            let rest = &d.xml[i..];
+            let tag = &rest[..rest.find('>').unwrap_or(rest.len())];
+            attr(tag, "vcpu")
+                .and_then(|v| v.parse().ok())
+                .filter(|_| attr(tag, "cpuset").is_some())
+        })
+        .collect();
+    let missing: Vec<String> = (0..want.vcpus)
+        .filter(|i| !pinned.contains(i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        o.fail(
+            "domains",
+            format!(
+                "domain {n}: vCPU {} not pinned (no <vcpupin>)",
+                list(&missing)
+            ),
+        );
+    }
+    let locked = xml_elem(&d.xml, "memoryBacking")
+        .map(|(_, body)| body.contains("<locked/>"))
+        .unwrap_or(false);
+    if !locked {
+        o.fail(
+            "domains",
+            format!("domain {n}: memory not locked (no <memoryBacking><locked/>)"),
+        );
     }
 }
 
@@ -1170,6 +1295,20 @@ fn check_grub(r: &Report, o: &mut Out) {
 }
 
 fn check_selfcheck(r: &Report, e: &Expected, o: &mut Out) {
+    // §78: the timer runs the check every host.self-check-minutes (its drop-in replaces the unit's own period).
+    let want = format!("OnUnitActiveUSec={}", e.selfcheck_period);
+    match &r.selfcheck_timer {
+        Some(t) if t.contains(&format!("{want} ;")) => {}
+        other => o.fail(
+            "selfcheck",
+            format!(
+                "forja-selfcheck.timer runs on {:?}; expected {want}",
+                other
+                    .as_deref()
+                    .unwrap_or("(no selfcheck_timer in the report)")
+            ),
+        ),
+    }
     let sc = "forja-selfcheck.service";
     let (result, status) = (unit(r, sc, "Result"), unit(r, sc, "ExecMainStatus"));
     if result != "success" || status != "0" {

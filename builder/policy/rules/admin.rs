@@ -1,32 +1,41 @@
-//! §36–56: authentication, LDAP, administration interfaces, session parameters, password policy, interfaces
-//! and services.
+//! §36–48: administrator authentication, LDAP and the administration interfaces.
 //!
 //! MANUAL rules and their levers:
 //! - `1616-5.2.c` (§38, Active Directory integration for conference users): `pexip.admin-auth.directory-integration`.
+//!
+//! DECLARED rules and their levers:
+//! - `1616-5.3.a` (§40, read-only bind account): `pexip.admin-auth.ldap.bind-account-read-only` (and a bind DN
+//!   that names an administrator fails). What the account may write is decided in the directory.
+//! - `807-tls-ldap` (in [`super::crypto807`]): the directory's TLS floor.
+//!
+//! Pexip's `authentication` resource has no port, transport or TLS-version field: it talks LDAPv3 with StartTLS
+//! on 389 unless `ldap_permit_no_tls` allows plain LDAP, and uses the global catalog (3268) only when
+//! `ldap_use_global_catalog` is on. So `1616-5.3.b` is enforced through those two fields, and the profile's
+//! `ldap.port`/`ldap.transport` describe the directory (they must say 389/StartTLS, what Pexip will do).
 
 use crate::profile::model::{AuthSource, ClientCertificate, Ldap, LdapTransport};
 
 use super::super::rule::{Checklist, Checks, Ctx, Enforcement, Rule, RuleId, Verdict, val};
-use super::{judge_secrets, password_problems};
-
-const APPLIED: &str = "forja build writes it into the Management Node configuration it generates";
+use super::proof;
 
 pub static RULES: &[Rule] = &[
     Rule {
         id: RuleId("1616-5.2.a"),
         paragraph: "§36",
         statement: "Administrators authenticate against an external LDAP server",
-        enforcement: Enforcement::Generated,
-        how: APPLIED,
+        enforcement: Enforcement::PexipPlan,
+        how: "the plan PATCHes authentication/1/ source, ldap_server, ldap_base_dn, ldap_bind_username and the bind password",
+        proof: &[proof::PLAN_GOLDEN, proof::AUDIT],
         checklist: Some(Checklist::Ldap),
         check: admins_use_ldap,
     },
     Rule {
         id: RuleId("1616-5.2.b"),
         paragraph: "§37",
-        statement: "If administrator client certificates are required, the CA that issues them is imported",
-        enforcement: Enforcement::Generated,
-        how: APPLIED,
+        statement: "Administrator client certificates are required as configured, and the CA that issues them is imported",
+        enforcement: Enforcement::PexipPlan,
+        how: "the plan PATCHes authentication/1/ client_certificate and imports the profile's CA (POST ca_certificate/)",
+        proof: &[proof::PLAN_GOLDEN, proof::AUDIT],
         checklist: Some(Checklist::Ldap),
         check: client_certificates,
     },
@@ -36,6 +45,7 @@ pub static RULES: &[Rule] = &[
         statement: "Conference users are authenticated through the Active Directory integration",
         enforcement: Enforcement::Manual,
         how: "On the Management Node: Users & Devices > Active Directory / LDAP synchronisation: add the directory and the sync template for conference users (docs.pexip.com, integrate_ldap).",
+        proof: &["tests/policy_configuration.rs::conference_users_use_active_directory"],
         checklist: Some(Checklist::Ldap),
         check: directory_integration,
     },
@@ -43,8 +53,9 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-5.3.a"),
         paragraph: "§40",
         statement: "The LDAP bind account is a read-only service account, not an administrator",
-        enforcement: Enforcement::Profile,
-        how: "pexip.admin-auth.ldap.bind-account-read-only must be true",
+        enforcement: Enforcement::Declared,
+        how: "pexip.admin-auth.ldap.bind-account-read-only = true: the directory gives the bind account read rights only",
+        proof: &["tests/policy_configuration.rs::ldap_bind_account_is_read_only"],
         checklist: Some(Checklist::Ldap),
         check: ldap_read_only,
     },
@@ -52,8 +63,9 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-5.3.b"),
         paragraph: "§41",
         statement: "LDAP uses LDAPv3 with StartTLS on TCP 389",
-        enforcement: Enforcement::Generated,
-        how: APPLIED,
+        enforcement: Enforcement::PexipPlan,
+        how: "the plan PATCHes authentication/1/ ldap_permit_no_tls = false (StartTLS required) and ldap_use_global_catalog = false (port 389, not the global catalog's 3268)",
+        proof: &[proof::PLAN_GOLDEN, proof::AUDIT],
         checklist: Some(Checklist::Ldap),
         check: ldap_starttls,
     },
@@ -61,8 +73,9 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-5.3.c"),
         paragraph: "§42",
         statement: "LDAP \"Allow insecure transport\" is off: TLS is required",
-        enforcement: Enforcement::Generated,
-        how: APPLIED,
+        enforcement: Enforcement::PexipPlan,
+        how: "the plan PATCHes authentication/1/ ldap_permit_no_tls = false",
+        proof: &[proof::PLAN_GOLDEN, proof::AUDIT, proof::AUDIT_DRIFT],
         checklist: Some(Checklist::Ldap),
         check: ldap_no_insecure,
     },
@@ -70,8 +83,9 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-5.4.1.a"),
         paragraph: "§43–44",
         statement: "The host is administered on its console; SSH, if enabled at all, takes keys only",
-        enforcement: Enforcement::Generated,
-        how: "forja build installs no sshd unless host.ssh.enabled, and then writes a key-only sshd_config",
+        enforcement: Enforcement::HostArtifact,
+        how: "no sshd in the image unless host.ssh.enabled, and then a key-only sshd_config on the management address; the firewall drops TCP 22 otherwise",
+        proof: &[proof::BOOT_NETWORK, proof::BOOT_FIREWALL],
         checklist: Some(Checklist::Users),
         check: host_ssh_keys_only,
     },
@@ -79,8 +93,9 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-5.4.1.b"),
         paragraph: "§45, §56",
         statement: "SSH is disabled on the Management Node and every Conferencing Node",
-        enforcement: Enforcement::Generated,
-        how: APPLIED,
+        enforcement: Enforcement::PexipPlan,
+        how: "the plan PATCHes global/1/ enable_ssh = false, management_vm enable_ssh = OFF and registers every node with enable_ssh = OFF",
+        proof: &[proof::PLAN_GOLDEN, proof::AUDIT],
         checklist: Some(Checklist::Users),
         check: node_ssh_off,
     },
@@ -88,65 +103,11 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-5.4.2"),
         paragraph: "§47–48",
         statement: "Authentication source is \"LDAP database and local database\"",
-        enforcement: Enforcement::Generated,
-        how: APPLIED,
+        enforcement: Enforcement::PexipPlan,
+        how: "the plan PATCHes authentication/1/ source = LDAP+LOCAL",
+        proof: &[proof::PLAN_GOLDEN, proof::AUDIT],
         checklist: Some(Checklist::Users),
         check: ldap_and_local,
-    },
-    Rule {
-        id: RuleId("1616-5.4.3.a"),
-        paragraph: "§51",
-        statement: "A login banner is shown before authentication (web interface and host console)",
-        enforcement: Enforcement::Generated,
-        how: "forja build writes the banner into the node configuration and the host's /etc/issue",
-        checklist: Some(Checklist::Session),
-        check: banners,
-    },
-    Rule {
-        id: RuleId("1616-5.4.3.b"),
-        paragraph: "§51",
-        statement: "Idle management sessions end after 5 minutes",
-        enforcement: Enforcement::Generated,
-        how: "forja build sets the web session timeout and the host shell's TMOUT",
-        checklist: Some(Checklist::Session),
-        check: session_timeout,
-    },
-    Rule {
-        id: RuleId("1616-5.4.4.a"),
-        paragraph: "§52",
-        statement: "Password policy: 12+ characters, 4 classes, history 5, max age 60 days, min age 10 days",
-        enforcement: Enforcement::Generated,
-        how: "forja build writes the policy into PAM (pwquality, pwhistory) and login.defs on the host",
-        checklist: Some(Checklist::Users),
-        check: password_policy,
-    },
-    Rule {
-        id: RuleId("1616-5.4.4.b"),
-        paragraph: "§52",
-        statement: "Every password forja sets follows the §52 policy (nodes, bootloader, firmware, vmstore)",
-        enforcement: Enforcement::Generated,
-        how: "forja build checks the values before hashing them into the image",
-        checklist: Some(Checklist::Users),
-        check: chosen_passwords,
-    },
-    Rule {
-        id: RuleId("1616-5.5.a"),
-        paragraph: "§53–55",
-        statement: "The host firewall drops by default and opens management services only to named admin networks",
-        enforcement: Enforcement::Generated,
-        how: "forja build writes an nftables ruleset: default drop, services only on the management NIC from network.management.admin-networks",
-        checklist: None,
-        check: admin_networks_narrow,
-    },
-    Rule {
-        id: RuleId("1616-5.5.b"),
-        paragraph: "§56",
-        statement: "\"Enable HTTP access for external systems\" is off",
-        // The public API names no field for it, so the configuration plan cannot set it: the operator checks it.
-        enforcement: Enforcement::Manual,
-        how: "On the Management Node: Platform > Global settings > Connectivity: leave \"Enable HTTP access for external systems\" unticked",
-        checklist: None,
-        check: http_access_off,
     },
 ];
 
@@ -236,20 +197,30 @@ fn ldap_read_only(ctx: &Ctx) -> Verdict {
 }
 
 fn ldap_starttls(ctx: &Ctx) -> Verdict {
-    with_ldap(ctx, "LDAPv3 StartTLS on 389", |c, l| {
-        c.expect(
+    with_ldap(
+        ctx,
+        "StartTLS required, global catalog off (port 389)",
+        |c, l| {
+            c.expect(
             l.transport == LdapTransport::Starttls,
             "pexip.admin-auth.ldap.transport",
             val(&l.transport),
-            "§41: use LDAPv3 StartTLS: set transport = \"starttls\"",
+            "§41: Pexip talks LDAPv3 with StartTLS: set transport = \"starttls\" and offer StartTLS on the directory",
         );
-        c.expect(
+            c.expect(
             l.port == 389,
             "pexip.admin-auth.ldap.port",
             l.port,
-            "§41: StartTLS runs on TCP 389: set port = 389",
+            "§41: StartTLS runs on TCP 389, the port Pexip uses without the global catalog: set port = 389",
         );
-    })
+            c.expect(
+                !l.allow_insecure_transport,
+                "pexip.admin-auth.ldap.allow-insecure-transport",
+                true,
+                "§41: StartTLS must be required, not optional: set it to false",
+            );
+        },
+    )
 }
 
 fn ldap_no_insecure(ctx: &Ctx) -> Verdict {
@@ -267,7 +238,7 @@ fn host_ssh_keys_only(ctx: &Ctx) -> Verdict {
     let mut c = ctx.checks();
     let s = &ctx.p.host.ssh;
     if !s.enabled {
-        return c.verdict("host SSH off");
+        return c.verdict("host SSH off: no sshd, TCP 22 dropped");
     }
     c.expect(
         !s.password_authentication,
@@ -314,128 +285,4 @@ fn ldap_and_local(ctx: &Ctx) -> Verdict {
         "§47–48: use LDAP with the local database as fallback: set source = \"ldap+local\"",
     );
     c.verdict("LDAP database and local database")
-}
-
-fn banners(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    c.expect(
-        !ctx.p.pexip.session.banner.trim().is_empty(),
-        "pexip.session.banner",
-        "\"\"",
-        "§51: write the warning and consent text shown before login",
-    );
-    c.expect(
-        !ctx.p.host.banner.trim().is_empty(),
-        "host.banner",
-        "\"\"",
-        "§51: write the warning and consent text shown before login",
-    );
-    c.verdict("banners set")
-}
-
-fn session_timeout(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    let w = ctx.p.pexip.session.timeout_minutes;
-    c.expect(
-        w == 5,
-        "pexip.session.timeout-minutes",
-        w,
-        "§51: the web session timeout must be 5 minutes: set it to 5",
-    );
-    let h = ctx.p.host.session_timeout_minutes;
-    c.expect(
-        (1..=5).contains(&h),
-        "host.session-timeout-minutes",
-        h,
-        "§51: idle sessions end within 5 minutes: set it to 5",
-    );
-    c.verdict("5 minutes")
-}
-
-fn password_policy(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    let p = &ctx.p.host.password_policy;
-    let f = "host.password-policy";
-    c.expect(
-        p.min_length >= 12,
-        &format!("{f}.min-length"),
-        p.min_length,
-        "§52: at least 12 characters: set it to 12 or more",
-    );
-    c.expect(
-        p.min_classes >= 4,
-        &format!("{f}.min-classes"),
-        p.min_classes,
-        "§52: lower case, upper case, digit and special character: set it to 4",
-    );
-    c.expect(
-        p.history >= 5,
-        &format!("{f}.history"),
-        p.history,
-        "§52: the last 5 passwords cannot be reused: set it to 5 or more",
-    );
-    c.expect(
-        (1..=60).contains(&p.max_age_days),
-        &format!("{f}.max-age-days"),
-        p.max_age_days,
-        "§52: change passwords every 60 days: set it to 60 or less",
-    );
-    c.expect(
-        p.min_age_days >= 10,
-        &format!("{f}.min-age-days"),
-        p.min_age_days,
-        "§52: no new change before 10 days: set it to 10 or more",
-    );
-    c.verdict("12+ chars, 4 classes, history 5, 60/10 days")
-}
-
-fn chosen_passwords(ctx: &Ctx) -> Verdict {
-    let p = ctx.p;
-    let mut refs = Vec::new();
-    for (i, n) in p.pexip.conferencing.iter().enumerate() {
-        refs.push((format!("pexip.conferencing[{i}].password"), &n.password));
-    }
-    if let Some(r) = &p.boot.bootloader_password {
-        refs.push(("boot.bootloader-password".to_owned(), r));
-    }
-    if let Some(r) = &p.host.root_password {
-        refs.push(("host.root-password".to_owned(), r));
-    }
-    if let Some(r) = &p.boot.firmware.admin_password {
-        refs.push(("boot.firmware.admin-password".to_owned(), r));
-    }
-    if let Some(r) = &p.storage.passphrase {
-        refs.push(("storage.passphrase".to_owned(), r));
-    }
-    let policy = &p.host.password_policy;
-    judge_secrets(
-        ctx,
-        refs,
-        |pw| password_problems(pw, policy),
-        "node, host root, bootloader, firmware and vmstore passwords meet §52",
-    )
-}
-
-fn admin_networks_narrow(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    for (i, n) in ctx.p.network.management.admin_networks.iter().enumerate() {
-        c.expect(
-            n.prefix > 0,
-            &format!("network.management.admin-networks[{i}]"),
-            val(&n.to_string()),
-            "§54: the firewall is opened only where strictly necessary: list the administrators' networks, not the whole internet",
-        );
-    }
-    c.verdict("default drop; management services only from the admin networks")
-}
-
-fn http_access_off(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    c.expect(
-        !ctx.p.pexip.management.http_access_for_external_systems,
-        "pexip.management.http-access-for-external-systems",
-        true,
-        "§56: HTTP access for external systems stays off: set it to false",
-    );
-    c.verdict("off")
 }

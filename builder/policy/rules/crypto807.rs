@@ -2,11 +2,22 @@
 //! TLS 1.2+, RSA/DSA >= 3072 bits, ECDSA P-256/P-384 (§67), hashes SHA-256 or larger, DH groups 15, 16, 19, 20,
 //! 21, 28, 29, 30, and SSH algorithm lists. Ids are `807-<topic>`.
 //!
+//! DECLARED rules and their levers: `807-tls-ldap` (`pexip.admin-auth.ldap.tls-min-version`: Pexip has no LDAP
+//! TLS setting, the directory's floor is the site's) and `807-dh` (`pexip.sip.dh-groups`: Pexip has no DH-group
+//! setting; §63–64 concern the external peers, which must offer these groups). The nodes' own TLS floor is the
+//! securitywizard's answers (`1616-5.1.i`, `1616-5.1.k`).
+//!
 //! The allowed SSH lists are public so that the stage that writes `sshd_config` uses the same ones.
 
 use crate::profile::model::{HashAlg, KeyType, TlsVersion};
 
 use super::super::rule::{Checklist, Ctx, Enforcement, Rule, RuleId, Verdict, val};
+use super::proof;
+
+const CERT_INPUT: &str =
+    "tests/check_inputs.rs::a_server_certificate_that_breaks_the_profile_is_refused";
+const CERT_AUDIT: &str =
+    "tests/pexip_certificates.rs::the_audit_reads_the_key_and_hash_of_the_certificate_in_use";
 
 /// Diffie-Hellman groups CCN-STIC-807 allows (§64).
 pub const DH_GROUPS: [u32; 8] = [15, 16, 19, 20, 21, 28, 29, 30];
@@ -38,18 +49,33 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: RuleId("807-tls"),
         paragraph: "§57, §63–64",
-        statement: "Every TLS endpoint (nodes, inbound HTTPS, LDAP, syslog) accepts TLS 1.2 or 1.3 only",
-        enforcement: Enforcement::Profile,
-        how: "every tls-min-version in the profile must be \"1.2\" or \"1.3\"",
+        statement: "The host's TLS client (remote syslog) offers TLS 1.2 or 1.3 only, and the nodes' answers keep TLS below 1.2 off",
+        enforcement: Enforcement::HostArtifact,
+        how: "rsyslog's GnuTLS priority string allows host.syslog.tls-min-version and later only; the nodes' floor is the securitywizard answers (1616-5.1.i, 1616-5.1.k)",
+        proof: &[
+            proof::BOOT_SYSLOG,
+            "tests/policy_configuration.rs::rejects_tls_below_1_2",
+        ],
         checklist: Some(Checklist::Tls),
         check: tls_versions,
+    },
+    Rule {
+        id: RuleId("807-tls-ldap"),
+        paragraph: "§41, §63–64",
+        statement: "The directory server accepts TLS 1.2 or 1.3 only",
+        enforcement: Enforcement::Declared,
+        how: "pexip.admin-auth.ldap.tls-min-version: the directory's own TLS floor (Pexip has no setting for it)",
+        proof: &["tests/policy_services.rs::rejects_ldap_below_tls_1_2"],
+        checklist: Some(Checklist::Tls),
+        check: ldap_tls,
     },
     Rule {
         id: RuleId("807-rsa"),
         paragraph: "§64, §67",
         statement: "RSA or DSA certificate keys have at least 3072 bits",
-        enforcement: Enforcement::Profile,
-        how: "pexip.certificates.key-size >= 3072 when key-type is rsa or dsa",
+        enforcement: Enforcement::BuildCheck,
+        how: "pexip.certificates.key-size >= 3072 when key-type is rsa or dsa; forja check refuses a signed certificate whose key differs from the profile's, and forja pexip audit reads the key of the certificate in use",
+        proof: &[CERT_INPUT, CERT_AUDIT],
         checklist: Some(Checklist::Certificates),
         check: rsa_size,
     },
@@ -57,8 +83,9 @@ pub static RULES: &[Rule] = &[
         id: RuleId("807-ecdsa"),
         paragraph: "§64, §67",
         statement: "ECDSA certificate keys use P-256 or P-384",
-        enforcement: Enforcement::Profile,
-        how: "pexip.certificates.key-size is 256 or 384 when key-type is ecdsa",
+        enforcement: Enforcement::BuildCheck,
+        how: "pexip.certificates.key-size is 256 or 384 when key-type is ecdsa; the signed certificate's curve is checked by forja check and forja pexip audit",
+        proof: &[CERT_INPUT, CERT_AUDIT],
         checklist: Some(Checklist::Certificates),
         check: ecdsa_curve,
     },
@@ -66,17 +93,19 @@ pub static RULES: &[Rule] = &[
         id: RuleId("807-hash"),
         paragraph: "§64, §67",
         statement: "Certificate signatures use SHA-256 or larger (SHA-256/384 with ECDSA)",
-        enforcement: Enforcement::Profile,
-        how: "pexip.certificates.signature-hash",
+        enforcement: Enforcement::BuildCheck,
+        how: "pexip.certificates.signature-hash; the signed certificate's signature algorithm is checked by forja check and forja pexip audit",
+        proof: &[CERT_INPUT, CERT_AUDIT],
         checklist: Some(Checklist::Certificates),
         check: signature_hash,
     },
     Rule {
         id: RuleId("807-dh"),
-        paragraph: "§64",
-        statement: "Only Diffie-Hellman groups 15, 16, 19, 20, 21, 28, 29, 30 are offered",
-        enforcement: Enforcement::Profile,
-        how: "pexip.sip.dh-groups",
+        paragraph: "§63–64",
+        statement: "Only Diffie-Hellman groups 15, 16, 19, 20, 21, 28, 29, 30 are negotiated with external peers",
+        enforcement: Enforcement::Declared,
+        how: "pexip.sip.dh-groups: the groups the site's endpoints and gateways are configured to offer (Pexip has no setting for them; its IPsec uses 4096-bit DH, §60)",
+        proof: &["tests/policy_services.rs::rejects_dh_group_14"],
         checklist: Some(Checklist::Tls),
         check: dh_groups,
     },
@@ -84,8 +113,12 @@ pub static RULES: &[Rule] = &[
         id: RuleId("807-ssh"),
         paragraph: "§58, §64",
         statement: "SSH uses v2 with CCN-STIC-807 key exchange, ciphers and MACs only",
-        enforcement: Enforcement::Generated,
-        how: "forja build writes sshd_config with the allowed lists (or the profile's subset of them)",
+        enforcement: Enforcement::HostArtifact,
+        how: "no sshd unless host.ssh.enabled; then sshd_config lists only the allowed algorithms (or the profile's subset of them)",
+        proof: &[
+            proof::BOOT_NETWORK,
+            "builder/compose/access.rs::sshd_config_offers_only_807_algorithms",
+        ],
         checklist: None,
         check: ssh_algorithms,
     },
@@ -109,13 +142,27 @@ fn tls_versions(ctx: &Ctx) -> Verdict {
         "pexip.secure-mode.inbound-https-tls-min-version",
         s.inbound_https_tls_min_version,
     );
-    if let Some(l) = &ctx.p.pexip.admin_auth.ldap {
-        check("pexip.admin-auth.ldap.tls-min-version", l.tls_min_version);
-    }
     if let Some(s) = &ctx.p.host.syslog {
         check("host.syslog.tls-min-version", s.tls_min_version);
     }
     c.verdict(format!("TLS {} or later everywhere", min.as_str()))
+}
+
+fn ldap_tls(ctx: &Ctx) -> Verdict {
+    let mut c = ctx.checks();
+    if let Some(l) = &ctx.p.pexip.admin_auth.ldap {
+        c.expect(
+            l.tls_min_version >= TlsVersion::V1_2,
+            "pexip.admin-auth.ldap.tls-min-version",
+            val(&l.tls_min_version),
+            "CCN-STIC-807 allows TLS 1.2 and 1.3 only: set it to \"1.2\" or \"1.3\" and configure the directory so",
+        );
+        return c.verdict(format!(
+            "directory TLS {} or later",
+            l.tls_min_version.as_str()
+        ));
+    }
+    c.verdict("no directory")
 }
 
 fn rsa_size(ctx: &Ctx) -> Verdict {

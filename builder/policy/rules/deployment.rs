@@ -1,27 +1,33 @@
-//! Chapter 4, deployment and installation (§10–31).
+//! Chapter 4 up to §21: secure delivery, installation environment, operational nodes, licences (§10–21).
 //!
 //! MANUAL rules and their levers:
-//! - `1616-4.2` (§14–16, site firewalls between nodes): the lever is the node addressing (`gateway` must lie in the
-//!   node's own subnet, or the traffic the site must allow cannot even be routed).
+//! - `1616-4.2` (§14–16, site firewalls between nodes): the node addressing (`gateway` must lie in the node's
+//!   own subnet, or the traffic the site must allow cannot even be routed).
 //! - `1616-4.4.b` (§18–21, licence upload): `pexip.licence.activation` (`online` fails).
-//! - `1616-4.6.b` (§30, firmware password): `boot.firmware.admin-password`, `secure-boot`, `boot-order`.
 //!
-//! Lab-only relaxations: stand-in images (`1616-4.1.a`) and the published test secrets (`1616-4.6.e`) are WAIVED
-//! in a lab profile and FAIL in a production one.
+//! DECLARED rules and their levers:
+//! - `1616-4.1.a` (§10, images from Pexip): `pexip.images[].source` (`stand-in` fails in production). forja
+//!   checks every image against the README.TXT the operator brings; that both come from Pexip is the
+//!   operator's word.
+//! - `1616-4.4.c` (§19, no internet route from the Management Node): `pexip.licence.management-internet-access`.
+//!   Routing lives in the site network, which forja does not build.
+//!
+//! Lab-only relaxation: stand-in images (`1616-4.1.a`) are WAIVED in a lab profile and FAIL in a production one.
 
-use crate::profile::model::{ImageRole, ImageSource, NodeRole, Reservation};
+use crate::profile::model::{Activation, ImageSource, NodeRole};
 use crate::profile::net::AddressMode;
 
 use super::super::rule::{Checklist, Ctx, Enforcement, Rule, RuleId, Verdict, val};
-use super::{judge_secrets, password_problems};
+use super::proof;
 
 pub static RULES: &[Rule] = &[
     Rule {
         id: RuleId("1616-4.1.a"),
         paragraph: "§10",
         statement: "Pexip node images come from Pexip (download site or vendor support), never stand-ins",
-        enforcement: Enforcement::Profile,
-        how: "pexip.images[].source must be \"vendor\"",
+        enforcement: Enforcement::Declared,
+        how: "pexip.images[].source = \"vendor\": the images and their README.TXT were downloaded from dl.pexip.com or handed over by Pexip support",
+        proof: &["tests/policy_deployment.rs::stand_in_images_fail_a_production_profile"],
         checklist: Some(Checklist::Integrity),
         check: images_from_vendor,
     },
@@ -29,17 +35,23 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-4.1.b"),
         paragraph: "§11, §13",
         statement: "Every node image's SHA-256 is checked against the vendor's README.TXT before use",
-        enforcement: Enforcement::Generated,
-        how: "forja build hashes each image while reading it and refuses a mismatch or a missing SHA-256 line",
+        enforcement: Enforcement::BuildCheck,
+        how: "forja build hashes each image while staging it and refuses a mismatch or a missing SHA-256 line (exit 3/4); first boot checks the staged disks again against nodes.lock before defining the VMs",
+        proof: &[
+            "tests/nodes_cli.rs::a_flipped_byte_is_a_mismatch_naming_file_expected_and_actual",
+            "tests/nodes_cli.rs::a_file_missing_from_readme_is_unverified_and_bad_readme_is_input",
+            proof::BOOT_NODES,
+        ],
         checklist: Some(Checklist::Integrity),
         check: images_verified,
     },
     Rule {
         id: RuleId("1616-4.2"),
-        paragraph: "§14–16",
+        paragraph: "§14–16, §59",
         statement: "Site firewalls and proxies let the Pexip nodes reach each other (docs.pexip.com port_usage)",
         enforcement: Enforcement::Manual,
-        how: "On the site firewalls between the node addresses, allow the ports listed at https://docs.pexip.com/admin/port_usage.htm (at least IP protocol 50 and UDP/TCP 500 between nodes, HTTPS 443 to the Management Node from the admin networks).",
+        how: "On the site firewalls between the node addresses, allow the ports listed at https://docs.pexip.com/admin/port_usage.htm: at least IP protocol 50 (ESP) and UDP/TCP 500 (IKE) between every pair of nodes (§59), and HTTPS 443 to the Management Node from the admin networks. The KVM host does not filter the VMs' bridged traffic (rule 1616-5.6.a).",
+        proof: &["tests/policy_deployment.rs::node_gateway_must_lie_in_its_subnet"],
         checklist: None,
         check: nodes_routable,
     },
@@ -47,127 +59,41 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-4.3"),
         paragraph: "§17",
         statement: "The deployment has a Management Node and at least one transcoding Conferencing Node",
-        enforcement: Enforcement::Profile,
-        how: "checked on pexip.conferencing[].role",
+        enforcement: Enforcement::PexipPlan,
+        how: "the plan registers each node: POST worker_vm/ with node_type CONFERENCING (transcoding) or PROXYING",
+        proof: &[proof::PLAN_GOLDEN, proof::APPLY, proof::AUDIT],
         checklist: None,
         check: has_transcoding_node,
     },
     Rule {
         id: RuleId("1616-4.4.a"),
         paragraph: "§19",
-        statement: "The Management Node is isolated: no internet route, no error reports or analytics sent out",
-        enforcement: Enforcement::Profile,
-        how: "pexip.licence.management-internet-access, pexip.management.error-reports and analytics must be false",
+        statement: "The Management Node sends nothing out: no incident reports, no usage statistics",
+        enforcement: Enforcement::PexipPlan,
+        how: "the plan PATCHes global/1/ error_reporting_enabled = false, enable_analytics = false (the installation wizard's answers say the same)",
+        proof: &[proof::PLAN_GOLDEN, proof::AUDIT],
         checklist: Some(Checklist::Licences),
-        check: management_isolated,
+        check: nothing_sent_out,
+    },
+    Rule {
+        id: RuleId("1616-4.4.c"),
+        paragraph: "§19",
+        statement: "The Management Node has no route to the internet",
+        enforcement: Enforcement::Declared,
+        how: "pexip.licence.management-internet-access = false: the site network gives the Management Node no route out",
+        proof: &["tests/policy_deployment.rs::management_node_stays_off_the_internet"],
+        checklist: Some(Checklist::Licences),
+        check: no_internet_route,
     },
     Rule {
         id: RuleId("1616-4.4.b"),
         paragraph: "§18–21",
         statement: "Licences are activated offline through Pexip support",
         enforcement: Enforcement::Manual,
-        how: "On the Management Node: Platform > Licenses > Add license, tick offline activation and save the request; carry it (signed, hashed bundle) to a connected machine, get the response from Pexip support (§20) and upload it on the same page.",
+        how: "Run `forja licence request` against the Management Node (offline activation), carry the signed bundle to a connected machine, get the response from Pexip support (§20), then `forja licence response` and `forja licence apply` at the site (docs/licence-runbook.md).",
+        proof: &["tests/policy_deployment.rs::licences_are_activated_offline"],
         checklist: Some(Checklist::Licences),
         check: licence_offline,
-    },
-    Rule {
-        id: RuleId("1616-4.5.a"),
-        paragraph: "§22, §25",
-        statement: "The KVM host is hardened: forja's minimal Debian host with no extra packages",
-        enforcement: Enforcement::Generated,
-        how: "forja build installs only its minimal host package set and its hardening overlays",
-        checklist: None,
-        check: host_minimal,
-    },
-    Rule {
-        id: RuleId("1616-4.5.b"),
-        paragraph: "§24",
-        statement: "The host and every Pexip VM have a static IP address",
-        enforcement: Enforcement::Profile,
-        how: "addresses must be written as ADDRESS/PREFIX; \"dhcp\" is refused",
-        checklist: None,
-        check: static_addresses,
-    },
-    Rule {
-        id: RuleId("1616-4.5.c"),
-        paragraph: "§26",
-        statement: "Two physical NICs separate host management from the Pexip VMs",
-        enforcement: Enforcement::Generated,
-        how: "forja names the NICs by MAC (systemd .link files) and binds host services to the management NIC only",
-        checklist: None,
-        check: two_nics,
-    },
-    Rule {
-        id: RuleId("1616-4.5.d"),
-        paragraph: "§26",
-        statement: "The VM bridge carries no host address",
-        enforcement: Enforcement::Generated,
-        how: "forja writes the VM NIC as a bridge port and the bridge with no address, no DHCP and no IPv6 autoconf",
-        checklist: None,
-        check: vm_bridge_unaddressed,
-    },
-    Rule {
-        id: RuleId("1616-4.5.e"),
-        paragraph: "§27",
-        statement: "Every Pexip VM gets reserved resources (pinned vCPUs, locked memory) within Pexip's sizing",
-        enforcement: Enforcement::Generated,
-        how: "forja writes libvirt domains with vCPU pinning and locked memory; the host checks capacity at first boot",
-        checklist: None,
-        check: resources_reserved,
-    },
-    Rule {
-        id: RuleId("1616-4.5.f"),
-        paragraph: "§28",
-        statement: "No software is added to the Pexip VMs",
-        enforcement: Enforcement::Profile,
-        how: "pexip.extra-software must be empty",
-        checklist: None,
-        check: no_extra_software,
-    },
-    Rule {
-        id: RuleId("1616-4.6.a"),
-        paragraph: "§29",
-        statement: "The Management Node is installed first, from a verified vendor image",
-        enforcement: Enforcement::Generated,
-        how: "forja's first boot defines and starts the Management Node before any Conferencing Node",
-        checklist: None,
-        check: management_image_present,
-    },
-    Rule {
-        id: RuleId("1616-4.6.b"),
-        paragraph: "§30",
-        statement: "The firmware is locked: administrator password, Secure Boot, boot only from the installed disk",
-        enforcement: Enforcement::Manual,
-        how: "Set the BIOS/UEFI administrator password from the secrets file, enable Secure Boot and set the boot order to the installed disk only: apply forja's Redfish plan to the BMC, or do it by hand in the firmware setup.",
-        checklist: None,
-        check: firmware_locked,
-    },
-    Rule {
-        id: RuleId("1616-4.6.c"),
-        paragraph: "§30",
-        statement: "The bootloader and the VMs boot only as configured (GRUB superuser password, fixed VM boot order)",
-        enforcement: Enforcement::Generated,
-        how: "forja writes GRUB with a PBKDF2 superuser password and libvirt domains with a fixed boot order and no boot menu",
-        checklist: None,
-        check: bootloader_locked,
-    },
-    Rule {
-        id: RuleId("1616-4.6.d"),
-        paragraph: "§31",
-        statement: "The installation wizard's web and console passwords follow the §52 policy",
-        enforcement: Enforcement::Generated,
-        how: "forja build checks the values and puts only their hashes into the wizard answers",
-        checklist: Some(Checklist::Users),
-        check: wizard_passwords,
-    },
-    Rule {
-        id: RuleId("1616-4.6.e"),
-        paragraph: "§31",
-        statement: "No published or default passwords: the secrets file holds the site's own values",
-        enforcement: Enforcement::Profile,
-        how: "a secrets file marked test-values-only serves lab profiles only",
-        checklist: Some(Checklist::Users),
-        check: no_published_secrets,
     },
 ];
 
@@ -212,7 +138,7 @@ fn images_verified(ctx: &Ctx) -> Verdict {
             "§13: name the vendor's README.TXT that carries the SHA-256",
         );
     }
-    c.verdict("every image is checked against its README.TXT")
+    c.verdict("every image is hashed against its README.TXT when forja build stages it")
 }
 
 fn nodes_routable(ctx: &Ctx) -> Verdict {
@@ -254,282 +180,46 @@ fn has_transcoding_node(ctx: &Ctx) -> Verdict {
         format!("{} node(s), none transcoding", ctx.p.pexip.conferencing.len()),
         "§17: add a [[pexip.conferencing]] node with role = \"transcoding\" (proxying nodes only forward to one)",
     );
-    c.verdict(format!("{n} transcoding node(s)"))
+    c.verdict(format!("{n} transcoding node(s) registered by the plan"))
 }
 
-fn management_isolated(ctx: &Ctx) -> Verdict {
+fn nothing_sent_out(ctx: &Ctx) -> Verdict {
     let mut c = ctx.checks();
-    let p = &ctx.p.pexip;
+    let m = &ctx.p.pexip.management;
     c.expect(
-        !p.licence.management_internet_access,
-        "pexip.licence.management-internet-access",
-        true,
-        "§19: isolate the Management Node: set it to false and activate licences offline",
-    );
-    c.expect(
-        !p.management.error_reports,
+        !m.error_reports,
         "pexip.management.error-reports",
         true,
         "§19: an isolated node sends nothing out: set it to false",
     );
     c.expect(
-        !p.management.analytics,
+        !m.analytics,
         "pexip.management.analytics",
         true,
         "§19: an isolated node sends nothing out: set it to false",
     );
-    c.verdict("no internet route, nothing sent out")
+    c.verdict("incident reports and usage statistics off")
+}
+
+fn no_internet_route(ctx: &Ctx) -> Verdict {
+    let mut c = ctx.checks();
+    c.expect(
+        !ctx.p.pexip.licence.management_internet_access,
+        "pexip.licence.management-internet-access",
+        true,
+        "§19: isolate the Management Node: set it to false and activate licences offline",
+    );
+    c.verdict("no route out")
 }
 
 fn licence_offline(ctx: &Ctx) -> Verdict {
     let mut c = ctx.checks();
     let a = ctx.p.pexip.licence.activation;
     c.expect(
-        a == crate::profile::model::Activation::Offline,
+        a == Activation::Offline,
         "pexip.licence.activation",
         val(&a),
         "§19: an isolated Management Node activates licences offline: set activation = \"offline\"",
     );
     c.verdict("offline activation planned")
-}
-
-fn host_minimal(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    let extra = &ctx.p.base.extra_packages;
-    c.expect(
-        extra.is_empty(),
-        "base.extra-packages",
-        val(extra),
-        "§22, §28: the host runs forja's minimal package set only: set extra-packages = []",
-    );
-    c.verdict("minimal host package set")
-}
-
-fn static_addresses(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    let fix = "§24: a static address is required: write ADDRESS/PREFIX, e.g. \"192.0.2.10/24\"";
-    let mut check = |field: String, a: &AddressMode| {
-        c.expect(*a != AddressMode::Dhcp, &field, val(a), fix);
-    };
-    check(
-        "network.management.address".into(),
-        &ctx.p.network.management.address,
-    );
-    check(
-        "pexip.management.address".into(),
-        &ctx.p.pexip.management.address,
-    );
-    for (i, n) in ctx.p.pexip.conferencing.iter().enumerate() {
-        check(format!("pexip.conferencing[{i}].address"), &n.address);
-    }
-    c.verdict("all addresses static")
-}
-
-fn two_nics(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    let n = &ctx.p.network;
-    c.expect(
-        n.management.mac != n.vm.mac,
-        "network.vm.mac",
-        val(&n.vm.mac.to_string()),
-        "§26: the VM NIC must be a second physical NIC: give it a MAC other than network.management.mac",
-    );
-    c.verdict("management and VM traffic on separate NICs")
-}
-
-fn vm_bridge_unaddressed(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    let a = &ctx.p.network.vm.address;
-    c.expect(
-        a.is_none(),
-        "network.vm.address",
-        val(&a.map(|a| a.to_string())),
-        "§26: the VM bridge is for the Pexip VMs only and has no host address: delete this line",
-    );
-    c.verdict(format!(
-        "bridge {} has no host address",
-        ctx.p.network.vm.bridge
-    ))
-}
-
-fn resources_reserved(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    let mut pinned = |field: &str, r: &Reservation| {
-        c.expect(
-            r.pinned,
-            &format!("{field}.pinned"),
-            r.pinned,
-            "§27: VM resources are reserved: remove the line or set pinned = true",
-        );
-    };
-    pinned(
-        "pexip.management.reservation",
-        &ctx.p.pexip.management.reservation,
-    );
-    for (i, n) in ctx.p.pexip.conferencing.iter().enumerate() {
-        pinned(
-            &format!("pexip.conferencing[{i}].reservation"),
-            &n.reservation,
-        );
-    }
-    let m = &ctx.p.pexip.management.reservation;
-    let f = "pexip.management.reservation";
-    c.expect(
-        m.vcpus >= 4,
-        &format!("{f}.vcpus"),
-        m.vcpus,
-        "§27: the Management Node needs at least 4 vCPUs",
-    );
-    c.expect(
-        m.memory_mb >= 4096,
-        &format!("{f}.memory-mb"),
-        m.memory_mb,
-        "§27: the Management Node needs at least 4096 MB",
-    );
-    c.expect(
-        m.disk_gb >= 100,
-        &format!("{f}.disk-gb"),
-        m.disk_gb,
-        "§27: the Management Node needs at least 100 GB",
-    );
-    for (i, n) in ctx.p.pexip.conferencing.iter().enumerate() {
-        let r = &n.reservation;
-        let f = format!("pexip.conferencing[{i}].reservation");
-        c.expect(
-            (2..=128).contains(&r.vcpus),
-            &format!("{f}.vcpus"),
-            r.vcpus,
-            "§27: a Conferencing Node takes 2 to 128 vCPUs",
-        );
-        c.expect(
-            (2000..=64000).contains(&r.memory_mb),
-            &format!("{f}.memory-mb"),
-            r.memory_mb,
-            "§27: a Conferencing Node takes 2000 to 64000 MB",
-        );
-    }
-    c.verdict("every VM pinned and within Pexip's sizing")
-}
-
-fn no_extra_software(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    let x = &ctx.p.pexip.extra_software;
-    c.expect(
-        x.is_empty(),
-        "pexip.extra-software",
-        val(x),
-        "§28: the node images hold all the software they need: set extra-software = []",
-    );
-    c.verdict("no extra software in the VMs")
-}
-
-fn management_image_present(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    let imgs = &ctx.p.pexip.images;
-    let has = |role| imgs.iter().any(|i| i.role == role);
-    c.expect(
-        has(ImageRole::Management),
-        "pexip.images",
-        format!("{} image(s), none with role = \"management\"", imgs.len()),
-        "§29: add the Management Node image ([[pexip.images]] role = \"management\")",
-    );
-    c.expect(
-        ctx.p.pexip.conferencing.is_empty() || has(ImageRole::Conferencing),
-        "pexip.images",
-        format!("{} image(s), none with role = \"conferencing\"", imgs.len()),
-        "add the Conferencing Node image ([[pexip.images]] role = \"conferencing\")",
-    );
-    c.verdict("Management Node image present, installed first")
-}
-
-fn firmware_locked(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    let f = &ctx.p.boot.firmware;
-    c.expect(
-        f.admin_password.is_some(),
-        "boot.firmware.admin-password",
-        "(absent)",
-        "§30: protect the firmware setup: admin-password = { secret = \"bios-admin-password\" }",
-    );
-    c.expect(
-        f.secure_boot,
-        "boot.firmware.secure-boot",
-        false,
-        "§30: boot only signed code: set secure-boot = true",
-    );
-    c.expect(
-        f.boot_order == ["disk"],
-        "boot.firmware.boot-order",
-        val(&f.boot_order),
-        "§30: boot only from the installed disk: set boot-order = [\"disk\"]",
-    );
-    let via = if f.redfish_endpoint.is_some() {
-        "Redfish plan emitted"
-    } else {
-        "no BMC: by hand"
-    };
-    c.verdict(via)
-}
-
-fn bootloader_locked(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    c.expect(
-        ctx.p.boot.bootloader_password.is_some(),
-        "boot.bootloader-password",
-        "(absent)",
-        "§30: lock the boot menu: bootloader-password = { secret = \"grub-password\" }",
-    );
-    c.verdict("GRUB superuser password, fixed VM boot order")
-}
-
-fn wizard_passwords(ctx: &Ctx) -> Verdict {
-    let m = &ctx.p.pexip.management;
-    if m.web_admin_user.trim().is_empty() {
-        let mut c = ctx.checks();
-        c.expect(
-            false,
-            "pexip.management.web-admin-user",
-            "\"\"",
-            "§31: name the web administrator the wizard creates",
-        );
-        return c.verdict("");
-    }
-    let policy = &ctx.p.host.password_policy;
-    judge_secrets(
-        ctx,
-        [
-            (
-                "pexip.management.web-admin-password".to_owned(),
-                &m.web_admin_password,
-            ),
-            (
-                "pexip.management.console-admin-password".to_owned(),
-                &m.console_admin_password,
-            ),
-        ],
-        |pw| password_problems(pw, policy),
-        "web and console passwords meet §52",
-    )
-}
-
-fn no_published_secrets(ctx: &Ctx) -> Verdict {
-    let Some(s) = &ctx.loaded.secrets else {
-        return Verdict::NeedsSecrets;
-    };
-    if !s.test_values_only {
-        return Verdict::Ok("the secrets file holds the site's own values".into());
-    }
-    if ctx.lab() {
-        return Verdict::Waived(
-            "lab profile: published test values (test-values-only = true), never deployed".into(),
-        );
-    }
-    let mut c = ctx.checks();
-    c.expect(
-        false,
-        "profile.secrets",
-        val(&s.path.display().to_string()),
-        "§31: this file holds published test values: point secrets at a file with the site's own values (mode 0600)",
-    );
-    c.verdict("")
 }

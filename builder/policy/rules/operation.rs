@@ -1,6 +1,7 @@
 //! Chapter 6, operation (§106–107). All MANUAL: forja cannot operate the site. The levers are the operator's
 //! commitments in `[operation]` (`never` fails; an absent `[operation]` means `never` everywhere), plus
 //! `pexip.certificates.renew-before-days` (0 fails) and `pexip.backup.upload-url` (no off-node copy fails).
+//! `forja pexip audit` is the monthly proof that the Management Node still matches the plan (§106).
 
 use crate::profile::model::Cadence;
 
@@ -13,6 +14,7 @@ pub static RULES: &[Rule] = &[
         statement: "The latest security updates are applied",
         enforcement: Enforcement::Manual,
         how: "At the stated cadence, apply Pexip upgrades (verified as in 1616-5.9) and rebuild the host image with forja from the current Debian security archive.",
+        proof: &["tests/policy_services.rs::security_updates_need_a_cadence"],
         checklist: None,
         check: security_updates,
     },
@@ -21,7 +23,8 @@ pub static RULES: &[Rule] = &[
         paragraph: "§106",
         statement: "Audit logs are kept, protected and reviewed by authorised security staff",
         enforcement: Enforcement::Manual,
-        how: "At the stated cadence, the security officer reviews the audit, support and web logs on the syslog server, where only security staff may read or delete them.",
+        how: "At the stated cadence, the security officer reviews the audit, support and web logs on the syslog server, where only security staff may read or delete them, and runs `forja pexip audit PROFILE --manager URL --ca CA.pem`, which proves the Management Node still matches the plan (exit 1 and DRIFT naming the rule otherwise).",
+        proof: &["tests/policy_services.rs::audit_logs_are_reviewed"],
         checklist: Some(Checklist::Syslog),
         check: audit_review,
     },
@@ -30,7 +33,8 @@ pub static RULES: &[Rule] = &[
         paragraph: "§106",
         statement: "Certificates are renewed before they expire",
         enforcement: Enforcement::Manual,
-        how: "When a certificate is within the stated days of expiry, repeat the CSR and import steps of 1616-5.7.b.",
+        how: "When a certificate is within the stated days of expiry (`forja pexip audit` prints each certificate's end date), repeat the CSR and import steps of 1616-5.7.d and 1616-5.7.e.",
+        proof: &["tests/policy_services.rs::certificates_are_renewed_before_expiry"],
         checklist: Some(Checklist::Certificates),
         check: certificate_renewal,
     },
@@ -39,7 +43,8 @@ pub static RULES: &[Rule] = &[
         paragraph: "§106",
         statement: "Backups are made periodically and kept off the node",
         enforcement: Enforcement::Manual,
-        how: "Each working day, check that the 01:02 UTC backup arrived on the SFTP server; test a restore every quarter.",
+        how: "Each working day, check that the 01:02 UTC backup arrived on the upload server and that /var/lib/libvirt/images/snapshots on the host holds the night's copy of the Management Node; test a restore every quarter.",
+        proof: &["tests/policy_services.rs::backups_are_kept_off_the_node"],
         checklist: Some(Checklist::Backups),
         check: backups_off_node,
     },
@@ -49,6 +54,7 @@ pub static RULES: &[Rule] = &[
         statement: "RAM and disk use of the VMs is checked; resources grow with a VM restart",
         enforcement: Enforcement::Manual,
         how: "At the stated cadence, compare the VMs' RAM and disk use with their reservation; grow the reservation in the profile, rebuild, and restart the VM.",
+        proof: &["tests/policy_services.rs::vm_resource_use_is_reviewed"],
         checklist: None,
         check: resource_review,
     },
@@ -58,6 +64,7 @@ pub static RULES: &[Rule] = &[
         statement: "Pexip's security bulletins are checked regularly",
         enforcement: Enforcement::Manual,
         how: "At the stated cadence, read https://docs.pexip.com/admin/security_bulletins.htm and act on every bulletin for the installed version.",
+        proof: &["tests/policy_services.rs::security_bulletins_are_read"],
         checklist: None,
         check: bulletin_review,
     },
@@ -129,7 +136,7 @@ fn backups_off_node(ctx: &Ctx) -> Verdict {
         b.upload_url.is_some(),
         "pexip.backup.upload-url",
         "(absent)",
-        "§94, §106: keep backups off the node: set an sftp:// upload URL",
+        "§94, §106: keep backups off the node: set an upload URL (sftp://, or ftps:// where the node offers no SFTP)",
     );
     c.verdict("daily upload")
 }

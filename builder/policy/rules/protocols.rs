@@ -1,28 +1,29 @@
-//! §57–80: secure protocols, certificates, time, updates and self-checks. The algorithm lists that §63–64 and
-//! §67 take from CCN-STIC-807 are in [`super::crypto807`].
+//! §57–80 except certificates ([`super::certificates`]): secure protocols, time, updates and self-checks. The
+//! algorithm lists that §63–64 take from CCN-STIC-807 are in [`super::crypto807`].
 //!
 //! MANUAL rules and their levers:
-//! - `1616-5.7.a` (§66, replace the self-signed certificates): `pexip.certificates.issuer` (`self-signed` fails).
-//! - `1616-5.7.b` (§67, import the CA, create the CSR, import the server certificate):
-//!   `pexip.certificates.ca-certificate` (absent fails).
+//! - `1616-5.8.e` (§73, the host's NTP keys, which never enter the image): `host.ntp[].key`.
 //! - `1616-5.9` (§75, check each update's SHA-256): `operation.update-verification-hash` (below SHA-256 fails).
+//!
+//! §59: the host does not filter the VMs' traffic at all (no `br_netfilter`, no bridge table), so IPsec between
+//! nodes passes the bridge as it is; allowing it in the site's firewalls is part of `1616-4.2`.
 
 use std::collections::BTreeSet;
 
-use crate::profile::model::{HashAlg, Issuer, MediaEncryption, NtpKeyType, Ocsp};
+use crate::profile::model::{HashAlg, MediaEncryption, NtpKeyType};
 use crate::profile::net::AddressMode;
 
 use super::super::rule::{Checklist, Ctx, Enforcement, Rule, RuleId, Verdict, val};
-
-const APPLIED: &str = "forja build writes it into the Management Node configuration it generates";
+use super::proof;
 
 pub static RULES: &[Rule] = &[
     Rule {
         id: RuleId("1616-5.6.a"),
         paragraph: "§59–61",
-        statement: "IPsec between nodes is allowed (ESP, IKE UDP 500) and every node has its own address",
-        enforcement: Enforcement::Generated,
-        how: "forja build's nftables ruleset allows ESP and UDP 500 between the node addresses",
+        statement: "The host lets IPsec between nodes through (ESP, IKE): it does not filter the VMs' bridged traffic, and every node has its own address",
+        enforcement: Enforcement::HostArtifact,
+        how: "the host loads no br_netfilter and its nftables ruleset has no bridge table, so the VMs' ESP and IKE cross the bridge untouched; each node's address is distinct (site firewalls: rule 1616-4.2)",
+        proof: &[proof::BOOT_NETWORK, proof::BOOT_FIREWALL],
         checklist: None,
         check: node_addresses_distinct,
     },
@@ -30,8 +31,9 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-5.6.b"),
         paragraph: "§62",
         statement: "SIP-TLS certificate verification mode is Required",
-        enforcement: Enforcement::Generated,
-        how: APPLIED,
+        enforcement: Enforcement::PexipPlan,
+        how: "the plan PATCHes global/1/ sip_tls_cert_verify_mode = ON",
+        proof: &[proof::PLAN_GOLDEN, proof::AUDIT],
         checklist: Some(Checklist::Tls),
         check: sip_tls_verify,
     },
@@ -39,44 +41,39 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-5.6.c"),
         paragraph: "§62",
         statement: "Media encryption is Required (SRTP for SIP, H.235 for H.323)",
-        enforcement: Enforcement::Generated,
-        how: APPLIED,
+        enforcement: Enforcement::PexipPlan,
+        how: "the plan PATCHes global/1/ crypto_mode = on (\"Required\")",
+        proof: &[proof::PLAN_GOLDEN, proof::AUDIT, proof::AUDIT_DRIFT],
         checklist: Some(Checklist::Tls),
         check: media_encryption,
     },
     Rule {
-        id: RuleId("1616-5.7.a"),
-        paragraph: "§66",
-        statement: "The self-signed certificates are replaced by certificates from a trusted CA",
-        enforcement: Enforcement::Manual,
-        how: "On the Management Node: Certificates > TLS certificates: import the CA-signed certificate for every node and delete the self-signed ones.",
-        checklist: Some(Checklist::Certificates),
-        check: ca_signed,
-    },
-    Rule {
-        id: RuleId("1616-5.7.b"),
-        paragraph: "§67–69",
-        statement: "Import the CA, create a CSR with an allowed key, import the server certificate on every node",
-        enforcement: Enforcement::Manual,
-        how: "On the Management Node: Certificates > Trusted CA certificates > Import (the ca-certificate file); Certificates > Certificate signing requests > Add, with the key type and size from [pexip.certificates]; have the CA sign it; import the signed .cer (Base64 X.509) and assign it to every node.",
-        checklist: Some(Checklist::Certificates),
-        check: ca_named,
-    },
-    Rule {
-        id: RuleId("1616-5.7.c"),
-        paragraph: "§71",
-        statement: "OCSP checking is on for SIP TLS connections",
-        enforcement: Enforcement::Generated,
-        how: APPLIED,
-        checklist: Some(Checklist::Certificates),
-        check: ocsp_on,
-    },
-    Rule {
         id: RuleId("1616-5.8.a"),
         paragraph: "§73",
-        statement: "Every NTP source is authenticated with a key id and a key (SHA-1 keys: the only kind Pexip takes)",
-        enforcement: Enforcement::Generated,
-        how: "forja build writes chrony.keys on the host and the node NTP entries with their keys",
+        statement: "Every NTP source of the Pexip nodes is authenticated with a key id and a key (SHA-1: the only kind Pexip takes)",
+        enforcement: Enforcement::PexipPlan,
+        how: "the plan POSTs each ntp_server/ with key_id and key (write-only: the audit can tell it is there, not what it is)",
+        proof: &[proof::PLAN_GOLDEN, proof::AUDIT],
+        checklist: Some(Checklist::Ntp),
+        check: ntp_authenticated,
+    },
+    Rule {
+        id: RuleId("1616-5.8.d"),
+        paragraph: "§72–73",
+        statement: "The host uses only authenticated NTP sources",
+        enforcement: Enforcement::HostArtifact,
+        how: "chrony.conf names each server with its key id and `authselectmode require`, so an unauthenticated source is never selected",
+        proof: &[proof::BOOT_TIME],
+        checklist: Some(Checklist::Ntp),
+        check: ntp_authenticated,
+    },
+    Rule {
+        id: RuleId("1616-5.8.e"),
+        paragraph: "§73",
+        statement: "The host's NTP keys are installed on site (they never travel in the image)",
+        enforcement: Enforcement::Manual,
+        how: "On the host, write the site's NTP keys to /etc/chrony/forja.keys as `ID TYPE KEY` lines (the template is /etc/chrony/forja.keys.example), `chown root:_chrony` and `chmod 0640` it, then `systemctl restart chrony` and check `chronyc -n authdata` shows each source with its key.",
+        proof: &["tests/policy_services.rs::ntp_is_authenticated"],
         checklist: Some(Checklist::Ntp),
         check: ntp_authenticated,
     },
@@ -84,8 +81,9 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-5.8.b"),
         paragraph: "§73",
         statement: "At least three distinct time sources",
-        enforcement: Enforcement::Profile,
-        how: "host.ntp must list three or more distinct servers",
+        enforcement: Enforcement::HostArtifact,
+        how: "chrony.conf on the host and the plan's ntp_server/ entries list every host.ntp server",
+        proof: &[proof::BOOT_TIME, proof::AUDIT],
         checklist: Some(Checklist::Ntp),
         check: ntp_three_sources,
     },
@@ -93,8 +91,9 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-5.8.c"),
         paragraph: "§72",
         statement: "The Pexip nodes use the same authenticated time sources as the host",
-        enforcement: Enforcement::Profile,
-        how: "pexip.management.ntp must name servers from host.ntp",
+        enforcement: Enforcement::PexipPlan,
+        how: "the plan attaches the ntp_server objects to the Management Node (management_vm ntp_servers) and to every system location (system_location ntp_servers), where the Conferencing Nodes take them from",
+        proof: &[proof::PLAN_GOLDEN, proof::ATTACH, proof::AUDIT],
         checklist: Some(Checklist::Ntp),
         check: ntp_shared,
     },
@@ -103,7 +102,8 @@ pub static RULES: &[Rule] = &[
         paragraph: "§74–76",
         statement: "Each update package's SHA-256 is checked against the download page or README.TXT before use",
         enforcement: Enforcement::Manual,
-        how: "Before each upgrade run `sha256sum FILE` on a trusted machine and compare it with the SHA-256 on dl.pexip.com or in README.TXT; upgrade only on a match (docs.pexip.com/admin/upgrading.htm).",
+        how: "Before each upgrade run `forja nodes verify --readme README.TXT FILE` (or `sha256sum FILE` on a trusted machine) against the SHA-256 on dl.pexip.com or in README.TXT; upgrade only on a match (docs.pexip.com/admin/upgrading.htm).",
+        proof: &["tests/policy_services.rs::updates_are_checked_with_sha256"],
         checklist: Some(Checklist::Integrity),
         check: update_hash,
     },
@@ -111,8 +111,9 @@ pub static RULES: &[Rule] = &[
         id: RuleId("1616-5.10"),
         paragraph: "§77–80",
         statement: "Critical config files are checked at boot and periodically; a change raises an alarm and is restored",
-        enforcement: Enforcement::BootCheck,
-        how: "the host checks its config files against the signed manifest at boot and on a timer, logs an alarm and restores the factory copy",
+        enforcement: Enforcement::HostArtifact,
+        how: "forja-selfcheck runs at boot and every host.self-check-minutes (its timer's drop-in), checks the signed manifest, logs an alarm and restores the factory copy",
+        proof: &[proof::BOOT_SELFCHECK],
         checklist: None,
         check: self_check,
     },
@@ -166,53 +167,6 @@ fn media_encryption(ctx: &Ctx) -> Verdict {
         "§62: media encryption must be Required: set it to \"required\"",
     );
     c.verdict("Required")
-}
-
-fn ca_signed(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    let i = ctx.p.pexip.certificates.issuer;
-    c.expect(
-        i == Issuer::Ca,
-        "pexip.certificates.issuer",
-        val(&i),
-        "§66: the self-signed certificates must be replaced by CA-signed ones: set issuer = \"ca\"",
-    );
-    c.verdict("CA-signed certificates planned")
-}
-
-fn ca_named(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    let ca = &ctx.p.pexip.certificates.ca_certificate;
-    c.expect(
-        ca.is_some(),
-        "pexip.certificates.ca-certificate",
-        "(absent)",
-        "§67: name the CA certificate (PEM) to import into the nodes",
-    );
-    c.verdict(format!(
-        "CA file {}",
-        ca.as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    ))
-}
-
-fn ocsp_on(ctx: &Ctx) -> Verdict {
-    let mut c = ctx.checks();
-    let s = &ctx.p.pexip.sip;
-    c.expect(
-        s.ocsp != Ocsp::Off,
-        "pexip.sip.ocsp",
-        val(&s.ocsp),
-        "§71: turn OCSP checking on: set ocsp = \"on\"",
-    );
-    c.expect(
-        s.ocsp != Ocsp::Override || s.ocsp_responder_url.is_some(),
-        "pexip.sip.ocsp-responder-url",
-        "(absent)",
-        "§71: ocsp = \"override\" needs the responder URL",
-    );
-    c.verdict(format!("OCSP {}", val(&s.ocsp)))
 }
 
 fn ntp_authenticated(ctx: &Ctx) -> Verdict {

@@ -1,25 +1,32 @@
 //! §32–35, the secure operation mode: the fourteen `securitywizard` answers of §34 (`1616-5.1.a`..`n`, one rule
 //! per question, in the wizard's order) and running the wizard itself (`1616-5.1.o`).
 //!
-//! The answers are validated in the profile and generated into the answer sheet (`pexip.secure-mode` is the
-//! sheet). Running the wizard is MANUAL (its prompts are not public and it runs on the node's console); its lever
-//! is `pexip.version`: the sheet answers the v25.4 wizard the guide describes, so another version fails.
+//! All fifteen are MANUAL: the wizard runs on the Management Node's console, its prompts are not public, and no
+//! API reads the answers back, so forja can only hand the operator the answers (the securitywizard sheet) and
+//! refuse a profile whose answer contradicts the guide. Each rule's lever is its `pexip.secure-mode` answer; the
+//! wizard run's lever is `pexip.version` (the sheet answers the v25.4 wizard the guide describes).
 
 use crate::profile::model::TlsVersion;
 
 use super::super::rule::{Checklist, Ctx, Enforcement, Rule, RuleId, Verdict, val};
 
-const SHEET: &str =
-    "forja build writes the answer into the securitywizard answer sheet, in the wizard's order";
+const SHEET_GOLDEN: &str = "tests/pexip_generate.rs::generated_files_match_the_golden_files";
 
 macro_rules! answer {
-    ($id:literal, $question:literal, $check:ident) => {
+    ($id:literal, $question:literal, $answer:literal, $lever:literal, $check:ident) => {
         Rule {
             id: RuleId($id),
             paragraph: "§34",
-            statement: $question,
-            enforcement: Enforcement::Generated,
-            how: SHEET,
+            statement: concat!("securitywizard: ", $question, " = ", $answer),
+            enforcement: Enforcement::Manual,
+            how: concat!(
+                "While running `securitywizard` on the Management Node, answer ",
+                $answer,
+                " to \"",
+                $question,
+                "\" (forja's securitywizard sheet lists every answer in order); no API reads it back."
+            ),
+            proof: &[concat!("tests/policy_configuration.rs::", $lever), SHEET_GOLDEN],
             checklist: Some(Checklist::SecureMode),
             check: $check,
         }
@@ -29,68 +36,100 @@ macro_rules! answer {
 pub static RULES: &[Rule] = &[
     answer!(
         "1616-5.1.a",
-        "securitywizard: Enable FIPS 140-2 compliance mode = YES",
+        "Enable FIPS 140-2 compliance mode",
+        "YES",
+        "fips_mode_is_enabled",
         fips
     ),
     answer!(
         "1616-5.1.b",
-        "securitywizard: Disable system administrator account = YES",
+        "Disable system administrator account",
+        "YES",
+        "system_admin_account_is_disabled",
         sysadmin
     ),
     answer!(
         "1616-5.1.c",
-        "securitywizard: Accept ICMPv6 redirects = NO",
+        "Accept ICMPv6 redirects",
+        "NO",
+        "icmpv6_redirects_are_refused",
         icmpv6_redirects
     ),
     answer!(
         "1616-5.1.d",
-        "securitywizard: Drop incoming packets to closed ports rather than reject = YES",
+        "Drop incoming packets to closed ports rather than reject",
+        "YES",
+        "closed_ports_drop_rather_than_reject",
         drop_closed
     ),
     answer!(
         "1616-5.1.e",
-        "securitywizard: Accept multicast ICMPv6 echo requests = NO",
+        "Accept multicast ICMPv6 echo requests",
+        "NO",
+        "multicast_icmpv6_echo_is_refused",
         multicast_echo
     ),
     answer!(
         "1616-5.1.f",
-        "securitywizard: Enable IPv6 Duplicate Address Detection = NO",
+        "Enable IPv6 Duplicate Address Detection",
+        "NO",
+        "ipv6_duplicate_address_detection_is_off",
         ipv6_dad
     ),
     answer!(
         "1616-5.1.g",
-        "securitywizard: Active management web sessions = 100",
+        "Active management web sessions",
+        "100",
+        "management_web_sessions_are_capped_at_100",
         sessions
     ),
     answer!(
         "1616-5.1.h",
-        "securitywizard: Active per-user management web sessions = 10",
+        "Active per-user management web sessions",
+        "10",
+        "per_user_web_sessions_are_capped_at_10",
         per_user_sessions
     ),
     answer!(
         "1616-5.1.i",
-        "securitywizard: Enable TLS < 1.2 = NO",
+        "Enable TLS < 1.2",
+        "NO",
+        "rejects_tls_below_1_2",
         tls_min
     ),
     answer!(
         "1616-5.1.j",
-        "securitywizard: Enable Anonymous DH for outbound SIP/TLS = NO",
+        "Enable Anonymous DH for outbound SIP/TLS",
+        "NO",
+        "anonymous_dh_is_refused_for_outbound_sip",
         anon_dh
     ),
     answer!(
         "1616-5.1.k",
-        "securitywizard: Permit TLS < 1.2 for inbound HTTPS = NO",
+        "Permit TLS < 1.2 for inbound HTTPS",
+        "NO",
+        "rejects_inbound_https_below_tls_1_2",
         https_tls_min
     ),
-    answer!("1616-5.1.l", "securitywizard: Enable FIR = YES", fir),
+    answer!(
+        "1616-5.1.l",
+        "Enable FIR",
+        "YES",
+        "full_intra_request_is_enabled",
+        fir
+    ),
     answer!(
         "1616-5.1.m",
-        "securitywizard: Enable AES128-SHA ciphersuite = NO",
+        "Enable AES128-SHA ciphersuite",
+        "NO",
+        "aes128_sha_is_disabled",
         aes128_sha
     ),
     answer!(
         "1616-5.1.n",
-        "securitywizard: Enable AES128-SHA ciphersuite for outbound SIP/TLS = NO",
+        "Enable AES128-SHA ciphersuite for outbound SIP/TLS",
+        "NO",
+        "aes128_sha_is_disabled_for_outbound_sip",
         aes128_sha_sip
     ),
     Rule {
@@ -98,7 +137,8 @@ pub static RULES: &[Rule] = &[
         paragraph: "§32–33, §35",
         statement: "The secure mode is switched on by running securitywizard on the Management Node, which then reboots",
         enforcement: Enforcement::Manual,
-        how: "On the Management Node console (or SSH before it is disabled) run `securitywizard`, give the answers from forja's answer sheet in order, and let the node reboot (§35).",
+        how: "On the Management Node console (or SSH before it is disabled) run `securitywizard`, give the answers from forja's securitywizard sheet in order, and let the node reboot (§35).",
+        proof: &["tests/policy_configuration.rs::securitywizard_answers_cover_v25_4"],
         checklist: Some(Checklist::SecureMode),
         check: wizard_version,
     },

@@ -248,8 +248,16 @@ pub struct Certificates {
     /// Bits: RSA modulus or ECDSA curve size (256, 384, 521).
     pub key_size: u32,
     pub signature_hash: HashAlg,
-    /// The CA certificate (PEM) to import into the nodes; checked for existence.
+    /// The CA certificate(s) (PEM) to import into the Management Node (§67); `forja check` reads and parses it.
     pub ca_certificate: Option<InputPath>,
+    /// The nodes' certificate as the CA signed it (PEM), once it is back (§67): the plan imports it and gives it
+    /// to every node. Absent until then: the plan creates the CSR and the report says what is left to do.
+    #[serde(default)]
+    pub server_certificate: Option<InputPath>,
+    /// The private key of `server-certificate` (PEM, in the secrets file) when the key was made outside Pexip
+    /// (§69: key types the Management Node's CSR generator does not offer, e.g. ECDSA P-384 or RSA 3072).
+    #[serde(default)]
+    pub server_key: Option<SecretRef>,
     /// Renew certificates this many days before they expire (§106).
     pub renew_before_days: u32,
 }
