@@ -115,15 +115,22 @@ impl Drop for Staged {
     }
 }
 
-/// Removes the `.NAME.partial` files an interrupted writer left in `dir` and its sub-folders (never followed
-/// through links), so an output folder holds only what the current build writes.
+/// Prefixes of the staging folders forja makes beside an output while it builds it (the Pexip config drive's tree,
+/// the media's work folder). A killed build leaves them behind; the next one removes them.
+pub const STAGING_PREFIXES: [&str; 2] = [".config-drive.", ".forja-media-"];
+
+/// Removes what an interrupted writer left in `dir` and its sub-folders (never followed through links): the
+/// `.NAME.partial` files and the staging folders ([`STAGING_PREFIXES`]), so an output folder holds only what the
+/// current build writes.
 pub fn remove_partials(dir: &Path) -> anyhow::Result<()> {
     for e in fs::read_dir(dir)? {
         let e = e?;
         let name = e.file_name();
         let name = name.to_string_lossy();
         let ft = e.file_type()?;
-        if ft.is_dir() {
+        if ft.is_dir() && STAGING_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            fs::remove_dir_all(e.path())?;
+        } else if ft.is_dir() {
             remove_partials(&e.path())?;
         } else if name.starts_with('.') && name.ends_with(".partial") {
             fs::remove_file(e.path())?;
@@ -244,6 +251,36 @@ pub fn write_private_new(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use crate::error::exit_of;
+
+    #[test]
+    fn leftovers_of_a_killed_build_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::create_dir_all(d.join("pexip/.config-drive.ab12/root")).unwrap();
+        fs::write(d.join("pexip/.config-drive.ab12/root/user_data"), b"x").unwrap();
+        fs::create_dir_all(d.join(".forja-media-x")).unwrap();
+        fs::write(d.join(".disk.raw.partial"), b"half").unwrap();
+        fs::write(d.join("pexip/.plan.json.partial"), b"half").unwrap();
+        fs::write(d.join("pexip/plan.json"), b"{}").unwrap();
+        fs::write(d.join("disk.raw"), b"whole").unwrap();
+        remove_partials(d).unwrap();
+        let mut left: Vec<String> = walk(d);
+        left.sort();
+        assert_eq!(left, ["disk.raw", "pexip", "pexip/plan.json"]);
+    }
+
+    fn walk(d: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(d).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk(&e.path()).into_iter().map(|n| format!("{name}/{n}")));
+            }
+            out.push(name);
+        }
+        out
+    }
 
     #[test]
     fn leftover_partials_are_removed_and_nothing_else() {

@@ -251,7 +251,7 @@ pub fn usb_grub_cfg() -> String {
 
 fn work_dir(near: &Path) -> anyhow::Result<tempfile::TempDir> {
     Ok(tempfile::Builder::new()
-        .prefix(".forja-media-")
+        .prefix(crate::artifact::STAGING_PREFIXES[1])
         .tempdir_in(near)?)
 }
 
