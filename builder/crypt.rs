@@ -1,7 +1,6 @@
 //! The password hashes forja writes and the deterministic salts they get: one place for every secret-derived
 //! value in an image or a first-boot answer.
 //!
-//! - GRUB's `grub.pbkdf2.sha512.ITER.SALT.HASH` (PBKDF2-HMAC-SHA512, 64 bytes, upper-case hex);
 //! - SHA-512 crypt `$6$rounds=5000$SALT$HASH` for `/etc/shadow` and Pexip's console `admin` (RustCrypto
 //!   `sha-crypt`);
 //! - Django's `pbkdf2_sha256$36000$SALT$BASE64` for Pexip's web administrator (`pbkdf2` + `base64`: the format
@@ -12,12 +11,10 @@
 //! builds stay reproducible; another deployment (another seed) never shares a salt.
 
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Sha256, Sha512};
+use sha2::Sha256;
 
 use crate::profile::secrets::{SecretRef, Secrets};
 
-/// PBKDF2 iterations for the GRUB password (grub-mkpasswd-pbkdf2's default).
-pub const GRUB_ITERATIONS: u32 = 10_000;
 /// Django's iteration count for `pbkdf2_sha256` in the version Pexip's tooling writes (the Terraform helper).
 pub const DJANGO_ITERATIONS: u32 = 36_000;
 /// SHA-512 crypt rounds, written out explicitly (`rounds=5000`) as Pexip's helper does.
@@ -104,8 +101,6 @@ impl Seed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scheme {
-    /// GRUB `password_pbkdf2`.
-    GrubPbkdf2,
     /// `$6$rounds=5000$...` (shadow, Pexip console `admin`).
     Sha512Crypt,
     /// Django `pbkdf2_sha256$36000$...` (Pexip web administrator).
@@ -116,9 +111,6 @@ impl Scheme {
     /// The hash of `password` in this scheme, salted for `label` from `seed`.
     pub fn hash(self, password: &str, seed: &Seed, label: &str) -> String {
         match self {
-            Scheme::GrubPbkdf2 => {
-                grub_pbkdf2(password, &seed.salt_bytes(label, 32), GRUB_ITERATIONS)
-            }
             // 12 salt bytes are the 16 characters of crypt's longest salt.
             Scheme::Sha512Crypt => {
                 sha512_crypt(password, &seed.salt_bytes(label, 12), SHA512_CRYPT_ROUNDS)
@@ -128,17 +120,6 @@ impl Scheme {
             }
         }
     }
-}
-
-/// `grub.pbkdf2.sha512.ITER.SALT.HASH` with upper-case hex, as `grub-mkpasswd-pbkdf2` prints it.
-pub fn grub_pbkdf2(password: &str, salt: &[u8], iterations: u32) -> String {
-    let mut out = [0u8; 64];
-    pbkdf2::pbkdf2_hmac::<Sha512>(password.as_bytes(), salt, iterations, &mut out);
-    format!(
-        "grub.pbkdf2.sha512.{iterations}.{}.{}",
-        hex::encode_upper(salt),
-        hex::encode_upper(out)
-    )
 }
 
 /// `$6$rounds=R$SALT$HASH`, SALT being crypt's base64 of `salt` (12 bytes make the full 16 characters).
@@ -173,15 +154,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grub_hash_matches_an_independent_pbkdf2() {
-        // Python's hashlib.pbkdf2_hmac('sha512', b'password', b'salt', 1, 64).
-        assert_eq!(
-            grub_pbkdf2("password", b"salt", 1),
-            "grub.pbkdf2.sha512.1.73616C74.867F70CF1ADE02CFF3752599A3A53DC4AF34C7A669815AE5D513554E1C8CF252C02D470A285A0501BAD999BFE943C08F050235D7D68B1DA55E63F73B60A57FCE"
-        );
-    }
-
-    #[test]
     fn sha512_crypt_matches_the_specification_vectors() {
         // The 16-character salt "kf8.jB3ZLrhG2/n1" is crypt-base64 of these 12 bytes.
         use base64ct::{Base64ShaCrypt, Encoding};
@@ -203,10 +175,10 @@ mod tests {
     fn salts_are_stable_per_seed_and_label() {
         let a = Seed::from_bytes([1; 32]);
         let b = Seed::from_bytes([2; 32]);
-        assert_eq!(a.salt_bytes("grub", 16), a.salt_bytes("grub", 16));
-        assert_ne!(a.salt_bytes("grub", 16), b.salt_bytes("grub", 16));
-        assert_ne!(a.salt_bytes("grub", 16), a.salt_bytes("other", 16));
-        assert_eq!(a.salt_bytes("grub", 40).len(), 40);
+        assert_eq!(a.salt_bytes("root", 16), a.salt_bytes("root", 16));
+        assert_ne!(a.salt_bytes("root", 16), b.salt_bytes("root", 16));
+        assert_ne!(a.salt_bytes("root", 16), a.salt_bytes("other", 16));
+        assert_eq!(a.salt_bytes("root", 40).len(), 40);
         let t = a.salt_text("web", 12, ALNUM);
         assert_eq!(t.len(), 12);
         assert!(t.bytes().all(|c| c.is_ascii_alphanumeric()));

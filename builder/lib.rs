@@ -47,5 +47,6 @@ pub mod process;
 pub mod profile;
 pub mod report;
 pub mod sbom;
+pub mod secureboot;
 pub mod sign;
 pub mod ui;

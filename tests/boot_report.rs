@@ -1,9 +1,10 @@
 //! Unit tests of the boot report parser and checker (issue 5: "demonstrate by breaking one on purpose in a unit
 //! test of the report parser, not in the shipped image"). They run in every `cargo test`; no QEMU needed.
 //!
-//! The fixture `tests/boot/fixtures/lab-a1.report.json` is a real report, printed by the test unit on the first
-//! boot (`a1-first-boot`) of the lab image built by `forja build --extra-overlay tests/boot/overlay`, as the boot
-//! test runs it. It passes every check unchanged ([`good`]); every other test breaks one fact of it and asserts
+//! The fixture `tests/boot/fixtures/lab-a1.report.json` is a real report (schema 2), printed by the test unit on
+//! the first boot of the USB-installed lab disk (`a1-usb-installed-first-boot` in `tests/media_install.rs`: Secure
+//! Boot enforcing, verity root, 2 CPUs, so the capacity check starts no VM). It passes every check unchanged
+//! ([`good`]); every other test breaks one fact of it and asserts
 //! the precise message.
 
 #[allow(dead_code)]
@@ -22,7 +23,7 @@ fn expected(kind: BootKind) -> Expected {
     )
     .unwrap();
     let mut e = Expected::from_profile(&l, kind);
-    e.disk_bytes = Some(11_732_992 * 512);
+    e.disk_bytes = Some(13_950_976 * 512);
     e
 }
 
@@ -69,7 +70,7 @@ fn the_real_report_parses_from_a_console_log() {
     );
     let r = parse_console(&console).unwrap();
     assert_eq!(r.hostname, "kvm-lab");
-    assert_eq!(r.vmstore.device, "/dev/vda4");
+    assert_eq!(r.vmstore.device, "/dev/vda8");
     assert_eq!(r.libvirt.domains.len(), 2);
 }
 
@@ -284,7 +285,7 @@ fn vmstore_not_grown_closed_or_unmounted_is_a_failure() {
     let msgs = broken(|v| v["vmstore"]["part_size_sectors"] = json!(65536));
     assert_one(
         &msgs,
-        "[vmstore] vmstore ends at sector 3276800 of 11732992: 4129 MiB of the disk unused; expected it grown to the end",
+        "[vmstore] vmstore ends at sector 5494784 of 13950976: 4129 MiB of the disk unused; expected it grown to the end",
     );
     let msgs = broken(|v| v["vmstore"]["mount"] = json!({"filesystems": []}));
     assert_one(
@@ -368,16 +369,50 @@ fn domain_reservations_and_state_are_checked() {
 }
 
 #[test]
-fn an_unlocked_boot_menu_is_a_failure() {
-    let msgs = broken(|v| v["grub"]["password_pbkdf2"] = json!(false));
+fn a_boot_outside_the_signed_chain_is_a_failure() {
+    let msgs = broken(|v| v["boot"]["secure_boot"] = json!("00"));
     assert_one(
         &msgs,
-        "[bootloader] /usr/share/forja/grub.cfg: no `password_pbkdf2 USER grub.pbkdf2.sha512…`",
+        "[secure-boot] the SecureBoot variable reads \"00\"; expected 01 (Secure Boot enforcing with the site's keys)",
     );
-    let msgs = broken(|v| v["grub"]["unrestricted"] = json!(0));
+    let msgs = broken(|v| v["boot"]["lockdown"] = json!("[none] integrity confidentiality"));
     assert_one(
         &msgs,
-        "[bootloader] /usr/share/forja/grub.cfg: no `--unrestricted` menu entry: the host would not boot unattended",
+        "[secure-boot] kernel lockdown is \"[none] integrity confidentiality\"; expected [integrity] under Secure Boot",
+    );
+    let msgs = broken(|v| {
+        v["boot"]["root_source"] = json!("/dev/vda2");
+        v["boot"]["root_fstype"] = json!("ext4");
+    });
+    assert_one(
+        &msgs,
+        "[root] / is /dev/vda2 (ext4); expected /dev/mapper/root (erofs under dm-verity)",
+    );
+    let msgs = broken(|v| v["boot"]["etc_writable"] = json!(true));
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(
+        msgs[0].starts_with("[root] / mounted ")
+            && msgs[0].ends_with("/etc writable true; expected read-only"),
+        "{msgs:?}"
+    );
+    let msgs = broken(|v| v["boot"]["verity_status"] = json!(["/dev/mapper/root is inactive."]));
+    assert_one(
+        &msgs,
+        "[root] dm-verity root: /dev/mapper/root is inactive.; expected status: verified",
+    );
+    // The command line the kernel got must be the one inside the signed image.
+    let mut e = expected(BootKind::First);
+    e.kernel_cmdline = Some("root=/dev/vda2 rw init=/bin/sh".into());
+    let f = failures(&good(), &e);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert!(
+        f[0].to_string().starts_with("[boot] kernel command line "),
+        "{f:#?}"
+    );
+    let msgs = broken(|v| v["boot"]["var_mount"] = json!(null));
+    assert_one(
+        &msgs,
+        "[state] /var is \"\"; expected the ext4 state partition",
     );
 }
 
@@ -388,12 +423,18 @@ fn selfcheck_that_does_not_restore_or_alarm_is_a_failure() {
     });
     assert_one(
         &msgs,
-        "[selfcheck] /etc/sysctl.d/60-forja.conf not restored: sha256 61b6f14aa1b7bc8242f9d62c16750f614c8655293163d352685806e29166266d after the self-check, 8d0fb35358c7cb31532aa746a644a988c9d77fe6cbfb374f91cdded761515ee6 before tampering",
+        "[selfcheck] domain conf01 not restored: definition sha256 823e2ed907a17999cf5e29a0672c9bc786acb58af8beac63226c43779e0053fb after the self-check, 645535fab8e4f0ee3e27f9514ed609e79168ef5c7a5f31ca4ba75f3899f38413 before tampering",
     );
     let msgs = broken(|v| v["selfcheck"]["alarms"] = json!([]));
     assert_one(
         &msgs,
-        "[selfcheck] journal alarms after tampering /etc/sysctl.d/60-forja.conf: none; expected one for the modification and one for the restore",
+        "[selfcheck] journal alarms after redefining domain conf01: none; expected one for the change and one for the restore",
+    );
+    let msgs = broken(|v| v["selfcheck_timer"] = json!("{ OnBootUSec=15min ; next_elapse=0 }"));
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(
+        msgs[0].starts_with("[selfcheck] forja-selfcheck.timer runs on "),
+        "{msgs:?}"
     );
 }
 

@@ -17,7 +17,7 @@ fn expected() -> Expected {
     )
     .unwrap();
     let mut e = Expected::from_profile(&l, BootKind::First);
-    e.disk_bytes = Some(11_732_992 * 512);
+    e.disk_bytes = Some(13_950_976 * 512);
     e
 }
 
@@ -151,7 +151,7 @@ fn a_missing_capacity_check_is_a_failure() {
 fn a_snapshot_that_differs_from_the_disk_is_a_failure() {
     assert_one(
         &broken(|v| v["snapshots"]["latest_matches_disk"] = json!(false)),
-        "[snapshots] the snapshot run exited 0, left pexmgr-20260101T000210123Z.qcow2 and its newest copy does not match the Management Node's disk",
+        "[snapshots] the snapshot run exited 0, left pexmgr-20261130T064127971Z.qcow2 and its newest copy does not match the Management Node's disk",
     );
     assert_one(
         &broken(|v| v["units"]["forja-snapshot.timer"]["UnitFileState"] = json!("disabled")),

@@ -61,19 +61,110 @@ fn save_plan(profile: &Path, out: &Path) {
     std::fs::write(out, &p.stdout).unwrap();
 }
 
-/// A file's content inside the ext4 partition at `offset` of `disk`, read by debugfs (an independent reader).
-fn ext4_file(disk: &Path, offset: u64, path: &str) -> String {
-    let dev = format!("{}?offset={offset}", disk.display());
-    let o = Command::new("debugfs")
-        .args(["-R", &format!("cat {path}"), &dev])
+/// A file's content inside slot A's root (EROFS), read by `fsck.erofs --extract` (an independent reader).
+fn root_file(disk: &Path, plan: &forja::plan::Plan, path: &str, work: &Path) -> String {
+    let (off, len) = partition(plan, "root-a");
+    let img = work.join("root-extract.img");
+    extract(disk, off, len, &img);
+    let dir = work.join("root-extract");
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = Command::new("fsck.erofs")
+        .arg(format!("--extract={}", dir.display()))
+        .arg(&img)
         .output()
         .unwrap();
     assert!(
         o.status.success(),
-        "debugfs: {}",
+        "fsck.erofs --extract: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    let text = std::fs::read_to_string(dir.join(path.trim_start_matches('/'))).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_file(&img).unwrap();
+    text
+}
+
+/// The verified root and the signed boot chain, checked by their reference tools: `fsck.erofs` on slot A's root,
+/// `veritysetup verify` of it against its hash partition and the root hash the build recorded (and the same root
+/// hash on the signed image's command line), `sbverify` of every EFI binary on the ESP against the site's db
+/// certificate and not against another key. Slot B is empty.
+fn verified_boot_oracles(dir: &Path, plan: &forja::plan::Plan, work: &Path) {
+    let disk = dir.join("disk.raw");
+    let built = plan.built().unwrap();
+    let (off, len) = partition(plan, "root-a");
+    let root = work.join("root-a.img");
+    extract(&disk, off, len, &root);
+    let f = sh("fsck.erofs", &[root.to_str().unwrap()], work);
+    assert!(
+        f.status.success(),
+        "fsck.erofs: {}",
+        String::from_utf8_lossy(&f.stderr)
+    );
+    let (voff, vlen) = partition(plan, "root-a-verity");
+    let verity = work.join("root-a.verity");
+    extract(&disk, voff, vlen, &verity);
+    let hash = built.root_hash.hex();
+    let v = sh(
+        "veritysetup",
+        &[
+            "verify",
+            root.to_str().unwrap(),
+            verity.to_str().unwrap(),
+            &hash,
+        ],
+        work,
+    );
+    assert!(
+        v.status.success(),
+        "veritysetup verify: {}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+    assert!(built.kernel_cmdline.contains(&format!("roothash={hash}")));
+    std::fs::remove_file(&root).unwrap();
+    let (boff, blen) = partition(plan, "root-b");
+    let mut b = std::fs::File::open(&disk).unwrap();
+    use std::io::{Read, Seek, SeekFrom};
+    b.seek(SeekFrom::Start(boff)).unwrap();
+    let mut head = vec![0u8; (blen as usize).min(1 << 20)];
+    b.read_exact(&mut head).unwrap();
+    assert!(head.iter().all(|&x| x == 0), "slot B is not empty");
+    // The ESP's EFI binaries, signed with the lab's test db key (and only that key).
+    let (eoff, _) = partition(plan, "esp");
+    let img = format!("{}@@{eoff}", disk.display());
+    for f in ["EFI/BOOT/BOOTX64.EFI", "EFI/Linux/forja-a.efi"] {
+        let out = work.join(f.replace('/', "_"));
+        let m = sh(
+            "mcopy",
+            &["-n", "-i", &img, &format!("::{f}"), out.to_str().unwrap()],
+            work,
+        );
+        assert!(
+            m.status.success(),
+            "mcopy {f}: {}",
+            String::from_utf8_lossy(&m.stderr)
+        );
+        let db = lab::secure_boot_keys().join("db.crt");
+        let ok = sh(
+            "sbverify",
+            &["--cert", db.to_str().unwrap(), out.to_str().unwrap()],
+            work,
+        );
+        assert!(
+            ok.status.success(),
+            "sbverify {f}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        let kek = lab::secure_boot_keys().join("KEK.crt");
+        let other = sh(
+            "sbverify",
+            &["--cert", kek.to_str().unwrap(), out.to_str().unwrap()],
+            work,
+        );
+        assert!(
+            !other.status.success(),
+            "sbverify accepted {f} against another certificate"
+        );
+    }
 }
 
 #[test]
@@ -150,7 +241,7 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
         "fsck.fat -n: {}",
         String::from_utf8_lossy(&f.stdout)
     );
-    for name in ["root", "payload"] {
+    for name in ["state", "payload"] {
         let (off, _) = partition(&plan, name);
         let dev = format!("{}?offset={off}", disk.display());
         let e = sh("e2fsck", &["-fn", &dev], &a);
@@ -161,6 +252,7 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
             String::from_utf8_lossy(&e.stderr)
         );
     }
+    verified_boot_oracles(&a, &plan, work.path());
 
     // Signatures with the site's own tools, and with forja.
     let s = signify_check(&a, &a.join("forja.pub"));
@@ -290,9 +382,13 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
         &["--plan", edited_plan.to_str().unwrap()],
     );
     let eplan = forja::plan::Plan::load(&e.join("plan.json")).unwrap();
-    let (root_off, _) = partition(&eplan, "root");
     assert_eq!(
-        ext4_file(&e.join("disk.raw"), root_off, "/etc/sysctl.d/60-forja.conf"),
+        root_file(
+            &e.join("disk.raw"),
+            &eplan,
+            "/etc/sysctl.d/60-forja.conf",
+            work.path()
+        ),
         text,
         "the image does not hold the saved plan's text"
     );

@@ -78,7 +78,7 @@ fn a_missing_ca_file_is_exit_2_naming_the_field_and_the_file() {
     let err = stderr(&out);
     assert!(
         err.contains(&format!(
-            "{}:201:18: pexip.certificates.ca-certificate: {}: cannot open",
+            "{}:200:18: pexip.certificates.ca-certificate: {}: cannot open",
             p.profile.display(),
             p.dir.path().join("site-ca.pem").display()
         )),

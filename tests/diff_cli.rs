@@ -71,6 +71,9 @@ fn build_folder(
     plan.built = Some(Built {
         kernel: "6.1.0-50-amd64".into(),
         base_sha256: Sha256::of(b"base"),
+        root_hash: Sha256::of(b"root"),
+        kernel_cmdline: "ro".into(),
+        secure_boot_db: None,
         layout: Layout {
             disk_guid: forja::ids::guid("t", "disk"),
             disk_size: 4 << 30,

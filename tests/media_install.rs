@@ -1,26 +1,30 @@
-//! Issue 7, "Site media": the USB installer and the PXE installer under QEMU (TCG, OVMF).
+//! The site media and the boot proof: the USB and PXE installers under QEMU (TCG, OVMF's Secure Boot build with the
+//! lab's test keys enrolled), and the disks they write booted through the whole verified chain.
 //!
 //! One test, in order (each phase prints its time):
-//! 1. build the lab profile with the boot proof's test unit (`--extra-overlay tests/boot/overlay`, as
-//!    `tests/boot_test.rs` does), make the USB image twice: byte-identical, and `signify-openbsd -C` accepts its
-//!    own signed SHA256SUMS;
-//! 2. boot the USB image (qcow2 overlay, `bootindex=0`) with a blank raw target disk: the installer must print
-//!    `DONE` and power off; the target's first `len(disk.raw)` bytes must hash to the signed `disk.raw` SHA-256;
-//!    an install record must be on the USB payload partition (read back with debugfs);
-//! 3. boot the installed target disk as the boot proof's device A (enlarged by 4 GiB, its own TPM) and run the
-//!    boot proof's checks on its report (`support::bootproof`: first boot, vmstore, network, firewall probes,
-//!    self-check, node images). The installed disks are the image byte for byte, so the boot proof runs here
-//!    and `tests/boot_test.rs` only boots the image itself on request;
+//! 1. build the lab profile with the boot proof's test unit (`--extra-overlay tests/boot/overlay`), make the USB
+//!    image twice: byte-identical, and `signify-openbsd -C` accepts its own signed SHA256SUMS;
+//! 2. boot the USB image under Secure Boot (its `BOOTX64.EFI` is the installer as a unified kernel image signed
+//!    with the site's db key) with a blank raw target disk: the installer must install and power off; the
+//!    target's first `len(disk.raw)` bytes must hash to the signed `disk.raw` SHA-256; an install record must be
+//!    on the USB payload partition (read back with debugfs);
+//! 3. boot the installed disk as the boot proof's device A (its own TPM, Secure Boot on) and run the boot proof's
+//!    checks on its report (`support::bootproof`: Secure Boot, verified read-only root, state, first boot,
+//!    vmstore, network, firewall probes, self-check, node images);
 //! 4. a USB image whose `disk.raw.zst` has one byte flipped on the payload partition: the installer must stop
 //!    with a hash error and the target must stay all zeros;
-//! 5. the PXE tree, made twice (identical, signify -C), booted by the firmware: the NIC's iPXE option ROM (QEMU's
-//!    `efi-virtio.rom`, package ipxe-qemu) gets `boot.ipxe` from slirp's built-in DHCP/TFTP (`tftp=`,
-//!    `bootfile=`), and the script fetches kernel, initrd and payload over HTTP from a tiny server on 127.0.0.1,
-//!    which the guest reaches as 10.0.2.2. The target must hash to the signed image;
+//! 5. the PXE tree, made twice (identical, signify -C), booted by the firmware under Secure Boot: OVMF's own
+//!    UEFI PXE (the NIC's iPXE option ROM is off: it is not signed with the site's keys) takes `installer.efi`
+//!    from slirp's built-in DHCP/TFTP, the firmware checks its signature, and the installer fetches the payload
+//!    over HTTP from a tiny server on 127.0.0.1, which the guest reaches as 10.0.2.2. The target must hash to the
+//!    signed image;
 //! 6. the PXE-installed disk is device B: the same checks, and its vmstore key differs from A's; then A boots
-//!    again (TPM unlock, no prompt, same key) and once with a fresh TPM (must stop at the recovery-key prompt);
-//! 7. the same PXE boot while the HTTP server flips one byte of `disk.raw.zst` in flight: the installer must
-//!    stop before touching the target, which stays all zeros.
+//!    again (TPM unlock, no prompt, same key), once with Secure Boot off and once with a fresh TPM (both must stop
+//!    at the recovery-key prompt), once with one byte of its root flipped (dm-verity must stop it), and the
+//!    build's own boot image signed with a foreign key must be refused by the firmware;
+//! 7. the iPXE path for sites without Secure Boot (`boot.ipxe` through the NIC's iPXE ROM) while the HTTP server
+//!    flips one byte of `disk.raw.zst` in flight: the installer must stop before touching the target, which stays
+//!    all zeros.
 //!
 //! Runs in every `cargo test` (leave it out with `cargo test -- --skip usb_and_pxe`, which cargo then reports as
 //! filtered out, not passed). Work folder: `media-test` under cargo's `CARGO_TARGET_TMPDIR`.
@@ -225,6 +229,27 @@ fn serve(root: PathBuf, tamper: Arc<AtomicBool>) -> u16 {
     port
 }
 
+/// What the kernel prints when dm-verity finds a changed block (then it panics: `panic-on-corruption`).
+const VERITY_REFUSAL: &[&str] = &["is corrupted", "dm-verity device corrupted"];
+/// What OVMF prints when Secure Boot refuses an image.
+const FIRMWARE_REFUSAL: &[&str] = &["Access Denied", "Security Violation"];
+
+/// A VM that network-boots through the firmware's own UEFI PXE (the NIC's iPXE ROM off), taking the signed
+/// `installer.efi` by TFTP from the PXE tree; `target` (raw) is its only disk.
+fn uefi_pxe_vm(name: &str, work: &Path, tree: &Path, target: &Path) -> VmConfig {
+    let mut cfg = pxe_vm(name, work, tree, target);
+    cfg.extra = vec![
+        "-netdev".into(),
+        format!(
+            "user,id=pxe0,tftp={},bootfile=installer.efi",
+            tree.display()
+        ),
+        "-device".into(),
+        "virtio-net-pci,netdev=pxe0,bootindex=0,romfile=".into(),
+    ];
+    cfg
+}
+
 /// A VM with no disk to boot from: `target` (raw) as its only disk, and a NIC that the firmware boots first
 /// (`bootindex=0`) through its iPXE option ROM, on slirp with `tftp=` the PXE tree and `bootfile=boot.ipxe`.
 fn pxe_vm(name: &str, work: &Path, tree: &Path, target: &Path) -> VmConfig {
@@ -262,17 +287,13 @@ fn usb_and_pxe_installers_verify_before_writing() {
         &["--extra-overlay", overlay.to_str().unwrap()],
     );
     let key = copy.dir.path().join("keys/lab-test.sec");
+    let sb_keys = copy.dir.path().join("keys/secure-boot-TEST");
     let raw_len = std::fs::metadata(build.join("disk.raw")).unwrap().len();
     let raw_sha = listed(&build, "disk.raw");
     // The installed disks are booted as devices 4 GiB larger than the image, like the boot test's.
     let disk_bytes = (raw_len + (4096 << 20)).div_ceil(1 << 20) << 20;
-    let proof = BootProof::new(
-        &copy.profile(),
-        &work,
-        disk_bytes,
-        Some(&build.join("nodes.lock")),
-    )
-    .unwrap();
+    let proof = BootProof::new(&copy.profile(), &work, disk_bytes, Some(&build)).unwrap();
+    let plan = forja::plan::Plan::load(&build.join("plan.json")).unwrap();
     let mut bt = Timings::new("media-test");
     phase(&mut t, "build the lab image");
 
@@ -287,6 +308,8 @@ fn usb_and_pxe_installers_verify_before_writing() {
             m,
             &"--signing-key",
             &key,
+            &"--secure-boot-keys",
+            &sb_keys,
         ]);
     }
     for f in [
@@ -319,8 +342,14 @@ fn usb_and_pxe_installers_verify_before_writing() {
     .unwrap();
     let target = work.join("target.raw");
     sparse_file(&target, raw_len + (64 << 20));
-    let (ok, console) = run_installer(&installer_vm("usb-install", &work, &usb_overlay, &target));
+    let mut usb_vm = installer_vm("usb-install", &work, &usb_overlay, &target);
+    usb_vm.secure_boot_vars = proof.secure_boot_vars.clone();
+    let (ok, console) = run_installer(&usb_vm);
     assert!(ok, "the USB install failed:\n{console}");
+    assert!(
+        console.contains("forja-installer: Secure Boot enforcing"),
+        "the USB installer did not run under Secure Boot:\n{console}"
+    );
     assert!(console.contains("serial \"forja-target-1\""), "{console}");
     assert_eq!(
         hash_prefix(&target, raw_len),
@@ -358,6 +387,7 @@ fn usb_and_pxe_installers_verify_before_writing() {
     assert_eq!(rec["result"], "ok", "{text}");
     assert_eq!(rec["target"]["serial"], "forja-target-1", "{text}");
     assert_eq!(rec["image_sha256"], raw_sha.hex(), "{text}");
+    assert_eq!(rec["secure_boot"], true, "{text}");
     assert!(rec["time_unix"].as_u64().unwrap() > 1_600_000_000, "{text}");
 
     // 3. The installed disk passes the boot proof.
@@ -437,12 +467,15 @@ fn usb_and_pxe_installers_verify_before_writing() {
             &work.join(d),
             &"--signing-key",
             &key,
+            &"--secure-boot-keys",
+            &sb_keys,
             &"--base-url",
             &base,
         ]);
     }
     for f in [
         "initrd.img",
+        "installer.efi",
         "vmlinuz",
         "boot.ipxe",
         "SHA256SUMS",
@@ -465,12 +498,15 @@ fn usb_and_pxe_installers_verify_before_writing() {
     let pxe = work.join("pxe1");
     let target3 = work.join("target3.raw");
     sparse_file(&target3, raw_len + (64 << 20));
-    let (ok, console) = run_installer(&pxe_vm("pxe-install", &work, &pxe, &target3));
+    let mut pxe_cfg = uefi_pxe_vm("pxe-install", &work, &pxe, &target3);
+    pxe_cfg.secure_boot_vars = proof.secure_boot_vars.clone();
+    let (ok, console) = run_installer(&pxe_cfg);
     assert!(ok, "the PXE install failed:\n{console}");
-    // It was the firmware's network boot: iPXE fetched the script from slirp's TFTP server.
+    // It was the firmware's own network boot, under Secure Boot: OVMF's PXE took the signed installer image.
     assert!(
-        console.contains("iPXE") && console.contains("tftp://10.0.2.2/boot.ipxe"),
-        "not booted through iPXE/TFTP:\n{console}"
+        console.contains("NBP filename is installer.efi")
+            && console.contains("forja-installer: Secure Boot enforcing"),
+        "not booted through UEFI PXE under Secure Boot:\n{console}"
     );
     assert!(
         console.contains("to hash it before touching any disk"),
@@ -483,7 +519,7 @@ fn usb_and_pxe_installers_verify_before_writing() {
     );
     phase(
         &mut t,
-        "PXE boot by firmware (iPXE, TFTP, HTTP), install, hash checked",
+        "PXE boot by firmware under Secure Boot (UEFI PXE, TFTP, HTTP), install, hash checked",
     );
 
     // 6. The PXE-installed disk passes the boot proof as device B, and the rest of the boot proof runs on A.
@@ -505,13 +541,32 @@ fn usb_and_pxe_installers_verify_before_writing() {
     failures.extend(report::check_same_key(&a1, &a2));
     failures.extend(
         proof
-            .fresh_tpm_boot("a3-fresh-tpm", &dev_a, &mut bt)
+            .secure_boot_off_boot("a3-secure-boot-off", &dev_a, &mut bt)
+            .unwrap(),
+    );
+    failures.extend(
+        proof
+            .fresh_tpm_boot("a4-fresh-tpm", &dev_a, &mut bt)
+            .unwrap(),
+    );
+    let flipped =
+        support::tamper::flipped_root(&dev_a.disk, &plan, &work.join("a5-flipped.qcow2")).unwrap();
+    failures.extend(
+        proof
+            .refused_boot("a5-flipped-root", &flipped, VERITY_REFUSAL, &mut bt)
+            .unwrap(),
+    );
+    let foreign = support::tamper::foreign_signed(&build, &plan, &work).unwrap();
+    failures.extend(
+        proof
+            .refused_boot("x1-foreign-key", &foreign, FIRMWARE_REFUSAL, &mut bt)
             .unwrap(),
     );
     bootproof::verdict("boot proof, device A again", &failures, &work).unwrap();
     phase(
         &mut t,
-        "device A: second boot (TPM unlock, same key), fresh TPM stops at the prompt",
+        "device A: second boot (TPM unlock, same key); Secure Boot off and a fresh TPM stop at the prompt; a \
+         flipped root byte and a foreign-signed image are refused",
     );
 
     // 7. A payload altered in flight: refused before the target is touched.

@@ -15,10 +15,28 @@ fn bless() -> bool {
     std::env::var_os("FORJA_BLESS").is_some_and(|v| v == "1")
 }
 
+/// The lab profile in a temp folder whose Secure Boot keys are the fixed test certificates of
+/// `tests/fixtures/secure-boot` (a lab build makes random ones, which a golden file cannot hold).
+fn lab_with_fixed_keys() -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["lab.toml", "lab.secrets.toml", "lab-test-ca.pem"] {
+        std::fs::copy(root.join("profiles").join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    std::os::unix::fs::symlink(
+        root.join("tests/fixtures/secure-boot"),
+        dir.path().join("keys/secure-boot-TEST"),
+    )
+    .unwrap();
+    dir
+}
+
 #[test]
 fn lab_plan_matches_golden() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let l = load(&root.join("profiles/lab.toml"), SecretsNeed::IfPresent).unwrap();
+    let lab = lab_with_fixed_keys();
+    let l = load(&lab.path().join("lab.toml"), SecretsNeed::IfPresent).unwrap();
     let plan = pipeline::resolve(&l, &Environment::fixture()).unwrap();
     let actual = String::from_utf8(forja::artifact::json_lines(&plan).unwrap()).unwrap();
     let golden = root.join("tests/golden/plan/lab.json");
@@ -89,12 +107,27 @@ fn plan_needs_no_secrets_writes_nothing_and_names_every_generated_file() {
         "/etc/systemd/network/20-mgmt.network",
         "/etc/chrony/chrony.conf",
         "/etc/forja/firstboot.env",
-        "/usr/share/forja/grub.cfg",
+        "/etc/crypttab",
+        "/etc/fstab",
     ] {
         assert!(files.contains(&must), "{must} missing from the plan");
     }
     let names: Vec<&str> = plan.disk.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["esp", "root", "payload", "vmstore"]);
+    assert_eq!(
+        names,
+        [
+            "esp",
+            "root-a",
+            "root-a-verity",
+            "root-b",
+            "root-b-verity",
+            "state",
+            "payload",
+            "vmstore"
+        ]
+    );
+    // The command line is planned with a placeholder for the root hash the build measures.
+    assert!(plan.boot.kernel_cmdline.contains("roothash={roothash}"));
     // No secret value reaches the plan: the lab's secrets never appear in it.
     let secrets = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lab.secrets.toml"),

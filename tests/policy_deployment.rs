@@ -168,11 +168,18 @@ fails!(
     |l| l.profile.boot.firmware.admin_password = None
 );
 fails!(
-    bootloader_needs_a_password,
+    boot_chain_needs_the_sites_keys,
     ccn,
     "1616-4.6.c",
-    "boot.bootloader-password",
-    |l| l.profile.boot.bootloader_password = None
+    "boot.firmware.secure-boot-keys",
+    |l| l.profile.boot.firmware.secure_boot_keys = None
+);
+fails!(
+    secure_boot_without_keys_would_brick_the_host,
+    ccn,
+    "1616-4.6.b",
+    "boot.firmware.secure-boot-keys",
+    |l| l.profile.boot.firmware.secure_boot_keys = None
 );
 
 #[test]

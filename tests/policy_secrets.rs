@@ -40,7 +40,7 @@ fn the_shipped_example_secrets_are_refused_naming_each_secret() {
     let r = rule(&p);
     assert_eq!(r.status, Status::Fail);
     for name in [
-        "grub-password",
+        "bios-admin-password",
         "pexip-web-admin",
         "vmr-direccion-host",
         "ntp-key-1",
@@ -61,7 +61,7 @@ fn the_shipped_example_secrets_are_refused_naming_each_secret() {
     // The field that uses the secret, with its place in the profile.
     assert!(
         r.reason
-            .contains("ccn-stic-1616.toml:85:23: boot.bootloader-password"),
+            .contains("ccn-stic-1616.toml:90:18: boot.firmware.admin-password"),
         "{}",
         r.reason
     );

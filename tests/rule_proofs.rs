@@ -63,7 +63,7 @@ fn every_enforced_rule_is_proved_where_it_takes_effect() {
         };
         let ok = match r.enforcement {
             Enforcement::HostArtifact => any(&[
-                "tests/support/report.rs::check_",
+                "tests/support/report/",
                 "tests/support/report_host.rs::check_",
                 "tests/host_scripts.rs::",
                 "builder/compose/",

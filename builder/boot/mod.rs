@@ -1,4 +1,4 @@
-//! EFI boot binaries forja builds: today the GRUB image that carries the locked `grub.cfg` in its memdisk
-//! (the host's ESP and the USB installer).
+//! EFI boot binaries forja builds: unified kernel images ([`uki`]) for the host's slots and for the installers.
+//! Signing them with the site's db key is [`crate::secureboot`]'s.
 
-pub mod grub;
+pub mod uki;

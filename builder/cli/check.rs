@@ -6,6 +6,9 @@
 //! a profile without it, and rules on secret values then say MANUAL. Every other file the profile names is
 //! checked (`pipeline::preflight`), so a green check means `forja build` finds its inputs; only a missing signing
 //! key is a note, not an error (it may live on the signing machine).
+//!
+//! A site profile (one with `[[hosts]]`) is checked across hosts first (`policy::site`: exit 2 naming both hosts
+//! of every clash), then host by host, each report under a `== host NAME ==` line (JSON: one object per host).
 
 use std::path::PathBuf;
 
@@ -13,6 +16,7 @@ use clap::{Args, ValueEnum};
 
 use crate::error::Exit;
 use crate::policy;
+use crate::profile::site::{load_site, member};
 use crate::profile::{SecretsNeed, load};
 
 /// Arguments of `forja check`.
@@ -40,6 +44,9 @@ pub enum Format {
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
+    if crate::profile::site::is_site_file(&args.profile) {
+        return site(args);
+    }
     let loaded = load(&args.profile, SecretsNeed::IfPresent)?;
     let inputs = crate::pipeline::preflight::check_inputs(&loaded)?;
     let mut report = policy::evaluate(&loaded);
@@ -56,4 +63,32 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Ok
     })
+}
+
+/// `forja check SITE`: the cross-host checks, then every host's rules.
+fn site(args: CheckArgs) -> anyhow::Result<Exit> {
+    let site = load_site(&args.profile, SecretsNeed::IfPresent)?;
+    policy::site::require_clean(&site)?;
+    let format = if args.json { Format::Json } else { args.format };
+    let mut failed = false;
+    let mut json = serde_json::Map::new();
+    for h in &site.hosts {
+        let inputs = crate::pipeline::preflight::check_inputs(h)?;
+        let mut report = policy::evaluate(h);
+        report.inputs = inputs;
+        failed |= report.failed();
+        let name = &member(h).host;
+        match format {
+            Format::Text => print!("== host {name} ==\n{}", report.to_table()),
+            Format::Markdown => print!("# host {name}\n\n{}", report.to_markdown()),
+            Format::Json => {
+                json.insert(name.clone(), serde_json::from_str(&report.to_json())?);
+            }
+        }
+    }
+    if format == Format::Json {
+        let v = serde_json::json!({ "site": site.name(), "hosts": json });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    }
+    Ok(if failed { Exit::PolicyFailed } else { Exit::Ok })
 }

@@ -13,7 +13,8 @@ use crate::sign::{PublicKey, SigningKey, Sums};
 pub enum MediaCommand {
     /// Make a bootable UEFI USB installer image from a signed build.
     Usb(UsbArgs),
-    /// Make a PXE/HTTP boot tree (kernel, installer initrd, iPXE script, signed payload) from a signed build.
+    /// Make a PXE/HTTP boot tree (kernel, installer initrd, iPXE script, signed payload) from a signed build; from
+    /// a site build, one tree where each machine gets its own host's installer by its MAC.
     Pxe(PxeArgs),
     /// Run the installer (inside the installer's initramfs; never on a build host).
     #[command(hide = true)]
@@ -33,6 +34,11 @@ pub struct UsbArgs {
     /// The signify secret key that signed the build; its public half is built into the installer.
     #[arg(long, value_name = "FILE")]
     pub signing_key: PathBuf,
+    /// The site's Secure Boot keys (the folder the profile names as boot.firmware.secure-boot-keys): the
+    /// installer is signed with its db key, and the stick carries PK/KEK/db for enrolment. Needed when the build
+    /// is signed.
+    #[arg(long, value_name = "DIR")]
+    pub secure_boot_keys: Option<PathBuf>,
     /// Print what was written (names, SHA-256, the key's fingerprint) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -41,7 +47,8 @@ pub struct UsbArgs {
 /// Arguments of `forja media pxe`.
 #[derive(Debug, Args)]
 pub struct PxeArgs {
-    /// The build folder (`forja build --out`): verified with the key before anything is made.
+    /// The build folder (`forja build --out`), or a site build's folder (with `site.json`): verified with the key
+    /// before anything is made.
     #[arg(value_name = "BUILD_DIR")]
     pub build_dir: PathBuf,
     /// The folder to write the tree into, served as is over HTTP (created if missing; its parent must exist).
@@ -53,6 +60,9 @@ pub struct PxeArgs {
     /// The HTTP URL the tree will be served at (written into boot.ipxe).
     #[arg(long, value_name = "URL")]
     pub base_url: String,
+    /// The site's Secure Boot keys: `installer.efi` is signed with its db key. Needed when the build is signed.
+    #[arg(long, value_name = "DIR")]
+    pub secure_boot_keys: Option<PathBuf>,
     /// Print what was written (names, SHA-256, the key's fingerprint) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -76,12 +86,19 @@ pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
     match cmd {
         MediaCommand::Usb(a) => {
             let key = SigningKey::load(&a.signing_key)?;
-            let sums = media::build::usb(&a.build_dir, &key, &a.out)?;
+            let sb = site_keys(a.secure_boot_keys.as_deref())?;
+            let sums = media::build::usb(&a.build_dir, &key, sb.as_ref(), &a.out)?;
             report(&a.out, &key, &sums, a.json)
         }
         MediaCommand::Pxe(a) => {
             let key = SigningKey::load(&a.signing_key)?;
-            let sums = media::build::pxe(&a.build_dir, &key, &a.out, &a.base_url)?;
+            let sb = site_keys(a.secure_boot_keys.as_deref())?;
+            let sums = match crate::plan::site::SiteManifest::load(&a.build_dir)? {
+                Some(m) => {
+                    media::site_pxe::pxe(&a.build_dir, &m, &key, sb.as_ref(), &a.out, &a.base_url)?
+                }
+                None => media::build::pxe(&a.build_dir, &key, sb.as_ref(), &a.out, &a.base_url)?,
+            };
             report(&a.out, &key, &sums, a.json)
         }
         MediaCommand::Install(a) => {
@@ -96,6 +113,10 @@ pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
     }
+}
+
+fn site_keys(dir: Option<&std::path::Path>) -> anyhow::Result<Option<crate::secureboot::SiteKeys>> {
+    dir.map(crate::secureboot::SiteKeys::load).transpose()
 }
 
 /// What a media command wrote: one `NAME  SHA256` line per signed file, or the same as JSON for a CI.

@@ -15,6 +15,18 @@ pub struct KeygenArgs {
     /// missing, its parent must exist); existing keys are never overwritten.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Make the site's Secure Boot keys instead: PK, KEK and db (RSA keys mode 0600, X.509 certificates, EFI
+    /// signature lists, signed .auth updates for enrolment) and owner.guid. Name the folder in the profile as
+    /// `boot.firmware.secure-boot-keys`.
+    #[arg(long)]
+    pub secure_boot: bool,
+    /// RSA size of the Secure Boot keys: 2048, 3072 or 4096 (CCN-STIC-807 asks at least 3072; use 2048 only for
+    /// firmware that verifies nothing larger).
+    #[arg(long, default_value_t = crate::secureboot::DEFAULT_BITS, requires = "secure_boot")]
+    pub bits: u32,
+    /// What the Secure Boot certificates' common names start with, e.g. the site's name.
+    #[arg(long, default_value = "forja site", requires = "secure_boot")]
+    pub name: String,
     /// Print the files written and the key's fingerprint as JSON.
     #[arg(long)]
     pub json: bool,
@@ -41,6 +53,21 @@ pub struct VerifyArgs {
 }
 
 pub fn keygen(args: KeygenArgs) -> anyhow::Result<Exit> {
+    if args.secure_boot {
+        let opts = crate::secureboot::KeygenOptions {
+            bits: args.bits,
+            common_name: args.name,
+        };
+        for path in crate::secureboot::generate(&args.out, &opts)? {
+            log::info!("wrote {}", path.display());
+        }
+        log::info!(
+            "Secure Boot keys for the site in {}: name the folder in the profile (boot.firmware.secure-boot-keys); \
+             keep the .key files offline",
+            args.out.display()
+        );
+        return Ok(Exit::Ok);
+    }
     let key = SigningKey::generate()?;
     let written = sign::keys::write_keypair(&args.out, &key)?;
     let public = key.public();

@@ -237,6 +237,8 @@ fn ssh_files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
                 Ciphers {ciphers}
                 MACs {macs}
                 HostKeyAlgorithms ecdsa-sha2-nistp384,ecdsa-sha2-nistp256,rsa-sha2-512
+                # The device's own key, made at first boot on the state partition (the image ships none)
+                HostKey /var/lib/forja/ssh/ssh_host_ecdsa_key
                 Banner /etc/issue.net
                 ClientAliveInterval 300
                 ClientAliveCountMax 0
@@ -247,6 +249,10 @@ fn ssh_files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
             &[R_SSH, R_SSH_807],
         ),
         GenFile::text("/root/.ssh/authorized_keys", 0o600, keys, &[R_SSH]),
+        GenFile::symlink(
+            "/etc/systemd/system/ssh.service.requires/forja-ssh-hostkeys.service",
+            "/usr/lib/systemd/system/forja-ssh-hostkeys.service",
+        ),
     ])
 }
 

@@ -1,75 +1,57 @@
-//! The boot lock (§30 spirit for the host): GRUB with a PBKDF2 superuser password.
+//! The boot lock (§30 for the host): nothing on the way to the running system can be edited at boot.
 //!
-//! The menu cannot be edited, and no other entry booted, without the password; the default entry is
-//! `--unrestricted`, so the host still boots unattended. systemd-boot has no password, hence GRUB. GRUB is built
-//! as a single EFI binary whose memdisk holds this `grub.cfg` ([`crate::boot::grub`]). The password's hash is a
-//! template piece: the build computes it from the secret with a salt derived from the build seed
-//! ([`crate::crypt`]), so a rebuild gives the same bytes and two sites never share a salt.
-
-use indoc::formatdoc;
+//! The kernel command line lives inside each slot's unified kernel image, signed with the site's db key, so it
+//! cannot be changed without breaking the signature (and systemd-stub ignores overrides while Secure Boot is on);
+//! systemd-boot runs with its editor off, no timeout menu and no firmware or auto entries. The line names the
+//! slot's verity root and hash partitions and the root hash the build measured, so the initrd opens `/` only if
+//! every block matches (`panic-on-corruption`, and `panic=10` resets a failed boot so the boot counter moves on).
+//! GRUB and its password are gone: there is nothing left to protect with one.
 
 use super::{ComposeInput, GenFile};
-use crate::crypt::Scheme;
-use crate::plan::files::{Piece, SecretHash};
+use crate::plan::ROOTHASH;
+use crate::plan::disk::Slot;
 use crate::profile::Loaded;
 
-const R_BOOT: &str = "1616-4.6.c";
+/// The rule the signed images and systemd-boot's settings carry out (cited by the plan for the ESP files).
+pub const R_BOOT: &str = "1616-4.6.c";
 
-/// Where the generated `grub.cfg` sits in the root tree (the build embeds it in the GRUB image).
-pub const GRUB_CFG: &str = "/usr/share/forja/grub.cfg";
+/// systemd-boot's settings: boot the best slot at once, no editor, no extra entries.
+pub const LOADER_CONF: &str = "# forja: boot the newest good slot at once; nothing to edit, nothing else to boot\n\
+timeout 0\neditor no\nauto-entries no\nauto-firmware no\nconsole-mode keep\n";
 
-/// The kernel command line of the installed host.
-pub fn kernel_cmdline(input: &ComposeInput) -> String {
+/// The kernel command line of a slot's image (`{roothash}` stands for the root hash measured by the build).
+/// PARTUUIDs are lower case: the initrd's klibc tools cannot fold case. `systemd.gpt_auto=0`: every partition the
+/// host uses is named here or in the static fstab; nothing is mounted because of its GPT type (the generator's ESP
+/// automount failed a boot under load in the media test, and the appliance never needs the ESP mounted).
+pub fn kernel_cmdline(input: &ComposeInput, slot: Slot) -> String {
+    let (root, verity) = match slot {
+        Slot::A => (&input.root_a, &input.verity_a),
+        Slot::B => (&input.root_b, &input.verity_b),
+    };
     format!(
-        "root=PARTUUID={} ro console=tty0 console=ttyS0,115200n8 systemd.show_status=auto",
-        input.root_partuuid
+        "root=/dev/mapper/root rootfstype=erofs ro roothash={ROOTHASH} \
+         systemd.verity_root_data=PARTUUID={root} systemd.verity_root_hash=PARTUUID={verity} \
+         systemd.verity_root_options=panic-on-corruption forja.state=PARTUUID={state} forja.slot={slot} \
+         systemd.gpt_auto=0 console=tty0 console=ttyS0,115200n8 panic=10 systemd.show_status=auto",
+        state = input.state,
+        slot = slot.name(),
     )
 }
 
-/// The `grub.cfg` embedded in the GRUB image, as template pieces (the password hash is rendered by the build).
-/// Kernel and initrd are on the ESP, found by its label.
-pub fn grub_cfg(l: &Loaded, input: &ComposeInput) -> anyhow::Result<Vec<Piece>> {
-    let title = super::syntax::grub_word("host.hostname", &l.profile.host.hostname)?;
-    let mut pieces = Vec::new();
-    let mut text = String::from(
-        "# forja: locked boot menu. Editing an entry or the command line asks for the superuser password.\n",
-    );
-    match &l.profile.boot.bootloader_password {
-        Some(r) => {
-            text.push_str("set superusers=\"root\"\npassword_pbkdf2 root ");
-            pieces.push(Piece::Text(std::mem::take(&mut text)));
-            pieces.push(Piece::Secret(SecretHash {
-                secret: r.name().to_owned(),
-                scheme: Scheme::GrubPbkdf2,
-                salt: "grub-pbkdf2-salt".into(),
-            }));
-            text.push('\n');
-        }
-        None => text
-            .push_str("# no bootloader password: refused by the policy for production profiles\n"),
-    }
-    text.push_str(&formatdoc! {"
-        set timeout=1
-        set default=0
-        insmod part_gpt
-        insmod fat
-        search --no-floppy --set=root --label FORJA-ESP
-        menuentry {title} --unrestricted --id forja {{
-            linux /vmlinuz {cmdline}
-            initrd /initrd.img
-        }}
-    ", cmdline = kernel_cmdline(input)});
-    pieces.push(Piece::Text(text));
-    Ok(pieces)
+/// The unified kernel image's `.osrel`: systemd-boot orders slots by `IMAGE_VERSION`.
+pub fn os_release(l: &Loaded, version: &str) -> String {
+    format!(
+        "ID=forja\nNAME=\"forja host\"\nPRETTY_NAME=\"forja host {host} ({profile})\"\nIMAGE_ID=forja\nIMAGE_VERSION={version}\nVERSION_ID={version}\n",
+        host = l.profile.host.hostname,
+        profile = l.profile.profile.name,
+    )
 }
 
-/// Generated files: the `grub.cfg` the build embeds in the GRUB image, kept in the root tree too so the
-/// self-check and the boot test can read what the image is locked with.
-pub fn files(l: &Loaded, input: &ComposeInput) -> anyhow::Result<Vec<GenFile>> {
-    Ok(vec![GenFile::template(
-        GRUB_CFG,
-        0o600,
-        grub_cfg(l, input)?,
-        &[R_BOOT],
-    )])
+/// Generated files for the boot chain: `systemd-firstboot` masked (it would prompt on the console and cannot write
+/// a read-only `/etc`).
+pub fn files() -> Vec<GenFile> {
+    vec![GenFile::symlink(
+        "/etc/systemd/system/systemd-firstboot.service",
+        "/dev/null",
+    )]
 }

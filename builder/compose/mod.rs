@@ -5,7 +5,7 @@
 //! units) live in `overlays/` and are reviewed like code. The result is a sorted list, so `forja plan` can show
 //! every file with its hash before anything is built, and the build writes exactly that list.
 //!
-//! Deliberately not here: secrets. A file that needs a secret's hash (GRUB PBKDF2) is a template naming the secret
+//! Deliberately not here: secrets. A file that needs a secret's hash (shadow's SHA-512 crypt) is a template naming the secret
 //! (see [`crate::plan::files`]); the build renders it.
 
 pub mod access;
@@ -30,11 +30,15 @@ pub use crate::plan::files::{GenFile, GenKind};
 pub const MGMT_IF: &str = "mgmt0";
 pub const VM_IF: &str = "vmnic0";
 
-/// Inputs to composition that are decided by the disk layout, not the profile.
+/// Inputs to composition that are decided by the disk layout, not the profile: the PARTUUIDs the command line and
+/// `fstab` name.
 #[derive(Debug, Clone)]
 pub struct ComposeInput {
-    /// The root partition's GUID (PARTUUID), as the plan's disk decides it.
-    pub root_partuuid: uuid::Uuid,
+    pub root_a: uuid::Uuid,
+    pub verity_a: uuid::Uuid,
+    pub root_b: uuid::Uuid,
+    pub verity_b: uuid::Uuid,
+    pub state: uuid::Uuid,
 }
 
 /// Every generated file for the host, sorted by path. Later entries for the same path replace earlier ones.
@@ -46,7 +50,7 @@ pub fn host_files(l: &Loaded, input: &ComposeInput) -> anyhow::Result<Vec<GenFil
         sysctl::files(l)?,
         access::files(l)?,
         timelogs::files(l)?,
-        bootloader::files(l, input)?,
+        bootloader::files(),
         firstboot::files(l, input),
         selfcheck::timer_files(l),
     ];

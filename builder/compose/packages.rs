@@ -38,6 +38,18 @@ pub const HOST_PACKAGES: &[(&str, &str)] = &[
         "self-check verifies its signed manifest (§77)",
     ),
     ("logrotate", "bounded logs (§85)"),
+    (
+        "initramfs-tools",
+        "the initrd that opens the dm-verity root and mounts the state partition (forja's hook)",
+    ),
+    (
+        "systemd-boot",
+        "the boot manager on the ESP, its EFI stub for the unified kernel images, and boot assessment",
+    ),
+    (
+        "age",
+        "seals the vmstore recovery key to the site's escrow key (§105)",
+    ),
 ];
 
 /// Package names for mmdebstrap: forja's set, SSH only when enabled, then the profile's extras.

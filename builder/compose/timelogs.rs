@@ -2,7 +2,8 @@
 //! (§85: 10 MB files, 2 GB in all) and an audit trail of changes to the critical configuration (§106).
 //!
 //! The NTP keys themselves are secrets shared with the NTP servers, so they are NOT in the image (an image may be
-//! copied; a key may not): chrony reads them from `/etc/chrony/forja.keys`, which the operator installs at the
+//! copied; a key may not): chrony reads them from `/var/lib/forja/etc/chrony.keys` on the writable state
+//! partition (the root is read-only), which the operator installs at the
 //! site (a MANUAL step in the compliance report). Until then chrony runs and reports the sources unauthenticated.
 
 use std::fmt::Write;
@@ -19,7 +20,7 @@ const R_SYSLOG: &str = "1616-5.13.c";
 const R_ROTATE: &str = "1616-6.b";
 
 /// Where the image expects the site's NTP keys (installed by the operator, never shipped).
-pub const CHRONY_KEYS: &str = "/etc/chrony/forja.keys";
+pub const CHRONY_KEYS: &str = "/var/lib/forja/etc/chrony.keys";
 /// Where the syslog CA certificate goes.
 pub const SYSLOG_CA: &str = "/etc/ssl/forja/syslog-ca.pem";
 /// The host's time zone: a link into the base's tz database (the build checks that the zone is there).

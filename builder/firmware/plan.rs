@@ -188,6 +188,14 @@ pub fn plan(l: &Loaded) -> anyhow::Result<FirmwarePlan> {
         ),
     });
     let site_keys = match &fw.secure_boot_keys {
+        // A lab profile's test keys are made by its first build: until then the plan has none to enrol.
+        Some(dir) if l.is_lab() && !l.resolve(dir).join("db.crt").exists() => {
+            log::warn!(
+                "{}: no lab Secure Boot keys yet (the first build makes them): the firmware plan enrols none",
+                l.resolve(dir).display()
+            );
+            None
+        }
         Some(dir) => Some(keys::read(&l.resolve(dir), &dir.to_string_lossy())?),
         None => None,
     };
@@ -245,7 +253,7 @@ pub(crate) fn boot_lock(order: &[BootDevice], m: &BootDiskMatch) -> BootLock {
 fn secure_boot(enable: bool, site_keys: Option<SiteKeys>) -> SecureBootPlan {
     let manual_keys = match &site_keys {
         Some(k) => format!(
-            "Firmware setup > Security > Secure Boot > Key Management: delete all keys, enrol db from {src}/db.crt, KEK from {src}/KEK.crt and the PK last from {src}/PK.crt (owner GUID {owner}).",
+            "Firmware setup > Security > Secure Boot > Key Management: delete all keys, enrol db from {src}/db.crt, KEK from {src}/KEK.crt and the PK last from {src}/PK.crt (owner GUID {owner}). Firmware that takes signed updates instead (or KeyTool/efi-updatevar in setup mode): the USB installer carries them as secure-boot/db.auth, KEK.auth and PK.auth (PK last).",
             src = k.source,
             owner = k.uefi_signature_owner
         ),
@@ -318,6 +326,10 @@ mod tests {
         std::fs::create_dir(dir.path().join("keys")).unwrap();
         std::fs::rename(keys.path(), dir.path().join("keys/sb")).unwrap();
         let text = std::fs::read_to_string(dir.path().join("lab.toml")).unwrap().replace(
+            // The lab's own (test) keys give way to the ones this test made.
+            "secure-boot-keys = \"keys/secure-boot-TEST\"",
+            "#",
+        ).replace(
             "secure-boot = true\n",
             "secure-boot = true\nsecure-boot-keys = \"keys/sb\"\nboot-disk = { uefi-device-path-contains = \"Sata(0,\" }\n",
         );

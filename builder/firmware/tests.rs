@@ -33,6 +33,10 @@ fn setup() -> (FirmwarePlan, Secrets, tempfile::TempDir) {
     let keys = keys::tests::key_dir("rsa:3072");
     std::fs::rename(keys.path(), dir.path().join("sb")).unwrap();
     let toml = std::fs::read_to_string(dir.path().join("lab.toml")).unwrap().replace(
+        // The lab's own (test) keys give way to the ones this test made.
+        "secure-boot-keys = \"keys/secure-boot-TEST\"",
+        "#",
+    ).replace(
         "secure-boot = true\n",
         "secure-boot = true\nsecure-boot-keys = \"sb\"\ncurrent-admin-password = { secret = \"bios-admin-password-current\" }\n",
     );

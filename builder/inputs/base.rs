@@ -9,27 +9,86 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
 use super::cache::{Cache, Origin};
 use crate::error::{Exit, fail};
 use crate::exec::{Task, tool_version};
 use crate::hashio::Sha256;
 use crate::inbound::InputRoots;
-use crate::plan::BaseSource;
+use crate::plan::{BaseSource, InitramfsFile};
 use crate::profile::Loaded;
 
-/// mmdebstrap's arguments. The profile's values are typed (a suite, a mirror URL and package names never start
-/// with `-`), and `--` ends the options anyway, so nothing from the profile is ever read as one.
-fn mmdebstrap_args(suite: &str, mirror: &str, packages: &[String], out: &Path) -> Vec<String> {
-    vec![
+/// mmdebstrap's arguments. `hooks` are (source on the build host, folder in the image) of the initramfs-tools
+/// hook files: copied in, then the initrd is made again with them, inside mmdebstrap's chroot (reproducible with
+/// SOURCE_DATE_EPOCH), so the cached base already boots a verity root.
+fn mmdebstrap_args(
+    suite: &str,
+    mirror: &str,
+    packages: &[String],
+    hooks: &[(String, String)],
+    out: &Path,
+) -> Vec<String> {
+    let mut a = vec![
         "--quiet".into(),
         "--mode=root".into(),
         "--variant=minbase".into(),
         format!("--include={}", packages.join(",")),
+    ];
+    for (src, dir) in hooks {
+        a.push(format!("--customize-hook=copy-in {src} {dir}"));
+    }
+    if !hooks.is_empty() {
+        a.push("--customize-hook=chroot \"$1\" update-initramfs -u -k all".into());
+    }
+    // The profile's values are typed (never starting with `-`), and `--` ends the options anyway.
+    a.extend([
         "--".into(),
         suite.into(),
         out.display().to_string(),
         mirror.into(),
-    ]
+    ]);
+    a
+}
+
+/// The initramfs-tools files of forja's overlay (`/etc/initramfs-tools/...`): the verity and state scripts the
+/// initrd must carry. Listed from the overlay's plan entries, each with its hash (part of the base's cache key).
+pub fn initramfs_files(overlays: &[crate::plan::OverlayFile]) -> Vec<InitramfsFile> {
+    overlays
+        .iter()
+        .filter(|f| f.layer == 0 && f.path.starts_with("/etc/initramfs-tools/"))
+        .filter_map(|f| {
+            f.sha256.map(|sha256| InitramfsFile {
+                path: f.path.clone(),
+                sha256,
+            })
+        })
+        .collect()
+}
+
+/// (source on the build host, folder in the image) of each initramfs file, each checked against its hash.
+fn hook_sources(files: &[InitramfsFile], overlay: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for f in files {
+        let src = overlay.join(f.path.trim_start_matches('/'));
+        let got = Sha256::of_file(&src).with_context(|| format!("reading {}", src.display()))?;
+        if got != f.sha256 {
+            return Err(fail(
+                Exit::HashMismatch,
+                format!(
+                    "{}: SHA-256 is {got}, the plan says {}",
+                    src.display(),
+                    f.sha256
+                ),
+            ));
+        }
+        let dir = Path::new(&f.path)
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|| "/".into());
+        out.push((src.display().to_string(), dir));
+    }
+    Ok(out)
 }
 
 /// Resolves where the base comes from. `mmdebstrap_version` is the builder's (it decides the cache key); the
@@ -37,6 +96,7 @@ fn mmdebstrap_args(suite: &str, mirror: &str, packages: &[String], out: &Path) -
 pub fn resolve(
     l: &Loaded,
     packages: Vec<String>,
+    initramfs: Vec<InitramfsFile>,
     epoch: u64,
     mmdebstrap_version: &str,
 ) -> BaseSource {
@@ -47,12 +107,22 @@ pub fn resolve(
             sha256: t.sha256,
         };
     }
-    let key_text = format!(
+    let mut key_text = format!(
         "suite={}\nmirror={}\npackages={}\nepoch={epoch}\nversion={mmdebstrap_version}\n",
         b.suite,
         b.mirror,
         packages.join(",")
     );
+    for f in &initramfs {
+        key_text.push_str(&format!("initramfs={} {}\n", f.path, f.sha256));
+    }
+    let shown: Vec<(String, String)> = initramfs
+        .iter()
+        .map(|f| {
+            let dir = Path::new(&f.path).parent().unwrap_or(Path::new("/"));
+            (format!("overlays{}", f.path), dir.display().to_string())
+        })
+        .collect();
     let cache_key = Sha256::of(key_text.as_bytes());
     let command = format!(
         "SOURCE_DATE_EPOCH={epoch} mmdebstrap {}",
@@ -60,6 +130,7 @@ pub fn resolve(
             &b.suite,
             &b.mirror,
             &packages,
+            &shown,
             Path::new("<cache>/base.tar")
         )
         .join(" ")
@@ -68,6 +139,7 @@ pub fn resolve(
         suite: b.suite.clone(),
         mirror: b.mirror.clone(),
         packages,
+        initramfs,
         epoch,
         cache_key,
         mmdebstrap_version: mmdebstrap_version.to_owned(),
@@ -86,6 +158,7 @@ pub fn mmdebstrap_version() -> String {
 pub fn obtain(
     src: &BaseSource,
     inputs: &InputRoots,
+    overlay: &Path,
     cache: &Cache,
 ) -> anyhow::Result<(PathBuf, Option<Sha256>)> {
     match src {
@@ -97,6 +170,7 @@ pub fn obtain(
             suite,
             mirror,
             packages,
+            initramfs,
             cache_key,
             epoch,
             mmdebstrap_version,
@@ -117,7 +191,13 @@ pub fn obtain(
                 // mmdebstrap picks the format from the extension; give it a .tar name and rename after.
                 let tmp = dir.join(format!(".base-{}.building.tar", &cache_key.hex()[..16]));
                 let r = Task::new("building the Debian base (mmdebstrap)", "mmdebstrap")
-                    .args(mmdebstrap_args(suite, mirror, packages, &tmp))
+                    .args(mmdebstrap_args(
+                        suite,
+                        mirror,
+                        packages,
+                        &hook_sources(initramfs, overlay)?,
+                        &tmp,
+                    ))
                     .env("SOURCE_DATE_EPOCH", epoch.to_string())
                     .run();
                 if let Err(e) = r {

@@ -19,11 +19,12 @@ use crate::error::{Exit, fail};
 use crate::exec::Task;
 use crate::fs::fat::FatTree;
 use crate::plan::{PartitionType, Plan};
+use crate::secureboot::SiteKeys;
 use crate::sign::{self, SigningKey};
 
-/// The volume label GRUB searches for on the USB image.
+/// The USB image's ESP label (the label the installer's payload partition is found next to).
 pub const USB_LABEL: &str = "FORJA-USB";
-/// Size of the USB image's ESP (GRUB, kernel, installer initrd).
+/// Size of the USB image's ESP (the signed installer UKI and the Secure Boot enrolment files).
 pub const USB_ESP_SIZE: u64 = 256 << 20;
 /// The payload files copied from the build.
 pub const PAYLOAD_FILES: [&str; 5] = [
@@ -44,6 +45,12 @@ pub struct BuildFacts {
     pub epoch: u64,
     pub disk_seed: String,
     pub esp_offset: u64,
+    /// Path of slot A's unified kernel image on the build's ESP.
+    pub uki: String,
+    /// SHA-256 of the db certificate that signed the build's EFI binaries (absent: unsigned).
+    pub secure_boot_db: Option<crate::hashio::Sha256>,
+    /// The partitions the plan leaves empty, where they lie in the image (the installer need not write them).
+    pub empty: Vec<super::Region>,
     pub target: TargetRule,
     /// The build's files as just verified (name and checked SHA-256), so the media need not hash them again.
     pub verified: Vec<sign::sums::Entry>,
@@ -65,16 +72,39 @@ pub fn read_build(dir: &Path, key: &SigningKey, work: &Path) -> anyhow::Result<B
         ));
     }
     let plan = Plan::load(&dir.join("plan.json"))?;
-    let esp = plan
-        .built()?
-        .layout
-        .of_type(PartitionType::Esp)
+    let built = plan.built()?;
+    let uki = plan
+        .boot
+        .esp
+        .iter()
+        .find(|f| matches!(f.source, crate::plan::EspSource::Uki { .. }))
+        .map(|f| f.path.clone())
         .ok_or_else(|| {
             fail(
                 Exit::Input,
-                format!("{}/plan.json: the built disk has no ESP", dir.display()),
+                format!(
+                    "{}/plan.json: the ESP has no unified kernel image",
+                    dir.display()
+                ),
             )
         })?;
+    let secure_boot_db = built.secure_boot_db;
+    let empty = plan
+        .disk
+        .iter()
+        .filter(|p| matches!(p.content, crate::plan::PartitionContent::Empty { .. }))
+        .filter_map(|p| built.layout.named(&p.name))
+        .map(|p| super::Region {
+            offset: p.offset,
+            len: p.size,
+        })
+        .collect();
+    let esp = built.layout.of_type(PartitionType::Esp).ok_or_else(|| {
+        fail(
+            Exit::Input,
+            format!("{}/plan.json: the built disk has no ESP", dir.display()),
+        )
+    })?;
     let verified = report
         .files
         .unwrap_or_default()
@@ -89,27 +119,12 @@ pub fn read_build(dir: &Path, key: &SigningKey, work: &Path) -> anyhow::Result<B
         dir: dir.to_owned(),
         epoch: plan.source_date_epoch,
         esp_offset: esp.offset,
+        uki,
+        secure_boot_db,
+        empty,
         target: plan.install_target.clone().unwrap_or_default(),
         disk_seed: plan.disk_seed,
     })
-}
-
-/// Copies `vmlinuz` and `initrd.img` out of the build's ESP (mtools reads the FAT in place).
-pub fn extract_boot_files(b: &BuildFacts, work: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let img = format!("{}@@{}", b.dir.join("disk.raw").display(), b.esp_offset);
-    let mut out = Vec::new();
-    for name in ["vmlinuz", "initrd.img"] {
-        let dst = work.join(name);
-        let _ = fs_err::remove_file(&dst);
-        Task::new(format!("reading {name} from the build's ESP"), "mcopy")
-            .args(["-n", "-i"])
-            .arg(&img)
-            .arg(format!("::{name}"))
-            .arg(&dst)
-            .run()?;
-        out.push(dst);
-    }
-    Ok((out.remove(0), out.remove(0)))
 }
 
 /// The `init` of the installer (klibc `sh` from Debian's initrd).
@@ -119,6 +134,11 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p /proc /sys /dev /run /tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+# The Secure Boot state: the SecureBoot variable where efivarfs loads (a module Debian's initrd may lack), else
+# the kernel's lockdown mode (securityfs is built in).
+modprobe -q efivarfs 2>/dev/null
+mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 echo "forja-installer: starting"
@@ -240,15 +260,6 @@ pub fn installer_initrd(
     crate::artifact::write_atomic(out, &bytes)
 }
 
-/// GRUB's config for the USB installer: one entry, no menu.
-pub fn usb_grub_cfg() -> String {
-    format!(
-        "set timeout=0\nset default=0\ninsmod part_gpt\ninsmod fat\nserial --unit=0 --speed=115200\nterminal_output console serial\n\
-         search --no-floppy --set=root --label {USB_LABEL}\n\
-         menuentry \"forja installer\" --id forja-installer {{\n    linux /vmlinuz {INSTALLER_CMDLINE}\n    initrd /initrd.img\n}}\n"
-    )
-}
-
 fn work_dir(near: &Path) -> anyhow::Result<tempfile::TempDir> {
     Ok(tempfile::Builder::new()
         .prefix(crate::artifact::STAGING_PREFIXES[1])
@@ -259,7 +270,12 @@ fn work_dir(near: &Path) -> anyhow::Result<tempfile::TempDir> {
 pub const USB_IMAGE: &str = "usb.img";
 
 /// `forja media usb`: writes `out/usb.img` and a signed `SHA256SUMS` beside it. Returns the signed list.
-pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<sign::Sums> {
+pub fn usb(
+    build_dir: &Path,
+    key: &SigningKey,
+    sb: Option<&SiteKeys>,
+    out: &Path,
+) -> anyhow::Result<sign::Sums> {
     crate::artifact::create_out_dir(out, "the media folder")?;
     if same_dir(out, build_dir) {
         return Err(fail(
@@ -269,8 +285,9 @@ pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<sig
     }
     let work = work_dir(out)?;
     let b = read_build(build_dir, key, work.path())?;
+    super::uki::check_keys(&b, sb)?;
     let seed = format!("{}/media-usb", b.disk_seed);
-    let esp = usb_esp(&b, key, &seed, work.path())?;
+    let esp = usb_esp(&b, key, sb, &seed, work.path())?;
     let payload = usb_payload(build_dir, work.path())?;
     // The USB image's own ids derive from the build's seed, like the build's.
     let id = |name: &str| crate::ids::guid(&seed, name);
@@ -308,23 +325,40 @@ pub fn usb(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<sig
     sign::sign_dir(out, key, &[USB_IMAGE])
 }
 
-/// The USB installer's ESP: GRUB, the build's kernel, the installer initrd.
-fn usb_esp(b: &BuildFacts, key: &SigningKey, seed: &str, work: &Path) -> anyhow::Result<FatTree> {
-    let (vmlinuz, base_initrd) = extract_boot_files(b, work)?;
+/// The USB installer's ESP: one signed installer image at the firmware's removable-media path (no boot manager,
+/// no menu), and the site's enrolment files when the build is signed.
+fn usb_esp(
+    b: &BuildFacts,
+    key: &SigningKey,
+    sb: Option<&SiteKeys>,
+    seed: &str,
+    work: &Path,
+) -> anyhow::Result<FatTree> {
+    let (vmlinuz, base_initrd) = super::uki::boot_files(b, work)?;
     let cfg = InstallerConfig {
         mode: Mode::Usb,
         usb_disk_guid: Some(crate::ids::guid(seed, "disk")),
         payload_partition: Some(2),
         target: b.target.clone(),
+        skip: b.empty.clone(),
     };
     let initrd = work.join("installer-initrd.img");
     installer_initrd(&cfg, key, &base_initrd, b.epoch, work, &initrd)?;
-    let grub = work.join("BOOTX64.EFI");
-    crate::boot::grub::build_efi(&usb_grub_cfg(), b.epoch, work, &grub)?;
+    let efi = work.join("BOOTX64.EFI");
+    super::uki::installer(
+        &vmlinuz,
+        &initrd,
+        INSTALLER_CMDLINE,
+        sb,
+        b.epoch,
+        work,
+        &efi,
+    )?;
     let mut esp = FatTree::new();
-    esp.add_file("EFI/BOOT/BOOTX64.EFI", &grub)?;
-    esp.add_file("vmlinuz", &vmlinuz)?;
-    esp.add_file("initrd.img", &initrd)?;
+    esp.add_file("EFI/BOOT/BOOTX64.EFI", &efi)?;
+    if let Some(k) = sb {
+        super::uki::add_enrolment(&mut esp, k)?;
+    }
     Ok(esp)
 }
 
@@ -345,13 +379,25 @@ fn usb_payload(build_dir: &Path, work: &Path) -> anyhow::Result<PathBuf> {
     Ok(payload)
 }
 
+/// The installer image of a PXE tree, for UEFI PXE/HTTP boot under Secure Boot.
+pub const PXE_EFI: &str = "installer.efi";
+
+/// The installer's command line over the network: it fetches the payload from `base`.
+pub fn pxe_cmdline(base: &str) -> String {
+    format!(
+        "{INSTALLER_CMDLINE} forja.url={}/payload",
+        base.trim_end_matches('/')
+    )
+}
+
 /// The iPXE script: fetch kernel and installer initrd from `base`, tell the installer where the payload is.
 pub fn ipxe_script(base: &str) -> String {
     let base = base.trim_end_matches('/');
     format!(
         "#!ipxe\n# forja PXE installer. The installer verifies the payload against its built-in key before writing.\n\
-         dhcp\nkernel {base}/vmlinuz initrd=initrd.img {INSTALLER_CMDLINE} forja.url={base}/payload\n\
-         initrd {base}/initrd.img\nboot\n"
+         dhcp\nkernel {base}/vmlinuz initrd=initrd.img {cmdline}\n\
+         initrd {base}/initrd.img\nboot\n",
+        cmdline = pxe_cmdline(base)
     )
 }
 
@@ -359,6 +405,7 @@ pub fn ipxe_script(base: &str) -> String {
 pub fn pxe(
     build_dir: &Path,
     key: &SigningKey,
+    sb: Option<&SiteKeys>,
     out: &Path,
     base_url: &str,
 ) -> anyhow::Result<sign::Sums> {
@@ -368,12 +415,14 @@ pub fn pxe(
     }
     let work = work_dir(out)?;
     let b = read_build(build_dir, key, work.path())?;
-    let (vmlinuz, base_initrd) = extract_boot_files(&b, work.path())?;
+    super::uki::check_keys(&b, sb)?;
+    let (vmlinuz, base_initrd) = super::uki::boot_files(&b, work.path())?;
     let cfg = InstallerConfig {
         mode: Mode::Pxe,
         usb_disk_guid: None,
         payload_partition: None,
         target: b.target.clone(),
+        skip: b.empty.clone(),
     };
     installer_initrd(
         &cfg,
@@ -385,10 +434,23 @@ pub fn pxe(
     )?;
     crate::artifact::write_atomic(out.join("vmlinuz"), &fs_err::read(&vmlinuz)?)?;
     crate::artifact::write_atomic(out.join("boot.ipxe"), ipxe_script(base_url).as_bytes())?;
+    // For UEFI PXE or HTTP boot under Secure Boot: the same installer as one (signed) image, its URL inside.
+    let efi = work.path().join("installer.efi");
+    super::uki::installer(
+        &vmlinuz,
+        &out.join("initrd.img"),
+        &pxe_cmdline(base_url),
+        sb,
+        b.epoch,
+        work.path(),
+        &efi,
+    )?;
+    crate::artifact::write_atomic(out.join(PXE_EFI), &std::fs::read(&efi)?)?;
     fs_err::create_dir_all(out.join("payload"))?;
     let mut names = vec![
         "boot.ipxe".to_owned(),
         "initrd.img".into(),
+        PXE_EFI.into(),
         "vmlinuz".into(),
     ];
     // A payload file hard-linked from the build is the very inode read_build just verified: take its checked
@@ -440,12 +502,5 @@ mod tests {
             s.contains("kernel http://10.0.0.1/forja/vmlinuz initrd=initrd.img rdinit=/forja/init")
         );
         assert!(s.contains("forja.url=http://10.0.0.1/forja/payload"));
-    }
-
-    #[test]
-    fn grub_boots_the_installer_from_the_usb_label() {
-        let c = usb_grub_cfg();
-        assert!(c.contains("--label FORJA-USB"));
-        assert!(c.contains("rdinit=/forja/init"));
     }
 }

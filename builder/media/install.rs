@@ -115,8 +115,15 @@ pub struct Written {
     pub image_sha256: Sha256,
 }
 
-/// Step 3: stream the image to `target`, first MiB last. `target` must already be the chosen disk.
-pub fn write_image(payload: &Payload, trusted: &Trusted, target: &Path) -> anyhow::Result<Written> {
+/// Step 3: stream the image to `target`, first MiB last. `target` must already be the chosen disk. Zero blocks
+/// inside `skip` (partitions the image leaves empty: slot B, vmstore) are hashed but not written: whatever the
+/// disk held there stays (nothing boots from or trusts those regions before they are written on the target).
+pub fn write_image(
+    payload: &Payload,
+    trusted: &Trusted,
+    target: &Path,
+    skip: &[super::Region],
+) -> anyhow::Result<Written> {
     let mut disk = OpenOptions::new()
         .write(true)
         .open(target)
@@ -126,7 +133,7 @@ pub fn write_image(payload: &Payload, trusted: &Trusted, target: &Path) -> anyho
         .with_context(|| format!("clearing the first MiB of {}", target.display()))?;
     disk.sync_all()?;
 
-    stream_body(payload, trusted, target, &mut disk).map_err(|e| {
+    stream_body(payload, trusted, target, &mut disk, skip).map_err(|e| {
         // Whatever failed, the target has no partition table now: say so, keeping the cause's exit code.
         fail(
             crate::error::exit_of(&e),
@@ -144,6 +151,7 @@ fn stream_body(
     trusted: &Trusted,
     target: &Path,
     disk: &mut File,
+    skip: &[super::Region],
 ) -> anyhow::Result<Written> {
     let mut zst = HashingReader::new(payload.open(IMAGE_ZST)?);
     let mut raw =
@@ -157,13 +165,9 @@ fn stream_body(
             if k == 0 {
                 break;
             }
-            disk.write_all(&buf[..k]).with_context(|| {
-                format!(
-                    "writing {} at byte {}",
-                    target.display(),
-                    HashingReader::bytes(&raw) - k as u64
-                )
-            })?;
+            let at = HashingReader::bytes(&raw) - k as u64;
+            write_chunk(disk, &buf[..k], at, skip)
+                .with_context(|| format!("writing {} at byte {at}", target.display()))?;
         }
     }
     let (raw_got, bytes) = raw.finish();
@@ -198,6 +202,30 @@ fn stream_body(
     })
 }
 
+/// Writes `chunk` at byte `at`, leaving out 64 KiB blocks of zeros that lie wholly inside a skipped region.
+fn write_chunk(disk: &File, chunk: &[u8], at: u64, skip: &[super::Region]) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    const BLOCK: usize = 64 << 10;
+    let skipped = |a: u64, b: u64| skip.iter().any(|r| a >= r.offset && b <= r.offset + r.len);
+    let mut pending: Option<usize> = None; // start of a run of blocks to write
+    for (i, block) in chunk.chunks(BLOCK).enumerate() {
+        let a = at + (i * BLOCK) as u64;
+        let leave = skipped(a, a + block.len() as u64) && block.iter().all(|&x| x == 0);
+        match (leave, pending) {
+            (false, None) => pending = Some(i * BLOCK),
+            (true, Some(p)) => {
+                disk.write_all_at(&chunk[p..i * BLOCK], at + p as u64)?;
+                pending = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(p) = pending {
+        disk.write_all_at(&chunk[p..], at + p as u64)?;
+    }
+    Ok(())
+}
+
 /// A stream that does not decompress is not the signed image (its hash was checked before): a hash failure.
 fn undecodable(e: io::Error) -> anyhow::Error {
     fail(Exit::HashMismatch, format!("decompressing the image: {e}"))
@@ -207,7 +235,7 @@ fn undecodable(e: io::Error) -> anyhow::Error {
 pub fn install(payload: &Payload, key: &PublicKey, target: &Path) -> anyhow::Result<Written> {
     let trusted = verify_list(payload, key)?;
     verify_image(payload, &trusted)?;
-    write_image(payload, &trusted, target)
+    write_image(payload, &trusted, target, &[])
 }
 
 #[cfg(test)]
@@ -246,6 +274,50 @@ mod tests {
         assert_eq!(w.image_sha256, Sha256::of(&img));
         let got = std::fs::read(t.path()).unwrap();
         assert_eq!(&got[..img.len()], &img[..]);
+    }
+
+    #[test]
+    fn zeros_of_empty_partitions_are_left_out_and_the_rest_is_written() {
+        let t = blank(8 * HOLD_BACK);
+        std::fs::write(t.path(), vec![0xAA; 8 * HOLD_BACK]).unwrap();
+        let f = OpenOptions::new().write(true).open(t.path()).unwrap();
+        let mut chunk = vec![0u8; 4 * HOLD_BACK];
+        // The chunk covers bytes 1..5 MiB of the disk; the region 2..4 MiB. Non-zero data inside it (at 3 MiB + 5) is
+        // written anyway.
+        chunk[2 * HOLD_BACK + 5] = 7;
+        let skip = [crate::media::Region {
+            offset: 2 * HOLD_BACK as u64,
+            len: 2 * HOLD_BACK as u64,
+        }];
+        write_chunk(&f, &chunk, HOLD_BACK as u64, &skip).unwrap();
+        let disk = std::fs::read(t.path()).unwrap();
+        assert!(
+            disk[HOLD_BACK..2 * HOLD_BACK].iter().all(|&b| b == 0),
+            "zeros outside the region are written"
+        );
+        assert!(
+            disk[2 * HOLD_BACK..3 * HOLD_BACK]
+                .iter()
+                .all(|&b| b == 0xAA),
+            "zeros inside are left out"
+        );
+        let block = (3 * HOLD_BACK) / (64 << 10) * (64 << 10);
+        assert_eq!(disk[3 * HOLD_BACK + 5], 7);
+        assert!(
+            disk[block..block + (64 << 10)]
+                .iter()
+                .filter(|&&b| b == 0xAA)
+                .count()
+                == 0
+        );
+        assert!(
+            disk[4 * HOLD_BACK..5 * HOLD_BACK].iter().all(|&b| b == 0),
+            "zeros after the region are written"
+        );
+        assert!(
+            disk[5 * HOLD_BACK..].iter().all(|&b| b == 0xAA),
+            "nothing past the chunk"
+        );
     }
 
     #[test]
@@ -373,7 +445,7 @@ mod tests {
         };
         let t = blank(8 * HOLD_BACK);
         std::fs::write(t.path(), vec![0xAA; 8 * HOLD_BACK]).unwrap();
-        let err = write_image(&Payload::Dir(dir.path().into()), &wrong, t.path()).unwrap_err();
+        let err = write_image(&Payload::Dir(dir.path().into()), &wrong, t.path(), &[]).unwrap_err();
         assert!(format!("{err:#}").contains("not bootable"), "{err:#}");
         let got = std::fs::read(t.path()).unwrap();
         assert!(

@@ -10,14 +10,16 @@
 //! build host ([`install`]), not a shell re-implementation. Why not `signify-openbsd` in the initrd: it would
 //! check the list, but the hashing-while-writing with the first MiB held back still needs a program of ours.
 //!
-//! Deliberately not here: Secure Boot signing of the installer's GRUB (the host image has none either), and
-//! any network payload fetch other than plain HTTP(S) GET.
+//! The installer boots as a unified kernel image signed with the site's db key ([`uki`]), like the host.
+//! Deliberately not here: any network payload fetch other than plain HTTP(S) GET.
 
 pub mod build;
 
 pub mod install;
 pub mod run;
+pub mod site_pxe;
 pub mod target;
+pub mod uki;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -37,6 +39,17 @@ pub struct InstallerConfig {
     /// The profile's `[install] target` rule (empty: the only non-removable disk).
     #[serde(default)]
     pub target: target::TargetRule,
+    /// Byte ranges of the image that its plan leaves empty (slot B, vmstore): zeros there are not written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<Region>,
+}
+
+/// A byte range of the disk image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    pub offset: u64,
+    pub len: u64,
 }
 
 /// How the installer reaches its payload.

@@ -43,12 +43,39 @@ pub struct Record {
     pub image_sha256: Option<crate::hashio::Sha256>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_written: Option<u64>,
+    /// Whether the firmware ran the installer with Secure Boot enforcing.
+    pub secure_boot: bool,
+}
+
+/// Whether the firmware enforces Secure Boot: the last byte of its `SecureBoot` variable is 1. Debian's initrd
+/// does not carry the efivarfs module, so the installer usually cannot read the variable; then the kernel's own
+/// verdict counts: Debian's kernel locks itself down (`integrity`) exactly when it was booted under Secure Boot
+/// (CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT), and the installer's command line sets no `lockdown=`.
+pub fn secure_boot() -> bool {
+    match std::fs::read("/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c")
+    {
+        Ok(v) => v.last().copied() == Some(1),
+        Err(_) => std::fs::read_to_string("/sys/kernel/security/lockdown")
+            .map(|t| locked_down(&t))
+            .unwrap_or(false),
+    }
+}
+
+/// `none [integrity] confidentiality`: true when a lockdown mode other than `none` is selected.
+fn locked_down(text: &str) -> bool {
+    text.split_whitespace()
+        .any(|w| w.starts_with('[') && w != "[none]")
 }
 
 /// Runs the installer. `Err` means nothing bootable was written (see [`install`]).
 pub fn run(cfg: &InstallerConfig, key: &PublicKey, url: Option<String>) -> anyhow::Result<()> {
     let sys = Path::new("/sys/block");
     let dev = Path::new("/dev");
+    let sb = secure_boot();
+    say(format!(
+        "Secure Boot {}",
+        if sb { "enforcing" } else { "off" }
+    ));
     let disks = target::scan(sys, dev).context("listing disks")?;
     for d in &disks {
         say(format!(
@@ -63,7 +90,7 @@ pub fn run(cfg: &InstallerConfig, key: &PublicKey, url: Option<String>) -> anyho
     let payload = open_payload(cfg, url, &disks, sys, dev)?;
     let outcome = verify_and_write(cfg, key, &payload, &disks);
     if let Payload::Dir(d) = &payload {
-        leave_record(d, &outcome);
+        leave_record(d, &outcome, sb);
     }
     let (t, w) = outcome?;
     say(format!(
@@ -124,7 +151,7 @@ fn open_payload(
 }
 
 /// Writes the install record onto the USB payload partition, whatever the outcome, and unmounts it.
-fn leave_record(dir: &Path, outcome: &anyhow::Result<(Disk, install::Written)>) {
+fn leave_record(dir: &Path, outcome: &anyhow::Result<(Disk, install::Written)>, secure_boot: bool) {
     let rec = match outcome {
         Ok((t, w)) => Record {
             time_unix: now(),
@@ -132,6 +159,7 @@ fn leave_record(dir: &Path, outcome: &anyhow::Result<(Disk, install::Written)>) 
             target: Some(t.clone()),
             image_sha256: Some(w.image_sha256),
             bytes_written: Some(w.bytes),
+            secure_boot,
         },
         Err(e) => Record {
             time_unix: now(),
@@ -139,6 +167,7 @@ fn leave_record(dir: &Path, outcome: &anyhow::Result<(Disk, install::Written)>) 
             target: None,
             image_sha256: None,
             bytes_written: None,
+            secure_boot,
         },
     };
     if let Err(e) = write_record(dir, &rec) {
@@ -178,7 +207,7 @@ fn verify_and_write(
         t.model,
         t.serial
     ));
-    let w = install::write_image(payload, &trusted, &t.dev)?;
+    let w = install::write_image(payload, &trusted, &t.dev, &cfg.skip)?;
     Ok((t, w))
 }
 
@@ -212,6 +241,15 @@ fn write_record(dir: &Path, rec: &Record) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_selected_lockdown_mode_means_secure_boot() {
+        assert!(locked_down("none [integrity] confidentiality\n"));
+        assert!(locked_down("none integrity [confidentiality]\n"));
+        assert!(!locked_down("[none] integrity confidentiality\n"));
+        assert!(!locked_down(""));
+    }
+
     use super::*;
 
     #[test]

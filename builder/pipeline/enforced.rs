@@ -7,19 +7,34 @@
 
 use anyhow::bail;
 
+use crate::compose::bootloader::R_BOOT;
 use crate::pexip::{self, sheets};
-use crate::plan::{Citation, RootPlan};
+use crate::plan::{BootPlan, Citation, EspSource, RootPlan};
 use crate::policy::Report;
 use crate::profile::Loaded;
 
 /// Every citation, in a stable order: host files (sorted by path), the self-check's files, Pexip plan requests
 /// (in plan order), sheets, firmware plan.
-pub fn citations(l: &Loaded, root: &RootPlan) -> anyhow::Result<Vec<Citation>> {
+pub fn citations(l: &Loaded, root: &RootPlan, boot: &BootPlan) -> anyhow::Result<Vec<Citation>> {
     let mut out: Vec<(String, String)> = Vec::new();
     for f in &root.generated {
         for r in &f.rules {
             out.push((r.to_string(), f.path.clone()));
         }
+    }
+    // The boot lock is the ESP itself: images whose command line is inside, signed; no boot editor.
+    for f in &boot.esp {
+        let what = match &f.source {
+            EspSource::Uki { .. } if boot.signed => {
+                "signed unified kernel image, command line inside"
+            }
+            EspSource::Uki { .. } => {
+                "unified kernel image, command line inside (unsigned: no Secure Boot keys)"
+            }
+            EspSource::Text { .. } => "systemd-boot settings: editor off, no menu",
+            EspSource::SystemdBoot => continue,
+        };
+        out.push((R_BOOT.to_owned(), format!("ESP: {} ({what})", f.path)));
     }
     let sc = &root.selfcheck;
     let mut selfcheck: Vec<String> = sc

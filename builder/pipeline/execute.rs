@@ -1,6 +1,7 @@
-//! Executing a plan: base → root tree → ESP → output files → payload → disk → artifacts → signatures, into an
-//! output folder. Each stage is a small function that takes the plan and the previous stages' products and
-//! returns its own; none of them looks at the profile.
+//! Executing a plan: base → root tree → state split → root image and verity tree → ESP (signed unified kernel
+//! image) → output files → payload → disk → artifacts → signatures, into an output folder. Each stage is a small
+//! function that takes the plan and the previous stages' products and returns its own; none of them looks at the
+//! profile.
 //!
 //! Every artifact is written under a temporary name and renamed when complete (see [`crate::artifact`]); the
 //! folder is locked for the whole build; the work tree lives in `OUT/.forja-work` and is removed at the end.
@@ -20,7 +21,7 @@ use crate::fs::fat::FatTree;
 use crate::hashio::Sha256;
 use crate::inbound::InputRoots;
 use crate::plan::disk::{PartitionContent, SizeRule};
-use crate::plan::{Built, ConfigDrivePlan, EditOp, EspSource, Layout, OutputFile, Plan};
+use crate::plan::{Built, ConfigDrivePlan, EditOp, Layout, OutputFile, Plan};
 use crate::policy::Report;
 use crate::profile::secrets::Secrets;
 use crate::sign::{self, SigningKey};
@@ -37,6 +38,8 @@ pub struct Context<'a> {
     /// The overlay trees, by the plan's layer numbers.
     pub overlay_dirs: Vec<PathBuf>,
     pub key: SigningKey,
+    /// The site's Secure Boot keys, when the plan signs its EFI binaries.
+    pub secure_boot: Option<crate::secureboot::SiteKeys>,
     /// The guide's rules as evaluated on the profile; the build adds what enforces each.
     pub report: Report,
     /// Keep `OUT/.forja-work` for inspection.
@@ -74,8 +77,14 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<sign::Sums
     let base = base(plan, &ctx, &work)?;
     stages.begin("compose: overlays, generated files, self-check");
     compose_root(plan, &ctx, &base.root)?;
-    stages.begin("ESP, Pexip answers, node images");
-    let (esp, kernel) = esp(plan, &base.root, &work)?;
+    let seed = work.join("state");
+    super::rootfs::split_state(&plan.root.state, &base.root, &seed)?;
+    stages.begin("root image (erofs) and dm-verity tree");
+    let images = super::rootfs::images(plan, &base.root, &work)?;
+    let cmdline = super::rootfs::cmdline(&plan.boot.kernel_cmdline, &images.tree.root_hash);
+    stages.begin("ESP (unified kernel image), Pexip answers, node images");
+    let (esp, kernel) =
+        super::esp::build(plan, &base.root, &cmdline, ctx.secure_boot.as_ref(), &work)?;
     let drive = write_outputs(
         &plan.outputs,
         plan.config_drive.as_ref(),
@@ -89,18 +98,45 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<sign::Sums
     if let Some(s) = &staged {
         s.lock.write(out)?;
     }
-    stages.begin("disk.raw: GPT, FAT32, ext4 root and payload");
-    let layout = disk(plan, esp, &base.root, &payload_dir, out)?;
+    stages.begin("disk.raw: GPT, ESP, root slots, state, payload");
+    let trees = Trees {
+        esp,
+        root: &images.root,
+        verity: &images.verity,
+        state: &seed,
+        payload: &payload_dir,
+    };
+    let layout = disk(plan, trees, out)?;
     let built = Built {
         kernel,
         base_sha256: base.sha256,
+        root_hash: images.tree.root_hash,
+        kernel_cmdline: cmdline,
+        secure_boot_db: match &ctx.secure_boot {
+            Some(k) => Some(Sha256::of_file(&k.cert("db"))?),
+            None => None,
+        },
         layout,
     };
     artifacts(plan, ctx, out, built, &base.root, staged.as_ref(), &stages)
 }
 
+/// What fills the disk's partitions, made by the earlier stages.
+struct Trees<'a> {
+    esp: FatTree,
+    root: &'a Path,
+    verity: &'a Path,
+    state: &'a Path,
+    payload: &'a Path,
+}
+
 fn base(plan: &Plan, ctx: &Context, work: &Path) -> anyhow::Result<BaseTree> {
-    let (tarball, pinned) = crate::inputs::base::obtain(&plan.base, &ctx.inputs, &ctx.cache)?;
+    let overlay = ctx
+        .overlay_dirs
+        .first()
+        .ok_or_else(|| fail(Exit::Internal, "no overlay tree"))?;
+    let (tarball, pinned) =
+        crate::inputs::base::obtain(&plan.base, &ctx.inputs, overlay, &ctx.cache)?;
     // A prebuilt base is the profile's input: its pinned hash is checked before tar ever reads it (one more read
     // of the file), and again on the read that extracts it, in case it changed in between.
     if let Some(want) = pinned {
@@ -209,49 +245,6 @@ fn apply_edit(root: &Path, path: &str, op: &EditOp, ctx: &Context) -> anyhow::Re
     fs_err::write(&file, new).with_context(|| format!("writing {path}"))
 }
 
-/// The ESP's files, and the kernel version they came from.
-fn esp(plan: &Plan, root: &Path, work: &Path) -> anyhow::Result<(FatTree, String)> {
-    let kver = kernel_version(root)?;
-    let epoch = plan.source_date_epoch;
-    let mut esp = FatTree::new();
-    for f in &plan.boot.esp {
-        match &f.source {
-            EspSource::GrubImage { config } => {
-                let cfg = fs_err::read_to_string(tree::confined(root, config, true)?)
-                    .with_context(|| format!("reading the generated {config}"))?;
-                let efi = work.join("BOOTX64.EFI");
-                crate::boot::grub::build_efi(&cfg, epoch, work, &efi)?;
-                esp.add_file(&f.path, &efi)?;
-            }
-            EspSource::Kernel => esp.add_file(
-                &f.path,
-                tree::confined(root, &format!("/boot/vmlinuz-{kver}"), true)?,
-            )?,
-            EspSource::Initrd => esp.add_file(
-                &f.path,
-                tree::confined(root, &format!("/boot/initrd.img-{kver}"), true)?,
-            )?,
-        }
-    }
-    Ok((esp, kver))
-}
-
-fn kernel_version(root: &Path) -> anyhow::Result<String> {
-    let mut versions: Vec<String> = fs_err::read_dir(root.join("boot"))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_prefix("vmlinuz-"))
-                .map(str::to_owned)
-        })
-        .collect();
-    versions.sort();
-    versions
-        .pop()
-        .ok_or_else(|| fail(Exit::Input, "the base has no kernel in /boot"))
-}
-
 /// Writes output files (templates rendered) into `out`, and the config drive made from one of them; returns the
 /// drive.
 pub fn write_outputs(
@@ -291,28 +284,25 @@ pub fn write_outputs(
 }
 
 /// `disk.raw` from the plan's partitions, filled with the products of the earlier stages.
-fn disk(
-    plan: &Plan,
-    mut esp: FatTree,
-    root: &Path,
-    payload: &Path,
-    out: &Path,
-) -> anyhow::Result<Layout> {
+fn disk(plan: &Plan, t: Trees, out: &Path) -> anyhow::Result<Layout> {
+    let mut esp = Some(t.esp);
     let mut partitions = Vec::new();
     for p in &plan.disk {
         let content = match &p.content {
             PartitionContent::Esp { label, volume_id } => Content::Fat {
-                tree: std::mem::take(&mut esp),
+                tree: esp.take().unwrap_or_default(),
                 label: label.clone(),
                 volume_id: *volume_id,
             },
-            PartitionContent::RootTree { label, uuid } => Content::Ext4 {
-                tree: root.to_owned(),
+            PartitionContent::RootImage { .. } => Content::Raw(t.root.to_owned()),
+            PartitionContent::Verity { .. } => Content::Raw(t.verity.to_owned()),
+            PartitionContent::StateTree { label, uuid } => Content::Ext4 {
+                tree: t.state.to_owned(),
                 label: label.clone(),
                 uuid: *uuid,
             },
             PartitionContent::PayloadTree { label, uuid } => Content::Ext4 {
-                tree: payload.to_owned(),
+                tree: t.payload.to_owned(),
                 label: label.clone(),
                 uuid: *uuid,
             },
@@ -371,7 +361,16 @@ fn artifacts(
         "plan.json",
         &crate::artifact::json_lines(&record)?,
     )?;
-    let sbom = crate::sbom::Sbom::of_build(base_sha256, root, staged.map(|s| &s.lock))?;
+    // The package database stays in the root (behind a link from the state partition): read it there.
+    let dpkg = plan
+        .root
+        .state
+        .kept_in_root
+        .iter()
+        .find(|k| k.path == "/var/lib/dpkg")
+        .map(|k| tree::host_path(root, &k.to))
+        .unwrap_or_else(|| root.join("var/lib/dpkg"));
+    let sbom = crate::sbom::Sbom::of_build_at(base_sha256, root, &dpkg, staged.map(|s| &s.lock))?;
     let who = crate::sbom::spdx::Identity {
         profile_name: &plan.profile.name,
         seed: &plan.disk_seed,

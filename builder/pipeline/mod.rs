@@ -7,10 +7,14 @@
 //! plan was made from another version of the profile), so what `forja plan` printed is exactly what is built.
 
 pub mod enforced;
+pub mod esp;
 pub mod execute;
+pub mod layout;
 pub mod payload;
 pub mod preflight;
 pub mod resolve;
+pub mod site;
+pub mod rootfs;
 
 use std::path::{Path, PathBuf};
 
@@ -82,6 +86,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Outc
         .transpose()?;
     preflight::check_inputs(l)?;
     let key = signing_key(l)?;
+    let secure_boot = secure_boot_keys(l)?;
     let signer = key.public().fingerprint();
     let cache = crate::inputs::cache::Cache::locate(opts.cache_dir.as_deref())?;
     let env = Environment::detect(opts.extra_overlays.clone());
@@ -96,6 +101,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Outc
         inputs: l.roots()?,
         overlay_dirs: env.overlay_layers(),
         key,
+        secure_boot,
         report,
         keep_work: opts.keep_work,
         cache,
@@ -167,6 +173,29 @@ fn saved_plan(l: &Loaded, path: &Path) -> anyhow::Result<Plan> {
         );
     }
     Ok(plan)
+}
+
+/// The site's Secure Boot keys the profile names (`boot.firmware.secure-boot-keys`); a lab profile gets test
+/// keys made on first use, labelled as such in every certificate.
+pub fn secure_boot_keys(l: &Loaded) -> anyhow::Result<Option<crate::secureboot::SiteKeys>> {
+    let Some(rel) = &l.profile.boot.firmware.secure_boot_keys else {
+        return Ok(None);
+    };
+    let dir = l.resolve(rel);
+    if !dir.join("db.crt").exists() && l.is_lab() {
+        log::warn!(
+            "{}: generating TEST Secure Boot keys for the lab profile (never enrol them in a site's firmware)",
+            dir.display()
+        );
+        let opts = crate::secureboot::KeygenOptions {
+            bits: crate::secureboot::DEFAULT_BITS,
+            common_name: "forja LAB TEST key, never for a site:".into(),
+        };
+        crate::secureboot::generate(&dir, &opts)?;
+    }
+    crate::secureboot::SiteKeys::load(&dir)
+        .with_context(|| "boot.firmware.secure-boot-keys".to_string())
+        .map(Some)
 }
 
 /// The signing key: the profile's, or for a lab profile a test key generated on first use.

@@ -11,24 +11,14 @@ use std::path::PathBuf;
 
 use crate::compose::{self, ComposeInput};
 use crate::hashio::Sha256;
-use crate::ids;
-use crate::plan::disk::{PartitionContent, PartitionPlan, PartitionType, SizeRule, attr};
+use crate::plan::disk::Slot;
 use crate::plan::files::{GenFile, OutputFile};
 use crate::plan::{
     BootPlan, EspFile, EspSource, FORMAT, ImageFile, ImageSet, NodePlan, PayloadPlan, Plan,
-    ProfileRef, RootPlan,
+    ProfileRef, RootPlan, StateLink, StatePlan,
 };
 use crate::profile::Loaded;
-use crate::profile::model::{ImageRole, VolumeSize};
-
-/// ESP size: kernel + initrd (~45 MiB) twice over, and FAT32's minimum cluster count with 4 KiB clusters.
-pub const ESP_SIZE: u64 = 256 << 20;
-/// vmstore's size in the image when it grows to the rest of the disk at first boot.
-pub const VMSTORE_PLACEHOLDER: u64 = 64 << 20;
-/// ESP volume label; GRUB finds the kernel by it.
-pub const ESP_LABEL: &str = "FORJA-ESP";
-/// Payload partition name and label (first boot finds it by its PARTLABEL).
-pub const PAYLOAD: &str = "payload";
+use crate::profile::model::ImageRole;
 
 /// What the machine contributes to a plan.
 #[derive(Debug, Clone)]
@@ -87,29 +77,26 @@ pub fn resolve(l: &Loaded, env: &Environment) -> anyhow::Result<Plan> {
     let p = &l.profile;
     let epoch = l.source_date_epoch()?;
     let seed = disk_seed(l);
-    let disk = partitions(l, &seed);
-    let root_part = disk
-        .iter()
-        .find(|d| d.kind == PartitionType::RootX86_64)
-        .expect("the plan has a root partition");
-    let input = ComposeInput {
-        root_partuuid: root_part.guid,
-    };
+    let disk = super::layout::partitions(l, &seed);
+    let input = super::layout::compose_input(&disk);
     let generated = compose::host_files(l, &input)?;
     let (mut outputs, config_drive) = crate::pexip::outputs(l)?;
+    let config_drive = super::site::host_pexip_outputs(l, &mut outputs, config_drive);
     outputs.push(firmware_output(l)?);
     let payload = payload(l)?;
     let packages = compose::packages::package_list(l);
     // The base is built with the profile's own epoch, so overriding SOURCE_DATE_EPOCH for the image does not
     // force a new mmdebstrap run.
+    let root = root(l, env, generated)?;
     let base = crate::inputs::base::resolve(
         l,
         packages,
+        crate::inputs::base::initramfs_files(&root.overlays),
         p.base.source_date_epoch,
         &env.mmdebstrap_version,
     );
-    let root = root(l, env, generated)?;
-    let enforcement = super::enforced::citations(l, &root)?;
+    let boot = boot(l, &input, epoch);
+    let enforcement = super::enforced::citations(l, &root, &boot)?;
     Ok(Plan {
         format: FORMAT.into(),
         forja_version: env!("CARGO_PKG_VERSION").into(),
@@ -127,82 +114,17 @@ pub fn resolve(l: &Loaded, env: &Environment) -> anyhow::Result<Plan> {
         build_seed: p.profile.build_seed.as_ref().map(|r| r.name().to_owned()),
         commands: commands(&base),
         base,
-        boot: boot(&input),
-        artifacts: artifacts(l, &outputs, config_drive.name.as_str()),
+        boot,
+        artifacts: artifacts(l, &outputs, config_drive.as_ref().map(|d| d.name.as_str())),
         root,
         payload,
         outputs,
-        config_drive: Some(config_drive),
+        config_drive,
         disk,
         enforcement,
         install_target: p.install.as_ref().map(|i| i.target.clone()),
         built: None,
     })
-}
-
-/// The four partitions: ESP, root, payload, vmstore, with GUIDs and filesystem ids from the disk seed.
-fn partitions(l: &Loaded, seed: &str) -> Vec<PartitionPlan> {
-    let vmstore = match l.profile.storage.vmstore_size {
-        VolumeSize::Rest => VMSTORE_PLACEHOLDER,
-        VolumeSize::Fixed(b) => b.bytes(),
-    };
-    let part =
-        |number: u32, name: &str, kind: PartitionType, size, attributes, content| PartitionPlan {
-            number,
-            name: name.to_owned(),
-            kind,
-            type_guid: kind.guid(),
-            guid: ids::guid(seed, &format!("partition/{name}")),
-            size,
-            attributes,
-            content,
-        };
-    let uuid = |name: &str| ids::guid(seed, &format!("fs/{name}"));
-    vec![
-        part(
-            1,
-            "esp",
-            PartitionType::Esp,
-            SizeRule::Fixed(ESP_SIZE),
-            0,
-            PartitionContent::Esp {
-                label: ESP_LABEL.into(),
-                volume_id: ids::volume_id(seed, "fs/esp"),
-            },
-        ),
-        part(
-            2,
-            "root",
-            PartitionType::RootX86_64,
-            SizeRule::FitContent,
-            0,
-            PartitionContent::RootTree {
-                label: "root".into(),
-                uuid: uuid("root"),
-            },
-        ),
-        part(
-            3,
-            PAYLOAD,
-            PartitionType::LinuxData,
-            SizeRule::FitContent,
-            attr::READ_ONLY,
-            PartitionContent::PayloadTree {
-                label: PAYLOAD.into(),
-                uuid: uuid(PAYLOAD),
-            },
-        ),
-        part(
-            4,
-            "vmstore",
-            PartitionType::LinuxLuks,
-            SizeRule::Fixed(vmstore),
-            0,
-            PartitionContent::Empty {
-                note: "LUKS2 made at first boot".into(),
-            },
-        ),
-    ]
 }
 
 fn root(l: &Loaded, env: &Environment, generated: Vec<GenFile>) -> anyhow::Result<RootPlan> {
@@ -223,27 +145,70 @@ fn root(l: &Loaded, env: &Environment, generated: Vec<GenFile>) -> anyhow::Resul
         selfcheck: compose::selfcheck::plan(&generated),
         generated,
         edits: compose::access::edits(l),
+        state: state(),
     })
 }
 
-fn boot(input: &ComposeInput) -> BootPlan {
+/// The writable state: `/var` is the state partition; these pieces of `/etc` become links into it.
+fn state() -> StatePlan {
+    let link = |path: &str, to: &str, directory: bool| StateLink {
+        path: path.into(),
+        to: to.into(),
+        directory,
+    };
+    StatePlan {
+        mount: "/var".into(),
+        links: vec![
+            // Made per device by the initrd before PID 1 reads it.
+            link("/etc/machine-id", "/var/lib/forja/etc/machine-id", false),
+            // libvirt's domain and network definitions (first boot defines the Pexip domains).
+            link("/etc/libvirt/qemu", "/var/lib/forja/etc/libvirt/qemu", true),
+            link(
+                "/etc/libvirt/secrets",
+                "/var/lib/forja/etc/libvirt/secrets",
+                true,
+            ),
+            link(
+                "/etc/libvirt/storage",
+                "/var/lib/forja/etc/libvirt/storage",
+                true,
+            ),
+        ],
+        kept_in_root: vec![link(
+            "/var/lib/dpkg",
+            "/usr/share/factory/var/lib/dpkg",
+            true,
+        )],
+    }
+}
+
+/// The ESP: systemd-boot, its settings, and slot A's unified kernel image (slot B's is written by the first
+/// update). The image's version is the build's epoch: systemd-boot boots the newest version first.
+fn boot(l: &Loaded, input: &ComposeInput, epoch: u64) -> BootPlan {
     let file = |path: &str, source| EspFile {
         path: path.into(),
         source,
     };
     BootPlan {
-        kernel_cmdline: compose::bootloader::kernel_cmdline(input),
+        kernel_cmdline: compose::bootloader::kernel_cmdline(input, Slot::A),
+        os_release: compose::bootloader::os_release(l, &epoch.to_string()),
         esp: vec![
+            file("EFI/BOOT/BOOTX64.EFI", EspSource::SystemdBoot),
             file(
-                "EFI/BOOT/BOOTX64.EFI",
-                EspSource::GrubImage {
-                    config: compose::bootloader::GRUB_CFG.into(),
+                "loader/loader.conf",
+                EspSource::Text {
+                    text: compose::bootloader::LOADER_CONF.into(),
                 },
             ),
-            file("vmlinuz", EspSource::Kernel),
-            file("initrd.img", EspSource::Initrd),
+            file(&uki_path(Slot::A), EspSource::Uki { slot: Slot::A }),
         ],
+        signed: l.profile.boot.firmware.secure_boot_keys.is_some(),
     }
+}
+
+/// Where a slot's unified kernel image sits on the ESP (systemd-boot finds Type #2 entries there).
+pub fn uki_path(slot: Slot) -> String {
+    format!("EFI/Linux/forja-{}.efi", slot.name())
 }
 
 /// The payload: the vendor images (all checked against one README.TXT) and one disk and domain per node. vCPUs
@@ -268,6 +233,7 @@ fn payload(l: &Loaded) -> anyhow::Result<PayloadPlan> {
                 files: p
                     .images
                     .iter()
+                    .filter(|i| super::site::needs_image(l, i.role))
                     .map(|i| ImageFile {
                         role: i.role,
                         file: i.file.clone(),
@@ -296,14 +262,17 @@ fn payload(l: &Loaded) -> anyhow::Result<PayloadPlan> {
             }
         };
     let m = &p.management;
-    let mut mgr = node(
-        &m.name,
-        ImageRole::Management,
-        &m.reservation,
-        m.mac.map(|x| x.to_string()),
-    );
-    mgr.config_drive = Some(format!("{}-config-2.iso", m.name));
-    let mut nodes = vec![mgr];
+    let mut nodes = Vec::new();
+    if super::site::needs_image(l, ImageRole::Management) {
+        let mut mgr = node(
+            &m.name,
+            ImageRole::Management,
+            &m.reservation,
+            m.mac.map(|x| x.to_string()),
+        );
+        mgr.config_drive = Some(format!("{}-config-2.iso", m.name));
+        nodes.push(mgr);
+    }
     for c in &p.conferencing {
         nodes.push(node(
             &c.name,
@@ -330,7 +299,7 @@ fn firmware_output(l: &Loaded) -> anyhow::Result<OutputFile> {
 }
 
 /// Every file `SHA256SUMS` lists, in order: the image, its compressed copy, the reports, the output files.
-fn artifacts(l: &Loaded, outputs: &[OutputFile], config_drive: &str) -> Vec<String> {
+fn artifacts(l: &Loaded, outputs: &[OutputFile], config_drive: Option<&str>) -> Vec<String> {
     let mut a: Vec<String> = vec!["disk.raw".into()];
     if l.profile.outputs.compressed {
         a.push("disk.raw.zst".into());
@@ -348,7 +317,7 @@ fn artifacts(l: &Loaded, outputs: &[OutputFile], config_drive: &str) -> Vec<Stri
         a.push(crate::nodes::lock::FILE_NAME.into());
     }
     a.extend(outputs.iter().map(|o| o.name.clone()));
-    a.push(config_drive.to_owned());
+    a.extend(config_drive.map(str::to_owned));
     a
 }
 
@@ -360,8 +329,11 @@ fn commands(base: &crate::plan::BaseSource) -> Vec<String> {
                 format!("tar -xpf {}", path.display())
             }
         },
-        "grub-mkimage -O x86_64-efi -p (memdisk)/boot/grub -m grub-memdisk.tar -o BOOTX64.EFI ...".into(),
-        "mkfs.ext4 -d <root tree> (E2FSPROGS_FAKE_TIME, fixed UUID and hash seed) + debugfs time clamp".into(),
+        "mkfs.erofs -T<epoch> -U<uuid> root.erofs <root tree> (the read-only root of slot A)".into(),
+        "dm-verity hash tree of root-a, written by forja (the format of veritysetup format)".into(),
+        "objcopy -p --add-section .osrel/.cmdline/.linux/.initrd <stub> forja-a.efi (unified kernel image)".into(),
+        "osslsigncode sign -h sha256 -time <epoch> (site db key) on every EFI binary of the ESP".into(),
+        "mkfs.ext4 -d <state seed> and <payload> (E2FSPROGS_FAKE_TIME, fixed UUID and hash seed) + debugfs time clamp".into(),
         "qemu-img convert -O qcow2 <verified VMDK> <node>.qcow2".into(),
         "xorriso -as mkisofs -V config-2 ... (the Management Node's config drive)".into(),
     ]

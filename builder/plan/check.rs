@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use super::disk::SizeRule;
-use super::{BaseSource, EspSource, Plan};
+use super::{BaseSource, Plan};
 use crate::profile::names::{BridgeName, ObjectName, PackageName};
 
 /// The largest partition a plan may ask for (1 PiB): beyond any real disk, far below overflow.
@@ -39,9 +39,14 @@ pub fn check(plan: &Plan) -> Result<(), String> {
     }
     for f in &plan.boot.esp {
         relative("boot.esp", &f.path)?;
-        if let EspSource::GrubImage { config } = &f.source {
-            image_path("boot.esp.config", config)?;
-        }
+    }
+    for l in &r.state.links {
+        image_path("root.state.links.path", &l.path)?;
+        image_path("root.state.links.to", &l.to)?;
+    }
+    for k in &r.state.kept_in_root {
+        image_path("root.state.kept-in-root.path", &k.path)?;
+        image_path("root.state.kept-in-root.to", &k.to)?;
     }
     for n in &plan.payload.nodes {
         n.name

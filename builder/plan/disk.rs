@@ -16,6 +16,8 @@ pub enum PartitionType {
     Esp,
     /// DPS root partition for x86-64.
     RootX86_64,
+    /// DPS dm-verity hash partition of an x86-64 root.
+    RootVerityX86_64,
     /// Linux LUKS container (the vmstore: the DPS has no type for VM storage).
     LinuxLuks,
     /// Generic Linux filesystem data (the read-only payload holding node images).
@@ -27,6 +29,7 @@ impl PartitionType {
         let s = match self {
             PartitionType::Esp => "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
             PartitionType::RootX86_64 => "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
+            PartitionType::RootVerityX86_64 => "2c7357ed-ebd2-46d9-aec1-23d437ec2bf5",
             PartitionType::LinuxLuks => "ca7d7ccb-63ed-4c53-861c-1742536059cc",
             PartitionType::LinuxData => "0fc63daf-8483-4772-8e79-3d69d8477de4",
         };
@@ -73,6 +76,30 @@ impl std::fmt::Display for VolumeId {
     }
 }
 
+/// A root slot: the running release is in one, the next update goes into the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Slot {
+    A,
+    B,
+}
+
+impl Slot {
+    pub fn name(self) -> &'static str {
+        match self {
+            Slot::A => "a",
+            Slot::B => "b",
+        }
+    }
+
+    pub fn other(self) -> Slot {
+        match self {
+            Slot::A => Slot::B,
+            Slot::B => Slot::A,
+        }
+    }
+}
+
 /// What fills a partition. The sources are other parts of the plan: the ESP's files are
 /// [`super::BootPlan::esp`], the root tree is [`super::RootPlan`], the payload tree is [`super::PayloadPlan`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,8 +107,16 @@ impl std::fmt::Display for VolumeId {
 pub enum PartitionContent {
     /// FAT32 with the plan's ESP files.
     Esp { label: String, volume_id: u32 },
-    /// ext4 made from the composed host root tree.
-    RootTree { label: String, uuid: Uuid },
+    /// The read-only root of a slot: an erofs image of the composed root tree, under dm-verity.
+    RootImage { slot: Slot, uuid: Uuid },
+    /// The dm-verity hash tree of partition `data` (salt and UUID fixed, so the tree is reproducible).
+    Verity {
+        data: String,
+        salt: crate::hashio::Sha256,
+        uuid: Uuid,
+    },
+    /// ext4 made from the state seed: the image's `/var` and the few writable `/etc` pieces.
+    StateTree { label: String, uuid: Uuid },
     /// ext4 made from the payload tree (node images, domains, config drive).
     PayloadTree { label: String, uuid: Uuid },
     /// Zeros (a hole): formatted on the target, e.g. vmstore at first boot.

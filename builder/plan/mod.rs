@@ -16,6 +16,7 @@
 pub mod check;
 pub mod disk;
 pub mod files;
+pub mod site;
 pub mod summary;
 
 use std::path::Path;
@@ -30,7 +31,7 @@ use crate::profile::model::ImageRole;
 use crate::profile::names::{MirrorUrl, Suite};
 use crate::profile::paths::InputPath;
 
-pub use disk::{Layout, PartitionContent, PartitionPlan, PartitionType, SizeRule};
+pub use disk::{Layout, PartitionContent, PartitionPlan, PartitionType, SizeRule, Slot};
 pub use files::{Edit, EditOp, GenFile, GenKind, OutputFile, OverlayFile, Piece, SecretHash};
 
 /// The format tag of `plan.json`; a reader refuses another one.
@@ -56,6 +57,10 @@ pub enum BaseSource {
         suite: Suite,
         mirror: MirrorUrl,
         packages: Vec<String>,
+        /// initramfs-tools hook files copied in before the initrd is made again (the verity root and the state
+        /// partition are opened by the initrd).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        initramfs: Vec<InitramfsFile>,
         /// SOURCE_DATE_EPOCH for mmdebstrap: the profile's own, so overriding the image's does not force a new
         /// base (the image's epoch clamps every time again when the tree is composed).
         epoch: u64,
@@ -65,6 +70,15 @@ pub enum BaseSource {
     },
     /// A prebuilt tarball (relative to the profile's folder) with a pinned hash, checked before it is used.
     Tarball { path: InputPath, sha256: Sha256 },
+}
+
+/// A file of forja's overlay that goes into the base before its initrd is made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitramfsFile {
+    /// Path in the image (and under `overlays/`).
+    pub path: String,
+    pub sha256: Sha256,
 }
 
 /// The host's root filesystem: the base, then the overlay files, then the generated files and edits.
@@ -78,6 +92,31 @@ pub struct RootPlan {
     pub generated: Vec<GenFile>,
     pub edits: Vec<Edit>,
     pub selfcheck: SelfcheckPlan,
+    /// What of the root is writable, and how: everything else is read-only under dm-verity.
+    pub state: StatePlan,
+}
+
+/// The split between the read-only root and the writable state partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatePlan {
+    /// Mounted here by the initrd (before PID 1 starts, so the links below resolve from the first instruction).
+    pub mount: String,
+    /// Paths of the root that become symlinks into the state partition (their content, if any, moves there).
+    pub links: Vec<StateLink>,
+    /// Paths under the state mount that stay in the root, reached through a link from the state partition (the
+    /// package database describes the running slot, not the slot that made the state).
+    pub kept_in_root: Vec<StateLink>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateLink {
+    pub path: String,
+    pub to: String,
+    /// A folder, made empty (0700) in the state partition when the base has none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub directory: bool,
 }
 
 /// The self-check's signed manifest (§77–80): which generated files it covers, where its parts go.
@@ -93,13 +132,23 @@ pub struct SelfcheckPlan {
     pub covers: Vec<String>,
 }
 
-/// What the ESP holds and the kernel command line.
+/// What the ESP holds: systemd-boot and one unified kernel image per slot, every EFI binary signed with the site's
+/// db key when the profile names its Secure Boot keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BootPlan {
+    /// The kernel command line of slot A's image, `{roothash}` standing for the root hash the build measures
+    /// (the built record has the real line).
     pub kernel_cmdline: String,
+    /// The image's `.osrel` (systemd-boot orders slots by `IMAGE_VERSION`).
+    pub os_release: String,
     pub esp: Vec<EspFile>,
+    /// Whether the EFI binaries are signed (the profile names the site's Secure Boot keys).
+    pub signed: bool,
 }
+
+/// The placeholder for the root hash in [`BootPlan::kernel_cmdline`].
+pub const ROOTHASH: &str = "{roothash}";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,12 +162,12 @@ pub struct EspFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
 pub enum EspSource {
-    /// `grub-mkimage` with `config` (a generated file of the root tree) in its memdisk.
-    GrubImage { config: String },
-    /// The newest `/boot/vmlinuz-*` of the composed root.
-    Kernel,
-    /// The matching `/boot/initrd.img-*`.
-    Initrd,
+    /// The image's systemd-boot (`/usr/lib/systemd/boot/efi/systemd-bootx64.efi`).
+    SystemdBoot,
+    /// The unified kernel image of a slot: the image's stub, kernel and initrd, the command line.
+    Uki { slot: Slot },
+    /// A text file (systemd-boot's `loader.conf`).
+    Text { text: String },
 }
 
 /// The read-only payload: verified node images, their libvirt domains, the config drive.
@@ -193,6 +242,12 @@ pub struct Built {
     /// The kernel version taken from the base's `/boot`.
     pub kernel: String,
     pub base_sha256: Sha256,
+    /// The root hash of slot A's root image and the command line its UKI carries.
+    pub root_hash: Sha256,
+    pub kernel_cmdline: String,
+    /// SHA-256 of the db certificate that signed the EFI binaries (absent: unsigned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure_boot_db: Option<Sha256>,
     pub layout: Layout,
 }
 

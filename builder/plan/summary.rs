@@ -64,7 +64,13 @@ fn disk(o: &mut String, plan: &Plan) {
         };
         let content = match &p.content {
             PartitionContent::Esp { label, .. } => format!("FAT32 \"{label}\""),
-            PartitionContent::RootTree { label, .. } => format!("ext4 \"{label}\": the host root"),
+            PartitionContent::RootImage { slot, .. } => {
+                format!("erofs, slot {slot:?}: the host root (dm-verity)")
+            }
+            PartitionContent::Verity { data, .. } => format!("dm-verity hash tree of {data}"),
+            PartitionContent::StateTree { label, .. } => {
+                format!("ext4 \"{label}\": /var and the writable state")
+            }
             PartitionContent::PayloadTree { label, .. } => {
                 format!("ext4 \"{label}\": node images")
             }

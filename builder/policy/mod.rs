@@ -12,6 +12,7 @@ pub mod report;
 pub mod rule;
 pub mod rules;
 pub mod secret_values;
+pub mod site;
 
 pub use findings::Finding;
 pub use report::{InputFile, Report, RuleResult, Summary};

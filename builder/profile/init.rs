@@ -119,7 +119,7 @@ mod tests {
     fn the_template_names_every_secret_the_profile_refers_to() {
         let names = referenced_secrets(STARTER).unwrap();
         for n in [
-            "grub-password",
+            "bios-admin-password",
             "host-root",
             "pexip-web-admin",
             "build-seed",

@@ -70,6 +70,8 @@ pub struct Loaded {
     pub profile: Profile,
     /// `None` only when loaded with [`SecretsNeed::IfPresent`] and the secrets file does not exist.
     pub secrets: Option<Secrets>,
+    /// Set when this is one host of a site file (`path` and `text` are then the site file's).
+    pub site: Option<super::site::SiteMember>,
 }
 
 /// Whether the secrets file must exist.
@@ -84,6 +86,14 @@ pub enum SecretsNeed {
 impl Loaded {
     /// `file:line:col` of a field, or just the file when the field is not written out (a default).
     pub fn locate(&self, field: &FieldPath) -> String {
+        let in_site;
+        let field = match &self.site {
+            Some(m) => {
+                in_site = m.site_path(&self.text, field);
+                &in_site
+            }
+            None => field,
+        };
         match line_col_of(&self.text, field) {
             Some((l, c)) => format!("{}:{l}:{c}", self.path.display()),
             None => self.path.display().to_string(),
@@ -187,11 +197,24 @@ pub fn load(path: &Path, need: SecretsNeed) -> anyhow::Result<Loaded> {
     let text = String::from_utf8(bytes)
         .map_err(|_| fail(Exit::Input, format!("{}: not UTF-8 text", path.display())))?;
     let profile = parse(path, &text)?;
+    finish(path, text, profile, need, None)
+}
+
+/// Loads the secrets file a parsed profile names (confined like every file reference) and checks every secret
+/// reference and the time zone (for a host of a site file too, with `site` saying where in it).
+pub(crate) fn finish(
+    path: &Path,
+    text: String,
+    profile: Profile,
+    need: SecretsNeed,
+    site: Option<super::site::SiteMember>,
+) -> anyhow::Result<Loaded> {
     let mut loaded = Loaded {
         path: path.to_owned(),
         text,
         profile,
         secrets: None,
+        site,
     };
     let lab = loaded.is_lab();
     let secrets_ref = loaded.profile.profile.secrets.clone();

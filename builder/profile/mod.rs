@@ -8,7 +8,9 @@ pub mod names;
 pub mod net;
 pub mod paths;
 pub mod secrets;
+pub mod site;
 pub mod size;
+pub mod toml_path;
 
 pub use load::{FieldPath, Loaded, SecretsNeed, load};
 pub use model::Profile;

@@ -1,6 +1,6 @@
 //! Secrets: references in the profile, values in a separate file that only its owner may read.
 //!
-//! The profile names a secret (`{ secret = "grub-password" }`); the value lives in the secrets file. A [`Secret`]
+//! The profile names a secret (`{ secret = "host-root" }`); the value lives in the secrets file. A [`Secret`]
 //! never prints its value (`Debug` shows `<secret:name>`), and nothing here implements `Display` or `Serialize`
 //! for values, so a secret cannot slip into a log, plan or report by formatting.
 //!

@@ -73,7 +73,18 @@ impl Sbom {
         root: &Path,
         lock: Option<&crate::nodes::lock::NodesLock>,
     ) -> anyhow::Result<Sbom> {
-        let mut packages = packages(root)?;
+        Self::of_build_at(base_tarball_sha256, root, &root.join("var/lib/dpkg"), lock)
+    }
+
+    /// [`Sbom::of_build`] with dpkg's database read from `dpkg` (a verity root keeps it under `/usr`, behind a
+    /// link from the state partition).
+    pub fn of_build_at(
+        base_tarball_sha256: Sha256,
+        root: &Path,
+        dpkg: &Path,
+        lock: Option<&crate::nodes::lock::NodesLock>,
+    ) -> anyhow::Result<Sbom> {
+        let mut packages = packages(dpkg)?;
         for p in &mut packages {
             // A missing or unreadable copyright file asserts nothing (NOASSERTION), it is not an error.
             p.licence =
@@ -135,9 +146,9 @@ pub fn tools() -> Vec<Tool> {
     out
 }
 
-/// Installed packages from a root tree's dpkg status file.
-pub fn packages(root: &Path) -> anyhow::Result<Vec<Package>> {
-    let text = fs_err::read_to_string(root.join("var/lib/dpkg/status"))?;
+/// Installed packages from the status file of a dpkg database folder (`/var/lib/dpkg` of a root tree).
+pub fn packages(dpkg: &Path) -> anyhow::Result<Vec<Package>> {
+    let text = fs_err::read_to_string(dpkg.join("status"))?;
     Ok(parse_status(&text))
 }
 

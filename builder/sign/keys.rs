@@ -14,8 +14,6 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use sha2::Digest;
 
 use super::{ALLOWED_SIGNERS, NAMESPACE, PUB, PUB_SSH, SEC, signify, sshsig};
-#[cfg(test)]
-use crate::artifact::partial_path;
 use crate::artifact::write_atomic;
 use crate::error::{Exit, fail};
 
@@ -298,7 +296,7 @@ mod tests {
         assert_eq!(exit_of(&err), Exit::Input);
         assert!(err.to_string().contains("never overwrites"), "{err}");
         assert_eq!(fs::read(&sec).unwrap(), before);
-        assert!(!partial_path(&sec).exists());
+        assert!(!crate::artifact::partial_path(&sec).exists());
     }
 
     #[test]

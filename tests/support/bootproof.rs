@@ -60,6 +60,8 @@ pub struct Device {
 pub struct BootProof {
     pub work: PathBuf,
     pub disk_bytes: u64,
+    /// OVMF vars with the site's keys enrolled (Secure Boot enforcing), when the image is signed.
+    pub secure_boot_vars: Option<PathBuf>,
     expected_first: Expected,
     expected_again: Expected,
     mgmt_mac: String,
@@ -70,16 +72,29 @@ pub struct BootProof {
 }
 
 impl BootProof {
-    /// The expectations for `profile`'s image on devices of `disk_bytes`; `nodes_lock` is the build's.
-    pub fn new(
-        profile: &Path,
-        work: &Path,
-        disk_bytes: u64,
-        nodes_lock: Option<&Path>,
-    ) -> Result<Self> {
+    /// The expectations for `profile`'s image on devices of `disk_bytes`; `build` is the build folder (its
+    /// `nodes.lock` and the command line its `plan.json` recorded), when the test has it. A profile with Secure
+    /// Boot keys is booted under OVMF's Secure Boot build with those keys enrolled.
+    pub fn new(profile: &Path, work: &Path, disk_bytes: u64, build: Option<&Path>) -> Result<Self> {
         let loaded = forja::profile::load(profile, forja::profile::SecretsNeed::Required)?;
         let mut expected_first = Expected::from_profile(&loaded, BootKind::First);
         expected_first.disk_bytes = Some(disk_bytes);
+        std::fs::create_dir_all(work)?;
+        let secure_boot_vars = match &loaded.profile.boot.firmware.secure_boot_keys {
+            Some(dir) => {
+                let vars = work.join("secure-boot.vars.fd");
+                qemu::enrolled_vars(&loaded.resolve(dir), &vars)?;
+                Some(vars)
+            }
+            None => None,
+        };
+        expected_first.secure_boot = secure_boot_vars.is_some();
+        let lock = build.map(|b| b.join("nodes.lock")).filter(|p| p.exists());
+        let nodes_lock = lock.as_deref();
+        if let Some(b) = build {
+            let plan = forja::plan::Plan::load(&b.join("plan.json"))?;
+            expected_first.kernel_cmdline = Some(plan.built()?.kernel_cmdline.clone());
+        }
         if let Some(p) = nodes_lock {
             expected_first.nodes_lock = Some(
                 serde_json::from_slice(&std::fs::read(p)?)
@@ -103,6 +118,7 @@ impl BootProof {
         Ok(BootProof {
             work: work.to_owned(),
             disk_bytes,
+            secure_boot_vars,
             expected_first,
             expected_again,
             mgmt_mac: m.mac.to_string(),
@@ -142,6 +158,7 @@ impl BootProof {
         ];
         c.tpm_socket = Some(tpm.socket.clone());
         c.timeout = REPORT_TIMEOUT + Duration::from_secs(120);
+        c.secure_boot_vars = self.secure_boot_vars.clone();
         c
     }
 
@@ -233,17 +250,40 @@ impl BootProof {
     pub fn fresh_tpm_boot(&self, run: &str, dev: &Device, t: &mut Timings) -> Result<Vec<Failure>> {
         let fresh = self.work.join(format!("{run}.tpm"));
         let _ = std::fs::remove_dir_all(&fresh);
-        let tpm = Swtpm::start(&fresh, &self.work.join(format!("{run}.swtpm.sock")))?;
-        let mut vm = Vm::start(&self.vm_config(
-            run,
-            &Device {
-                name: dev.name,
-                disk: dev.disk.clone(),
-                tpm_dir: fresh.clone(),
-            },
-            &tpm,
-            &[],
-        ))?;
+        self.prompt_boot(run, dev, &fresh, true, "with a fresh TPM", t)
+    }
+
+    /// Boots the device's own TPM with Secure Boot off (plain OVMF, stock vars): PCR 7 differs, so the TPM must
+    /// refuse the key and the console must stop at the unlock prompt.
+    pub fn secure_boot_off_boot(
+        &self,
+        run: &str,
+        dev: &Device,
+        t: &mut Timings,
+    ) -> Result<Vec<Failure>> {
+        self.prompt_boot(run, dev, &dev.tpm_dir, false, "with Secure Boot off", t)
+    }
+
+    fn prompt_boot(
+        &self,
+        run: &str,
+        dev: &Device,
+        tpm_dir: &Path,
+        secure: bool,
+        how: &str,
+        t: &mut Timings,
+    ) -> Result<Vec<Failure>> {
+        let tpm = Swtpm::start(tpm_dir, &self.work.join(format!("{run}.swtpm.sock")))?;
+        let device = Device {
+            name: dev.name,
+            disk: dev.disk.clone(),
+            tpm_dir: tpm_dir.to_owned(),
+        };
+        let mut cfg = self.vm_config(run, &device, &tpm, &[]);
+        if !secure {
+            cfg.secure_boot_vars = None;
+        }
+        let mut vm = Vm::start(&cfg)?;
         let start = Instant::now();
         let mut seen = PROMPTS.to_vec();
         seen.push(report::MARKER);
@@ -257,7 +297,7 @@ impl BootProof {
             Ok(l) if l.contains(report::MARKER) => vec![Failure {
                 check: "vmstore",
                 message: format!(
-                    "{run}: with a fresh TPM the host booted to the report: vmstore unlocked silently"
+                    "{run}: {how} the host booted to the report: vmstore unlocked silently"
                 ),
             }],
             Ok(l) => {
@@ -267,7 +307,52 @@ impl BootProof {
             Err(e) => vec![Failure {
                 check: "vmstore",
                 message: format!(
-                    "{run}: no unlock prompt with a fresh TPM ({e}); console tail:\n{}",
+                    "{run}: no unlock prompt {how} ({e}); console tail:\n{}",
+                    vm.console_tail(20)
+                ),
+            }],
+        })
+    }
+
+    /// Boots `disk` (a qcow2) under Secure Boot and expects it to stop: the console must show one of `expect`
+    /// (firmware refusal, verity error) and never the report or multi-user.
+    pub fn refused_boot(
+        &self,
+        run: &str,
+        disk: &Path,
+        expect: &[&str],
+        t: &mut Timings,
+    ) -> Result<Vec<Failure>> {
+        let mut cfg = VmConfig::new(run, &self.work, disk);
+        cfg.secure_boot_vars = self.secure_boot_vars.clone();
+        cfg.timeout = PROMPT_TIMEOUT;
+        if disk.extension().is_some_and(|e| e == "raw") {
+            cfg.disk_format = "raw".into();
+        }
+        let mut vm = Vm::start(&cfg)?;
+        let start = Instant::now();
+        let mut seen: Vec<&str> = expect.to_vec();
+        seen.extend([
+            report::MARKER,
+            "Reached target multi-user",
+            "Reached target Multi-User",
+        ]);
+        let res = vm.wait_for_line(PROMPT_TIMEOUT, &seen);
+        vm.kill();
+        t.add(&format!("{run}: boot to the refusal"), start.elapsed());
+        Ok(match res {
+            Ok(l) if expect.iter().any(|e| l.contains(e)) => {
+                eprintln!("{}: {run}: refused: {}", t.label, l.trim());
+                vec![]
+            }
+            Ok(l) => vec![Failure {
+                check: "boot",
+                message: format!("{run}: booted on ({}) instead of being refused", l.trim()),
+            }],
+            Err(e) => vec![Failure {
+                check: "boot",
+                message: format!(
+                    "{run}: no refusal seen ({e}); console tail:\n{}",
                     vm.console_tail(20)
                 ),
             }],

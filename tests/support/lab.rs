@@ -23,6 +23,11 @@ pub fn cache_dir() -> PathBuf {
     tmp().join("forja-cache")
 }
 
+/// The lab's test Secure Boot keys, shared by every copy of the lab profile in a run (made by the first build).
+pub fn secure_boot_keys() -> PathBuf {
+    tmp().join("forja-test-keys/secure-boot-TEST")
+}
+
 /// A private copy of the lab profile, its secrets, test CA, stand-in images and test signing key. The images and
 /// the key are symlinks into [`tmp`], which [`build`] allows through `FORJA_INPUT_DIRS`.
 pub struct LabCopy {

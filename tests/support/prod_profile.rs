@@ -1,6 +1,7 @@
 //! The shipped production profile as a site sets it up: copied into a temp folder with a secrets file that holds
-//! the site's own values (every value of the shipped example replaced, `test-values-only` removed, mode 0600).
-//! [`Prod::with_example_values`] keeps the example's values instead, which forja must refuse.
+//! the site's own values (every value of the shipped example replaced, `test-values-only` removed, mode 0600) and
+//! the fixed test Secure Boot certificates as its site keys. [`Prod::with_example_values`] keeps the example's
+//! values instead, which forja must refuse.
 
 #![allow(dead_code)]
 
@@ -74,6 +75,13 @@ fn make(secrets_text: &str) -> Prod {
     let secrets = dir.path().join("ccn-stic-1616.secrets.toml");
     std::fs::write(&secrets, secrets_text).unwrap();
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // The site's Secure Boot certificates (`secure-boot-keys = "keys/secure-boot"`): the fixed test ones.
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    std::os::unix::fs::symlink(
+        root.join("tests/fixtures/secure-boot"),
+        dir.path().join("keys/secure-boot"),
+    )
+    .unwrap();
     Prod {
         dir,
         profile,

@@ -33,6 +33,34 @@ use anyhow::{Context, Result, bail};
 
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// OVMF built with Secure Boot (needs SMM and a secure pflash).
+pub const OVMF_CODE_SECBOOT: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
+/// `virt-fw-vars` from PyPI's virt-firmware, in the tests' venv (ci/install-deps).
+pub const VIRT_FW_VARS: &str = "/opt/forja-test/redfish-venv/bin/virt-fw-vars";
+
+/// A copy of OVMF's vars with only the site's PK, KEK and db enrolled and Secure Boot on (user mode, enforcing).
+/// `keys` is a folder `forja keygen --secure-boot` wrote.
+pub fn enrolled_vars(keys: &Path, out: &Path) -> Result<()> {
+    let owner = fs::read_to_string(keys.join("owner.guid"))?
+        .trim()
+        .to_owned();
+    let o = Command::new(VIRT_FW_VARS)
+        .args(["-i", OVMF_VARS, "--set-pk", &owner])
+        .arg(keys.join("PK.crt"))
+        .args(["--add-kek", &owner])
+        .arg(keys.join("KEK.crt"))
+        .args(["--add-db", &owner])
+        .arg(keys.join("db.crt"))
+        .arg("--sb")
+        .arg("-o")
+        .arg(out)
+        .output()
+        .with_context(|| format!("running {VIRT_FW_VARS} (ci/install-deps installs it)"))?;
+    if !o.status.success() {
+        bail!("virt-fw-vars: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    Ok(())
+}
 
 /// A swtpm TPM2 serving one QEMU through a unix socket; killed when dropped. The state folder outlives it, so a
 /// second boot with the same folder sees the same TPM (and a fresh folder is a fresh TPM).
@@ -138,6 +166,9 @@ pub struct VmConfig {
     pub extra: Vec<String>,
     /// Give the disk `bootindex=0` (off when the VM boots from something else, e.g. its NIC).
     pub boot_from_disk: bool,
+    /// Boot OVMF's Secure Boot build with a copy of these vars (see [`enrolled_vars`]); `None`: plain OVMF,
+    /// stock vars (Secure Boot off).
+    pub secure_boot_vars: Option<PathBuf>,
 }
 
 impl VmConfig {
@@ -154,14 +185,16 @@ impl VmConfig {
             disk_format: "qcow2".into(),
             extra: Vec::new(),
             boot_from_disk: true,
+            secure_boot_vars: None,
         }
     }
 
     /// The QEMU command line (without the program).
     pub fn args(&self, vars: &Path, serial: &Path) -> Vec<String> {
+        let secure = self.secure_boot_vars.is_some();
         let mut a: Vec<String> = [
             "-machine",
-            "q35",
+            if secure { "q35,smm=on" } else { "q35" },
             "-accel",
             "tcg",
             "-cpu",
@@ -182,9 +215,17 @@ impl VmConfig {
             "-smp".into(),
             self.cpus.to_string(),
         ]);
+        if secure {
+            // Without SMM and a secure pflash the Secure Boot build of OVMF prints nothing and never boots.
+            a.extend([
+                "-global".into(),
+                "driver=cfi.pflash01,property=secure,value=on".into(),
+            ]);
+        }
+        let code = if secure { OVMF_CODE_SECBOOT } else { OVMF_CODE };
         a.extend([
             "-drive".into(),
-            format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"),
+            format!("if=pflash,format=raw,unit=0,readonly=on,file={code}"),
             "-drive".into(),
             format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
             "-drive".into(),
@@ -254,8 +295,12 @@ impl Vm {
     pub fn start(cfg: &VmConfig) -> Result<Vm> {
         fs::create_dir_all(&cfg.workdir)?;
         let vars = cfg.workdir.join(format!("{}.vars.fd", cfg.name));
-        fs::copy(OVMF_VARS, &vars)
-            .with_context(|| format!("copying {OVMF_VARS} (package ovmf)"))?;
+        let template = cfg
+            .secure_boot_vars
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(OVMF_VARS));
+        fs::copy(&template, &vars)
+            .with_context(|| format!("copying {} (package ovmf)", template.display()))?;
         let serial = cfg.workdir.join(format!("{}.serial.log", cfg.name));
         let _ = fs::remove_file(&serial);
         let qlog = fs::File::create(cfg.workdir.join(format!("{}.qemu.log", cfg.name)))?;
@@ -480,10 +525,13 @@ pub fn missing_tools() -> Option<String> {
             missing.push(format!("{tool} ({pkg})"));
         }
     }
-    for f in [OVMF_CODE, OVMF_VARS] {
+    for f in [OVMF_CODE, OVMF_VARS, OVMF_CODE_SECBOOT] {
         if !Path::new(f).is_file() {
             missing.push(format!("{f} (ovmf)"));
         }
+    }
+    if !Path::new(VIRT_FW_VARS).is_file() {
+        missing.push(format!("{VIRT_FW_VARS} (PyPI virt-firmware)"));
     }
     (!missing.is_empty()).then(|| format!("missing: {} — run ci/install-deps", missing.join(", ")))
 }

@@ -51,15 +51,22 @@ impl Site {
         )
         .unwrap();
         let profile = dir.path().join("lab.toml");
-        let text = std::fs::read_to_string(&profile).unwrap().replace(
-            "secure-boot = true\n",
-            "secure-boot = true\n\
+        let text = std::fs::read_to_string(&profile)
+            .unwrap()
+            .replace(
+                // The lab's own (test) keys give way to the ones this test made.
+                "secure-boot-keys = \"keys/secure-boot-TEST\"",
+                "#",
+            )
+            .replace(
+                "secure-boot = true\n",
+                "secure-boot = true\n\
              bmc-user = { secret = \"bmc-user\" }\n\
              bmc-password = { secret = \"bmc-password\" }\n\
              current-admin-password = { secret = \"bios-admin-password-current\" }\n\
              secure-boot-keys = \"keys/secure-boot\"\n\
              boot-disk = { uefi-device-path-contains = \"Sata(0,\" }\n",
-        );
+            );
         std::fs::write(&profile, text).unwrap();
         let secrets = dir.path().join("lab.secrets.toml");
         let mut s = std::fs::read_to_string(&secrets).unwrap();

@@ -166,10 +166,13 @@ fn nodes_routable(ctx: &Ctx) -> Verdict {
 }
 
 fn has_transcoding_node(ctx: &Ctx) -> Verdict {
-    let n = ctx
-        .p
-        .pexip
-        .conferencing
+    // A host of a site: the deployment is the site, whichever host runs its transcoding node.
+    let nodes = ctx
+        .loaded
+        .site
+        .as_ref()
+        .map_or(&ctx.p.pexip.conferencing, |m| &m.site_conferencing);
+    let n = nodes
         .iter()
         .filter(|n| n.role == NodeRole::Transcoding)
         .count();
@@ -177,7 +180,7 @@ fn has_transcoding_node(ctx: &Ctx) -> Verdict {
     c.expect(
         n > 0,
         "pexip.conferencing",
-        format!("{} node(s), none transcoding", ctx.p.pexip.conferencing.len()),
+        format!("{} node(s), none transcoding", nodes.len()),
         "§17: add a [[pexip.conferencing]] node with role = \"transcoding\" (proxying nodes only forward to one)",
     );
     c.verdict(format!("{n} transcoding node(s) registered by the plan"))

@@ -107,17 +107,20 @@ pub static RULES: &[Rule] = &[
         statement: "The firmware is locked: administrator password, Secure Boot, boot only from the installed disk",
         enforcement: Enforcement::Manual,
         how: "Set the BIOS/UEFI administrator password from the secrets file, enable Secure Boot (with the site's keys) and boot only from the installed disk: `forja firmware apply` sets it through the BMC (Redfish) and `forja firmware audit` checks it; what the BMC does not expose is done in the firmware setup, as firmware-plan.json says.",
-        proof: &["tests/policy_deployment.rs::firmware_needs_an_admin_password"],
+        proof: &[
+            "tests/policy_deployment.rs::firmware_needs_an_admin_password",
+            "tests/policy_deployment.rs::secure_boot_without_keys_would_brick_the_host",
+        ],
         checklist: None,
         check: firmware_locked,
     },
     Rule {
         id: RuleId("1616-4.6.c"),
         paragraph: "§30",
-        statement: "The bootloader and the VMs boot only as configured (GRUB superuser password, fixed VM boot order)",
+        statement: "The host and the VMs boot only as configured (signed boot images with their command line inside, nothing to edit at boot; fixed VM boot order)",
         enforcement: Enforcement::HostArtifact,
-        how: "GRUB with a PBKDF2 superuser password and an unrestricted default entry; libvirt domains with a fixed boot order and no boot menu",
-        proof: &[proof::BOOT_GRUB, proof::BOOT_DOMAINS],
+        how: "forja signs systemd-boot and each slot's unified kernel image with the site's db key; the kernel command line (with the root's dm-verity hash) is inside the signed image, systemd-boot's editor is off, and libvirt domains have a fixed boot order and no boot menu",
+        proof: &[proof::BOOT_CHAIN, proof::BOOT_DOMAINS],
         checklist: None,
         check: bootloader_locked,
     },
@@ -277,9 +280,10 @@ fn conferencing_sizing(c: &mut super::super::rule::Checks, f: &str, r: &Reservat
 /// What can be judged before the host exists: a fixed-size vmstore must hold every VM's disk. The rest (CPUs,
 /// memory, a vmstore grown to the disk) is checked by first boot on the real host.
 fn capacity_known(ctx: &Ctx) -> Verdict {
-    let p = &ctx.p.pexip;
-    let all: Vec<&Reservation> = std::iter::once(&p.management.reservation)
-        .chain(p.conferencing.iter().map(|n| &n.reservation))
+    // The VMs this host runs (a site's host may run no Management Node).
+    let all: Vec<&Reservation> = crate::profile::site::hosted_nodes(ctx.loaded)
+        .into_iter()
+        .map(|n| n.reservation)
         .collect();
     let cpus: u32 = all.iter().map(|r| r.vcpus).sum();
     let mem: u32 = all.iter().map(|r| r.memory_mb).sum();
@@ -345,6 +349,14 @@ fn firmware_locked(ctx: &Ctx) -> Verdict {
         false,
         "§30: boot only signed code: set secure-boot = true",
     );
+    // Secure Boot on without the site's keys would make the firmware refuse forja's own (unsigned) boot
+    // images: never emit a plan that bricks the host.
+    c.expect(
+        !f.secure_boot || f.secure_boot_keys.is_some(),
+        "boot.firmware.secure-boot-keys",
+        "(absent)",
+        "§30: Secure Boot needs the site's keys to sign the boot images: `forja keygen --secure-boot --out keys/secure-boot`, then secure-boot-keys = \"keys/secure-boot\"",
+    );
     c.expect(
         f.boot_order == [BootDevice::Disk],
         "boot.firmware.boot-order",
@@ -362,12 +374,14 @@ fn firmware_locked(ctx: &Ctx) -> Verdict {
 fn bootloader_locked(ctx: &Ctx) -> Verdict {
     let mut c = ctx.checks();
     c.expect(
-        ctx.p.boot.bootloader_password.is_some(),
-        "boot.bootloader-password",
+        ctx.p.boot.firmware.secure_boot_keys.is_some(),
+        "boot.firmware.secure-boot-keys",
         "(absent)",
-        "§30: lock the boot menu: bootloader-password = { secret = \"grub-password\" }",
+        "§30: sign the boot chain with the site's own keys: `forja keygen --secure-boot --out keys/secure-boot` and secure-boot-keys = \"keys/secure-boot\"",
     );
-    c.verdict("GRUB superuser password, fixed VM boot order")
+    c.verdict(
+        "signed unified kernel images, command line inside, no boot editor; fixed VM boot order",
+    )
 }
 
 fn wizard_passwords(ctx: &Ctx) -> Verdict {

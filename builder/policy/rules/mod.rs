@@ -63,13 +63,14 @@ pub mod proof {
     pub const ATTACH: &str = "tests/pexip_apply.rs::ntp_and_syslog_servers_are_attached_to_the_manager_and_every_location";
     /// The boot report's checks (run on the booted lab host by the boot proof), each broken on purpose in
     /// `tests/boot_report.rs` or `tests/boot_report_host.rs`.
-    pub const BOOT_NETWORK: &str = "tests/support/report.rs::check_network";
-    pub const BOOT_FIREWALL: &str = "tests/support/report.rs::check_firewall";
-    pub const BOOT_VMSTORE: &str = "tests/support/report.rs::check_vmstore";
-    pub const BOOT_NODES: &str = "tests/support/report.rs::check_nodes";
-    pub const BOOT_DOMAINS: &str = "tests/support/report.rs::check_domains";
-    pub const BOOT_GRUB: &str = "tests/support/report.rs::check_grub";
-    pub const BOOT_SELFCHECK: &str = "tests/support/report.rs::check_selfcheck";
+    pub const BOOT_NETWORK: &str = "tests/support/report/host.rs::check_network";
+    pub const BOOT_FIREWALL: &str = "tests/support/report/host.rs::check_firewall";
+    pub const BOOT_VMSTORE: &str = "tests/support/report/storage.rs::check_vmstore";
+    pub const BOOT_NODES: &str = "tests/support/report/storage.rs::check_nodes";
+    pub const BOOT_DOMAINS: &str = "tests/support/report/domains.rs::check_domains";
+    /// Secure Boot enforcing with the site's keys, the booted image's command line the signed one, the verity root.
+    pub const BOOT_CHAIN: &str = "tests/support/report/boot.rs::check_boot";
+    pub const BOOT_SELFCHECK: &str = "tests/support/report/boot.rs::check_selfcheck";
     pub const BOOT_ACCESS: &str = "tests/support/report_host.rs::check_access";
     pub const BOOT_TIME: &str = "tests/support/report_host.rs::check_time";
     pub const BOOT_SYSLOG: &str = "tests/support/report_host.rs::check_syslog";

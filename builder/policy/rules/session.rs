@@ -169,10 +169,6 @@ fn chosen_passwords(ctx: &Ctx) -> Verdict {
         refs.push((format!("pexip.conferencing[{i}].password"), &n.password));
     }
     let optional = [
-        (
-            "boot.bootloader-password",
-            p.boot.bootloader_password.as_ref(),
-        ),
         ("host.root-password", p.host.root_password.as_ref()),
         (
             "boot.firmware.admin-password",

@@ -1,4 +1,5 @@
-//! `[storage]` and `[boot]`: the encrypted VM store (§105) and the boot and firmware lock (§30).
+//! `[storage]` and `[boot]`: the encrypted VM store (§105), the root slots and state partition, and the boot and
+//! firmware lock (§30).
 
 use serde::{Deserialize, Serialize};
 
@@ -6,7 +7,7 @@ use super::yes;
 use crate::profile::names::Line;
 use crate::profile::paths::InputPath;
 use crate::profile::secrets::SecretRef;
-use crate::profile::size::VolumeSize;
+use crate::profile::size::{ByteSize, VolumeSize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -38,13 +39,30 @@ pub struct Storage {
     /// Whether the vmstore is encrypted at all (§105 says it must be).
     #[serde(default = "yes")]
     pub encrypted: bool,
+    /// The recovery key is sealed to this `age` recipient (`age1...`, the site's escrow key) and written to the
+    /// install medium's records and the state partition; the console only says where it went. Absent: the key
+    /// is printed once on the console.
+    #[serde(default)]
+    pub recovery_escrow: Option<String>,
+    /// Size of each root slot (A and B): the read-only root image of this release and of every update must fit.
+    #[serde(default = "default_slot")]
+    pub root_slot_size: ByteSize,
+    /// Size of the writable state partition (`/var`: logs, libvirt state, the device's own identity).
+    #[serde(default = "default_state")]
+    pub state_size: ByteSize,
+}
+
+fn default_slot() -> ByteSize {
+    ByteSize(2 << 30)
+}
+
+fn default_state() -> ByteSize {
+    ByteSize(256 << 20)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Boot {
-    /// GRUB superuser password; the image carries only its PBKDF2 hash.
-    pub bootloader_password: Option<SecretRef>,
     pub firmware: Firmware,
 }
 
@@ -69,8 +87,10 @@ pub struct Firmware {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_admin_password: Option<SecretRef>,
     pub secure_boot: bool,
-    /// The site's Secure Boot keys (`forja keygen --secure-boot --out DIR`): `PK.crt`, `KEK.crt`, `db.crt` and
-    /// `owner.guid`, relative to the profile's folder. Absent: the firmware keeps the keys it has.
+    /// The site's Secure Boot keys (`forja keygen --secure-boot --out DIR`), relative to the profile's folder.
+    /// Every EFI binary forja puts on an ESP is signed with its db key, and the firmware plan enrols PK, KEK and
+    /// db. A lab profile gets clearly labelled test keys made on first use. Absent: nothing is signed and the
+    /// firmware keeps the keys it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secure_boot_keys: Option<InputPath>,
     /// Boot order to set, e.g. `["disk"]`: boot only from the installed disk; every other boot option is off.

@@ -1,0 +1,353 @@
+//! `forja build SITE --out DIR [--host NAME]`: every host of a site profile (or one), each an ordinary build
+//! under `DIR/hosts/NAME/`, then what the site has once: the Pexip configuration plan and `worker_vm` answers
+//! (`DIR/pexip/`), `site.json` (hosts and their MACs, for the PXE tree), and one signed `SHA256SUMS` listing
+//! every file of every host (`hosts/NAME/disk.raw`, ...), so `signify -C` in `DIR` checks the whole site.
+//!
+//! What the hosts share is built once: the Debian base comes from the content-addressed cache, the node images
+//! are verified against one README.TXT. Each host's image is still a full image of its own: the root filesystem
+//! carries the host's names, addresses and domains, until a verified root that is the same bytes for every host
+//! exists (the verified-boot issue); then the per-host part can shrink to those files.
+//!
+//! A host's build folder keeps its own signed `SHA256SUMS`, so `forja media usb|pxe DIR/hosts/NAME` and
+//! `forja verify DIR/hosts/NAME` work on it as on any build. With `--host`, the other hosts' folders are kept and
+//! re-listed if their signed lists check out and they were built from this version of the site file.
+
+use std::path::Path;
+
+use crate::error::{Exit, fail};
+use crate::hashio::Sha256;
+use crate::plan::ConfigDrivePlan;
+use crate::plan::files::OutputFile;
+use crate::plan::site::{self as manifest, SiteHost, SiteManifest};
+use crate::profile::Loaded;
+use crate::profile::model::ImageRole;
+use crate::profile::site::{Site, hosted_nodes, member};
+use crate::sign::{self, sums::Entry};
+
+use super::{BuildOptions, Outcome};
+
+/// The Pexip files a site has once (written at `DIR/pexip/`), not per host.
+const SITE_PEXIP: [&str; 2] = [crate::pexip::NODES_JSON, crate::pexip::PLAN_JSON];
+/// The Pexip files only the Management Node's host carries: the first-boot answers and the sheets.
+const MANAGEMENT_PEXIP: [&str; 3] = [
+    crate::pexip::BOOTSTRAP_JSON,
+    crate::pexip::INSTALL_SHEET,
+    crate::pexip::SECURITYWIZARD_SHEET,
+];
+
+fn pexip_name(o: &OutputFile) -> &str {
+    o.name.strip_prefix("pexip/").unwrap_or(&o.name)
+}
+
+/// A host of a site keeps only its part of the Pexip files: none of the site's (plan, `worker_vm`), and the
+/// bootstrap answers, sheets and config drive only on the Management Node's host. An ordinary profile keeps all.
+pub fn host_pexip_outputs(
+    l: &Loaded,
+    outputs: &mut Vec<OutputFile>,
+    drive: ConfigDrivePlan,
+) -> Option<ConfigDrivePlan> {
+    let Some(m) = &l.site else {
+        return Some(drive);
+    };
+    outputs.retain(|o| {
+        let n = pexip_name(o);
+        !SITE_PEXIP.contains(&n) && (m.runs_management || !MANAGEMENT_PEXIP.contains(&n))
+    });
+    m.runs_management.then_some(drive)
+}
+
+/// Whether the host needs a role's image in its payload (an ordinary profile stages every image it names).
+pub fn needs_image(l: &Loaded, role: ImageRole) -> bool {
+    if l.site.is_none() {
+        return true;
+    }
+    hosted_nodes(l).iter().any(|n| match role {
+        ImageRole::Management => n.management,
+        ImageRole::Conferencing => !n.management,
+    })
+}
+
+/// Builds the site (or the host `only`) into `out`.
+pub fn build(
+    site: &Site,
+    out: &Path,
+    only: Option<&str>,
+    opts: &BuildOptions,
+) -> anyhow::Result<Outcome> {
+    crate::policy::site::require_clean(site)?;
+    if opts.plan.is_some() {
+        return Err(fail(
+            Exit::Input,
+            "--plan executes one host's saved plan: build that host's profile, not a site",
+        ));
+    }
+    let selected: Vec<&Loaded> = match only {
+        None => site.hosts.iter().collect(),
+        Some(name) => vec![site.host(name).ok_or_else(|| {
+            let names: Vec<&str> = site.hosts.iter().map(|h| member(h).host.as_str()).collect();
+            fail(
+                Exit::Input,
+                format!(
+                    "--host {name}: {} has no such host (hosts: {})",
+                    site.path.display(),
+                    names.join(", ")
+                ),
+            )
+        })?],
+    };
+    let _lock = crate::artifact::OutputLock::acquire(out)?;
+    let _ = std::fs::remove_file(out.join(sign::SUMS));
+    let hosts_dir = out.join(manifest::HOSTS_DIR);
+    crate::artifact::create_out_dir(&hosts_dir, "the hosts folder")?;
+    for h in &selected {
+        let name = &member(h).host;
+        log::info!("site {}: building host {name}", site.name());
+        super::build(h, &hosts_dir.join(name), opts)
+            .map_err(|e| e.context(format!("building host {name}")))?;
+    }
+    let mgr = site.management_host();
+    let key = super::signing_key(mgr)?;
+    let mut names = write_site_pexip(site, out)?;
+    let profile_sha256 = Sha256::of(site.text.as_bytes());
+    let mut known = Vec::new();
+    let mut hosts = Vec::new();
+    for h in &site.hosts {
+        let built = list_host(
+            h,
+            out,
+            &key.public(),
+            profile_sha256,
+            &mut names,
+            &mut known,
+        )?;
+        hosts.push(site_host(h, built));
+    }
+    let m = SiteManifest {
+        format: manifest::FORMAT.into(),
+        site: site.name().to_owned(),
+        profile_sha256,
+        hosts,
+    };
+    crate::artifact::write_atomic(out.join(manifest::FILE), &crate::artifact::json_lines(&m)?)?;
+    names.push(manifest::FILE.into());
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let sums = sign::sign_dir_with(out, &key, &refs, &known)?;
+    Ok(Outcome {
+        sums,
+        signer: key.public().fingerprint(),
+    })
+}
+
+/// `DIR/pexip/plan.json` and `worker_vm.json` for every node of the site.
+fn write_site_pexip(site: &Site, out: &Path) -> anyhow::Result<Vec<String>> {
+    let whole = site.whole()?;
+    let secrets = whole.secrets.as_ref().ok_or_else(|| {
+        fail(
+            Exit::Input,
+            format!("{}: a build needs the secrets file", site.path.display()),
+        )
+    })?;
+    let (mut files, _) = crate::pexip::outputs(&whole)?;
+    files.retain(|o| SITE_PEXIP.contains(&pexip_name(o)));
+    let seed = crate::crypt::Seed::new(secrets, whole.profile.profile.build_seed.as_ref());
+    super::execute::write_outputs(
+        &files,
+        None,
+        secrets,
+        &seed,
+        out,
+        whole.source_date_epoch()?,
+    )?;
+    Ok(files.into_iter().map(|f| f.name).collect())
+}
+
+/// Adds a host's files to the site list: the entries of its signed `SHA256SUMS` (digests taken from it, after
+/// its signature checks out with the site's key) and the signing files beside it. Returns false when the host
+/// has no build in `out`; refuses a build made from another version of the site file.
+fn list_host(
+    h: &Loaded,
+    out: &Path,
+    key: &sign::keys::PublicKey,
+    profile_sha256: Sha256,
+    names: &mut Vec<String>,
+    known: &mut Vec<Entry>,
+) -> anyhow::Result<bool> {
+    let name = &member(h).host;
+    let rel = format!("{}/{name}", manifest::HOSTS_DIR);
+    let dir = out.join(&rel);
+    if !dir.join(sign::SUMS).exists() {
+        log::warn!("{rel}: not built; the site list leaves it out (build it with --host {name})");
+        return Ok(false);
+    }
+    let sums_bytes = crate::inbound::read_capped(&dir.join(sign::SUMS), 16 << 20)?;
+    let sig = crate::inbound::read_capped(&dir.join(sign::SUMS_SIG), 1 << 20)?;
+    match sign::signify::verify(key, &sig, &sums_bytes) {
+        Ok(signed) if signed == sums_bytes.as_slice() => {}
+        Ok(_) | Err(_) => {
+            return Err(fail(
+                Exit::BadSignature,
+                format!(
+                    "{rel}/{}: not signed by the site's key over this list; rebuild the host",
+                    sign::SUMS_SIG
+                ),
+            ));
+        }
+    }
+    let sums = sign::sums::Sums::parse(&sums_bytes)
+        .map_err(|e| fail(Exit::Input, format!("{rel}/{}: {e}", sign::SUMS)))?;
+    let plan = crate::plan::Plan::load(&dir.join("plan.json"))?;
+    if sums.get("plan.json") != Some(Sha256::of_file(&dir.join("plan.json"))?) {
+        return Err(fail(
+            Exit::HashMismatch,
+            format!("{rel}/plan.json differs from its signed SHA-256"),
+        ));
+    }
+    if plan.profile.sha256 != profile_sha256 {
+        return Err(fail(
+            Exit::Input,
+            format!(
+                "{rel} was built from another version of the site file (SHA-256 {}, now {profile_sha256}): \
+                 rebuild it with --host {name}, or the whole site",
+                plan.profile.sha256
+            ),
+        ));
+    }
+    for e in sums.entries() {
+        let n = format!("{rel}/{}", e.name);
+        known.push(Entry {
+            name: n.clone(),
+            sha256: e.sha256,
+        });
+        names.push(n);
+    }
+    for f in sign::SIGNING_OUTPUTS {
+        if dir.join(f).exists() {
+            names.push(format!("{rel}/{f}"));
+        }
+    }
+    Ok(true)
+}
+
+fn site_host(h: &Loaded, built: bool) -> SiteHost {
+    let m = member(h);
+    let n = &h.profile.network;
+    SiteHost {
+        name: m.host.clone(),
+        dir: format!("{}/{}", manifest::HOSTS_DIR, m.host),
+        macs: vec![n.management.mac.to_string(), n.vm.mac.to_string()],
+        management: m.runs_management,
+        nodes: hosted_nodes(h).iter().map(|n| n.name.to_owned()).collect(),
+        built,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::SecretsNeed;
+    use crate::profile::site::load_site;
+
+    fn lab_site() -> Site {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lab-site.toml");
+        load_site(&p, SecretsNeed::Required).unwrap()
+    }
+
+    fn outputs(l: &Loaded) -> Vec<String> {
+        let (mut o, drive) = crate::pexip::outputs(l).unwrap();
+        let d = host_pexip_outputs(l, &mut o, drive);
+        o.into_iter()
+            .map(|f| f.name)
+            .chain(d.map(|d| d.name))
+            .collect()
+    }
+
+    #[test]
+    fn bootstrap_answers_go_only_to_the_management_nodes_host() {
+        let site = lab_site();
+        assert_eq!(
+            outputs(&site.hosts[0]),
+            [
+                "pexip/management_node_config.json",
+                "pexip/install-sheet.md",
+                "pexip/securitywizard-sheet.md",
+                "pexip/config-drive.iso"
+            ]
+        );
+        assert!(outputs(&site.hosts[1]).is_empty());
+    }
+
+    #[test]
+    fn each_host_stages_only_the_images_its_nodes_need() {
+        let site = lab_site();
+        let (h1, h2) = (&site.hosts[0], &site.hosts[1]);
+        assert!(needs_image(h1, ImageRole::Management) && needs_image(h1, ImageRole::Conferencing));
+        assert!(
+            !needs_image(h2, ImageRole::Management) && needs_image(h2, ImageRole::Conferencing)
+        );
+        let plan = super::super::resolve(h2, &super::super::Environment::fixture()).unwrap();
+        let nodes: Vec<&str> = plan.payload.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(nodes, ["conf02"]);
+        assert_eq!(plan.payload.nodes[0].cpuset, [1, 2, 3, 4]);
+        assert!(plan.config_drive.is_none());
+        assert!(
+            !plan.artifacts.iter().any(|a| a.starts_with("pexip/")),
+            "{:?}",
+            plan.artifacts
+        );
+        assert_eq!(plan.disk_seed, "lab-site:kvm-lab-2.lab.example");
+    }
+
+    /// A host folder holding only a signed `plan.json` whose profile hash is `sha`.
+    fn host_dir(out: &Path, h: &Loaded, sha: Sha256, key: &sign::SigningKey) {
+        let dir = out.join("hosts").join(&member(h).host);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut plan = super::super::resolve(h, &super::super::Environment::fixture()).unwrap();
+        plan.profile.sha256 = sha;
+        let bytes = crate::artifact::json_lines(&plan).unwrap();
+        std::fs::write(dir.join("plan.json"), bytes).unwrap();
+        sign::sign_dir(&dir, key, &["plan.json"]).unwrap();
+    }
+
+    #[test]
+    fn other_hosts_are_listed_only_if_signed_and_built_from_this_site_file() {
+        let site = lab_site();
+        let h2 = &site.hosts[1];
+        let key = sign::SigningKey::from_seed([3; 32]);
+        let now = Sha256::of(site.text.as_bytes());
+        let list = |out: &Path, k: &sign::SigningKey| {
+            let (mut names, mut known) = (Vec::new(), Vec::new());
+            list_host(h2, out, &k.public(), now, &mut names, &mut known).map(|b| (b, names))
+        };
+        let d = tempfile::tempdir().unwrap();
+        assert!(!list(d.path(), &key).unwrap().0, "not built: left out");
+        host_dir(d.path(), h2, now, &key);
+        let (built, names) = list(d.path(), &key).unwrap();
+        assert!(built);
+        assert!(
+            names.contains(&"hosts/kvm-lab-2/plan.json".to_owned()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"hosts/kvm-lab-2/SHA256SUMS.sig".to_owned()),
+            "{names:?}"
+        );
+        let other = sign::SigningKey::from_seed([4; 32]);
+        let e = list(d.path(), &other).unwrap_err();
+        assert_eq!(crate::error::exit_of(&e), Exit::BadSignature, "{e:#}");
+        host_dir(d.path(), h2, Sha256::of(b"an older site file"), &key);
+        let e = list(d.path(), &key).unwrap_err();
+        assert_eq!(crate::error::exit_of(&e), Exit::Input, "{e:#}");
+        assert!(
+            format!("{e:#}").contains("built from another version of the site file"),
+            "{e:#}"
+        );
+    }
+
+    #[test]
+    fn an_ordinary_profile_keeps_every_pexip_file() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/lab.toml");
+        let l = crate::profile::load(&p, SecretsNeed::Required).unwrap();
+        assert_eq!(outputs(&l).len(), 6, "5 files and the config drive");
+        assert!(needs_image(&l, ImageRole::Management));
+    }
+}

@@ -1,0 +1,328 @@
+//! `forja build SITE`: the two-host lab site (`profiles/lab-site.toml`) built into one folder, each host under
+//! `hosts/NAME/`, one signed `SHA256SUMS` for the whole site checked by `signify-openbsd -C` (an oracle we did
+//! not write); each host carries only its own nodes and Pexip files; `--host` rebuilds one host and the site
+//! list still verifies; `forja media pxe` makes one tree keyed by MAC, with no default.
+//!
+//! Needs the Debian base (shared cache under cargo's target folder; mmdebstrap on the first run), signify-openbsd,
+//! xorriso and mtools, like `tests/build_lab.rs`.
+
+#[path = "support/lab.rs"]
+mod lab;
+#[path = "support/run.rs"]
+mod run;
+#[path = "support/site_files.rs"]
+mod site_files;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use run::forja;
+
+fn lab_site() -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir_in(lab::tmp()).unwrap();
+    for f in ["lab-site.toml", "lab-site.secrets.toml"] {
+        std::fs::copy(lab::repo().join("profiles").join(f), d.path().join(f)).unwrap();
+    }
+    site_files::lab_inputs(d.path());
+    let keys = lab::tmp().join("forja-test-keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::os::unix::fs::symlink(&keys, d.path().join("keys")).unwrap();
+    let p = d.path().join("lab-site.toml");
+    (d, p)
+}
+
+fn signify_check(dir: &Path) {
+    let out = Command::new("signify-openbsd")
+        .args(["-C", "-p", "forja.pub", "-x", "SHA256SUMS.sig"])
+        .current_dir(dir)
+        .output()
+        .expect("signify-openbsd is installed");
+    assert!(
+        out.status.success(),
+        "signify-openbsd -C in {}: {}{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn listed(dir: &Path) -> Vec<String> {
+    let s = forja::sign::Sums::parse(&std::fs::read(dir.join("SHA256SUMS")).unwrap()).unwrap();
+    s.entries().iter().map(|e| e.name.clone()).collect()
+}
+
+fn json(p: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+fn generated<'a>(plan: &'a serde_json::Value, path: &str) -> Option<&'a str> {
+    plan["root"]["generated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == path)
+        .map(|f| f["text"].as_str().unwrap_or(""))
+}
+
+#[test]
+fn two_host_lab_site_builds_verifies_and_makes_one_pxe_tree() {
+    let (d, site) = lab_site();
+    let out = d.path().join("out");
+    let t = std::time::Instant::now();
+    lab::build(&site, &out, &[], &[]);
+    eprintln!("site build (2 hosts): {:.1?}", t.elapsed());
+
+    let names = site_list(&out);
+    host_parts(&out);
+    tamper_and_rebuild_one_host(&site, &out, &names);
+    pxe_tree(&out, d.path());
+}
+
+/// One signed list for the whole site, checked by signify in the site folder; who carries which Pexip file.
+fn site_list(out: &Path) -> Vec<String> {
+    signify_check(out);
+    let names = listed(out);
+    for n in [
+        "hosts/kvm-lab-1/disk.raw",
+        "hosts/kvm-lab-1/disk.raw.zst",
+        "hosts/kvm-lab-1/pexip/management_node_config.json",
+        "hosts/kvm-lab-1/pexip/config-drive.iso",
+        "hosts/kvm-lab-1/SHA256SUMS",
+        "hosts/kvm-lab-1/SHA256SUMS.sig",
+        "hosts/kvm-lab-2/disk.raw",
+        "hosts/kvm-lab-2/nodes.lock",
+        "pexip/plan.json",
+        "pexip/worker_vm.json",
+        "site.json",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} not listed: {names:?}");
+    }
+    // The bootstrap answers go only to the Management Node's host; the site's plan and worker_vm only once.
+    for n in [
+        "hosts/kvm-lab-2/pexip/management_node_config.json",
+        "hosts/kvm-lab-2/pexip/config-drive.iso",
+        "hosts/kvm-lab-2/pexip/install-sheet.md",
+        "hosts/kvm-lab-1/pexip/plan.json",
+        "hosts/kvm-lab-1/pexip/worker_vm.json",
+        "hosts/kvm-lab-2/pexip/worker_vm.json",
+    ] {
+        assert!(!out.join(n).exists(), "{n} must not exist");
+        assert!(!names.iter().any(|x| x == n), "{n} listed");
+    }
+    let workers = json(&out.join("pexip/worker_vm.json"));
+    let workers: Vec<&str> = workers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["body"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(workers, ["conf01", "conf02"]);
+    names
+}
+
+/// Each host runs only its own nodes, from only the images it needs, with its own names.
+fn host_parts(out: &Path) {
+    let p1 = json(&out.join("hosts/kvm-lab-1/plan.json"));
+    let p2 = json(&out.join("hosts/kvm-lab-2/plan.json"));
+    let nodes = |p: &serde_json::Value| -> Vec<String> {
+        p["payload"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(nodes(&p1), ["pexmgr", "conf01"]);
+    assert_eq!(nodes(&p2), ["conf02"]);
+    let roles: Vec<&str> = p2["payload"]["images"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["conferencing"]);
+    assert!(p2.get("config_drive").is_none());
+    let env2 = generated(&p2, "/etc/forja/firstboot.env").unwrap();
+    assert!(env2.contains("FORJA_MANAGEMENT_DOMAIN=\n"), "{env2}");
+    assert!(env2.contains("FORJA_NODE_DOMAINS=\"conf02\""), "{env2}");
+    assert!(
+        generated(
+            &p2,
+            "/etc/systemd/system/forja-nodes.service.d/50-site-host.conf"
+        )
+        .is_some()
+    );
+    assert!(
+        generated(
+            &p1,
+            "/etc/systemd/system/forja-nodes.service.d/50-site-host.conf"
+        )
+        .is_none()
+    );
+    let hosts1 = generated(&p1, "/etc/hostname").unwrap_or_default();
+    let hosts2 = generated(&p2, "/etc/hostname").unwrap_or_default();
+    assert!(
+        hosts1.contains("kvm-lab-1") && hosts2.contains("kvm-lab-2"),
+        "{hosts1} {hosts2}"
+    );
+    // Two hosts, two disks: their GUIDs derive from the host, not the site.
+    assert_ne!(p1["disk_seed"], p2["disk_seed"]);
+
+    let m = json(&out.join("site.json"));
+    assert_eq!(m["site"], "lab-site");
+    assert_eq!(m["hosts"][1]["macs"][0], "52:54:00:0a:02:01");
+    assert_eq!(m["hosts"][0]["management"], true);
+}
+
+/// A tampered file anywhere in the site fails the site's check; `--host` rebuilds one host and re-signs.
+fn tamper_and_rebuild_one_host(site: &Path, out: &Path, names: &[String]) {
+    let victim = out.join("hosts/kvm-lab-2/plan.json.bak");
+    let plan2 = out.join("hosts/kvm-lab-2/plan.json");
+    std::fs::copy(&plan2, &victim).unwrap();
+    let mut bytes = std::fs::read(&plan2).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&plan2, &bytes).unwrap();
+    let pubkey = out.join("forja.pub");
+    let (code, _, err) = forja(&[
+        "verify",
+        out.to_str().unwrap(),
+        "--pubkey",
+        pubkey.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{err}");
+    std::fs::rename(&victim, &plan2).unwrap();
+    let (code, _, err) = forja(&[
+        "verify",
+        out.to_str().unwrap(),
+        "--pubkey",
+        pubkey.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+
+    // --host: one host again; the other is kept and listed; an unknown host is refused.
+    let t = std::time::Instant::now();
+    lab::build(site, out, &[], &["--host", "kvm-lab-2"]);
+    eprintln!("site build --host kvm-lab-2: {:.1?}", t.elapsed());
+    signify_check(out);
+    assert_eq!(listed(out), names, "the same files, re-listed");
+    let (code, _, err) = forja(&[
+        "build",
+        site.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--host",
+        "kvm-lab-9",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--host kvm-lab-9") && err.contains("kvm-lab-1, kvm-lab-2"),
+        "{err}"
+    );
+}
+
+/// The site's PXE tree: one script per MAC of each host, a dispatcher with no default, all signed.
+fn pxe_tree(site_out: &Path, dir: &Path) {
+    let pxe = dir.join("pxe");
+    let key = dir.join("keys/lab-test.sec");
+    let sb = dir.join("keys/secure-boot-TEST");
+    let (code, _, err) = forja(&[
+        "media",
+        "pxe",
+        site_out.to_str().unwrap(),
+        "--out",
+        pxe.to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+        "--base-url",
+        "http://10.0.2.2:8080/site/",
+        "--secure-boot-keys",
+        sb.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    signify_check(&pxe);
+    let names = listed(&pxe);
+    for (mac, host) in [
+        ("52-54-00-0a-01-01", "kvm-lab-1"),
+        ("52-54-00-0a-01-02", "kvm-lab-1"),
+        ("52-54-00-0a-02-01", "kvm-lab-2"),
+        ("52-54-00-0a-02-02", "kvm-lab-2"),
+    ] {
+        let name = format!("mac/{mac}.ipxe");
+        assert!(names.contains(&name), "{name} not listed");
+        let s = std::fs::read_to_string(pxe.join(&name)).unwrap();
+        assert!(
+            s.contains(&format!(
+                "kernel http://10.0.2.2:8080/site/hosts/{host}/vmlinuz"
+            )),
+            "{s}"
+        );
+        assert!(
+            s.contains(&format!(
+                "forja.url=http://10.0.2.2:8080/site/hosts/{host}/payload"
+            )),
+            "{s}"
+        );
+        for other in ["kvm-lab-1", "kvm-lab-2"].iter().filter(|o| **o != host) {
+            assert!(!s.contains(other), "{name} names {other}");
+        }
+    }
+    // Exactly those four: a machine with any other MAC finds no script, and the dispatcher boots nothing itself.
+    let macs: Vec<_> = std::fs::read_dir(pxe.join("mac")).unwrap().collect();
+    assert_eq!(macs.len(), 4);
+    let boot = std::fs::read_to_string(pxe.join("boot.ipxe")).unwrap();
+    assert!(boot.contains(
+        "chain --autofree http://10.0.2.2:8080/site/mac/${netX/mac:hexhyp}.ipxe || goto unknown"
+    ));
+    assert!(
+        !boot.contains("kernel") && !boot.contains("initrd"),
+        "{boot}"
+    );
+    for host in ["kvm-lab-1", "kvm-lab-2"] {
+        for f in [
+            "vmlinuz",
+            "initrd.img",
+            "payload/disk.raw.zst",
+            "payload/SHA256SUMS.sig",
+        ] {
+            let n = format!("hosts/{host}/{f}");
+            assert!(names.contains(&n), "{n} not listed");
+        }
+    }
+    // Each host's payload is that host's own signed image.
+    for host in ["kvm-lab-1", "kvm-lab-2"] {
+        let a = std::fs::read(pxe.join(format!("hosts/{host}/payload/SHA256SUMS"))).unwrap();
+        let b = std::fs::read(site_out.join(format!("hosts/{host}/SHA256SUMS"))).unwrap();
+        assert_eq!(a, b, "{host}");
+    }
+    site_json_tamper_is_refused(site_out, dir);
+}
+
+/// A site build whose site.json was changed after signing gets no PXE tree.
+fn site_json_tamper_is_refused(site_out: &Path, dir: &Path) {
+    let key = dir.join("keys/lab-test.sec");
+    let sb = dir.join("keys/secure-boot-TEST");
+    let m = site_out.join("site.json");
+    let orig = std::fs::read(&m).unwrap();
+    std::fs::write(
+        &m,
+        String::from_utf8(orig.clone())
+            .unwrap()
+            .replace("52:54:00:0a:02:01", "52:54:00:0a:09:01"),
+    )
+    .unwrap();
+    let (code, _, err) = forja(&[
+        "media",
+        "pxe",
+        site_out.to_str().unwrap(),
+        "--out",
+        dir.join("pxe2").to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+        "--base-url",
+        "http://x/",
+        "--secure-boot-keys",
+        sb.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{err}");
+    std::fs::write(&m, orig).unwrap();
+}

@@ -1,0 +1,342 @@
+//! A site profile (`profiles/lab-site.toml`): it loads into one profile per host, passes `forja check`, and every
+//! clash across hosts fails naming both hosts with the file:line of each value.
+
+#[path = "support/run.rs"]
+mod run;
+#[path = "support/site_files.rs"]
+mod site_files;
+
+use std::path::{Path, PathBuf};
+
+use forja::profile::SecretsNeed;
+use forja::profile::load::FieldPath;
+use forja::profile::site::{load_site, member};
+use run::forja;
+
+/// A private copy of the lab site with its inputs (test CA, stand-in images).
+fn lab_site() -> (tempfile::TempDir, PathBuf) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let d = tempfile::tempdir().unwrap();
+    for f in ["lab-site.toml", "lab-site.secrets.toml"] {
+        std::fs::copy(repo.join("profiles").join(f), d.path().join(f)).unwrap();
+    }
+    site_files::lab_inputs(d.path());
+    let p = d.path().join("lab-site.toml");
+    (d, p)
+}
+
+fn edit(p: &Path, from: &str, to: &str) {
+    let t = std::fs::read_to_string(p).unwrap();
+    assert_eq!(t.matches(from).count(), 1, "{from:?} must occur once");
+    std::fs::write(p, t.replacen(from, to, 1)).unwrap();
+}
+
+/// `file:line:col` of the first occurrence of `needle` (at the start of its value, as the loader reports it).
+fn at(p: &Path, needle: &str, value_of: &str) -> String {
+    let t = std::fs::read_to_string(p).unwrap();
+    let off = t
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not found"));
+    let off = off + needle.find(value_of).unwrap();
+    let line = t[..off].matches('\n').count() + 1;
+    let col = off - t[..off].rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("{}:{line}:{col}", p.display())
+}
+
+#[test]
+fn lab_site_expands_into_one_profile_per_host() {
+    let (_d, p) = lab_site();
+    let site = load_site(&p, SecretsNeed::Required).unwrap();
+    assert_eq!(site.name(), "lab-site");
+    let names: Vec<&str> = site.hosts.iter().map(|h| member(h).host.as_str()).collect();
+    assert_eq!(names, ["kvm-lab-1", "kvm-lab-2"]);
+    let (h1, h2) = (&site.hosts[0], &site.hosts[1]);
+    assert!(member(h1).runs_management && !member(h2).runs_management);
+    assert_eq!(h1.profile.host.hostname, "kvm-lab-1");
+    assert_eq!(h2.profile.host.hostname, "kvm-lab-2");
+    // Shared settings reach both hosts; the host's own values stay its own.
+    assert_eq!(h2.profile.host.domain, "lab.example");
+    assert_eq!(h2.profile.host.ntp.len(), 3);
+    assert_eq!(
+        h2.profile.network.management.address.to_string(),
+        "192.0.2.12/24"
+    );
+    assert_eq!(
+        h2.profile.network.management.gateway.unwrap().to_string(),
+        "192.0.2.1"
+    );
+    let confs = |h: &forja::profile::Loaded| -> Vec<String> {
+        h.profile
+            .pexip
+            .conferencing
+            .iter()
+            .map(|n| n.name.to_string())
+            .collect()
+    };
+    assert_eq!(confs(h1), ["conf01"]);
+    assert_eq!(confs(h2), ["conf02"]);
+    // Every host carries the site's one Management Node (its answers need its domain).
+    assert_eq!(h2.profile.pexip.management.name, "pexmgr");
+    // Locations point into the site file: the host's own entry, the Management Node's host, the shared table.
+    assert_eq!(
+        h2.locate(&FieldPath::parse("network.management.address")),
+        at(&p, "address = \"192.0.2.12/24\"", "\"192")
+    );
+    assert_eq!(
+        h2.locate(&FieldPath::parse("pexip.management.address")),
+        at(&p, "address = \"198.51.100.10/24\"", "\"198")
+    );
+    assert_eq!(
+        h2.locate(&FieldPath::parse("host.hostname")),
+        at(&p, "name = \"kvm-lab-2\"", "\"kvm")
+    );
+    assert_eq!(
+        h1.locate(&FieldPath::parse("host.timezone")),
+        at(&p, "timezone = \"Europe/Madrid\"", "\"Europe")
+    );
+    // The whole-site view has every conferencing node, located at the host that declares it.
+    let whole = site.whole().unwrap();
+    assert_eq!(confs(&whole), ["conf01", "conf02"]);
+    assert_eq!(
+        whole.locate(&FieldPath::parse("pexip.conferencing[1].address")),
+        at(&p, "address = \"198.51.100.22/24\"", "\"198")
+    );
+}
+
+#[test]
+fn lab_site_passes_check() {
+    let (_d, p) = lab_site();
+    let (code, out, err) = forja(&["check", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(out.contains("== host kvm-lab-1 =="), "{out}");
+    assert!(out.contains("== host kvm-lab-2 =="), "{out}");
+    let (code, out, err) = forja(&["check", "--json", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["site"], "lab-site");
+    for h in ["kvm-lab-1", "kvm-lab-2"] {
+        let rules = v["hosts"][h]["rules"].as_array().unwrap();
+        assert!(rules.len() >= 40, "{h}: {} rules", rules.len());
+        assert!(rules.iter().all(|r| r["status"] != "FAIL"), "{h}");
+    }
+}
+
+/// Runs `forja check` on the edited site: exit 2 and the error text.
+fn refused(p: &Path) -> String {
+    let (code, out, err) = forja(&["check", p.to_str().unwrap()]);
+    assert_eq!(code, 2, "expected exit 2\n{err}\n{out}");
+    err
+}
+
+#[test]
+fn duplicated_address_fails_naming_both_hosts() {
+    let (_d, p) = lab_site();
+    edit(
+        &p,
+        "address = \"192.0.2.12/24\"",
+        "address = \"192.0.2.11/24\"",
+    );
+    let err = refused(&p);
+    let first = at(&p, "address = \"192.0.2.11/24\"", "\"192");
+    let t = std::fs::read_to_string(&p).unwrap();
+    let second_off = t.rfind("address = \"192.0.2.11/24\"").unwrap();
+    let line2 = t[..second_off].matches('\n').count() + 1;
+    assert!(
+        err.contains("duplicate-address: 192.0.2.11 is declared twice"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "host `kvm-lab-1` network.management.address ({first})"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "host `kvm-lab-2` network.management.address ({}:{line2}:11)",
+            p.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn duplicated_mac_fails_naming_both_hosts() {
+    let (_d, p) = lab_site();
+    // Host 2's VM NIC given host 1's management MAC.
+    edit(
+        &p,
+        "mac = \"52:54:00:0a:02:02\"",
+        "mac = \"52:54:00:0a:01:01\"",
+    );
+    let err = refused(&p);
+    assert!(
+        err.contains("duplicate-mac: 52:54:00:0a:01:01 is declared twice"),
+        "{err}"
+    );
+    let t = std::fs::read_to_string(&p).unwrap();
+    let second = t.rfind("mac = \"52:54:00:0a:01:01\"").unwrap();
+    let line2 = t[..second].matches('\n').count() + 1;
+    assert!(
+        err.contains(&format!(
+            "host `kvm-lab-1` network.management.mac ({})",
+            at(&p, "mac = \"52:54:00:0a:01:01\"", "\"52")
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "host `kvm-lab-2` network.vm.mac ({}:{line2}:7)",
+            p.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn duplicated_node_name_hostname_and_node_address_fail() {
+    let (_d, p) = lab_site();
+    edit(&p, "name = \"conf02\"", "name = \"conf01\"");
+    edit(&p, "hostname = \"pexconf02\"", "hostname = \"PEXCONF01\"");
+    edit(
+        &p,
+        "address = \"198.51.100.22/24\"",
+        "address = \"198.51.100.10/24\"",
+    );
+    let err = refused(&p);
+    assert!(
+        err.contains(
+            "duplicate-node: conf01 is declared twice: host `kvm-lab-1` pexip.conferencing[0].name"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("and host `kvm-lab-2` pexip.conferencing[0].name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("duplicate-hostname: pexconf01 is declared twice"),
+        "{err}"
+    );
+    assert!(
+        err.contains("duplicate-address: 198.51.100.10 is declared twice: host `kvm-lab-1` pexip.management.address"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_location_has_one_gateway_and_one_network() {
+    let (_d, p) = lab_site();
+    edit(
+        &p,
+        "address = \"198.51.100.22/24\"\ngateway = \"198.51.100.1\"",
+        "address = \"203.0.113.22/24\"\ngateway = \"203.0.113.1\"",
+    );
+    let err = refused(&p);
+    assert!(
+        err.contains("location-gateway: location `sede-principal` has two gateways: 198.51.100.1 in host `kvm-lab-1`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "location-network: location `sede-principal` spans two networks: 198.51.100.0/24"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("203.0.113.0/24 in host `kvm-lab-2` pexip.conferencing[0].address"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_host_must_hold_the_nodes_it_runs() {
+    let (_d, p) = lab_site();
+    edit(
+        &p,
+        "capacity = { cpus = 8, memory-mb = 16384, vmstore-gb = 200 }",
+        "capacity = { cpus = 4, memory-mb = 4096, vmstore-gb = 40 }",
+    );
+    let err = refused(&p);
+    assert!(
+        err.contains(&format!(
+            "capacity: host `kvm-lab-2` ({}) cannot hold the nodes it runs (§27): 5 CPUs",
+            at(&p, "capacity = { cpus = 4", "{")
+        )),
+        "{err}"
+    );
+    assert!(err.contains("5120 MB"), "{err}");
+    assert!(err.contains("50 GB of VM disks > vmstore-gb = 40"), "{err}");
+}
+
+#[test]
+fn a_site_has_exactly_one_management_node() {
+    let (_d, p) = lab_site();
+    let t = std::fs::read_to_string(&p).unwrap();
+    // Host 2 declares a second one.
+    let start = t.find("[hosts.pexip.management]").unwrap();
+    let end = t.find("[[hosts.pexip.conferencing]]").unwrap();
+    let block = t[start..end].replace("pexmgr", "pexmgr2");
+    std::fs::write(&p, format!("{t}\n{block}")).unwrap();
+    let err = refused(&p);
+    assert!(
+        err.contains("a site has exactly one Management Node; two hosts declare one"),
+        "{err}"
+    );
+    assert!(
+        err.contains("host `kvm-lab-1`") && err.contains("host `kvm-lab-2`"),
+        "{err}"
+    );
+    // None at all.
+    std::fs::write(&p, format!("{}{}", &t[..start], &t[end..])).unwrap();
+    let err = refused(&p);
+    assert!(err.contains("no host declares one"), "{err}");
+}
+
+#[test]
+fn a_host_lists_only_its_own_settings() {
+    let (_d, p) = lab_site();
+    edit(
+        &p,
+        "name = \"kvm-lab-2\"\n",
+        "name = \"kvm-lab-2\"\nsignin = { key = \"other.sec\" }\n",
+    );
+    let err = refused(&p);
+    assert!(
+        err.contains("hosts[1]: unknown key `signin`; did you mean `storage`?")
+            || err.contains("hosts[1]: unknown key `signin`"),
+        "{err}"
+    );
+    assert!(err.contains(&at(&p, "signin = {", "{")), "{err}");
+
+    let (_d, p) = lab_site();
+    edit(
+        &p,
+        "[hosts.network.vm]\nmac = \"52:54:00:0a:02:02\"",
+        "[hosts.network.vm]\nmac = \"52:54:00:0a:02\"",
+    );
+    let err = refused(&p);
+    assert!(
+        err.contains(&at(&p, "mac = \"52:54:00:0a:02\"", "\"52")),
+        "{err}"
+    );
+    assert!(err.contains("host `kvm-lab-2` (hosts[1])"), "{err}");
+    assert!(err.contains("is not a MAC address"), "{err}");
+}
+
+#[test]
+fn site_level_nodes_are_refused() {
+    let (_d, p) = lab_site();
+    edit(
+        &p,
+        "[pexip.secure-mode]",
+        "[[pexip.conferencing]]\nname = \"x\"\n\n[pexip.secure-mode]",
+    );
+    let err = refused(&p);
+    assert!(
+        err.contains(
+            "pexip.conferencing: in a site profile each node is declared by the host that runs it"
+        ),
+        "{err}"
+    );
+}
