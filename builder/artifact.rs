@@ -1,16 +1,20 @@
 //! The one way forja writes an output: under a temporary name in the destination folder, renamed when complete.
 //!
-//! An interrupted build therefore never leaves a file that looks finished. [`OutputLock`] serialises builds into
-//! the same folder: a second `forja build --out DIR` while one runs is refused with [`Exit::Busy`].
+//! An interrupted build therefore never leaves a file that looks finished. [`OutputLock`] ([`crate::lock`])
+//! serialises builds into the same folder: a second `forja build --out DIR` while one runs is refused with
+//! [`crate::error::Exit::Busy`].
 
-use std::fs::{self, File, OpenOptions};
+use fs_err::os::unix::fs::OpenOptionsExt;
+use fs_err::{self as fs, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use crate::error::{Exit, fail};
+
+pub use crate::lock::OutputLock;
 
 /// The name a file has while it is being written: `.NAME.partial` in the same folder (same filesystem, so the
 /// final rename is atomic).
@@ -54,7 +58,7 @@ impl Staged {
             .with_context(|| format!("creating {}", partial.display()))?;
         if let Some(m) = mode {
             // A leftover partial file keeps its old mode through `open`: set it before anything is written.
-            file.set_permissions(fs::Permissions::from_mode(m))
+            file.set_permissions(std::fs::Permissions::from_mode(m))
                 .with_context(|| format!("chmod {m:o} {}", partial.display()))?;
         }
         Ok(Staged {
@@ -109,6 +113,30 @@ impl Drop for Staged {
             let _ = fs::remove_file(&self.partial);
         }
     }
+}
+
+/// Prefixes of the staging folders forja makes beside an output while it builds it (the Pexip config drive's tree,
+/// the media's work folder). A killed build leaves them behind; the next one removes them.
+pub const STAGING_PREFIXES: [&str; 2] = [".config-drive.", ".forja-media-"];
+
+/// Removes what an interrupted writer left in `dir` and its sub-folders (never followed through links): the
+/// `.NAME.partial` files and the staging folders ([`STAGING_PREFIXES`]), so an output folder holds only what the
+/// current build writes.
+pub fn remove_partials(dir: &Path) -> anyhow::Result<()> {
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let ft = e.file_type()?;
+        if ft.is_dir() && STAGING_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            fs::remove_dir_all(e.path())?;
+        } else if ft.is_dir() {
+            remove_partials(&e.path())?;
+        } else if name.starts_with('.') && name.ends_with(".partial") {
+            fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Pretty JSON with a final newline: the one form of every JSON file forja writes (stable bytes for
@@ -200,7 +228,7 @@ pub fn write_private_new(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
             .mode(0o600)
             .open(&partial)?;
         // The umask cannot widen 0600, but a pre-set ACL default could: set the mode explicitly.
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::hard_link(&partial, target)
@@ -219,69 +247,58 @@ pub fn write_private_new(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-/// An exclusive claim on an output folder, held while a build writes into it.
-#[derive(Debug)]
-pub struct OutputLock {
-    path: PathBuf,
-}
-
-impl OutputLock {
-    /// Creates the folder if needed (its parent must exist, see [`create_out_dir`]) and claims it. The lock is a
-    /// file created with `O_EXCL`, holding our pid; a stale lock from a dead process is taken over.
-    pub fn acquire(dir: &Path) -> anyhow::Result<Self> {
-        create_out_dir(dir, "the output folder")?;
-        let path = dir.join(".forja.lock");
-        for _ in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    writeln!(f, "{}", std::process::id())?;
-                    return Ok(OutputLock { path });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let holder = fs::read_to_string(&path).unwrap_or_default();
-                    let pid: Option<u32> = holder.trim().parse().ok();
-                    let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-                    if alive {
-                        return Err(fail(
-                            Exit::Busy,
-                            format!(
-                                "{} is being written by another forja process (pid {}); wait for it or choose another --out",
-                                dir.display(),
-                                holder.trim()
-                            ),
-                        ));
-                    }
-                    // Stale: the writer died. Remove and retry once.
-                    let _ = fs::remove_file(&path);
-                }
-                Err(e) => {
-                    return Err(fail(
-                        Exit::Input,
-                        format!(
-                            "{}: cannot write into the output folder: {e}",
-                            dir.display()
-                        ),
-                    ));
-                }
-            }
-        }
-        Err(fail(
-            Exit::Busy,
-            format!("could not lock {}", dir.display()),
-        ))
-    }
-}
-
-impl Drop for OutputLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::exit_of;
+
+    #[test]
+    fn leftovers_of_a_killed_build_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::create_dir_all(d.join("pexip/.config-drive.ab12/root")).unwrap();
+        fs::write(d.join("pexip/.config-drive.ab12/root/user_data"), b"x").unwrap();
+        fs::create_dir_all(d.join(".forja-media-x")).unwrap();
+        fs::write(d.join(".disk.raw.partial"), b"half").unwrap();
+        fs::write(d.join("pexip/.plan.json.partial"), b"half").unwrap();
+        fs::write(d.join("pexip/plan.json"), b"{}").unwrap();
+        fs::write(d.join("disk.raw"), b"whole").unwrap();
+        remove_partials(d).unwrap();
+        let mut left: Vec<String> = walk(d);
+        left.sort();
+        assert_eq!(left, ["disk.raw", "pexip", "pexip/plan.json"]);
+    }
+
+    fn walk(d: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(d).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk(&e.path()).into_iter().map(|n| format!("{name}/{n}")));
+            }
+            out.push(name);
+        }
+        out
+    }
+
+    #[test]
+    fn leftover_partials_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("pexip")).unwrap();
+        for f in [
+            ".disk.raw.partial",
+            "pexip/.sheet.md.partial",
+            "disk.raw",
+            ".forja.lock",
+        ] {
+            fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        remove_partials(dir.path()).unwrap();
+        assert!(!dir.path().join(".disk.raw.partial").exists());
+        assert!(!dir.path().join("pexip/.sheet.md.partial").exists());
+        assert!(dir.path().join("disk.raw").exists() && dir.path().join(".forja.lock").exists());
+    }
 
     #[test]
     fn nothing_appears_until_commit() {

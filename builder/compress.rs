@@ -73,10 +73,10 @@ pub fn zstd_file_hashed(src: &Path, dst: &Path) -> anyhow::Result<Hashed> {
 }
 
 /// `src`'s length, a progress bar, `src` opened, and `dst` staged.
-fn open(src: &Path, dst: &Path) -> anyhow::Result<(u64, Progress, std::fs::File, Staged)> {
-    let len = std::fs::metadata(src)?.len();
+fn open(src: &Path, dst: &Path) -> anyhow::Result<(u64, Progress, fs_err::File, Staged)> {
+    let len = fs_err::metadata(src)?.len();
     let progress = Progress::bytes(format!("compressing {}", src.display()), len);
-    let input = std::fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
+    let input = fs_err::File::open(src).with_context(|| format!("opening {}", src.display()))?;
     Ok((len, progress, input, Staged::create(dst)?))
 }
 
@@ -208,10 +208,10 @@ mod tests {
     fn hashes_both_files_on_the_way() {
         let dir = tempfile::tempdir().unwrap();
         let (src, dst) = (dir.path().join("in"), dir.path().join("in.zst"));
-        std::fs::write(&src, sample(3 << 20)).unwrap();
+        fs_err::write(&src, sample(3 << 20)).unwrap();
         let h = zstd_file_hashed(&src, &dst).unwrap();
         assert_eq!(h.input, (Sha256::of_file(&src).unwrap(), 3 << 20));
-        let out_len = std::fs::metadata(&dst).unwrap().len();
+        let out_len = fs_err::metadata(&dst).unwrap().len();
         assert_eq!(h.output, (Sha256::of_file(&dst).unwrap(), out_len));
     }
 

@@ -1,7 +1,9 @@
 //! Exit codes and the error type that carries one.
 //!
 //! Every failure a user can act on is a [`Fail`]: a distinct [`Exit`] code plus a message that names the file,
-//! line or field and what was expected. Anything else (a bug, an I/O error without context) ends as
+//! line or field and what was expected. An operating-system I/O error with no [`Fail`] around it (disk full, a
+//! read-only or too small filesystem, permission denied, a device error) is the environment's, not a bug:
+//! [`Exit::Io`], and file operations go through `fs_err`, so its message names the path. Anything else ends as
 //! [`Exit::Internal`]. `main` walks the `anyhow` chain to find the code, so library code can keep adding
 //! context with `.context(...)` without losing it.
 
@@ -34,7 +36,10 @@ pub enum Exit {
     Remote = 9,
     /// Replay, mismatch or expiry in a licence bundle; an update bundle not newer than the running system.
     Refused = 10,
-    /// A bug or an unexpected I/O failure.
+    /// The machine failed an operation: no space left, a read-only filesystem, a file too large for the
+    /// filesystem, permission denied, a device error. The message names the path.
+    Io = 11,
+    /// A bug.
     Internal = 70,
 }
 
@@ -73,11 +78,28 @@ pub fn fail(exit: Exit, message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Fail::new(exit, message))
 }
 
-/// The exit code for an error chain: the outermost [`Fail`] wins, anything else is internal.
+/// The exit code for an error chain: the outermost [`Fail`] wins; else an operating-system I/O error is
+/// [`Exit::Io`]; anything else is internal.
 pub fn exit_of(err: &anyhow::Error) -> Exit {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Fail>().map(|f| f.exit))
-        .unwrap_or(Exit::Internal)
+    let fail_in = |e: &(dyn std::error::Error + 'static)| {
+        e.downcast_ref::<Fail>()
+            .or_else(|| {
+                e.downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref())
+                    .and_then(|inner| inner.downcast_ref::<Fail>())
+            })
+            .map(|f| f.exit)
+    };
+    if let Some(exit) = err.chain().find_map(fail_in) {
+        return exit;
+    }
+    if err
+        .chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some())
+    {
+        return Exit::Io;
+    }
+    Exit::Internal
 }
 
 /// Turns an I/O error into an `anyhow` error, unwrapping a [`Fail`] that a reader adapter smuggled through
@@ -115,5 +137,24 @@ mod tests {
     fn plain_errors_are_internal() {
         let err = anyhow::anyhow!("boom");
         assert_eq!(exit_of(&err), Exit::Internal);
+    }
+
+    #[test]
+    fn a_full_disk_is_the_environment_and_names_the_path() {
+        // /dev/full answers every write with ENOSPC, like a full filesystem.
+        use std::io::Write;
+        let mut f = fs_err::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let err = anyhow::Error::from(f.write_all(b"x").and_then(|()| f.flush()).unwrap_err())
+            .context("writing disk.raw");
+        assert_eq!(exit_of(&err), Exit::Io);
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("/dev/full") && msg.contains("No space left"),
+            "{msg}"
+        );
+        assert_eq!(Exit::Io.code(), 11);
     }
 }

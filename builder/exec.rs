@@ -3,10 +3,18 @@
 //! A [`Task`] has a description (the build step it belongs to), closes stdin, captures output, and logs the
 //! command line with secret arguments redacted. A failure becomes an [`Exit::Tool`] error that names the step,
 //! the command and the tail of its stderr. Nothing here goes through a shell.
+//!
+//! Every tool dies with forja: it runs in a process group of its own and with a parent-death signal (SIGKILL),
+//! so a `kill -9` of forja also ends the `mkfs.ext4` that was writing the image. A tool's own children (the
+//! processes mmdebstrap starts) do not inherit that signal; their group is recorded in the output lock
+//! ([`log_groups_to`]) and the next forja that takes the lock over ends whatever is left of it
+//! ([`crate::process::end_leftovers`]).
 
 use std::ffi::{OsStr, OsString};
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 use anyhow::Context;
 
@@ -141,6 +149,7 @@ impl Task {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+        die_with_forja(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| {
             fail(
                 Exit::Tool,
@@ -151,6 +160,7 @@ impl Task {
                 ),
             )
         })?;
+        record_group(child.id());
         // Feed stdin from a thread so a tool that writes a lot before reading cannot deadlock us.
         let pipe = child.stdin.take();
         let (out, fed) = std::thread::scope(|scope| {
@@ -186,6 +196,70 @@ impl Task {
             stdout: out.stdout,
             stderr: out.stderr,
         })
+    }
+}
+
+/// Puts the tool in a process group of its own and has the kernel SIGKILL it when forja's thread that started
+/// it ends (forja waits for every tool on the thread that started it, so that is when forja dies).
+#[allow(unsafe_code)]
+fn die_with_forja(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    let parent = rustix::process::getpid();
+    // SAFETY: `pre_exec` runs the closure in the child between fork and exec, where only async-signal-safe
+    // operations are allowed. It makes two system calls through rustix's raw-syscall wrappers (prctl, getppid),
+    // which neither allocate nor take locks, and builds an io::Error from a raw errno (no allocation).
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            // forja may have died between fork and prctl; then no signal would ever come.
+            if rustix::process::getppid() != Some(parent) {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The files (output locks) that record each tool's process group while it runs, by registration id.
+static GROUP_LOGS: Mutex<Vec<(u64, std::fs::File)>> = Mutex::new(Vec::new());
+static NEXT_LOG: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// While the returned guard lives, the process group of every tool forja starts is appended to `file` as a
+/// line `group PID START` (the leader's PID and start time, see [`crate::process::Stamp`]).
+pub fn log_groups_to(file: std::fs::File) -> GroupLog {
+    let id = NEXT_LOG.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    GROUP_LOGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((id, file));
+    GroupLog(id)
+}
+
+/// Stops recording into the file given to [`log_groups_to`] when dropped.
+#[derive(Debug)]
+pub struct GroupLog(u64);
+
+impl Drop for GroupLog {
+    fn drop(&mut self) {
+        GROUP_LOGS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(id, _)| *id != self.0);
+    }
+}
+
+/// The line a group is recorded with.
+pub const GROUP_PREFIX: &str = "group ";
+
+fn record_group(pid: u32) {
+    let Some(stamp) = crate::process::stamp(pid) else {
+        return;
+    };
+    let mut logs = GROUP_LOGS.lock().unwrap_or_else(|e| e.into_inner());
+    for (_, f) in logs.iter_mut() {
+        // Best effort: the record only helps a later forja clean up after a kill.
+        let _ = writeln!(f, "{GROUP_PREFIX}{stamp}");
     }
 }
 
@@ -236,6 +310,82 @@ mod tests {
         assert!(msg.starts_with("formatting vmstore: "), "{msg}");
         assert!(msg.contains("nope"), "{msg}");
         assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn a_tool_runs_in_its_own_group_and_is_recorded() {
+        let log = tempfile::tempfile().unwrap();
+        let reader = log.try_clone().unwrap();
+        let guard = log_groups_to(log);
+        // `ps -o pgid= -p $$` would need procps; the shell reads its own stat instead.
+        let out = Task::new("group", "sh")
+            .args(["-c", "echo $$; cut -d' ' -f5 /proc/$$/stat"])
+            .run()
+            .unwrap();
+        drop(guard);
+        let text = out.stdout_str();
+        let mut lines = text.lines();
+        let (pid, pgrp) = (lines.next().unwrap(), lines.next().unwrap());
+        assert_eq!(pid, pgrp, "the tool leads a process group of its own");
+        let mut recorded = String::new();
+        let mut r = reader;
+        std::io::Seek::rewind(&mut r).unwrap();
+        std::io::Read::read_to_string(&mut r, &mut recorded).unwrap();
+        assert!(
+            recorded.contains(&format!("{GROUP_PREFIX}{pid} ")),
+            "{recorded}"
+        );
+    }
+
+    #[test]
+    fn a_tool_dies_when_the_forja_that_started_it_is_killed() {
+        // A stand-in for forja: this test binary run again, selecting only the helper below, which starts a tool
+        // through Task; the helper is then killed with SIGKILL, as `kill -9` would.
+        let d = tempfile::tempdir().unwrap();
+        let pid_file = d.path().join("tool.pid");
+        let mut helper = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "exec::tests::helper_runs_a_long_tool"])
+            .args(["--include-ignored", "--test-threads=1"])
+            .env("FORJA_EXEC_HELPER", &pid_file)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut tool = None;
+        for _ in 0..500 {
+            if let Some(p) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+            {
+                tool = crate::process::stamp(p);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let tool = tool.expect("the helper started its tool");
+        helper.kill().unwrap();
+        helper.wait().unwrap();
+        for _ in 0..250 {
+            let zombie = std::fs::read_to_string(format!("/proc/{}/stat", tool.pid))
+                .is_ok_and(|t| t.contains(") Z"));
+            if !crate::process::alive(tool) || zombie {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("the tool outlived the forja that started it");
+    }
+
+    /// Runs only inside the test above (which sets FORJA_EXEC_HELPER to where the tool writes its PID).
+    #[test]
+    #[ignore = "a helper process for a_tool_dies_when_the_forja_that_started_it_is_killed, not a test by itself"]
+    fn helper_runs_a_long_tool() {
+        let Some(pid_file) = std::env::var_os("FORJA_EXEC_HELPER") else {
+            return;
+        };
+        let _ = Task::new("long tool", "sh")
+            .args(["-c", "echo $$ > \"$1\"; exec sleep 60", "sh"])
+            .arg(pid_file)
+            .run();
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub fn hash_file(
     buf: &mut [u8],
     mut on_read: impl FnMut(u64),
 ) -> io::Result<(Sha256, u64)> {
-    let mut f = std::fs::File::open(path)?;
+    // Only a regular file: a FIFO or device (a listed file swapped for one) must not hang or never end.
+    let mut f = crate::inbound::open_regular_io(path)?;
     let mut hasher = sha2::Sha256::new();
     let mut total = 0u64;
     loop {
@@ -230,7 +231,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
-        std::fs::write(&path, &data).unwrap();
+        fs_err::write(&path, &data).unwrap();
         let mut reads = Vec::new();
         let (digest, n) = hash_file(&path, &mut [0u8; 4096], |k| reads.push(k)).unwrap();
         assert_eq!((digest, n), (Sha256::of(&data), 10_000));

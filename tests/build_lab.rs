@@ -274,7 +274,8 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
     assert!(sums_ok(&a), "sha256sum -c SHA256SUMS (BSD tags) failed");
     let forja_verify = |dir: &Path| {
         Command::new(env!("CARGO_BIN_EXE_forja"))
-            .args(["verify", dir.to_str().unwrap(), "--pubkey"])
+            // --strict: a build leaves nothing beside its listed files that the signature does not vouch for.
+            .args(["verify", "--strict", dir.to_str().unwrap(), "--pubkey"])
             .arg(dir.join("forja.pub"))
             .output()
             .unwrap()
@@ -348,6 +349,7 @@ fn lab_build_is_reproducible_verifiable_and_secret_free() {
         .arg(work.path().join("refused"))
         .args(["--plan", corrupt.to_str().unwrap()])
         .env("FORJA_CACHE", lab::cache_dir())
+        .env(forja::inbound::INPUT_DIRS_ENV, lab::tmp())
         .output()
         .unwrap();
     assert_eq!(

@@ -175,6 +175,13 @@ fn error_exit_codes() {
         ("world-readable-secrets", 2),
         ("missing-secret-reference", 2),
         ("malformed-address", 2),
+        ("hostname-injection", 2),
+        ("file-outside-profile", 2),
+        ("node-name-traversal", 2),
+        ("suite-as-option", 2),
+        ("unknown-time-zone", 2),
+        ("epoch-after-9999", 2),
+        ("secret-with-newline", 2),
     ] {
         let out = run_error_case(Path::new(&format!("tests/golden/errors/{name}.toml")));
         assert!(out.starts_with(&format!("exit: {code}\n")), "{name}: {out}");

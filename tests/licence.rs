@@ -1,8 +1,11 @@
 //! `forja licence` against the HTTPS stand-in of the Management Node (tests/support/pexip_server.rs): the full
-//! round trip across the air gap, and each refusal with its exit code and message: tampered outbound and
-//! inbound bundles, replay, mismatched request, wrong site, expired and future requests. Bundles are plain tar
-//! archives (`tar -tvf`) and byte-identical when made twice from the same inputs.
+//! round trip across the air gap, and the refusals about the bundles themselves: tampered outbound and inbound
+//! bundles, replay, mismatched request, the manager's own judgement. Bundles are plain tar archives
+//! (`tar -tvf`) and byte-identical when made twice from the same inputs. Who must sign what (site key, courier
+//! key, the override), another site's bundles and freshness are in `tests/licence_trust.rs`.
 
+#[path = "support/licence_site.rs"]
+mod licence_site;
 #[path = "support/oracle.rs"]
 mod oracle;
 #[path = "support/pexip_server/mod.rs"]
@@ -10,222 +13,14 @@ mod pexip_server;
 #[path = "support/prod_profile.rs"]
 mod prod_profile;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use forja::licence::{self, Manager, RESPONSE_FORMAT, ResponseMeta};
-use forja::sign::keys::{SigningKey, write_keypair};
+use forja::sign::keys::SigningKey;
+use licence_site::{COURIER_SEED, flip, ok, refused, site};
 use oracle::signify_check;
-use pexip_server::Server;
-use prod_profile::{Prod, prod};
 use serde_json::Value;
-
-/// One isolated site: its manager, CA, secrets, key pair and state folder; plus a connected-side folder.
-struct Site {
-    prod: Prod,
-    server: Server,
-    ca: PathBuf,
-    sec: PathBuf,
-    public: PathBuf,
-    state: PathBuf,
-}
-
-fn keys(dir: &Path, seed: u8) -> (PathBuf, PathBuf) {
-    std::fs::create_dir_all(dir).unwrap();
-    write_keypair(dir, &SigningKey::from_seed([seed; 32])).unwrap();
-    (dir.join("forja.sec"), dir.join("forja.pub"))
-}
-
-fn site(seed: u8) -> Site {
-    let prod = prod();
-    let server = Server::start("admin", &prod.secret("pexip-web-admin"));
-    let ca = prod.dir.path().join("ca.pem");
-    std::fs::write(&ca, &server.ca_pem).unwrap();
-    let (sec, public) = keys(&prod.dir.path().join("keys"), seed);
-    let state = prod.dir.path().join("state");
-    Site {
-        prod,
-        server,
-        ca,
-        sec,
-        public,
-        state,
-    }
-}
-
-fn forja(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_forja"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-#[track_caller]
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", text(o));
-    text(o)
-}
-
-/// Asserts the exit code and that the message says `what`.
-#[track_caller]
-fn refused(o: &Output, code: i32, what: &str) {
-    assert_eq!(o.status.code(), Some(code), "{}", text(o));
-    assert!(text(o).contains(what), "expected {what:?} in: {}", text(o));
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-impl Site {
-    fn dir(&self) -> &Path {
-        self.prod.dir.path()
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir().join(name)
-    }
-
-    fn manager_args(&self) -> Vec<String> {
-        [
-            "--manager",
-            &self.server.manager_url,
-            "--ca",
-            s(&self.ca),
-            "--secrets",
-            s(&self.prod.secrets),
-            "--state",
-            s(&self.state),
-            "--request-timeout",
-            "10",
-        ]
-        .map(String::from)
-        .to_vec()
-    }
-
-    fn request(&self, entitlement: &str, out: &str) -> Output {
-        let mut args = vec!["licence".into(), "request".into()];
-        args.extend(self.manager_args());
-        args.extend(
-            [
-                "--entitlement",
-                entitlement,
-                "--signing-key",
-                s(&self.sec),
-                "--output",
-            ]
-            .map(String::from),
-        );
-        args.push(s(&self.path(out)).into());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = forja(&args);
-        self.assert_no_secret(&o);
-        o
-    }
-
-    fn inspect(&self, bundle: &str, extra: &[&str]) -> Output {
-        let (bundle, audit) = (self.path(bundle), self.path("connected/licence-audit.log"));
-        let mut args = vec![
-            "licence",
-            "inspect",
-            s(&bundle),
-            "--pubkey",
-            s(&self.public),
-        ];
-        args.extend(["--audit", s(&audit)]);
-        args.extend(extra);
-        forja(&args)
-    }
-
-    /// The connected side: pack a vendor response that names the request's reference.
-    fn respond(&self, bundle: &str, reference: &str, out: &str, extra: &[&str]) -> Output {
-        let response = self.path(&format!("{out}.vendor.xml"));
-        std::fs::write(
-            &response,
-            format!("<licence_response><reference>{reference}</reference><key>AAAA</key></licence_response>\n"),
-        )
-        .unwrap();
-        let audit = self.path("connected/licence-audit.log");
-        let mut args = vec![
-            "licence".to_owned(),
-            "response".into(),
-            s(&self.path(bundle)).into(),
-            "--response".into(),
-            s(&response).into(),
-            "--pubkey".into(),
-            s(&self.public).into(),
-            "--output".into(),
-            s(&self.path(out)).into(),
-            "--audit".into(),
-            s(&audit).into(),
-        ];
-        args.extend(extra.iter().map(|a| a.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        forja(&args)
-    }
-
-    fn apply(&self, inbound: &str, extra: &[&str]) -> Output {
-        let mut args = vec![
-            "licence".to_owned(),
-            "apply".into(),
-            s(&self.path(inbound)).into(),
-        ];
-        args.extend(self.manager_args());
-        args.extend(extra.iter().map(|a| a.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = forja(&args);
-        self.assert_no_secret(&o);
-        o
-    }
-
-    fn report(&self, bundle: &str) -> Value {
-        let o = self.inspect(bundle, &["--json"]);
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)))
-    }
-
-    fn licences(&self) -> Vec<String> {
-        self.server
-            .all("licence")
-            .iter()
-            .map(|o| o["entitlement_id"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    fn assert_no_secret(&self, o: &Output) {
-        let mut all = text(o);
-        all += &std::fs::read_to_string(self.state.join("licence-audit.log")).unwrap_or_default();
-        for v in self.prod.secret_values() {
-            assert!(!all.contains(&v), "a secret value leaked: {all}");
-        }
-    }
-
-    fn audit(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.state.join("licence-audit.log"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-/// Flips one byte inside the first occurrence of `needle` in a file.
-fn flip(path: &Path, needle: &str) {
-    let mut bytes = std::fs::read(path).unwrap();
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle.as_bytes())
-        .unwrap_or_else(|| panic!("{needle} not in {}", path.display()));
-    bytes[at + needle.len() / 2] ^= 0x20;
-    std::fs::write(path, bytes).unwrap();
-}
 
 #[test]
 fn round_trip_request_inspect_response_apply_activates_the_licence() {
@@ -447,7 +242,12 @@ fn a_response_for_another_request_is_a_mismatch() {
         "<reference>{}</reference>",
         b["reference"].as_str().unwrap()
     );
-    let bytes = licence::response::inbound(&meta, response.as_bytes(), None).unwrap();
+    let bytes = licence::response::inbound(
+        &meta,
+        response.as_bytes(),
+        Some(&SigningKey::from_seed([COURIER_SEED; 32])),
+    )
+    .unwrap();
     std::fs::write(site.path("forged.tar"), bytes).unwrap();
     refused(&site.apply("forged.tar", &[]), 10, "mismatched request");
 
@@ -482,139 +282,4 @@ fn the_manager_judges_the_vendor_response_and_a_refusal_changes_nothing() {
     ok(&site.respond("out.tar", &reference, "right.tar", &[]));
     ok(&site.apply("right.tar", &[]));
     assert_eq!(site.licences(), ["ENT-V"]);
-}
-
-#[test]
-fn another_sites_bundles_are_refused() {
-    let here = site(7);
-    let there = site(8);
-    ok(&there.request("ENT-X", "out.tar"));
-    // Inspecting the other site's outbound bundle with our pinned key.
-    std::fs::copy(there.path("out.tar"), here.path("theirs.tar")).unwrap();
-    refused(&here.inspect("theirs.tar", &[]), 5, "made with another key");
-
-    // An inbound bundle answering the other site's request, applied here.
-    let reference = there.report("out.tar")["reference"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    ok(&there.respond("out.tar", &reference, "in.tar", &[]));
-    std::fs::copy(there.path("in.tar"), here.path("theirs-in.tar")).unwrap();
-    ok(&here.request("ENT-H", "mine.tar"));
-    refused(&here.apply("theirs-in.tar", &[]), 10, "wrong site");
-    assert!(here.licences().is_empty());
-}
-
-#[test]
-fn old_and_future_requests_are_refused() {
-    let site = site(9);
-    let old = licence::now() - 40 * 86_400;
-    site.server
-        .set_licence_generation_time(licence::time::format(old).trim_end_matches('Z'));
-    ok(&site.request("ENT-OLD", "old.tar"));
-    refused(&site.inspect("old.tar", &[]), 10, "expired");
-    refused(
-        &site.inspect("old.tar", &["--max-age-days", "0"]),
-        10,
-        "more than --max-age-days 0",
-    );
-    ok(&site.inspect("old.tar", &["--max-age-days", "60"]));
-    let reference = site.report_with("old.tar", "60");
-    refused(
-        &site.respond("old.tar", &reference, "in.tar", &[]),
-        10,
-        "expired",
-    );
-    ok(&site.respond("old.tar", &reference, "in.tar", &["--max-age-days", "60"]));
-    refused(&site.apply("in.tar", &[]), 10, "expired");
-    assert!(site.licences().is_empty());
-    ok(&site.apply("in.tar", &["--max-age-days", "60"]));
-
-    site.server
-        .set_licence_generation_time(&licence::time::format(licence::now() + 86_400));
-    ok(&site.request("ENT-NEW", "future.tar"));
-    refused(&site.inspect("future.tar", &[]), 10, "in the future");
-}
-
-#[test]
-fn inspect_without_a_pinned_key_is_unverified() {
-    let site = site(10);
-    ok(&site.request("ENT-U", "out.tar"));
-    let audit = site.path("connected/licence-audit.log");
-    let o = forja(&[
-        "licence",
-        "inspect",
-        s(&site.path("out.tar")),
-        "--audit",
-        s(&audit),
-    ]);
-    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
-    assert!(
-        text(&o).contains("NOT CHECKED AGAINST A PINNED KEY"),
-        "{}",
-        text(&o)
-    );
-    let line = std::fs::read_to_string(&audit).unwrap();
-    assert!(
-        line.contains("\"result\":\"unverified\",\"exit\":4"),
-        "{line}"
-    );
-}
-
-#[test]
-fn a_courier_signature_is_required_when_a_courier_key_is_given() {
-    let site = site(11);
-    let (csec, cpub) = keys(&site.path("courier"), 12);
-    let (_, other) = keys(&site.path("other"), 13);
-    ok(&site.request("ENT-C", "out.tar"));
-    let reference = site.report("out.tar")["reference"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    ok(&site.respond("out.tar", &reference, "plain.tar", &[]));
-    refused(
-        &site.apply("plain.tar", &["--courier-pubkey", s(&cpub)]),
-        5,
-        "not signed",
-    );
-    ok(&site.respond(
-        "out.tar",
-        &reference,
-        "signed.tar",
-        &["--signing-key", s(&csec)],
-    ));
-    refused(
-        &site.apply("signed.tar", &["--courier-pubkey", s(&other)]),
-        5,
-        "another key",
-    );
-    ok(&site.apply("signed.tar", &["--courier-pubkey", s(&cpub)]));
-    assert_eq!(site.licences(), ["ENT-C"]);
-}
-
-impl Site {
-    fn report_with(&self, bundle: &str, max_age: &str) -> String {
-        let o = self.inspect(bundle, &["--json", "--max-age-days", max_age]);
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
-        v["reference"].as_str().unwrap().to_owned()
-    }
-}
-
-#[test]
-fn every_licence_argument_has_help() {
-    use clap::CommandFactory;
-    let cmd = forja::cli::Cli::command();
-    let licence = cmd.find_subcommand("licence").unwrap();
-    for sub in licence.get_subcommands() {
-        for a in sub.get_arguments() {
-            assert!(
-                a.get_help().is_some(),
-                "licence {}: --{} has no help",
-                sub.get_name(),
-                a.get_id()
-            );
-        }
-        let o = forja(&["licence", sub.get_name(), "--help"]);
-        assert!(ok(&o).contains("Usage: forja licence"), "{}", text(&o));
-    }
 }

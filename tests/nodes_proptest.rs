@@ -29,7 +29,11 @@ fn drain_tar(bytes: &[u8]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // `ci/fuzz` runs more cases through FORJA_FUZZ_CASES.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("FORJA_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn readme_never_panics(text in "(([0-9a-fA-F]{0,70}|SHA256|MD5|SHA2-256|\\(|\\)|=| |  | \\*|\\\\|[a-z._/-]{0,12}|\r?\n)){0,40}") {

@@ -126,7 +126,7 @@ fails!(
     ccn,
     "1616-5.1.o",
     "pexip.version",
-    |l| l.profile.pexip.version = "26.0".into()
+    |l| l.profile.pexip.version = "26.0".parse().unwrap()
 );
 
 // ---- §36–56: authentication and administration ----
@@ -198,7 +198,7 @@ fails!(
     |l| {
         l.profile.host.ssh.enabled = true;
         l.profile.host.ssh.password_authentication = true;
-        l.profile.host.ssh.authorized_keys = vec!["ssh-ed25519 AAAA admin".into()];
+        l.profile.host.ssh.authorized_keys = vec!["ssh-ed25519 AAAA admin".parse().unwrap()];
     }
 );
 fails!(
@@ -220,7 +220,7 @@ fails!(
     ccn,
     "1616-5.4.3.a",
     "pexip.session.banner",
-    |l| l.profile.pexip.session.banner = "  ".into()
+    |l| l.profile.pexip.session.banner = "  ".parse().unwrap()
 );
 fails!(
     web_sessions_time_out_after_5_minutes,

@@ -77,7 +77,11 @@ fails!(
     ccn,
     "1616-4.5.a",
     "base.extra-packages",
-    |l| l.profile.base.extra_packages.push("telnetd".into())
+    |l| l
+        .profile
+        .base
+        .extra_packages
+        .push("telnetd".parse().unwrap())
 );
 
 #[test]

@@ -59,7 +59,7 @@ fails!(
     ccn,
     "1616-5.7.e",
     "pexip.certificates.server-key",
-    |l| l.profile.pexip.certificates.server_certificate = Some("node.pem".into())
+    |l| l.profile.pexip.certificates.server_certificate = Some("node.pem".parse().unwrap())
 );
 
 #[test]
@@ -130,7 +130,7 @@ fails!(
     ccn,
     "1616-5.8.c",
     "pexip.management.ntp[0]",
-    |l| l.profile.pexip.management.ntp[0] = "pool.ntp.org".into()
+    |l| l.profile.pexip.management.ntp[0] = "pool.ntp.org".parse().unwrap()
 );
 fails!(
     updates_are_checked_with_sha256,
@@ -203,7 +203,8 @@ fails!(
     ccn,
     "1616-5.14.c",
     "pexip.backup.upload-url",
-    |l| l.profile.pexip.backup.upload_url = Some("ftp://backup.sede.example/pexip/".into())
+    |l| l.profile.pexip.backup.upload_url =
+        Some("ftp://backup.sede.example/pexip/".parse().unwrap())
 );
 
 #[test]
@@ -219,7 +220,7 @@ fn sftp_and_ftps_uploads_leave_a_step_for_the_operator() {
             "Confirm that this v25.4 Management Node accepts sftp://",
         ),
     ] {
-        l.profile.pexip.backup.upload_url = Some(url.into());
+        l.profile.pexip.backup.upload_url = Some(url.parse().unwrap());
         let r = policy::evaluate(&l);
         let r = r.get("1616-5.14.c").unwrap();
         assert_eq!(r.status, Status::Manual, "{url}");
@@ -434,5 +435,5 @@ fails!(
     ccn,
     "807-ssh",
     "host.ssh.kex[0]",
-    |l| l.profile.host.ssh.kex = vec!["diffie-hellman-group1-sha1".into()]
+    |l| l.profile.host.ssh.kex = vec!["diffie-hellman-group1-sha1".parse().unwrap()]
 );

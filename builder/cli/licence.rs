@@ -99,9 +99,15 @@ pub struct ApplyArgs {
     pub inbound: PathBuf,
     #[command(flatten)]
     pub manager: ManagerArgs,
-    /// Require a courier signature by this public key (signify).
+    /// The courier's public key (signify), pinned when it was received: the inbound bundle must carry a
+    /// signature that verifies with it. Without it, the bundle is refused (exit 4) unless
+    /// --accept-unsigned-response is given.
     #[arg(long, value_name = "FILE")]
     pub courier_pubkey: Option<PathBuf>,
+    /// Apply an answer that carries no courier signature checked against a pinned key: its integrity then rests
+    /// only on its hashes and on answering a request this site issued. Logged, and recorded in the audit trail.
+    #[arg(long)]
+    pub accept_unsigned_response: bool,
     /// Refuse a request generated more than this many days ago.
     #[arg(long, default_value_t = DEFAULT_MAX_AGE_DAYS)]
     pub max_age_days: u64,
@@ -233,6 +239,7 @@ fn apply(a: ApplyArgs, trail: &mut Trail) -> anyhow::Result<Exit> {
         inbound: &a.inbound,
         manager: &a.manager.connect.manager,
         courier: courier.as_ref(),
+        accept_unsigned: a.accept_unsigned_response,
         max_age_days: a.max_age_days,
         now: licence::now(),
     };

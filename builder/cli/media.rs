@@ -102,8 +102,9 @@ pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
             report(&a.out, &key, &sums, a.json)
         }
         MediaCommand::Install(a) => {
-            let cfg: media::InstallerConfig = serde_json::from_slice(&std::fs::read(&a.config)?)
-                .map_err(|e| fail(Exit::Input, format!("{}: {e}", a.config.display())))?;
+            let cfg: media::InstallerConfig =
+                serde_json::from_slice(&crate::inbound::read_capped(&a.config, 1 << 20)?)
+                    .map_err(|e| fail(Exit::Input, format!("{}: {e}", a.config.display())))?;
             let key = PublicKey::load(&a.pubkey)?;
             if let Err(e) = media::run::run(&cfg, &key, a.url) {
                 media::run::say(format!("ERROR: {e:#}"));

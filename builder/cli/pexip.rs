@@ -128,7 +128,10 @@ fn audit(a: AuditArgs) -> anyhow::Result<Exit> {
     let l = load(&a.profile, SecretsNeed::Required)?;
     let secrets = pexip::secrets(&l)?;
     let m = &l.profile.pexip.management;
-    let user = a.user.clone().unwrap_or_else(|| m.web_admin_user.clone());
+    let user = a
+        .user
+        .clone()
+        .unwrap_or_else(|| m.web_admin_user.to_string());
     let secret = a
         .password_secret
         .clone()
@@ -171,12 +174,8 @@ fn apply(a: ApplyArgs) -> anyhow::Result<Exit> {
         pexip::client::require_https(url, "--node-url")?;
         node_urls.insert(name.to_owned(), url.to_owned());
     }
-    let text = std::fs::read_to_string(&a.plan).map_err(|e| {
-        fail(
-            Exit::Input,
-            format!("{}: cannot read the plan: {e}", a.plan.display()),
-        )
-    })?;
+    let text = crate::inbound::read_text_capped(&a.plan, crate::plan::MAX_PLAN_BYTES)
+        .map_err(|e| e.context("cannot read the Pexip plan"))?;
     let plan: Vec<pexip::plan::Entry> = serde_json::from_str(&text).map_err(|e| {
         fail(
             Exit::Input,

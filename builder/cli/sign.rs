@@ -45,6 +45,11 @@ pub struct VerifyArgs {
     /// Print the full report as JSON on stdout (the exit code is the same).
     #[arg(long)]
     pub json: bool,
+    /// Fail (exit 4) on anything beside the listed files that the signature does not vouch for: files not in
+    /// SHA256SUMS, key copies (forja.pub, forja.pub.ssh, allowed_signers) that do not hold the key checked with,
+    /// a missing SHA256SUMS.sshsig. Without it they are reported as warnings and the exit code ignores them.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub fn keygen(args: KeygenArgs) -> anyhow::Result<Exit> {
@@ -98,7 +103,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<Exit> {
             args.dir.join(sign::PUB).display()
         );
     }
-    let report = sign::verify::verify_dir(&args.dir, args.pubkey.as_deref())?;
+    let report = sign::verify::verify_dir_with(&args.dir, args.pubkey.as_deref(), args.strict)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(report.exit);
@@ -143,5 +148,16 @@ fn print_report(r: &Report) {
                 }
             }
         }
+    }
+    let label = if r.strict { "FAILED" } else { "WARNING" };
+    for finding in &r.findings {
+        println!("{label}: {finding}");
+    }
+    if !r.strict && !r.findings.is_empty() {
+        log::warn!(
+            "{} thing(s) beside the signed files are not vouched for by the signature (listed above); \
+             --strict makes them an error",
+            r.findings.len()
+        );
     }
 }

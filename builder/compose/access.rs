@@ -4,9 +4,11 @@
 use indoc::formatdoc;
 
 use super::GenFile;
+use super::syntax::{line, word};
 use crate::crypt::Scheme;
 use crate::plan::files::{Edit, EditOp, SecretHash};
 use crate::profile::Loaded;
+use crate::profile::names::SshToken;
 
 const R_BANNER: &str = "1616-5.4.3.a";
 const R_TIMEOUT: &str = "1616-5.4.3.b";
@@ -32,11 +34,11 @@ pub const SSH_MACS: &[&str] = &[
     "hmac-sha2-256-etm@openssh.com",
 ];
 
-pub fn files(l: &Loaded) -> Vec<GenFile> {
+pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
     let h = &l.profile.host;
     let pp = &h.password_policy;
     let banner = if h.banner.ends_with('\n') {
-        h.banner.clone()
+        h.banner.to_string()
     } else {
         format!("{}\n", h.banner)
     };
@@ -83,9 +85,9 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
         ),
     ];
     if h.ssh.enabled {
-        out.extend(ssh_files(l));
+        out.extend(ssh_files(l)?);
     }
-    out
+    Ok(out)
 }
 
 /// Days of warning before a password expires.
@@ -194,14 +196,18 @@ pub fn set_keys(text: &str, keys: &[(String, String)]) -> String {
     out
 }
 
-fn ssh_files(l: &Loaded) -> Vec<GenFile> {
+fn ssh_files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
     let ssh = &l.profile.host.ssh;
-    let pick = |given: &[String], default: &[&str]| {
+    let pick = |key: &str, given: &[SshToken], default: &[&str]| -> anyhow::Result<String> {
         if given.is_empty() {
-            default.join(",")
-        } else {
-            given.join(",")
+            return Ok(default.join(","));
         }
+        let words = given
+            .iter()
+            .enumerate()
+            .map(|(i, t)| word(&format!("host.ssh.{key}[{i}]"), t))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(words.join(","))
     };
     let listen = l
         .profile
@@ -211,12 +217,12 @@ fn ssh_files(l: &Loaded) -> Vec<GenFile> {
         .static_cidr()
         .map(|c| format!("ListenAddress {}\n", c.addr))
         .unwrap_or_default();
-    let keys: String = ssh
-        .authorized_keys
-        .iter()
-        .map(|k| format!("{k}\n"))
-        .collect();
-    vec![
+    let mut keys = String::new();
+    for (i, k) in ssh.authorized_keys.iter().enumerate() {
+        keys.push_str(&line(&format!("host.ssh.authorized-keys[{i}]"), k)?);
+        keys.push('\n');
+    }
+    Ok(vec![
         GenFile::text(
             "/etc/ssh/sshd_config.d/forja.conf",
             0o644,
@@ -237,9 +243,9 @@ fn ssh_files(l: &Loaded) -> Vec<GenFile> {
                 ClientAliveInterval 300
                 ClientAliveCountMax 0
             ",
-            kex = pick(&ssh.kex, SSH_KEX),
-            ciphers = pick(&ssh.ciphers, SSH_CIPHERS),
-            macs = pick(&ssh.macs, SSH_MACS)},
+            kex = pick("kex", &ssh.kex, SSH_KEX)?,
+            ciphers = pick("ciphers", &ssh.ciphers, SSH_CIPHERS)?,
+            macs = pick("macs", &ssh.macs, SSH_MACS)?},
             &[R_SSH, R_SSH_807],
         ),
         GenFile::text("/root/.ssh/authorized_keys", 0o600, keys, &[R_SSH]),
@@ -247,7 +253,7 @@ fn ssh_files(l: &Loaded) -> Vec<GenFile> {
             "/etc/systemd/system/ssh.service.requires/forja-ssh-hostkeys.service",
             "/usr/lib/systemd/system/forja-ssh-hostkeys.service",
         ),
-    ]
+    ])
 }
 
 #[cfg(test)]
@@ -283,8 +289,9 @@ mod tests {
         )
         .unwrap();
         l.profile.host.ssh.enabled = true;
-        l.profile.host.ssh.authorized_keys = vec!["ssh-ed25519 AAAAC3 admin".into()];
+        l.profile.host.ssh.authorized_keys = vec!["ssh-ed25519 AAAAC3 admin".parse().unwrap()];
         let f = files(&l)
+            .unwrap()
             .into_iter()
             .find(|f| f.path == "/etc/ssh/sshd_config.d/forja.conf")
             .unwrap();

@@ -15,6 +15,7 @@ pub mod firstboot;
 pub mod network;
 pub mod packages;
 pub mod selfcheck;
+pub mod syntax;
 pub mod sysctl;
 pub mod timelogs;
 pub mod tree;
@@ -44,10 +45,10 @@ pub struct ComposeInput {
 pub fn host_files(l: &Loaded, input: &ComposeInput) -> anyhow::Result<Vec<GenFile>> {
     let mut all: BTreeMap<String, GenFile> = BTreeMap::new();
     let parts = [
-        network::files(l),
+        network::files(l)?,
         firewall::files(l),
-        sysctl::files(l),
-        access::files(l),
+        sysctl::files(l)?,
+        access::files(l)?,
         timelogs::files(l)?,
         bootloader::files(),
         firstboot::files(l, input),

@@ -9,6 +9,7 @@
 
 use indoc::formatdoc;
 
+use super::syntax::word;
 use super::{GenFile, MGMT_IF, VM_IF};
 use crate::profile::Loaded;
 
@@ -16,10 +17,12 @@ const R_STATIC: &str = "1616-4.5.b";
 const R_TWO_NICS: &str = "1616-4.5.c";
 const R_NO_HOST_ADDRESS: &str = "1616-4.5.d";
 
-pub fn files(l: &Loaded) -> Vec<GenFile> {
+pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
     let n = &l.profile.network;
     let h = &l.profile.host;
-    let bridge = &n.vm.bridge;
+    let bridge = word("network.vm.bridge", &n.vm.bridge)?;
+    let host = word("host.hostname", &h.hostname)?;
+    let domain = word("host.domain", &h.domain)?;
     let mut out = Vec::new();
     out.push(GenFile::text(
         "/etc/systemd/network/10-mgmt.link",
@@ -74,7 +77,7 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
             IPv6AcceptRA=no
             LinkLocalAddressing=no
             {address}{gateway}{dns}Domains={domain}
-        ", domain = h.domain},
+        "},
         &[R_STATIC, R_TWO_NICS],
     ));
     out.push(GenFile::text(
@@ -133,10 +136,7 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
     out.push(GenFile::text(
         "/etc/resolv.conf",
         0o644,
-        format!(
-            "# forja: static resolvers of the management network\nsearch {}\n{resolv}",
-            h.domain
-        ),
+        format!("# forja: static resolvers of the management network\nsearch {domain}\n{resolv}"),
         &[R_STATIC],
     ));
     out.push(GenFile::text(
@@ -165,7 +165,7 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
     out.push(GenFile::text(
         "/etc/hostname",
         0o644,
-        format!("{}\n", h.hostname),
+        format!("{host}\n"),
         &[],
     ));
     let mgmt_ip = n
@@ -178,11 +178,9 @@ pub fn files(l: &Loaded) -> Vec<GenFile> {
         "/etc/hosts",
         0o644,
         format!(
-            "127.0.0.1\tlocalhost\n{mgmt_ip}\t{host}.{domain}\t{host}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-            host = h.hostname,
-            domain = h.domain
+            "127.0.0.1\tlocalhost\n{mgmt_ip}\t{host}.{domain}\t{host}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         ),
         &[],
     ));
-    out
+    Ok(out)
 }

@@ -58,7 +58,7 @@ pub fn package_list(l: &Loaded) -> Vec<String> {
     if l.profile.host.ssh.enabled {
         v.push("openssh-server".into());
     }
-    v.extend(l.profile.base.extra_packages.iter().cloned());
+    v.extend(l.profile.base.extra_packages.iter().map(|p| p.to_string()));
     v.sort();
     v.dedup();
     v

@@ -12,8 +12,8 @@ use crate::profile::Loaded;
 const R_HOST: &str = "1616-4.5.a";
 
 /// The settings as (key, value), in the order written. The boot test reads them back.
-pub fn settings(l: &Loaded) -> Vec<(String, String)> {
-    let bridge = &l.profile.network.vm.bridge;
+pub fn settings(l: &Loaded) -> anyhow::Result<Vec<(String, String)>> {
+    let bridge = super::syntax::word("network.vm.bridge", &l.profile.network.vm.bridge)?;
     let mut v: Vec<(String, String)> = [
         ("net.ipv4.conf.all.accept_redirects", "0"),
         ("net.ipv4.conf.default.accept_redirects", "0"),
@@ -45,18 +45,18 @@ pub fn settings(l: &Loaded) -> Vec<(String, String)> {
         v.push((format!("net.ipv4.conf.{ifname}.arp_ignore"), "8".into()));
     }
     v.push((format!("net.ipv6.conf.{MGMT_IF}.accept_ra"), "0".into()));
-    v
+    Ok(v)
 }
 
-pub fn files(l: &Loaded) -> Vec<GenFile> {
+pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
     let mut body = String::from("# forja: network hardening (generated from the profile)\n");
-    for (k, v) in settings(l) {
+    for (k, v) in settings(l)? {
         body.push_str(&format!("{k} = {v}\n"));
     }
-    vec![GenFile::text(
+    Ok(vec![GenFile::text(
         "/etc/sysctl.d/60-forja.conf",
         0o644,
         body,
         &[R_HOST],
-    )]
+    )])
 }

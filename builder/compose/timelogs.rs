@@ -11,8 +11,9 @@ use std::fmt::Write;
 use indoc::formatdoc;
 
 use super::GenFile;
-use crate::profile::Loaded;
+use super::syntax::{rainerscript_string, word};
 use crate::profile::model::{NtpKeyType, TlsVersion, Transport};
+use crate::profile::{FieldPath, Loaded};
 
 const R_NTP: &str = "1616-5.8.a";
 const R_SYSLOG: &str = "1616-5.13.c";
@@ -22,6 +23,20 @@ const R_ROTATE: &str = "1616-6.b";
 pub const CHRONY_KEYS: &str = "/var/lib/forja/etc/chrony.keys";
 /// Where the syslog CA certificate goes.
 pub const SYSLOG_CA: &str = "/etc/ssl/forja/syslog-ca.pem";
+/// The host's time zone: a link into the base's tz database (the build checks that the zone is there).
+pub const LOCALTIME: &str = "/etc/localtime";
+/// The base's tz database.
+pub const ZONEINFO: &str = "/usr/share/zoneinfo";
+
+/// `/etc/localtime` and `/etc/timezone` for the profile's `host.timezone` (Debian's `dpkg-reconfigure tzdata`
+/// writes the same two).
+fn time_zone(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
+    let tz = word("host.timezone", &l.profile.host.timezone)?;
+    Ok(vec![
+        GenFile::symlink(LOCALTIME, &format!("{ZONEINFO}/{tz}")),
+        GenFile::text("/etc/timezone", 0o644, format!("{tz}\n"), &[]),
+    ])
+}
 
 /// The GnuTLS priority string for rsyslog's TLS client: strong suites only, and no protocol version below
 /// `host.syslog.tls-min-version` (§89, CCN-STIC-807: TLS 1.2 and 1.3 only).
@@ -35,18 +50,20 @@ pub fn gnutls_priority(min: TlsVersion) -> String {
 }
 
 pub fn files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
-    let mut out = time_files(l);
+    let mut out = time_files(l)?;
+    out.extend(time_zone(l)?);
     out.extend(log_files());
     out.extend(syslog_files(l)?);
     Ok(out)
 }
 
 /// chrony's configuration and the template of the key file the operator installs (§72–73).
-fn time_files(l: &Loaded) -> Vec<GenFile> {
+fn time_files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
     let h = &l.profile.host;
     let mut chrony = String::from("# forja: authenticated NTP sources (§73)\n");
-    for s in &h.ntp {
-        let _ = write!(chrony, "server {} iburst", s.address);
+    for (i, s) in h.ntp.iter().enumerate() {
+        let server = word(&format!("host.ntp[{i}].address"), &s.address)?;
+        let _ = write!(chrony, "server {server} iburst");
         if let Some(id) = s.key_id {
             let _ = write!(chrony, " key {id}");
         }
@@ -74,7 +91,7 @@ fn time_files(l: &Loaded) -> Vec<GenFile> {
             ))
         })
         .collect();
-    vec![
+    Ok(vec![
         GenFile::text("/etc/chrony/chrony.conf", 0o644, chrony, &[R_NTP]),
         GenFile::text(
             "/etc/chrony/forja.keys.example",
@@ -84,7 +101,7 @@ fn time_files(l: &Loaded) -> Vec<GenFile> {
             ),
             &[R_NTP],
         ),
-    ]
+    ])
 }
 
 /// Bounded local logs (§85) and the audit trail of the critical configuration (§106).
@@ -166,15 +183,14 @@ fn syslog_files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
                 "global(DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=\"{SYSLOG_CA}\")"
             );
         }
+        let addr = rainerscript_string("host.syslog.address", &sys.address)?;
         let _ = writeln!(
             conf,
-            "action(type=\"omfwd\" target=\"{addr}\" port=\"{port}\" protocol=\"tcp\"{tls} queue.type=\"LinkedList\" queue.filename=\"forja-fwd\" queue.maxDiskSpace=\"512m\" queue.saveOnShutdown=\"on\" action.resumeRetryCount=\"-1\")",
-            addr = sys.address,
+            "action(type=\"omfwd\" target={addr} port=\"{port}\" protocol=\"tcp\"{tls} queue.type=\"LinkedList\" queue.filename=\"forja-fwd\" queue.maxDiskSpace=\"512m\" queue.saveOnShutdown=\"on\" action.resumeRetryCount=\"-1\")",
             port = sys.port,
             tls = if tls {
                 format!(
-                    " StreamDriver=\"gtls\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" StreamDriverPermittedPeers=\"{}\" gnutlsPriorityString=\"{}\"",
-                    sys.address,
+                    " StreamDriver=\"gtls\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" StreamDriverPermittedPeers={addr} gnutlsPriorityString=\"{}\"",
                     gnutls_priority(sys.tls_min_version)
                 )
             } else {
@@ -188,12 +204,13 @@ fn syslog_files(l: &Loaded) -> anyhow::Result<Vec<GenFile>> {
             &[R_SYSLOG],
         ));
         if let Some(ca) = &sys.ca_certificate {
-            let path = l.resolve(ca);
+            let key = "host.syslog.ca-certificate";
+            let path = l.input(key, ca)?;
             let pem =
                 crate::inbound::read_text_capped(&path, crate::inbound::MAX_PEM).map_err(|e| {
                     crate::error::fail(
                         crate::error::Exit::Input,
-                        format!("{}: host.syslog.ca-certificate: {e:#}", l.path.display()),
+                        format!("{}: {key}: {e:#}", l.locate(&FieldPath::parse(key))),
                     )
                 })?;
             out.push(GenFile::text(SYSLOG_CA, 0o644, pem, &[R_SYSLOG]));

@@ -5,7 +5,7 @@
 //! modes, root-owned, and every mtime is clamped to SOURCE_DATE_EPOCH so the filesystem builder sees a tree
 //! that does not depend on when it was made.
 
-use std::fs;
+use fs_err as fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
@@ -24,7 +24,7 @@ pub fn extract(tarball: &Path, dir: &Path) -> anyhow::Result<Sha256> {
         fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
     fs::create_dir_all(dir)?;
-    let file = fs::File::open(tarball).with_context(|| format!("opening {}", tarball.display()))?;
+    let file = crate::inbound::open_regular(tarball)?;
     let mut reader = HashingReader::new(std::io::BufReader::with_capacity(1 << 20, file));
     Task::new("extracting the Debian base", "tar")
         .args([
@@ -43,6 +43,42 @@ pub fn extract(tarball: &Path, dir: &Path) -> anyhow::Result<Sha256> {
 /// Inside-the-image path → host path under `root`.
 pub fn host_path(root: &Path, image_path: &str) -> PathBuf {
     root.join(image_path.trim_start_matches('/'))
+}
+
+/// The host path of `image_path` under `root` for writing, refused when the part of it that already exists
+/// leads out of the tree: a link in the base (or one written earlier) that points at an absolute host path
+/// would otherwise make forja write into the build machine. With `leaf`, the file itself is judged too (an
+/// edit reads and rewrites it in place); without, it is replaced, never followed.
+pub fn confined(root: &Path, image_path: &str, leaf: bool) -> anyhow::Result<PathBuf> {
+    let dst = host_path(root, image_path);
+    let top = fs::canonicalize(root)?;
+    let mut existing = if leaf {
+        Some(dst.as_path())
+    } else {
+        dst.parent()
+    };
+    while let Some(p) = existing {
+        if p.symlink_metadata().is_ok() {
+            break;
+        }
+        existing = p.parent();
+    }
+    let Some(existing) = existing else {
+        return Ok(dst);
+    };
+    let real = fs::canonicalize(existing)?;
+    if real.starts_with(&top) {
+        Ok(dst)
+    } else {
+        Err(fail(
+            Exit::BadArchive,
+            format!(
+                "{image_path}: {} in the image tree leads to {} on the build machine; nothing is written through it",
+                existing.display(),
+                real.display()
+            ),
+        ))
+    }
 }
 
 /// Lists an overlay tree as the plan shows it: every file with its mode and SHA-256, every symlink with its
@@ -109,7 +145,7 @@ pub fn apply_overlays(
             )
         })?;
         let src = host_path(base, &f.path);
-        let dst = host_path(root, &f.path);
+        let dst = confined(root, &f.path, false)?;
         if let Some(p) = dst.parent() {
             fs::create_dir_all(p)?;
         }
@@ -128,7 +164,7 @@ pub fn apply_overlays(
                     ));
                 }
                 fs::write(&dst, &bytes).with_context(|| format!("writing {}", dst.display()))?;
-                fs::set_permissions(&dst, fs::Permissions::from_mode(f.mode.0))?;
+                fs::set_permissions(&dst, std::fs::Permissions::from_mode(f.mode.0))?;
             }
             (None, None) => {
                 return Err(fail(
@@ -147,7 +183,7 @@ const MAX_OVERLAY_FILE: u64 = 16 << 20;
 /// Writes generated files (already rendered: `(file, text)`, text `None` for links and removals) into the tree.
 pub fn write_generated(root: &Path, files: &[(&GenFile, Option<String>)]) -> anyhow::Result<()> {
     for (f, text) in files {
-        let dst = host_path(root, &f.path);
+        let dst = confined(root, &f.path, false)?;
         if let Some(p) = dst.parent() {
             fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
         }
@@ -159,7 +195,7 @@ pub fn write_generated(root: &Path, files: &[(&GenFile, Option<String>)]) -> any
             (GenKind::Absent, _) => {}
             (_, Some(text)) => {
                 fs::write(&dst, text).with_context(|| format!("writing {}", dst.display()))?;
-                fs::set_permissions(&dst, fs::Permissions::from_mode(f.mode))?;
+                fs::set_permissions(&dst, std::fs::Permissions::from_mode(f.mode))?;
             }
             (_, None) => {
                 return Err(fail(Exit::Internal, format!("{}: not rendered", f.path)));
@@ -167,4 +203,37 @@ pub fn write_generated(root: &Path, files: &[(&GenFile, Option<String>)]) -> any
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::exit_of;
+
+    #[test]
+    fn nothing_is_written_through_a_link_that_leaves_the_tree() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        let host = d.path().join("host");
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::create_dir_all(root.join("usr/lib")).unwrap();
+        fs::create_dir_all(&host).unwrap();
+        symlink(&host, root.join("etc/ssl")).unwrap();
+        symlink("usr/lib", root.join("lib")).unwrap();
+        symlink(host.join("shadow"), root.join("etc/shadow")).unwrap();
+        // Inside: a relative link that stays in the tree, and a path not made yet.
+        assert!(confined(&root, "/lib/systemd/system/x.service", false).is_ok());
+        assert!(confined(&root, "/usr/share/forja/new/file", false).is_ok());
+        // Outside: a folder link to the build machine, and (for edits) a file link.
+        let err = confined(&root, "/etc/ssl/forja/syslog-ca.pem", false).unwrap_err();
+        assert_eq!(exit_of(&err), Exit::BadArchive);
+        assert!(format!("{err}").contains("leads to"), "{err}");
+        fs::write(host.join("shadow"), "host secrets").unwrap();
+        assert!(confined(&root, "/etc/shadow", true).is_err());
+        // A file that is itself a link is replaced, not followed, when written.
+        assert!(confined(&root, "/etc/shadow", false).is_ok());
+        let f = GenFile::text("/etc/ssl/forja/ca.pem", 0o644, "x", &[]);
+        assert!(write_generated(&root, &[(&f, Some("x".into()))]).is_err());
+        assert!(!host.join("forja").exists(), "written through the link");
+    }
 }

@@ -9,7 +9,7 @@
 //! GUIDs, labels and filesystem ids are the caller's (the plan's): this module derives none. Write order: ext4
 //! (mkfs may discard its region), raw copies, FAT, GPT.
 
-use std::fs::File;
+use fs_err::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -101,7 +101,7 @@ pub fn resolve(spec: &DiskSpec) -> anyhow::Result<Layout> {
                 (Some(u.filesystem_size()), Some(u.inode_count()))
             }
             Content::Raw(path) => {
-                let len = std::fs::metadata(path)
+                let len = fs_err::metadata(path)
                     .with_context(|| format!("{who}: reading {}", path.display()))?
                     .len();
                 if p.size.is_some_and(|s| s < len) {
@@ -215,7 +215,7 @@ pub fn build(spec: &DiskSpec, out: &Path) -> anyhow::Result<Layout> {
                 .with_context(|| format!("writing partition {:?}", p.name))?;
         }
     }
-    table(&layout).write(staged.file())?;
+    table(&layout).write(staged.file().file_mut())?;
     staged.commit()?;
     Ok(layout)
 }

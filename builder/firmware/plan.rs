@@ -203,7 +203,7 @@ pub fn plan(l: &Loaded) -> anyhow::Result<FirmwarePlan> {
         format: FORMAT.into(),
         rules: RULES.iter().map(|r| (*r).to_owned()).collect(),
         bmc: BmcAccess {
-            endpoint: fw.redfish_endpoint.clone(),
+            endpoint: fw.redfish_endpoint.as_ref().map(|e| e.to_string()),
             user: fw.bmc_user.clone(),
             password: fw.bmc_password.clone(),
         },

@@ -121,10 +121,10 @@ fn walk(
     f: &mut dyn FnMut(&Path, &std::fs::Metadata) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let meta =
-        std::fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+        fs_err::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
     f(path, &meta)?;
     if meta.is_dir() {
-        let mut children: Vec<PathBuf> = std::fs::read_dir(path)
+        let mut children: Vec<PathBuf> = fs_err::read_dir(path)
             .with_context(|| format!("listing {}", path.display()))?
             .map(|e| e.map(|e| e.path()))
             .collect::<Result<_, _>>()
@@ -174,7 +174,7 @@ pub fn build_at(
     clamp_tree_mtimes(tree, params.epoch)?;
     let conf_dir = tempfile::tempdir().context("creating a temporary folder")?;
     let conf = conf_dir.path().join("mke2fs.conf");
-    std::fs::write(&conf, MKE2FS_CONF).context("writing mke2fs.conf")?;
+    fs_err::write(&conf, MKE2FS_CONF).context("writing mke2fs.conf")?;
     let epoch = params.epoch.to_string();
     let mut extended = format!("hash_seed={},root_owner=0:0", params.uuid);
     if offset > 0 {
@@ -201,7 +201,7 @@ pub fn build_image(
     params: &Ext4Params,
     usage: &TreeUsage,
 ) -> anyhow::Result<()> {
-    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let f = fs_err::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     f.set_len(params.size)?;
     drop(f);
     build_at(tree, path, 0, params, usage.inode_count())
@@ -219,7 +219,7 @@ pub fn clamp_inode_times(dev: &str, epoch: i64) -> anyhow::Result<()> {
             .expect("string write");
     }
     let script_file = tempfile::NamedTempFile::new().context("creating the debugfs script")?;
-    std::fs::write(script_file.path(), script).context("writing the debugfs script")?;
+    fs_err::write(script_file.path(), script).context("writing the debugfs script")?;
     let out = Task::new("clamping inode times (debugfs)", "debugfs")
         .env("E2FSPROGS_FAKE_TIME", epoch.to_string())
         .args(["-w", "-f"])

@@ -15,6 +15,7 @@ use super::cache::{Cache, Origin};
 use crate::error::{Exit, fail};
 use crate::exec::{Task, tool_version};
 use crate::hashio::Sha256;
+use crate::inbound::InputRoots;
 use crate::plan::{BaseSource, InitramfsFile};
 use crate::profile::Loaded;
 
@@ -40,7 +41,13 @@ fn mmdebstrap_args(
     if !hooks.is_empty() {
         a.push("--customize-hook=chroot \"$1\" update-initramfs -u -k all".into());
     }
-    a.extend([suite.into(), out.display().to_string(), mirror.into()]);
+    // The profile's values are typed (never starting with `-`), and `--` ends the options anyway.
+    a.extend([
+        "--".into(),
+        suite.into(),
+        out.display().to_string(),
+        mirror.into(),
+    ]);
     a
 }
 
@@ -150,19 +157,13 @@ pub fn mmdebstrap_version() -> String {
 /// [`check_pin`] refuses a mismatch before the tree is used.
 pub fn obtain(
     src: &BaseSource,
-    inputs: &Path,
+    inputs: &InputRoots,
     overlay: &Path,
     cache: &Cache,
 ) -> anyhow::Result<(PathBuf, Option<Sha256>)> {
     match src {
         BaseSource::Tarball { path, sha256 } => {
-            let path = inputs.join(path);
-            if !path.is_file() {
-                return Err(fail(
-                    Exit::Input,
-                    format!("base.tarball: cannot read {}", path.display()),
-                ));
-            }
+            let path = inputs.resolve("base.tarball.path", path)?;
             Ok((path, Some(*sha256)))
         }
         BaseSource::Mmdebstrap {
@@ -200,12 +201,12 @@ pub fn obtain(
                     .env("SOURCE_DATE_EPOCH", epoch.to_string())
                     .run();
                 if let Err(e) = r {
-                    let _ = std::fs::remove_file(&tmp);
+                    let _ = fs_err::remove_file(&tmp);
                     return Err(e);
                 }
                 let origin = Origin {
-                    suite: suite.clone(),
-                    mirror: mirror.clone(),
+                    suite: suite.to_string(),
+                    mirror: mirror.to_string(),
                     packages: packages.len(),
                     epoch: *epoch,
                     mmdebstrap_version: mmdebstrap_version.clone(),
@@ -215,7 +216,7 @@ pub fn obtain(
                     cache.origin_file(key16),
                     &crate::artifact::json_lines(&origin)?,
                 )?;
-                std::fs::rename(&tmp, &path)?;
+                fs_err::rename(&tmp, &path)?;
             }
             Ok((path, None))
         }

@@ -1,6 +1,8 @@
 //! `forja licence apply`: at the site, checks an inbound bundle and hands the vendor's answer to the
 //! Management Node. Checks, in order, each with its own message:
-//! 1. archive shape ([`Exit::BadArchive`]); with `--courier-pubkey`, the courier signature ([`Exit::BadSignature`]);
+//! 1. archive shape ([`Exit::BadArchive`]); the courier signature by the key the site pinned (`--courier-pubkey`):
+//!    a missing one is [`Exit::Unverified`], a broken one [`Exit::BadSignature`]. Only with the explicit
+//!    `--accept-unsigned-response` does an answer go on without it, and the audit trail records that override;
 //! 2. every hash ([`Exit::HashMismatch`]): a tampered bundle stops here;
 //! 3. **wrong site**: the outbound bundle it answers is not in this site's state ([`Exit::Refused`]);
 //! 4. **mismatch**: its reference, sequence number or manager differ from what the site recorded;
@@ -20,7 +22,7 @@ use serde_json::{Value, json};
 use super::audit::Trail;
 use super::bundle;
 use super::request::{api, stored_requests};
-use super::state::{State, Status};
+use super::state::{Issued, State, Status};
 use super::{
     COURIER_PUB, RESPONSE_FORMAT, RESPONSE_JSON, RESPONSE_XML, ResponseMeta, check_fresh, host_of,
     time,
@@ -35,10 +37,16 @@ use crate::sign::keys::PublicKey;
 pub struct Options<'a> {
     pub inbound: &'a Path,
     pub manager: &'a str,
+    /// The courier key the site pinned; the bundle must carry a signature that verifies with it.
     pub courier: Option<&'a PublicKey>,
+    /// The operator's explicit override: apply an answer without a courier signature (logged and audited).
+    pub accept_unsigned: bool,
     pub max_age_days: u64,
     pub now: i64,
 }
+
+/// The override's name in the audit trail and in messages.
+pub const ACCEPT_UNSIGNED: &str = "--accept-unsigned-response";
 
 /// What was applied.
 #[derive(Debug, Clone)]
@@ -61,14 +69,93 @@ pub fn apply(
 ) -> anyhow::Result<Applied> {
     let b = bundle::read(opts.inbound)?;
     trail.bundle_sha256 = Some(b.sha256);
-    if let Some(key) = opts.courier {
-        b.check_signature(key)?;
-    } else if b.members.contains_key(COURIER_PUB) {
-        log::warn!(
-            "{}: carries a courier signature, not checked (no --courier-pubkey given)",
-            b.label
-        );
+    check_courier(&b, opts, trail)?;
+    let (meta, answer) = contents(&b, trail)?;
+    let issued = check_issued(&b, &meta, opts, state)?;
+    let stored = stored_requests(client, opts.manager)?;
+    let on_manager = stored
+        .iter()
+        .find(|s| s.reference == issued.reference)
+        .ok_or_else(|| {
+            refused(format!(
+                "mismatched request: the manager no longer holds request {} (sequence {}); \
+             it was replaced or removed: make a new request",
+                issued.reference, issued.sequence_number
+            ))
+        })?;
+    if on_manager.sequence_number != issued.sequence_number {
+        return Err(refused(format!(
+            "mismatched request: the manager's request {} has sequence {}, the answer is for sequence {}",
+            issued.reference, on_manager.sequence_number, issued.sequence_number
+        )));
     }
+    // The same answer already on the manager: an earlier run submitted it and stopped before recording it
+    // (e.g. the confirmation failed). Confirm and record instead of sending it again.
+    let resumed = on_manager.response_xml.trim() == answer.trim();
+    if on_manager.answered() && !resumed {
+        return Err(refused(format!(
+            "replay: the manager's request {} is already answered (status {:?})",
+            issued.reference, on_manager.status
+        )));
+    }
+    if !resumed {
+        let url = api(opts.manager, &format!("licence_request/{}/", on_manager.id));
+        client.expect(
+            "PATCH",
+            &url,
+            Some((
+                "application/json",
+                json!({ "response_xml": answer }).to_string().into_bytes(),
+            )),
+            "submitting the licence response",
+        )?;
+    }
+    let licence = active_licence(client, opts.manager, &issued.entitlement_id)?;
+    state.mark_applied(
+        &issued.bundle_sha256,
+        time::format(opts.now),
+        Sha256::of(answer.as_bytes()),
+    )?;
+    Ok(Applied {
+        meta,
+        request_id: on_manager.id.clone(),
+        licence,
+    })
+}
+
+/// Step 1: the courier signature, or the operator's logged override.
+fn check_courier(b: &bundle::Bundle, opts: &Options<'_>, trail: &mut Trail) -> anyhow::Result<()> {
+    if let Some(key) = opts.courier {
+        return b.check_signature(key);
+    }
+    if !opts.accept_unsigned {
+        let carried = if b.members.contains_key(COURIER_PUB) {
+            "it carries a courier signature, which only the courier key the site pinned can check"
+        } else {
+            "it is not signed"
+        };
+        return Err(fail(
+            Exit::Unverified,
+            format!(
+                "{}: not applied: {carried}. Pass --courier-pubkey COURIER.pub (the key the connected side signs \
+                 with `forja licence response --sign`, pinned separately); to apply an unsigned answer anyway, \
+                 resting only on its hashes and its binding to a request this site issued, pass {ACCEPT_UNSIGNED} \
+                 (recorded in the audit trail)",
+                b.label
+            ),
+        ));
+    }
+    log::warn!(
+        "{}: applying WITHOUT a courier signature ({ACCEPT_UNSIGNED}): its integrity rests only on its hashes \
+         and on answering a request this site issued",
+        b.label
+    );
+    trail.override_used = Some(ACCEPT_UNSIGNED);
+    Ok(())
+}
+
+/// Step 2: the hashes, the metadata and the answer's text.
+fn contents(b: &bundle::Bundle, trail: &mut Trail) -> anyhow::Result<(ResponseMeta, String)> {
     b.check_sums(&[RESPONSE_XML, RESPONSE_JSON])?;
     let meta: ResponseMeta = b.json(RESPONSE_JSON)?;
     if meta.format != RESPONSE_FORMAT {
@@ -97,7 +184,16 @@ pub fn apply(
             format!("{}: {RESPONSE_XML} is empty", b.label),
         ));
     }
+    Ok((meta, answer))
+}
 
+/// Steps 3 to 6: the request it answers is this site's, matches, was not answered, and is fresh.
+fn check_issued(
+    b: &bundle::Bundle,
+    meta: &ResponseMeta,
+    opts: &Options<'_>,
+    state: &State,
+) -> anyhow::Result<Issued> {
     let issued = state.find(&meta.request_bundle_sha256).cloned().ok_or_else(|| {
         refused(format!(
             "wrong site: {} answers request bundle {}, which this site did not issue (not in {}); \
@@ -155,56 +251,7 @@ pub fn apply(
             issued.reference, issued.sequence_number
         ),
     )?;
-
-    let stored = stored_requests(client, opts.manager)?;
-    let on_manager = stored
-        .iter()
-        .find(|s| s.reference == issued.reference)
-        .ok_or_else(|| {
-            refused(format!(
-                "mismatched request: the manager no longer holds request {} (sequence {}); \
-             it was replaced or removed: make a new request",
-                issued.reference, issued.sequence_number
-            ))
-        })?;
-    if on_manager.sequence_number != issued.sequence_number {
-        return Err(refused(format!(
-            "mismatched request: the manager's request {} has sequence {}, the answer is for sequence {}",
-            issued.reference, on_manager.sequence_number, issued.sequence_number
-        )));
-    }
-    // The same answer already on the manager: an earlier run submitted it and stopped before recording it
-    // (e.g. the confirmation failed). Confirm and record instead of sending it again.
-    let resumed = on_manager.response_xml.trim() == answer.trim();
-    if on_manager.answered() && !resumed {
-        return Err(refused(format!(
-            "replay: the manager's request {} is already answered (status {:?})",
-            issued.reference, on_manager.status
-        )));
-    }
-    if !resumed {
-        let url = api(opts.manager, &format!("licence_request/{}/", on_manager.id));
-        client.expect(
-            "PATCH",
-            &url,
-            Some((
-                "application/json",
-                json!({ "response_xml": answer }).to_string().into_bytes(),
-            )),
-            "submitting the licence response",
-        )?;
-    }
-    let licence = active_licence(client, opts.manager, &issued.entitlement_id)?;
-    state.mark_applied(
-        &issued.bundle_sha256,
-        time::format(opts.now),
-        Sha256::of(answer.as_bytes()),
-    )?;
-    Ok(Applied {
-        meta,
-        request_id: on_manager.id.clone(),
-        licence,
-    })
+    Ok(issued)
 }
 
 /// GUESS: the licence is active once `configuration/v1/licence/` lists the entitlement.

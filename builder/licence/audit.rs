@@ -26,6 +26,8 @@ pub struct Trail {
     /// The request bundle an inbound bundle answers.
     pub request_bundle_sha256: Option<Sha256>,
     pub detail: Option<String>,
+    /// A safety check the operator switched off for this step (e.g. `--accept-unsigned-response`).
+    pub override_used: Option<&'static str>,
 }
 
 impl Trail {
@@ -53,6 +55,8 @@ struct Line<'a> {
     sequence_number: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'a str>,
+    #[serde(rename = "override", skip_serializing_if = "Option::is_none")]
+    override_used: Option<&'a str>,
 }
 
 /// The audit file for a run.
@@ -98,6 +102,7 @@ impl Audit {
             reference: trail.reference.as_deref(),
             sequence_number: trail.sequence_number,
             detail,
+            override_used: trail.override_used,
         };
         let mut text = serde_json::to_vec(&line).context("serialising an audit line")?;
         text.push(b'\n');

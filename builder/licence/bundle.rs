@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use anyhow::Context;
+
 use crate::archive::tar::TarReader;
 use crate::error::{Exit, fail};
 use crate::hashio::Sha256;
@@ -81,8 +83,8 @@ pub struct Bundle {
 /// Reads and parses a bundle (refusing anything the defensive tar reader refuses).
 pub fn read(path: &Path) -> anyhow::Result<Bundle> {
     let label = path.display().to_string();
-    let file = std::fs::File::open(path)
-        .map_err(|e| fail(Exit::Input, format!("{label}: cannot read the bundle: {e}")))?;
+    // A regular file only (a FIFO would hang, a device never end), read through the cap below.
+    let file = crate::inbound::open_regular(path).context("cannot read the bundle")?;
     let mut bytes = Vec::new();
     file.take(MAX_BUNDLE + 1)
         .read_to_end(&mut bytes)

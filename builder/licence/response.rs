@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use anyhow::Context;
+
 use super::audit::Trail;
 use super::bundle::{self, MAX_BUNDLE};
 use super::inspect::{self, Report};
@@ -79,12 +81,8 @@ pub fn response(opts: &Options<'_>, trail: &mut Trail) -> anyhow::Result<(Respon
     )?;
     trail.request_bundle_sha256 = trail.bundle_sha256.take();
     let label = opts.response.display();
-    let file = std::fs::File::open(opts.response).map_err(|e| {
-        fail(
-            Exit::Input,
-            format!("{label}: cannot read the vendor's response: {e}"),
-        )
-    })?;
+    let file =
+        crate::inbound::open_regular(opts.response).context("cannot read the vendor's response")?;
     let mut answer = Vec::new();
     file.take(MAX_BUNDLE / 2 + 1)
         .read_to_end(&mut answer)

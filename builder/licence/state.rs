@@ -15,6 +15,8 @@ use crate::error::{Exit, fail};
 use crate::hashio::Sha256;
 
 pub const STATE_FILE: &str = "licence-requests.json";
+/// The state file holds one short entry per request; far below this in any real use.
+const MAX_STATE: u64 = 64 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -60,20 +62,17 @@ impl State {
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         let lock = OutputLock::acquire(dir)?;
         let path = dir.join(STATE_FILE);
-        let file = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+        // A missing state file is an empty one; anything else is read as a regular file through a cap.
+        let file = if path.symlink_metadata().is_err() {
+            File::default()
+        } else {
+            let bytes = crate::inbound::read_capped(&path, MAX_STATE)?;
+            serde_json::from_slice(&bytes).map_err(|e| {
                 fail(
                     Exit::Input,
                     format!("{}: not a forja licence state file: {e}", path.display()),
                 )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => File::default(),
-            Err(e) => {
-                return Err(fail(
-                    Exit::Input,
-                    format!("{}: cannot read: {e}", path.display()),
-                ));
-            }
+            })?
         };
         Ok(State {
             path,

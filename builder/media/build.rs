@@ -59,7 +59,7 @@ pub struct BuildFacts {
 /// Verifies `dir` with `key`'s public half and reads what the media need from its `plan.json`.
 pub fn read_build(dir: &Path, key: &SigningKey, work: &Path) -> anyhow::Result<BuildFacts> {
     let pubfile = work.join("trusted.pub");
-    std::fs::write(&pubfile, key.public().to_signify())?;
+    fs_err::write(&pubfile, key.public().to_signify())?;
     let report = sign::verify::verify_dir(dir, Some(&pubfile))?;
     if report.exit != Exit::Ok {
         return Err(fail(
@@ -237,7 +237,7 @@ pub fn installer_initrd(
     };
     let mut members = vec![
         dir("forja"),
-        file("forja/forja", 0o755, std::fs::read(&stripped)?),
+        file("forja/forja", 0o755, fs_err::read(&stripped)?),
         file(
             "forja/forja.pub",
             0o644,
@@ -252,17 +252,17 @@ pub fn installer_initrd(
         dir("forja/lib"),
     ];
     for (name, path) in linked_libraries(&exe)? {
-        let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let data = fs_err::read(&path).with_context(|| format!("reading {}", path.display()))?;
         members.push(file(&format!("forja/lib/{name}"), 0o755, data));
     }
     let mut bytes = cpio::archive(&members, epoch);
-    bytes.extend(std::fs::read(base_initrd)?);
+    bytes.extend(fs_err::read(base_initrd)?);
     crate::artifact::write_atomic(out, &bytes)
 }
 
 fn work_dir(near: &Path) -> anyhow::Result<tempfile::TempDir> {
     Ok(tempfile::Builder::new()
-        .prefix(".forja-media-")
+        .prefix(crate::artifact::STAGING_PREFIXES[1])
         .tempdir_in(near)?)
 }
 
@@ -432,7 +432,7 @@ pub fn pxe(
         work.path(),
         &out.join("initrd.img"),
     )?;
-    crate::artifact::write_atomic(out.join("vmlinuz"), &std::fs::read(&vmlinuz)?)?;
+    crate::artifact::write_atomic(out.join("vmlinuz"), &fs_err::read(&vmlinuz)?)?;
     crate::artifact::write_atomic(out.join("boot.ipxe"), ipxe_script(base_url).as_bytes())?;
     // For UEFI PXE or HTTP boot under Secure Boot: the same installer as one (signed) image, its URL inside.
     let efi = work.path().join("installer.efi");
@@ -446,7 +446,7 @@ pub fn pxe(
         &efi,
     )?;
     crate::artifact::write_atomic(out.join(PXE_EFI), &std::fs::read(&efi)?)?;
-    std::fs::create_dir_all(out.join("payload"))?;
+    fs_err::create_dir_all(out.join("payload"))?;
     let mut names = vec![
         "boot.ipxe".to_owned(),
         "initrd.img".into(),
@@ -458,7 +458,7 @@ pub fn pxe(
     let mut known = Vec::new();
     for f in PAYLOAD_FILES {
         let dst = out.join("payload").join(f);
-        let _ = std::fs::remove_file(&dst);
+        let _ = fs_err::remove_file(&dst);
         let name = format!("payload/{f}");
         if link_or_copy(&build_dir.join(f), &dst)?
             && let Some(e) = b.verified.iter().find(|e| e.name == f)
@@ -483,10 +483,10 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 
 /// Hard-links `src` to `dst`, or copies it where a link is impossible. True when linked.
 fn link_or_copy(src: &Path, dst: &Path) -> anyhow::Result<bool> {
-    if std::fs::hard_link(src, dst).is_ok() {
+    if fs_err::hard_link(src, dst).is_ok() {
         return Ok(true);
     }
-    std::fs::copy(src, dst).with_context(|| format!("copying {}", src.display()))?;
+    fs_err::copy(src, dst).with_context(|| format!("copying {}", src.display()))?;
     Ok(false)
 }
 

@@ -45,9 +45,7 @@ impl Payload {
         match self {
             Payload::Dir(d) => {
                 let p = d.join(name);
-                Ok(Box::new(
-                    File::open(&p).with_context(|| format!("opening {}", p.display()))?,
-                ))
+                Ok(Box::new(crate::inbound::open_regular(&p)?))
             }
             Payload::Http(base) => {
                 let url = format!("{}/{name}", base.trim_end_matches('/'));

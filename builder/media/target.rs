@@ -46,7 +46,13 @@ pub fn scan(sys_block: &Path, dev: &Path) -> anyhow::Result<Vec<Disk>> {
             continue;
         }
         let d = e.path();
-        let size = read_trim(&d.join("size")).parse::<u64>().unwrap_or(0) * 512;
+        // In 512-byte sectors; a count whose byte size does not fit in a u64 is no real disk (found by
+        // tests/fuzz_parsers.rs: the multiplication overflowed).
+        let size = read_trim(&d.join("size"))
+            .parse::<u64>()
+            .ok()
+            .and_then(|s| s.checked_mul(512))
+            .unwrap_or(0);
         if size == 0 {
             continue;
         }

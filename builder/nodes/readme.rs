@@ -51,19 +51,9 @@ impl Readme {
     /// Reads and parses README.TXT; an unreadable or malformed file is [`Exit::Input`].
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let label = path.display().to_string();
-        let meta = std::fs::metadata(path)
-            .map_err(|e| fail(Exit::Input, format!("cannot read {label}: {e}")))?;
-        if meta.len() > MAX_README {
-            return Err(fail(
-                Exit::Input,
-                format!(
-                    "{label}: {} bytes is too large for a README.TXT (at most {MAX_README})",
-                    meta.len()
-                ),
-            ));
-        }
-        let bytes = std::fs::read(path)
-            .map_err(|e| fail(Exit::Input, format!("cannot read {label}: {e}")))?;
+        // A regular file only, read through the cap (a device or FIFO reports no honest length).
+        let bytes = crate::inbound::read_capped(path, MAX_README)
+            .with_context(|| format!("reading the README.TXT {label}"))?;
         Self::parse(&label, &bytes).with_context(|| format!("reading {label}"))
     }
 

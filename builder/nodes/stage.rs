@@ -10,7 +10,7 @@
 //! streamOptimized/monolithicSparse image (no extents pointing at other files), a qcow2 must have no backing or
 //! external data file, and an OVA disk's virtual size must equal the OVF's declared capacity.
 
-use std::fs::File;
+use fs_err::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -112,11 +112,11 @@ fn mismatch(readme: &Readme, path: &Path, entry: Entry, actual: Sha256) -> anyho
     )
 }
 
+/// A vendor image, opened as a regular file (never a FIFO or device, whose length means nothing).
 fn open(path: &Path) -> anyhow::Result<(File, u64)> {
-    let f = File::open(path)
-        .map_err(|e| fail(Exit::Input, format!("cannot read {}: {e}", path.display())))?;
+    let f = crate::inbound::open_regular(path)?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    Ok((f, len))
+    Ok((File::from_parts(f, path), len))
 }
 
 /// Copies `r` into `w` with a large reused buffer.
@@ -311,7 +311,7 @@ fn finish_qcow2(
         Some(known) => known,
         None => (
             Sha256::of_file(p).with_context(|| format!("hashing {}", p.display()))?,
-            std::fs::metadata(p)?.len(),
+            fs_err::metadata(p)?.len(),
         ),
     };
     Ok((

@@ -99,26 +99,26 @@ impl WizardAnswers {
             )
         })?;
         let config = ManagementNodeConfig {
-            hostname: m.hostname.clone(),
-            domain: m.domain.clone(),
+            hostname: m.hostname.to_string(),
+            domain: m.domain.to_string(),
             ip: cidr.addr.to_string(),
             mask: cidr.netmask_v4().map(|n| n.to_string()).unwrap_or_default(),
             gw: m.gateway.to_string(),
             dns: dns.to_string(),
-            ntp: ntp.clone(),
-            user: m.web_admin_user.clone(),
+            ntp: ntp.to_string(),
+            user: m.web_admin_user.to_string(),
             pass: marker(0),
             admin_password: marker(1),
             error_reports: m.error_reports,
             enable_analytics: m.analytics,
-            contact_email_address: m.contact_email.clone(),
+            contact_email_address: m.contact_email.to_string(),
         };
         Ok(WizardAnswers {
             config,
             web_password: m.web_admin_password.clone(),
             console_password: m.console_admin_password.clone(),
             extra_dns: m.dns.iter().skip(1).copied().collect(),
-            extra_ntp: m.ntp.iter().skip(1).cloned().collect(),
+            extra_ntp: m.ntp.iter().skip(1).map(|s| s.to_string()).collect(),
             fqdn: format!("{}.{}", m.hostname, m.domain),
         })
     }

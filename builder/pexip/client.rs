@@ -68,12 +68,8 @@ pub fn load_ca(path: &Path) -> anyhow::Result<Vec<Certificate<'static>>> {
 
 /// The CA file's bytes.
 pub fn read_ca(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        fail(
-            Exit::Input,
-            format!("{}: cannot read the CA file: {e}", path.display()),
-        )
-    })
+    crate::inbound::read_capped(path, crate::inbound::MAX_PEM)
+        .map_err(|e| fail(Exit::Input, format!("cannot read the CA file: {e:#}")))
 }
 
 /// The certificates in `pem`, read from `path` (named in errors).

@@ -9,7 +9,7 @@
 //! file date and the volume UUID. The flags are those OpenStack Nova uses for its config drives (`-r` Rock Ridge
 //! with owners and modes normalised, Joliet, lower-case names kept), so any reader of Nova's drives reads this.
 
-use std::fs;
+use fs_err as fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -50,7 +50,7 @@ pub fn meta_data(answers: &WizardAnswers) -> String {
 /// Builds the ISO at `target` (atomically) from the rendered `user_data` and `meta_data.json`.
 pub fn build(target: &Path, user_data: &str, meta_data: &str, epoch: u64) -> anyhow::Result<()> {
     let stage = tempfile::Builder::new()
-        .prefix(".config-drive.")
+        .prefix(crate::artifact::STAGING_PREFIXES[0])
         .tempdir_in(target.parent().unwrap_or(Path::new(".")))
         .context("creating the config drive's staging folder")?;
     let root = stage.path().join("root");

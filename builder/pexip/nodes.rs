@@ -49,7 +49,7 @@ pub fn snmp_fields(l: &Loaded) -> serde_json::Map<String, Value> {
             m.insert("snmp_mode".into(), json!("AUTHPRIV"));
             m.insert(
                 "snmp_username".into(),
-                json!(s.username.clone().unwrap_or_default()),
+                json!(s.username.as_deref().unwrap_or_default()),
             );
             if let Some(r) = &s.auth_password {
                 m.insert("snmp_authentication_password".into(), secret_ref(r.name()));
@@ -116,7 +116,7 @@ pub fn worker_vm_bodies(l: &Loaded) -> anyhow::Result<Vec<NodeRequest>> {
         );
         body.extend(snmp_fields(l));
         out.push(NodeRequest {
-            name: n.name.clone(),
+            name: n.name.to_string(),
             bootstrap_url: format!("https://{}:{BOOTSTRAP_PORT}{BOOTSTRAP_PATH}", cidr.addr),
             body: Value::Object(body),
         });

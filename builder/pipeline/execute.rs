@@ -19,6 +19,7 @@ use crate::disk::image::{self, Content, DiskSpec, PartitionSpec};
 use crate::error::{Exit, fail};
 use crate::fs::fat::FatTree;
 use crate::hashio::Sha256;
+use crate::inbound::InputRoots;
 use crate::plan::disk::{PartitionContent, SizeRule};
 use crate::plan::{Built, ConfigDrivePlan, EditOp, Layout, OutputFile, Plan};
 use crate::policy::Report;
@@ -31,8 +32,9 @@ use crate::sign::{self, SigningKey};
 pub struct Context<'a> {
     pub secrets: &'a Secrets,
     pub seed: Seed,
-    /// The profile's folder: node images and a prebuilt base are named relative to it.
-    pub inputs: PathBuf,
+    /// The profile's folder and where its files may lie: node images and a prebuilt base are named relative to
+    /// it, and confined to it.
+    pub inputs: InputRoots,
     /// The overlay trees, by the plan's layer numbers.
     pub overlay_dirs: Vec<PathBuf>,
     pub key: SigningKey,
@@ -57,16 +59,18 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<sign::Sums
     let _lock = OutputLock::acquire(out)?;
     let work = out.join(".forja-work");
     if work.exists() {
-        std::fs::remove_dir_all(&work)?;
+        fs_err::remove_dir_all(&work)?;
     }
-    std::fs::create_dir_all(&work)?;
-    // Anything from an earlier, interrupted build must not survive next to the new artifacts.
+    // Anything from an earlier, interrupted build must not survive next to the new artifacts: its half-written
+    // files, and its finished ones (they would sit beside the new ones until overwritten).
+    crate::artifact::remove_partials(out)?;
+    fs_err::create_dir_all(&work)?;
     for name in sign::SIGNING_OUTPUTS
         .iter()
         .copied()
         .chain(plan.artifacts.iter().map(String::as_str))
     {
-        let _ = std::fs::remove_file(out.join(name));
+        let _ = fs_err::remove_file(out.join(name));
     }
     let stages = Stages::default();
     stages.begin("base: obtain and extract");
@@ -133,6 +137,16 @@ fn base(plan: &Plan, ctx: &Context, work: &Path) -> anyhow::Result<BaseTree> {
         .ok_or_else(|| fail(Exit::Internal, "no overlay tree"))?;
     let (tarball, pinned) =
         crate::inputs::base::obtain(&plan.base, &ctx.inputs, overlay, &ctx.cache)?;
+    // A prebuilt base is the profile's input: its pinned hash is checked before tar ever reads it (one more read
+    // of the file), and again on the read that extracts it, in case it changed in between.
+    if let Some(want) = pinned {
+        let got = Sha256::of_file(&tarball).map_err(crate::error::from_io)?;
+        crate::inputs::base::check_pin(&tarball, pinned, got)?;
+        log::debug!(
+            "base.tarball {}: SHA-256 {want} as pinned",
+            tarball.display()
+        );
+    }
     let root = work.join("root");
     let sha256 = tree::extract(&tarball, &root)?;
     crate::inputs::base::check_pin(&tarball, pinned, sha256)?;
@@ -172,6 +186,7 @@ fn compose_root(plan: &Plan, ctx: &Context, root: &Path) -> anyhow::Result<()> {
         String::from_utf8(sig).context("the self-check signature is text")?,
         ctx.key.public().to_signify(),
     );
+    check_zone(root, &r.generated)?;
     tree::write_generated(root, &rendered)?;
     let selfcheck: Vec<_> = selfcheck
         .iter()
@@ -184,10 +199,37 @@ fn compose_root(plan: &Plan, ctx: &Context, root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The time zone `/etc/localtime` links to must be in the base's own tz database (the profile was checked
+/// against the build machine's, which may differ).
+fn check_zone(root: &Path, generated: &[crate::plan::GenFile]) -> anyhow::Result<()> {
+    for f in generated {
+        if let (crate::compose::timelogs::LOCALTIME, crate::plan::GenKind::Symlink(target)) =
+            (f.path.as_str(), &f.kind)
+        {
+            let zone = target
+                .strip_prefix(crate::compose::timelogs::ZONEINFO)
+                .unwrap_or(target);
+            let inside = tree::host_path(root, target);
+            if crate::inbound::relative_problem(Path::new(zone.trim_start_matches('/'))).is_some()
+                || !crate::profile::names::is_zone_file(&inside)
+            {
+                return Err(fail(
+                    Exit::Input,
+                    format!(
+                        "host.timezone: {} is not a time zone of the base's tz database ({target} is missing)",
+                        zone.trim_start_matches('/')
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn apply_edit(root: &Path, path: &str, op: &EditOp, ctx: &Context) -> anyhow::Result<()> {
-    let file = tree::host_path(root, path);
+    let file = tree::confined(root, path, true)?;
     let text =
-        std::fs::read_to_string(&file).with_context(|| format!("reading the base's {path}"))?;
+        fs_err::read_to_string(&file).with_context(|| format!("reading the base's {path}"))?;
     let new = match op {
         EditOp::SetKeys(keys) => compose::access::set_keys(&text, keys),
         EditOp::ShadowPassword { user, hash } => {
@@ -200,7 +242,7 @@ fn apply_edit(root: &Path, path: &str, op: &EditOp, ctx: &Context) -> anyhow::Re
             warn_days,
         } => compose::access::set_ageing(&text, user, [*min_days, *max_days, *warn_days]),
     };
-    std::fs::write(&file, new).with_context(|| format!("writing {path}"))
+    fs_err::write(&file, new).with_context(|| format!("writing {path}"))
 }
 
 /// Writes output files (templates rendered) into `out`, and the config drive made from one of them; returns the
@@ -221,7 +263,7 @@ pub fn write_outputs(
             .ok_or_else(|| fail(Exit::Input, format!("{}: an output must be a file", o.name)))?;
         let path = out.join(&o.name);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            fs_err::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         write_atomic(&path, text.as_bytes())?;
         texts.insert(o.name.as_str(), text);
@@ -367,7 +409,7 @@ fn artifacts(
     stages.done();
     if !ctx.keep_work {
         let work = out.join(".forja-work");
-        std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+        fs_err::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
     Ok(sums)
 }

@@ -78,21 +78,27 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Outc
         )
     })?;
     crate::pexip::bootstrap::check_secrets(l)?;
+    // A saved plan is outside input too: its names and paths are checked first, before anything else is read.
+    let saved = opts
+        .plan
+        .as_deref()
+        .map(|path| saved_plan(l, path))
+        .transpose()?;
     preflight::check_inputs(l)?;
     let key = signing_key(l)?;
     let secure_boot = secure_boot_keys(l)?;
     let signer = key.public().fingerprint();
     let cache = crate::inputs::cache::Cache::locate(opts.cache_dir.as_deref())?;
     let env = Environment::detect(opts.extra_overlays.clone());
-    let plan = match &opts.plan {
-        Some(path) => saved_plan(l, path)?,
+    let plan = match saved {
+        Some(plan) => plan,
         None => resolve(l, &env)?,
     };
     let build_seed = plan.build_seed.clone().map(|secret| SecretRef { secret });
     let ctx = execute::Context {
         secrets,
         seed: Seed::new(secrets, build_seed.as_ref()),
-        inputs: l.dir().to_owned(),
+        inputs: l.roots()?,
         overlay_dirs: env.overlay_layers(),
         key,
         secure_boot,
@@ -194,7 +200,7 @@ pub fn secure_boot_keys(l: &Loaded) -> anyhow::Result<Option<crate::secureboot::
 
 /// The signing key: the profile's, or for a lab profile a test key generated on first use.
 pub fn signing_key(l: &Loaded) -> anyhow::Result<SigningKey> {
-    let path = l.resolve(&l.profile.signing.key);
+    let path = l.input_new("signing.key", &l.profile.signing.key)?;
     if !path.exists() && l.is_lab() {
         let dir = path.parent().unwrap_or(Path::new("."));
         log::warn!(
@@ -202,7 +208,7 @@ pub fn signing_key(l: &Loaded) -> anyhow::Result<SigningKey> {
             path.display()
         );
         let key = SigningKey::generate()?;
-        std::fs::create_dir_all(dir)?;
+        fs_err::create_dir_all(dir)?;
         // Two builds starting together both see no key: the second must not replace the first one's.
         sign::keys::write_private_new(&path, key.to_signify().as_bytes())?;
         return Ok(key);

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::compose::firstboot::VMSTORE_MOUNT;
 use crate::error::{Exit, fail};
 use crate::hashio::Sha256;
+use crate::inbound::InputRoots;
 use crate::nodes::domain::{ConfigDrive, DomainSpec, DriveMedia, node_domain};
 use crate::nodes::lock::{NodesLock, StagedImage};
 use crate::nodes::sizing::NodeRole;
@@ -52,22 +53,28 @@ fn role_image<'a>(
 }
 
 /// Stages the plan's images into `payload/nodes` and writes the import lists and domain XML into the payload.
-/// `inputs` is the profile's folder (image paths in the plan are relative to it).
+/// Image paths in the plan are relative to the profile's folder (`inputs`), and confined to it.
 pub fn stage(
     plan: &PayloadPlan,
-    inputs: &Path,
+    inputs: &InputRoots,
     payload: &Path,
     drive: Option<&DriveFile>,
 ) -> anyhow::Result<Option<StagedNodes>> {
-    std::fs::create_dir_all(payload)?;
-    std::fs::write(payload.join("README"), &plan.readme)?;
+    fs_err::create_dir_all(payload)?;
+    fs_err::write(payload.join("README"), &plan.readme)?;
     let Some(set) = &plan.images else {
         return Ok(None);
     };
-    let files: Vec<PathBuf> = set.files.iter().map(|i| inputs.join(&i.file)).collect();
+    let files: Vec<PathBuf> = set
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| inputs.resolve(&format!("pexip.images[{i}].file"), &f.file))
+        .collect::<anyhow::Result<_>>()?;
+    let readme = inputs.resolve("pexip.images[].readme", &set.readme)?;
     let nodes_dir = payload.join("nodes");
-    std::fs::create_dir_all(&nodes_dir)?;
-    let lock = stage_all(&inputs.join(&set.readme), &files, &nodes_dir)?;
+    fs_err::create_dir_all(&nodes_dir)?;
+    let lock = stage_all(&readme, &files, &nodes_dir)?;
 
     let mut import_list = String::new();
     let mut import_sums = String::new();
@@ -84,7 +91,7 @@ pub fn stage(
         let _ = writeln!(import_sums, "{}  {}", disk.sha256, n.disk);
         let config_drive = match (&n.config_drive, drive) {
             (Some(name), Some(d)) => {
-                std::fs::copy(&d.path, nodes_dir.join(name))?;
+                fs_err::copy(&d.path, nodes_dir.join(name))?;
                 let _ = writeln!(import_list, "{name} {name}");
                 let _ = writeln!(import_sums, "{}  {name}", d.sha256);
                 Some(ConfigDrive {
@@ -97,12 +104,12 @@ pub fn stage(
         let xml = domain_xml(n, image, config_drive)?;
         domains.push((n.name.clone(), xml));
     }
-    std::fs::write(nodes_dir.join("import.list"), import_list)?;
-    std::fs::write(nodes_dir.join("import.sha256"), import_sums)?;
+    fs_err::write(nodes_dir.join("import.list"), import_list)?;
+    fs_err::write(nodes_dir.join("import.sha256"), import_sums)?;
     let ddir = payload.join("domains");
-    std::fs::create_dir_all(&ddir)?;
+    fs_err::create_dir_all(&ddir)?;
     for (name, xml) in &domains {
-        std::fs::write(ddir.join(format!("{name}.xml")), xml)?;
+        fs_err::write(ddir.join(format!("{name}.xml")), xml)?;
     }
     Ok(Some(StagedNodes { lock, domains }))
 }

@@ -101,7 +101,7 @@ pub fn resolve(l: &Loaded, env: &Environment) -> anyhow::Result<Plan> {
         format: FORMAT.into(),
         forja_version: env!("CARGO_PKG_VERSION").into(),
         profile: ProfileRef {
-            name: p.profile.name.clone(),
+            name: p.profile.name.to_string(),
             file: l
                 .path
                 .file_name()
@@ -259,7 +259,7 @@ fn payload(l: &Loaded) -> anyhow::Result<PayloadPlan> {
                 cpuset,
                 memory_mib: u64::from(r.memory_mb),
                 disk_gb: r.disk_gb,
-                bridge: bridge.clone(),
+                bridge: bridge.to_string(),
                 mac,
                 config_drive: None,
             }

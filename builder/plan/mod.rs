@@ -13,12 +13,13 @@
 //! Paths to inputs (node images, a prebuilt base) are relative to the profile's folder, so the same profile
 //! gives the same plan (and the same signed bytes) whatever path or working directory it was given from.
 
+pub mod check;
 pub mod disk;
 pub mod files;
 pub mod site;
 pub mod summary;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,8 @@ use crate::error::{Exit, fail};
 use crate::hashio::Sha256;
 use crate::profile::install::TargetRule;
 use crate::profile::model::ImageRole;
+use crate::profile::names::{MirrorUrl, Suite};
+use crate::profile::paths::InputPath;
 
 pub use disk::{Layout, PartitionContent, PartitionPlan, PartitionType, SizeRule, Slot};
 pub use files::{Edit, EditOp, GenFile, GenKind, OutputFile, OverlayFile, Piece, SecretHash};
@@ -51,8 +54,8 @@ pub struct ProfileRef {
 pub enum BaseSource {
     /// mmdebstrap, cached by `cache_key` (a hash of everything that decides the tarball's content).
     Mmdebstrap {
-        suite: String,
-        mirror: String,
+        suite: Suite,
+        mirror: MirrorUrl,
         packages: Vec<String>,
         /// initramfs-tools hook files copied in before the initrd is made again (the verity root and the state
         /// partition are opened by the initrd).
@@ -66,7 +69,7 @@ pub enum BaseSource {
         command: String,
     },
     /// A prebuilt tarball (relative to the profile's folder) with a pinned hash, checked before it is used.
-    Tarball { path: PathBuf, sha256: Sha256 },
+    Tarball { path: InputPath, sha256: Sha256 },
 }
 
 /// A file of forja's overlay that goes into the base before its initrd is made.
@@ -181,7 +184,7 @@ pub struct PayloadPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageSet {
-    pub readme: PathBuf,
+    pub readme: InputPath,
     pub files: Vec<ImageFile>,
 }
 
@@ -189,7 +192,7 @@ pub struct ImageSet {
 #[serde(deny_unknown_fields)]
 pub struct ImageFile {
     pub role: ImageRole,
-    pub file: PathBuf,
+    pub file: InputPath,
 }
 
 /// One Pexip node: its disk in vmstore and its domain's reservation (§27).
@@ -317,6 +320,7 @@ impl Plan {
         if plan.format != FORMAT {
             anyhow::bail!("format {:?}, expected {FORMAT:?}", plan.format);
         }
+        check::check(&plan).map_err(anyhow::Error::msg)?;
         Ok(plan)
     }
 

@@ -162,7 +162,7 @@ impl Report {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            name: loaded.profile.profile.name.clone(),
+            name: loaded.profile.profile.name.to_string(),
             purpose: loaded.profile.profile.purpose,
             rules,
             inputs: Vec::new(),

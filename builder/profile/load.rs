@@ -12,6 +12,7 @@ use anyhow::Context;
 use super::model::{Profile, Purpose};
 use super::secrets::{SecretRef, Secrets};
 use crate::error::{Exit, fail};
+use crate::inbound::InputRoots;
 
 /// A step in a path to a profile value: `pexip.conferencing[1].address`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,18 +132,52 @@ impl Loaded {
         Ok(value)
     }
 
-    /// A path from the profile, resolved against the profile's folder.
+    /// Where the profile's files may be read from ([`InputRoots`]: its folder and `FORJA_INPUT_DIRS`).
+    pub fn roots(&self) -> anyhow::Result<InputRoots> {
+        InputRoots::new(self.dir())
+    }
+
+    /// A file the profile names under `key`, resolved against the profile's folder and confined to it (see
+    /// [`InputRoots::resolve`]); the error names `file:line:col` and the key.
+    pub fn input(&self, key: &str, p: &Path) -> anyhow::Result<PathBuf> {
+        self.roots()?
+            .resolve(key, p)
+            .map_err(|e| self.at_key(key, e))
+    }
+
+    /// Like [`Loaded::input`] for a file that forja may create (the lab's test signing key).
+    pub fn input_new(&self, key: &str, p: &Path) -> anyhow::Result<PathBuf> {
+        self.roots()?
+            .resolve_new(key, p)
+            .map_err(|e| self.at_key(key, e))
+    }
+
+    /// A file reference joined to the profile's folder, for checks that only read it (`preflight`, the plan's
+    /// certificate fingerprints). References are relative paths of plain names (checked at load), so this stays
+    /// inside the folder; what goes into an image is opened through [`Loaded::input`], which also refuses a
+    /// symlink that leaves it.
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_owned()
-        } else {
-            self.dir().join(p)
-        }
+        self.dir().join(p)
+    }
+
+    fn at_key(&self, key: &str, e: anyhow::Error) -> anyhow::Error {
+        let exit = crate::error::exit_of(&e);
+        fail(
+            exit,
+            format!("{}: {e:#}", self.locate(&FieldPath::parse(key))),
+        )
     }
 }
 
 /// Latest timestamp a build accepts: 9999-12-31T23:59:59Z.
 pub const MAX_EPOCH: u64 = 253_402_300_799;
+
+/// serde `deserialize_with` for a build timestamp: refused past [`MAX_EPOCH`] at parse time, with its location.
+pub fn epoch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = <u64 as serde::Deserialize>::deserialize(d)?;
+    check_epoch(v).map_err(serde::de::Error::custom)?;
+    Ok(v)
+}
 
 /// Refuses a timestamp past [`MAX_EPOCH`].
 pub fn check_epoch(epoch: u64) -> Result<(), String> {
@@ -157,23 +192,16 @@ pub fn check_epoch(epoch: u64) -> Result<(), String> {
 
 /// Loads and parses a profile and its secrets file.
 pub fn load(path: &Path, need: SecretsNeed) -> anyhow::Result<Loaded> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        fail(
-            Exit::Input,
-            format!("{}: cannot read the profile: {e}", path.display()),
-        )
-    })?;
-    let profile: Profile = toml::from_str(&text).map_err(|e| {
-        fail(
-            Exit::Input,
-            describe_toml_error(path, &text, &e, Some(&text)),
-        )
-    })?;
+    let bytes = crate::inbound::read_capped(path, crate::inbound::MAX_PROFILE)
+        .map_err(|e| crate::inbound::reading(e, path, "profile"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| fail(Exit::Input, format!("{}: not UTF-8 text", path.display())))?;
+    let profile = parse(path, &text)?;
     finish(path, text, profile, need, None)
 }
 
-/// Loads the secrets file a parsed profile names and checks every secret reference (for a host of a site file
-/// too, with `site` saying where in it).
+/// Loads the secrets file a parsed profile names (confined like every file reference) and checks every secret
+/// reference and the time zone (for a host of a site file too, with `site` saying where in it).
 pub(crate) fn finish(
     path: &Path,
     text: String,
@@ -181,27 +209,65 @@ pub(crate) fn finish(
     need: SecretsNeed,
     site: Option<super::site::SiteMember>,
 ) -> anyhow::Result<Loaded> {
-    let lab = profile.profile.purpose == Purpose::Lab;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let secrets_path = dir.join(&profile.profile.secrets);
-    let secrets = if need == SecretsNeed::IfPresent && !secrets_path.exists() {
-        log::warn!(
-            "{}: secrets file not found; rules on secret values are reported as MANUAL (forja build checks them)",
-            secrets_path.display()
-        );
-        None
-    } else {
-        Some(Secrets::load(&secrets_path, lab).context("loading the secrets file")?)
-    };
-    let loaded = Loaded {
+    let mut loaded = Loaded {
         path: path.to_owned(),
         text,
         profile,
-        secrets,
+        secrets: None,
         site,
     };
+    let lab = loaded.is_lab();
+    let secrets_ref = loaded.profile.profile.secrets.clone();
+    let unconfined = loaded.dir().join(&secrets_ref);
+    loaded.secrets = if need == SecretsNeed::IfPresent && unconfined.symlink_metadata().is_err() {
+        log::warn!(
+            "{}: secrets file not found; rules on secret values are reported as MANUAL (forja build checks them)",
+            unconfined.display()
+        );
+        None
+    } else {
+        let secrets_path = loaded.input("profile.secrets", &secrets_ref)?;
+        Some(Secrets::load(&secrets_path, lab).context("loading the secrets file")?)
+    };
     check_secret_refs(&loaded)?;
+    check_time_zone(&loaded, Path::new(HOST_ZONEINFO))?;
     Ok(loaded)
+}
+
+/// The build machine's tz database, which `check` and `plan` judge `host.timezone` against; the build checks the
+/// base's own (`pipeline::execute`), which is what the host will use.
+pub const HOST_ZONEINFO: &str = "/usr/share/zoneinfo";
+
+/// `host.timezone` must name a zone of the tz database at `zoneinfo`; without one there (an auditor's machine
+/// without tzdata) the check is left to the build, with a warning.
+pub fn check_time_zone(l: &Loaded, zoneinfo: &Path) -> anyhow::Result<()> {
+    let tz = &l.profile.host.timezone;
+    if !zoneinfo.join("UTC").exists() && !zoneinfo.join("Etc/UTC").exists() {
+        log::warn!(
+            "{}: no tz database here; host.timezone {tz:?} is checked against the base's when building",
+            zoneinfo.display()
+        );
+        return Ok(());
+    }
+    if tz.is_in(zoneinfo) {
+        return Ok(());
+    }
+    Err(fail(
+        Exit::Input,
+        format!(
+            "{}: host.timezone: {:?} is not a time zone of the tz database ({}): use a name such as \"Europe/Madrid\" (`timedatectl list-timezones`)",
+            l.locate(&FieldPath::parse("host.timezone")),
+            tz.as_str(),
+            zoneinfo.display()
+        ),
+    ))
+}
+
+/// Parses a profile's text (`path` only names it in messages): the TOML model, every value's type (names,
+/// addresses, paths) and the build epoch, each refused with file:line:column.
+pub fn parse(path: &Path, text: &str) -> anyhow::Result<Profile> {
+    toml::from_str(text)
+        .map_err(|e| fail(Exit::Input, describe_toml_error(path, text, &e, Some(text))))
 }
 
 /// Every `{ secret = "..." }` in the profile must name a value in the secrets file.
@@ -301,17 +367,62 @@ pub fn describe_toml_error(
     err: &toml::de::Error,
     _profile_text: Option<&str>,
 ) -> String {
-    let loc = match err.span() {
+    let (loc, key) = match err.span() {
         Some(span) => {
             let (l, c) = line_col(text, span.start);
-            format!("{}:{l}:{c}", path.display())
+            let key = value_key_at(text, span.start)
+                .map(|k| format!("{k}: "))
+                .unwrap_or_default();
+            (format!("{}:{l}:{c}", path.display()), key)
         }
-        None => path.display().to_string(),
+        None => (path.display().to_string(), String::new()),
     };
     let msg = err.message().trim().to_owned();
     let hint = unknown_field_hint(&msg).unwrap_or_default();
     let msg = tidy_serde_message(&msg);
-    format!("{loc}: {msg}{hint}")
+    format!("{loc}: {key}{msg}{hint}")
+}
+
+/// The key whose value starts at `offset` (a refused value's span), e.g. `host.hostname` or
+/// `pexip.conferencing[0].name`, so an error names the key as well as the place.
+pub fn value_key_at(text: &str, offset: usize) -> Option<FieldPath> {
+    fn walk(item: &toml_edit::Item, offset: usize, path: &mut Vec<Seg>) -> bool {
+        // serde reports an array's or inline table's own span for an error in one of its elements.
+        if let Some(v) = item.as_value()
+            && v.span().is_some_and(|s| s.start == offset)
+        {
+            return true;
+        }
+        if let Some(t) = item.as_table_like() {
+            for (k, child) in t.iter() {
+                path.push(Seg::Key(k.to_owned()));
+                if walk(child, offset, path) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        let elems: Vec<toml_edit::Item> = match item {
+            toml_edit::Item::ArrayOfTables(a) => {
+                a.iter().cloned().map(toml_edit::Item::Table).collect()
+            }
+            toml_edit::Item::Value(toml_edit::Value::Array(a)) => {
+                a.iter().cloned().map(toml_edit::Item::Value).collect()
+            }
+            _ => Vec::new(),
+        };
+        for (i, child) in elems.iter().enumerate() {
+            path.push(Seg::Index(i));
+            if walk(child, offset, path) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let mut path = Vec::new();
+    walk(doc.as_item(), offset, &mut path).then_some(FieldPath(path))
 }
 
 /// serde reports `unknown field `x`, expected one of `a`, `b``: turn that into a suggestion.
@@ -355,6 +466,18 @@ mod tests {
         );
         assert_eq!(line_col_of(text, &FieldPath::parse("a.x")), Some((2, 5)));
         assert_eq!(line_col_of(text, &FieldPath::parse("a.nope")), None);
+    }
+
+    #[test]
+    fn a_refused_value_is_named_by_its_key() {
+        let text = "[a]\nx = \"v\"\n[[a.b]]\ny = 2\n[[a.b]]\ny = [1, 2]\n";
+        let at = |needle: &str| text.find(needle).unwrap();
+        assert_eq!(value_key_at(text, at("\"v\"")).unwrap().to_string(), "a.x");
+        assert_eq!(
+            value_key_at(text, at("[1")).unwrap().to_string(),
+            "a.b[1].y"
+        );
+        assert!(value_key_at(text, at("[a]")).is_none());
     }
 
     #[test]

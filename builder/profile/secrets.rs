@@ -17,11 +17,78 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Exit, fail};
 
-/// A reference to a value in the secrets file: `{ secret = "name" }` in TOML.
+/// A reference to a value in the secrets file: `{ secret = "name" }` in TOML. The name is checked like the
+/// secrets file's keys ([`check_name`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRef {
+    #[serde(deserialize_with = "secret_name")]
     pub secret: String,
+}
+
+fn secret_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    check_name(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
+}
+
+/// A secret's name: 1-64 letters, digits, `-`, `_` and `.` (it appears in plans and messages, never its value).
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?} is not a secret name: 1-64 letters, digits, `-`, `_` and `.`",
+            name.chars().take(64).collect::<String>()
+        ))
+    }
+}
+
+/// Longest secret value accepted, in characters: far above any password policy, far below anything that could
+/// be a file pasted by mistake.
+pub const MAX_SECRET_CHARS: usize = 1024;
+
+/// Longest PEM private key accepted (`pexip.certificates.server-key`): an RSA 4096 key is about 3.3 KB.
+pub const MAX_PEM_SECRET_BYTES: usize = 16 << 10;
+
+/// A secret value must be one line of printable text: it is hashed into files and sent in API requests, where a
+/// newline or NUL would end it early (or start something else). The one exception is a PEM private key (a
+/// `-----BEGIN ...` block, e.g. `pexip.certificates.server-key`), whose lines are part of the format: it may hold
+/// line breaks and nothing else. An empty value is allowed: it stands for "none" (a firmware that has no
+/// administrator password yet); the guide's rules judge the strength of the values that need one. Says what is
+/// wrong without showing the value.
+pub fn check_value(value: &str) -> Result<(), String> {
+    if value.starts_with("-----BEGIN ") {
+        if value.len() > MAX_PEM_SECRET_BYTES {
+            return Err(format!(
+                "is a PEM block longer than {MAX_PEM_SECRET_BYTES} bytes"
+            ));
+        }
+        return match value
+            .chars()
+            .position(|c| c.is_control() && c != '\n' && c != '\r')
+        {
+            Some(i) => Err(format!(
+                "is a PEM block holding a control character other than a line break at character {}",
+                i + 1
+            )),
+            None => Ok(()),
+        };
+    }
+    if value.chars().count() > MAX_SECRET_CHARS {
+        return Err(format!("is longer than {MAX_SECRET_CHARS} characters"));
+    }
+    match value.chars().position(char::is_control) {
+        Some(i) => Err(format!(
+            "holds a control character (newline, tab, NUL or similar) at character {}; a secret is one line of printable text (only a PEM private key may span lines)",
+            i + 1
+        )),
+        None => Ok(()),
+    }
 }
 
 impl SecretRef {
@@ -89,19 +156,21 @@ pub struct Secrets {
 impl Secrets {
     /// Loads a secrets file. `lab` says whether the profile is a lab profile (see the module comment).
     pub fn load(path: &Path, lab: bool) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            fail(
-                Exit::Input,
-                format!("{}: cannot read the secrets file: {e}", path.display()),
-            )
-        })?;
+        let (bytes, meta) =
+            crate::inbound::read_capped_with_meta(path, crate::inbound::MAX_PROFILE)
+                .map_err(|e| crate::inbound::reading(e, path, "secrets file"))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| fail(Exit::Input, format!("{}: not UTF-8 text", path.display())))?;
         let file: SecretsFile = toml::from_str(&text).map_err(|e| {
             fail(
                 Exit::Input,
                 super::load::describe_toml_error(path, &text, &e, None),
             )
         })?;
-        let mode = file_mode(path)?;
+        let mode = {
+            use std::os::unix::fs::PermissionsExt;
+            meta.permissions().mode()
+        };
         if mode & 0o077 != 0 {
             if !(file.test_values_only && lab) {
                 let why = if file.test_values_only {
@@ -133,6 +202,7 @@ impl Secrets {
                 ),
             ));
         }
+        check_entries(path, &text, &file.secrets)?;
         let values = file
             .secrets
             .into_iter()
@@ -189,12 +259,35 @@ impl Secrets {
     }
 }
 
-#[cfg(unix)]
-fn file_mode(path: &Path) -> anyhow::Result<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| fail(Exit::Input, format!("{}: {e}", path.display())))?;
-    Ok(meta.permissions().mode())
+/// Every name and value of the secrets file, checked: errors name the file, line and key, never the value.
+fn check_entries(
+    path: &Path,
+    text: &str,
+    entries: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    for (name, value) in entries {
+        let at = |field: Option<&str>| {
+            let mut f = super::load::FieldPath::parse("secrets");
+            if let Some(n) = field {
+                f.0.push(super::load::Seg::Key(n.to_owned()));
+            }
+            match super::load::line_col_of(text, &f) {
+                Some((l, c)) => format!("{}:{l}:{c}", path.display()),
+                None => path.display().to_string(),
+            }
+        };
+        if let Err(e) = check_name(name) {
+            problems.push(format!("{}: {e}", at(None)));
+        } else if let Err(e) = check_value(value) {
+            problems.push(format!("{}: secret `{name}` {e}", at(Some(name))));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(fail(Exit::Input, problems.join("\n")))
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +328,56 @@ mod tests {
         // Even at 0600, test values never serve a production profile.
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(Secrets::load(&p, false).is_err());
+    }
+
+    #[test]
+    fn values_with_newlines_or_nul_are_refused_without_showing_them() {
+        let d = tempfile::tempdir().unwrap();
+        for (value, why) in [
+            ("\"hunter2\\nset superusers=x\"", "control character"),
+            ("\"hunter2\\u0000\"", "control character"),
+            (
+                "\"-----BEGIN PRIVATE KEY-----\\nhunter2\\u0000\\n\"",
+                "other than a line break",
+            ),
+        ] {
+            let text = format!("[secrets]\nok = \"fine\"\ngrub = {value}\n");
+            let p = write(d.path(), &text, 0o600);
+            let err = Secrets::load(&p, false).unwrap_err();
+            assert_eq!(exit_of(&err), Exit::Input);
+            let msg = format!("{err:#}");
+            assert!(msg.contains(":3:") && msg.contains("`grub`"), "{msg}");
+            assert!(msg.contains(why), "{msg}");
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
+        let long = format!("[secrets]\na = \"{}\"\n", "x".repeat(MAX_SECRET_CHARS + 1));
+        let err = Secrets::load(&write(d.path(), &long, 0o600), false).unwrap_err();
+        assert!(format!("{err:#}").contains("longer than"), "{err:#}");
+        // A PEM private key keeps its line breaks, and an empty value means "none".
+        let pem = "[secrets]\nkey = \"\"\"\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n\"\"\"\nnone = \"\"\n";
+        let ok = Secrets::load(&write(d.path(), pem, 0o600), false).unwrap();
+        assert!(ok.names().any(|n| n == "key") && ok.names().any(|n| n == "none"));
+        let bad_name = "[secrets]\n\"a b\" = \"x\"\n";
+        let err = Secrets::load(&write(d.path(), bad_name, 0o600), false).unwrap_err();
+        assert!(format!("{err:#}").contains("not a secret name"), "{err:#}");
+    }
+
+    #[test]
+    fn a_fifo_or_device_as_secrets_file_is_refused_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        for p in [fifo.as_path(), Path::new("/dev/zero")] {
+            let err = Secrets::load(p, false).unwrap_err();
+            assert_eq!(exit_of(&err), Exit::Input);
+            assert!(format!("{err:#}").contains("not a regular file"), "{err:#}");
+        }
     }
 
     #[test]

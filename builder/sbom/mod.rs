@@ -148,7 +148,7 @@ pub fn tools() -> Vec<Tool> {
 
 /// Installed packages from the status file of a dpkg database folder (`/var/lib/dpkg` of a root tree).
 pub fn packages(dpkg: &Path) -> anyhow::Result<Vec<Package>> {
-    let text = std::fs::read_to_string(dpkg.join("status"))?;
+    let text = fs_err::read_to_string(dpkg.join("status"))?;
     Ok(parse_status(&text))
 }
 

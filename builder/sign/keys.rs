@@ -5,7 +5,6 @@
 //! that group or others can access, as ssh does with private keys.
 
 use std::fmt;
-use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -58,23 +57,24 @@ impl SigningKey {
     /// Loads a signify secret key (unencrypted). Refuses a file that group or others can access, and names the
     /// mix-ups people make: a public key where the secret one belongs, or a key that does not exist yet.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let unreadable = |e: io::Error| {
-            let hint = if e.kind() == io::ErrorKind::NotFound {
-                "; make a key pair with `forja keygen --out DIR` (it writes DIR/forja.sec and DIR/forja.pub)"
-            } else {
-                ""
-            };
-            fail(
-                Exit::Input,
-                format!("cannot read secret key {}: {e}{hint}", path.display()),
-            )
-        };
-        // Check the mode of the file we read (fstat), not of whatever the path pointed to a moment earlier.
-        let mut file = fs::File::open(path).map_err(unreadable)?;
-        let mode = file.metadata().map_err(unreadable)?.permissions().mode() & 0o777;
-        let mut bytes = Vec::new();
-        io::Read::read_to_end(&mut io::Read::take(&mut file, MAX_KEY_FILE), &mut bytes)
-            .map_err(unreadable)?;
+        // Check the mode of the file we read (fstat), not of whatever the path pointed to a moment earlier; a
+        // regular file only, read through a cap.
+        let (bytes, meta) =
+            crate::inbound::read_capped_with_meta(path, MAX_KEY_FILE).map_err(|e| {
+                let hint = if path
+                    .symlink_metadata()
+                    .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+                {
+                    "; make a key pair with `forja keygen --out DIR` (it writes DIR/forja.sec and DIR/forja.pub)"
+                } else {
+                    ""
+                };
+                fail(
+                    crate::error::exit_of(&e),
+                    format!("cannot read secret key {}: {e:#}{hint}", path.display()),
+                )
+            })?;
+        let mode = meta.permissions().mode() & 0o777;
         if let Some(kind) = public_kind(&bytes) {
             return Err(fail(
                 Exit::Input,
@@ -253,6 +253,7 @@ pub use crate::artifact::write_private_new;
 mod tests {
     use super::*;
     use crate::error::exit_of;
+    use fs_err as fs;
 
     #[test]
     fn a_seed_determines_every_key_file() {
@@ -303,12 +304,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sec = dir.path().join("forja.sec");
         fs::write(&sec, SigningKey::from_seed([2; 32]).to_signify()).unwrap();
-        fs::set_permissions(&sec, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(&sec, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = SigningKey::load(&sec).unwrap_err();
         assert_eq!(exit_of(&err), Exit::Input);
         assert!(err.to_string().contains("mode 0644"), "{err}");
         assert!(err.to_string().contains("chmod 600"), "{err}");
-        fs::set_permissions(&sec, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(&sec, std::fs::Permissions::from_mode(0o600)).unwrap();
         SigningKey::load(&sec).unwrap();
     }
 
@@ -318,7 +319,7 @@ mod tests {
         let key = SigningKey::from_seed([3; 32]);
         write_keypair(dir.path(), &key).unwrap();
         let public = dir.path().join(PUB);
-        fs::set_permissions(&public, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644)).unwrap();
         // A public key where the secret key belongs: said so, not "chmod 600 forja.pub".
         for p in [public.clone(), dir.path().join(PUB_SSH)] {
             let err = SigningKey::load(&p).unwrap_err();

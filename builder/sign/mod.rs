@@ -13,6 +13,7 @@
 //! Deliberately not here: encrypted signify secret keys (a build host keeps the key in a 0600 file or gets it from
 //! its secret store; `signify -G -n` keys load fine), and any network access (verification is offline).
 
+pub mod beside;
 pub mod keys;
 pub mod signify;
 pub mod sshsig;

@@ -191,7 +191,7 @@ pub fn hash_files_with(dir: &Path, names: &[&str], known: &[Entry]) -> anyhow::R
     for name in names.iter().filter(|n| given(n).is_none()) {
         let path = dir.join(name);
         let meta =
-            std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+            fs_err::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
         total = total.saturating_add(meta.len());
     }
     let progress = Progress::bytes("hashing artifacts", total);
@@ -228,10 +228,10 @@ mod tests {
     #[test]
     fn writes_sorted_bsd_tag_lines() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("disk.raw"), b"abc").unwrap();
-        std::fs::write(dir.path().join("b.json"), b"").unwrap();
+        fs_err::write(dir.path().join("disk.raw"), b"abc").unwrap();
+        fs_err::write(dir.path().join("b.json"), b"").unwrap();
         let sums = write_sums(dir.path(), &["disk.raw", "b.json"]).unwrap();
-        let text = std::fs::read_to_string(dir.path().join("SHA256SUMS")).unwrap();
+        let text = fs_err::read_to_string(dir.path().join("SHA256SUMS")).unwrap();
         assert_eq!(
             text,
             format!(
@@ -299,8 +299,8 @@ mod tests {
     #[test]
     fn known_digests_are_taken_as_given() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("disk.raw"), b"abc").unwrap();
-        std::fs::write(dir.path().join("b.json"), b"").unwrap();
+        fs_err::write(dir.path().join("disk.raw"), b"abc").unwrap();
+        fs_err::write(dir.path().join("b.json"), b"").unwrap();
         let given = Sha256([7; 32]);
         let known = [Entry {
             name: "disk.raw".into(),
@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn refuses_to_list_its_own_outputs() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("SHA256SUMS"), b"x").unwrap();
+        fs_err::write(dir.path().join("SHA256SUMS"), b"x").unwrap();
         let err = hash_files(dir.path(), &["SHA256SUMS"]).unwrap_err();
         assert_eq!(crate::error::exit_of(&err), Exit::Input);
     }

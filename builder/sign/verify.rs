@@ -7,12 +7,16 @@
 //!    that key over exactly this `SHA256SUMS`, or [`Exit::BadSignature`]; files are not hashed against a list
 //!    that is not trusted;
 //! 3. every listed file must exist and have its listed SHA-256, or [`Exit::HashMismatch`]. All files are
-//!    checked and reported, not just the first bad one. Files in `DIR` that are not listed are ignored.
+//!    checked and reported, not just the first bad one;
+//! 4. what lies beside them and the signature does not vouch for ([`super::beside`]): unlisted files, key copies
+//!    that do not hold the key checked with, a missing `SHA256SUMS.sshsig`. Reported always; with `--strict`
+//!    they are [`Exit::Unverified`] (when nothing worse was found).
 
-use std::fs;
+use fs_err as fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::beside::{self, Finding};
 use super::sums::{Entry, Sums, hash_file};
 use super::{NAMESPACE, PUB, PublicKey, SUMS, SUMS_SIG, SUMS_SSHSIG, signify, sshsig};
 use crate::error::{Exit, fail};
@@ -67,6 +71,10 @@ pub struct Report {
     pub sshsig: SigCheck,
     /// `None` when the signatures failed and the files were therefore not checked.
     pub files: Option<Vec<FileReport>>,
+    /// What lies beside the listed files that the signature does not vouch for.
+    pub findings: Vec<Finding>,
+    /// Whether the findings fail the check (`--strict`).
+    pub strict: bool,
     pub exit: Exit,
     pub code: i32,
 }
@@ -88,6 +96,9 @@ impl Report {
                 FileCheck::Missing { reason } => problems.push(format!("{}: {reason}", f.name)),
             }
         }
+        if self.strict {
+            problems.extend(self.findings.iter().map(Finding::to_string));
+        }
         if problems.is_empty() {
             let n = self.files.as_ref().map_or(0, Vec::len);
             format!("signature and {n} files verified")
@@ -97,9 +108,19 @@ impl Report {
     }
 }
 
+/// Cap for `SHA256SUMS` (one short line per artifact) and for a signature file.
+const MAX_SUMS: u64 = 16 << 20;
+
 /// Verifies `dir` against the signify public key at `key` (default `dir/forja.pub`, reported as not pinned).
-/// `Err` only for unusable input ([`Exit::Input`]); signature and hash failures are in the [`Report`].
+/// `Err` only for unusable input ([`Exit::Input`]); signature and hash failures are in the [`Report`]. What
+/// lies beside the files is reported but does not fail the check (see [`verify_dir_with`]).
 pub fn verify_dir(dir: &Path, key: Option<&Path>) -> anyhow::Result<Report> {
+    verify_dir_with(dir, key, false)
+}
+
+/// [`verify_dir`]; with `strict`, anything beside the listed files that the signature does not vouch for is
+/// [`Exit::Unverified`].
+pub fn verify_dir_with(dir: &Path, key: Option<&Path>, strict: bool) -> anyhow::Result<Report> {
     if !dir.is_dir() {
         return Err(fail(
             Exit::Input,
@@ -119,12 +140,15 @@ pub fn verify_dir(dir: &Path, key: Option<&Path>) -> anyhow::Result<Report> {
     let public = PublicKey::load(&key_path)?;
 
     let sums_path = dir.join(SUMS);
-    let sums_bytes = fs::read(&sums_path).map_err(|e| {
+    let sums_bytes = crate::inbound::read_capped(&sums_path, MAX_SUMS).map_err(|e| {
+        let msg = format!("{e:#}");
+        let prefix = format!("{}: ", sums_path.display());
         fail(
-            Exit::Input,
+            crate::error::exit_of(&e),
             format!(
-                "cannot read {}: {e} (is {} a forja output folder?)",
+                "cannot read {}: {} (is {} a forja output folder?)",
                 sums_path.display(),
+                msg.strip_prefix(&prefix).unwrap_or(&msg),
                 dir.display()
             ),
         )
@@ -137,10 +161,14 @@ pub fn verify_dir(dir: &Path, key: Option<&Path>) -> anyhow::Result<Report> {
     let trusted = signify == SigCheck::Ok && !matches!(sshsig, SigCheck::Bad { .. });
     let files = trusted.then(|| check_files(dir, &sums));
 
+    let findings = beside::findings(dir, &sums, &public, key.is_some());
+
     let exit = if !trusted {
         Exit::BadSignature
     } else if files.iter().flatten().any(|f| f.check != FileCheck::Ok) {
         Exit::HashMismatch
+    } else if strict && !findings.is_empty() {
+        Exit::Unverified
     } else {
         Exit::Ok
     };
@@ -155,17 +183,19 @@ pub fn verify_dir(dir: &Path, key: Option<&Path>) -> anyhow::Result<Report> {
         signify,
         sshsig,
         files,
+        findings,
+        strict,
         exit,
         code: exit.code(),
     })
 }
 
 fn check_signify(dir: &Path, key: &PublicKey, sums: &[u8]) -> SigCheck {
-    let sig = match fs::read(dir.join(SUMS_SIG)) {
+    let sig = match crate::inbound::read_capped(&dir.join(SUMS_SIG), MAX_SUMS) {
         Ok(b) => b,
         Err(e) => {
             return SigCheck::Bad {
-                reason: format!("cannot read: {e}"),
+                reason: format!("cannot read: {e:#}"),
             };
         }
     };
@@ -179,14 +209,20 @@ fn check_signify(dir: &Path, key: &PublicKey, sums: &[u8]) -> SigCheck {
 }
 
 fn check_sshsig(dir: &Path, key: &PublicKey, sums: &[u8]) -> SigCheck {
-    match fs::read(dir.join(SUMS_SSHSIG)) {
+    let path = dir.join(SUMS_SSHSIG);
+    if path
+        .symlink_metadata()
+        .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+    {
+        return SigCheck::Absent;
+    }
+    match crate::inbound::read_capped(&path, MAX_SUMS) {
         Ok(sig) => match sshsig::verify(key, NAMESPACE, &sig, sums) {
             Ok(()) => SigCheck::Ok,
             Err(e) => SigCheck::Bad { reason: e.0 },
         },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => SigCheck::Absent,
         Err(e) => SigCheck::Bad {
-            reason: format!("cannot read: {e}"),
+            reason: format!("cannot read: {e:#}"),
         },
     }
 }

@@ -28,7 +28,8 @@ pub fn secure_boot_keys() -> PathBuf {
     tmp().join("forja-test-keys/secure-boot-TEST")
 }
 
-/// A private copy of the lab profile, its secrets, test CA, stand-in images and test signing key.
+/// A private copy of the lab profile, its secrets, test CA, stand-in images and test signing key. The images and
+/// the key are symlinks into [`tmp`], which [`build`] allows through `FORJA_INPUT_DIRS`.
 pub struct LabCopy {
     pub dir: tempfile::TempDir,
 }
@@ -68,6 +69,19 @@ impl LabCopy {
     }
 }
 
+/// `forja build PROFILE --out OUT` with the shared base cache and the lab copy's links allowed, not started.
+pub fn build_command(profile: &Path, out: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_forja"));
+    cmd.arg("build")
+        .arg(profile)
+        .arg("--out")
+        .arg(out)
+        .env("FORJA_CACHE", cache_dir())
+        .env(forja::inbound::INPUT_DIRS_ENV, tmp())
+        .env_remove("SOURCE_DATE_EPOCH");
+    cmd
+}
+
 /// Runs `forja build` on `profile` into `out`, with the shared base cache.
 pub fn build(
     profile: &Path,
@@ -86,15 +100,9 @@ pub fn build_in(
     extra_env: &[(&str, &str)],
     extra_args: &[&str],
 ) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_forja"));
+    let mut cmd = build_command(profile, out);
     cmd.current_dir(cwd);
-    cmd.arg("build")
-        .arg(profile)
-        .arg("--out")
-        .arg(out)
-        .args(extra_args)
-        .env("FORJA_CACHE", cache_dir())
-        .env_remove("SOURCE_DATE_EPOCH");
+    cmd.args(extra_args);
     for (k, v) in extra_env {
         cmd.env(k, v);
     }

@@ -16,6 +16,9 @@ use crate::artifact::write_atomic_private;
 use crate::error::{Exit, fail};
 use crate::pexip::plan::{Entry, Then};
 
+/// A node's deployment XML is a few kilobytes.
+const MAX_DEPLOYMENT_XML: u64 = 1 << 20;
+
 pub(super) fn name(e: &Entry) -> String {
     e.body
         .get("name")
@@ -94,8 +97,8 @@ impl Ctx<'_> {
                 ))?;
                 return Ok(true);
             }
-            let xml =
-                std::fs::read(&saved).with_context(|| format!("reading {}", saved.display()))?;
+            let xml = crate::inbound::read_capped(&saved, MAX_DEPLOYMENT_XML)
+                .with_context(|| format!("reading {}", saved.display()))?;
             let url = self.node_url(e, t);
             self.say(format!("> bootstrapping node {name} at {url}"))?;
             self.nodes

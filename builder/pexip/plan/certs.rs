@@ -33,8 +33,11 @@ pub struct CertPlan {
 impl CertPlan {
     pub fn from_profile(l: &Loaded) -> anyhow::Result<CertPlan> {
         let c = &l.profile.pexip.certificates;
+        // Through `input`: what is read here is sent to the Management Node, so a link out of the profile's
+        // folder is refused like any other file reference.
         let read = |field: &str, p: &std::path::Path| {
-            crate::inbound::read_text_capped(&l.resolve(p), crate::inbound::MAX_PEM).map_err(|e| {
+            let path = l.input(field, p)?;
+            crate::inbound::read_text_capped(&path, crate::inbound::MAX_PEM).map_err(|e| {
                 fail(
                     Exit::Input,
                     format!("{}: {field}: {e:#}", l.locate(&FieldPath::parse(field))),

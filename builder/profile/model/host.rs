@@ -1,20 +1,23 @@
 //! `[host]`: the hypervisor itself: names, time, remote logging, password policy, SSH (§51–52, §73, §89).
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
 use super::sixty;
+use crate::profile::names::{
+    Banner, DomainName, HostName, KeyLine, ServerName, SshToken, TimeZone,
+};
+use crate::profile::paths::InputPath;
 use crate::profile::secrets::SecretRef;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Host {
-    pub hostname: String,
-    pub domain: String,
-    pub timezone: String,
+    pub hostname: HostName,
+    pub domain: DomainName,
+    /// The host's time zone (`/etc/localtime`), a name from the base's tz database.
+    pub timezone: TimeZone,
     /// Login banner shown before authentication (§51).
-    pub banner: String,
+    pub banner: Banner,
     /// Idle shell sessions end after this many minutes (§51).
     pub session_timeout_minutes: u32,
     /// Console password of `root` on the host (§52). The image carries only its SHA-512 crypt hash; absent, root
@@ -50,7 +53,7 @@ pub enum NtpKeyType {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct NtpServer {
-    pub address: String,
+    pub address: ServerName,
     /// Symmetric key id, 1..65535. Absent = unauthenticated (refused by the policy).
     pub key_id: Option<u32>,
     pub key_type: Option<NtpKeyType>,
@@ -92,12 +95,12 @@ impl TlsVersion {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Syslog {
-    pub address: String,
+    pub address: ServerName,
     pub port: u16,
     pub transport: Transport,
     pub tls_min_version: TlsVersion,
     /// CA certificate (PEM) that signs the syslog server's certificate; copied into the image.
-    pub ca_certificate: Option<PathBuf>,
+    pub ca_certificate: Option<InputPath>,
 }
 
 /// Local password policy (§52), applied through PAM on the host and checked on the passwords forja hashes.
@@ -121,12 +124,12 @@ pub struct Ssh {
     #[serde(default)]
     pub password_authentication: bool,
     #[serde(default)]
-    pub authorized_keys: Vec<String>,
+    pub authorized_keys: Vec<KeyLine>,
     /// Overrides of forja's CCN-STIC-807 defaults; every entry is checked against the allowed list.
     #[serde(default)]
-    pub kex: Vec<String>,
+    pub kex: Vec<SshToken>,
     #[serde(default)]
-    pub ciphers: Vec<String>,
+    pub ciphers: Vec<SshToken>,
     #[serde(default)]
-    pub macs: Vec<String>,
+    pub macs: Vec<SshToken>,
 }

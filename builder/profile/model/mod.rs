@@ -6,10 +6,10 @@
 //! user far more than a type error would. Values that are simply malformed (an address that is not an address)
 //! fail at parse time with file, line and column.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
+use super::names::{Line, MirrorUrl, PackageName, Suite};
+use super::paths::InputPath;
 use super::secrets::SecretRef;
 
 mod host;
@@ -99,12 +99,12 @@ pub enum Purpose {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Meta {
-    pub name: String,
+    pub name: Line,
     #[serde(default)]
     pub description: String,
     pub purpose: Purpose,
     /// The secrets file, relative to the profile.
-    pub secrets: PathBuf,
+    pub secrets: InputPath,
     /// A secret per deployment from which forja derives the salts of the password hashes it writes (Pexip's
     /// Django and sha512-crypt hashes): builds stay reproducible, and no two deployments share a salt.
     #[serde(default)]
@@ -116,23 +116,24 @@ pub struct Meta {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Base {
     /// Debian suite, e.g. `bookworm`.
-    pub suite: String,
+    pub suite: Suite,
     /// Mirror URL (a local mirror for offline builders is fine).
-    pub mirror: String,
+    pub mirror: MirrorUrl,
     /// Packages beyond forja's minimal host set (each one is reported: §28 asks for no extra software).
     #[serde(default)]
-    pub extra_packages: Vec<String>,
+    pub extra_packages: Vec<PackageName>,
     /// A prebuilt rootfs tarball with pinned hash, instead of running mmdebstrap.
     #[serde(default)]
     pub tarball: Option<PinnedFile>,
-    /// SOURCE_DATE_EPOCH for the build when the environment does not set one.
+    /// SOURCE_DATE_EPOCH for the build when the environment does not set one (at most the end of year 9999).
+    #[serde(deserialize_with = "super::load::epoch")]
     pub source_date_epoch: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PinnedFile {
-    pub path: PathBuf,
+    pub path: InputPath,
     pub sha256: crate::hashio::Sha256,
 }
 
@@ -179,7 +180,7 @@ impl Default for Operation {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Signing {
     /// The ed25519 secret key (signify format) that signs SHA256SUMS. Relative to the profile.
-    pub key: PathBuf,
+    pub key: InputPath,
 }
 
 /// Which artifacts a build produces beyond `disk.raw` and its signed metadata.

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::profile::names::BridgeName;
 use crate::profile::net::{AddressMode, Cidr, Mac};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,7 +31,7 @@ pub struct ManagementNic {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct VmNic {
     pub mac: Mac,
-    pub bridge: String,
+    pub bridge: BridgeName,
     /// Must stay absent: present only so that the policy can explain why the bridge has no host address.
     #[serde(default)]
     pub address: Option<AddressMode>,

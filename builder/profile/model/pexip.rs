@@ -1,20 +1,20 @@
 //! `[pexip]`: the Pexip Infinity nodes and the guide's settings for them (§10–§104).
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
 use super::TlsVersion;
 use super::Transport;
 use super::yes;
+use crate::profile::names::{Banner, DomainName, HostName, Line, ObjectName, ServerName};
 use crate::profile::net::{AddressMode, Cidr, Mac};
+use crate::profile::paths::InputPath;
 use crate::profile::secrets::SecretRef;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Pexip {
     /// Pexip Infinity version the profile targets (the guide covers v25.4).
-    pub version: String,
+    pub version: Line,
     pub images: Vec<NodeImage>,
     pub management: ManagementNode,
     #[serde(default)]
@@ -48,8 +48,8 @@ pub enum ImageRole {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct NodeImage {
     pub role: ImageRole,
-    pub file: PathBuf,
-    pub readme: PathBuf,
+    pub file: InputPath,
+    pub readme: InputPath,
     /// Whether forja checks the hash before use. Turning it off is refused (§11).
     #[serde(default = "yes")]
     pub verify: bool,
@@ -83,22 +83,22 @@ pub struct Reservation {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ManagementNode {
-    pub name: String,
-    pub hostname: String,
-    pub domain: String,
+    pub name: ObjectName,
+    pub hostname: HostName,
+    pub domain: DomainName,
     pub address: AddressMode,
     pub gateway: std::net::IpAddr,
     pub dns: Vec<std::net::IpAddr>,
     /// NTP servers the node uses: addresses of `host.ntp` entries (keys come from there).
-    pub ntp: Vec<String>,
+    pub ntp: Vec<ServerName>,
     pub mac: Option<Mac>,
     pub reservation: Reservation,
     /// Web administrator user created by the installation wizard (§31).
-    pub web_admin_user: String,
+    pub web_admin_user: Line,
     pub web_admin_password: SecretRef,
     /// Console/SSH `admin` password set by the wizard (§31).
     pub console_admin_password: SecretRef,
-    pub contact_email: String,
+    pub contact_email: Line,
     pub error_reports: bool,
     pub analytics: bool,
     /// The node's SSH (§45, §56).
@@ -119,10 +119,10 @@ pub enum NodeRole {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConferencingNode {
-    pub name: String,
-    pub hostname: String,
+    pub name: ObjectName,
+    pub hostname: HostName,
     pub role: NodeRole,
-    pub location: String,
+    pub location: Line,
     pub address: AddressMode,
     pub gateway: std::net::IpAddr,
     pub mac: Option<Mac>,
@@ -194,13 +194,13 @@ pub struct AdminAuth {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Ldap {
-    pub server: String,
+    pub server: ServerName,
     pub port: u16,
     pub transport: LdapTransport,
     pub allow_insecure_transport: bool,
     pub tls_min_version: TlsVersion,
-    pub base_dn: String,
-    pub bind_user: String,
+    pub base_dn: Line,
+    pub bind_user: Line,
     pub bind_password: SecretRef,
     /// The bind account is a read-only service account, not an administrator (§40).
     pub bind_account_read_only: bool,
@@ -210,7 +210,7 @@ pub struct Ldap {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WebSession {
-    pub banner: String,
+    pub banner: Banner,
     pub timeout_minutes: u32,
 }
 
@@ -249,11 +249,11 @@ pub struct Certificates {
     pub key_size: u32,
     pub signature_hash: HashAlg,
     /// The CA certificate(s) (PEM) to import into the Management Node (§67); `forja check` reads and parses it.
-    pub ca_certificate: Option<PathBuf>,
+    pub ca_certificate: Option<InputPath>,
     /// The nodes' certificate as the CA signed it (PEM), once it is back (§67): the plan imports it and gives it
     /// to every node. Absent until then: the plan creates the CSR and the report says what is left to do.
     #[serde(default)]
-    pub server_certificate: Option<PathBuf>,
+    pub server_certificate: Option<InputPath>,
     /// The private key of `server-certificate` (PEM, in the secrets file) when the key was made outside Pexip
     /// (§69: key types the Management Node's CSR generator does not offer, e.g. ECDSA P-384 or RSA 3072).
     #[serde(default)]
@@ -285,7 +285,7 @@ pub struct Sip {
     pub tls_verify: bool,
     pub media_encryption: MediaEncryption,
     pub ocsp: Ocsp,
-    pub ocsp_responder_url: Option<String>,
+    pub ocsp_responder_url: Option<Line>,
     /// DH groups offered for SIP/TLS and SRTP key exchange (§64: 15, 16, 19, 20, 21, 28, 29, 30).
     #[serde(default)]
     pub dh_groups: Vec<u32>,
@@ -305,7 +305,7 @@ pub enum SnmpMode {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Snmp {
     pub mode: SnmpMode,
-    pub username: Option<String>,
+    pub username: Option<Line>,
     pub auth_password: Option<SecretRef>,
     pub privacy_password: Option<SecretRef>,
 }
@@ -314,7 +314,7 @@ pub struct Snmp {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PexipSyslog {
-    pub address: String,
+    pub address: ServerName,
     pub port: u16,
     pub transport: Transport,
     pub audit_log: bool,
@@ -329,8 +329,8 @@ pub struct Backup {
     pub enabled: bool,
     pub passphrase: Option<SecretRef>,
     /// Where backups go: must be `sftp://` (§95).
-    pub upload_url: Option<String>,
-    pub upload_username: Option<String>,
+    pub upload_url: Option<Line>,
+    pub upload_username: Option<Line>,
     pub upload_password: Option<SecretRef>,
     /// Hypervisor-level snapshots of the Management Node (§93), kept encrypted in vmstore.
     pub management_snapshots: bool,
@@ -348,7 +348,7 @@ pub struct Vmr {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Room {
-    pub name: String,
+    pub name: Line,
     pub host_pin: Option<SecretRef>,
     pub guest_pin: Option<SecretRef>,
     pub allow_guests: bool,
@@ -371,7 +371,7 @@ pub struct BreakIn {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AllowEntry {
-    pub name: String,
+    pub name: Line,
     pub network: Cidr,
 }
 

@@ -1,11 +1,11 @@
 //! `[storage]` and `[boot]`: the encrypted VM store (§105), the root slots and state partition, and the boot and
 //! firmware lock (§30).
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
 use super::yes;
+use crate::profile::names::Line;
+use crate::profile::paths::InputPath;
 use crate::profile::secrets::SecretRef;
 use crate::profile::size::{ByteSize, VolumeSize};
 
@@ -73,7 +73,7 @@ pub struct Boot {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Firmware {
     /// The BMC's Redfish base URL, if it has one (the default for `--bmc`).
-    pub redfish_endpoint: Option<String>,
+    pub redfish_endpoint: Option<Line>,
     /// The BMC account `forja firmware apply|audit` logs in with (HTTP basic authentication).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bmc_user: Option<SecretRef>,
@@ -92,7 +92,7 @@ pub struct Firmware {
     /// db. A lab profile gets clearly labelled test keys made on first use. Absent: nothing is signed and the
     /// firmware keeps the keys it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secure_boot_keys: Option<PathBuf>,
+    pub secure_boot_keys: Option<InputPath>,
     /// Boot order to set, e.g. `["disk"]`: boot only from the installed disk; every other boot option is off.
     pub boot_order: Vec<BootDevice>,
     /// How the BMC's boot options name the installed disk (`boot-order` entry `"disk"`).

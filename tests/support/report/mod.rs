@@ -411,13 +411,13 @@ impl Expected {
         let p = &l.profile;
         let n = &p.network;
         let mut domains = vec![ExpectedDomain {
-            name: p.pexip.management.name.clone(),
+            name: p.pexip.management.name.to_string(),
             vcpus: p.pexip.management.reservation.vcpus,
             memory_mib: p.pexip.management.reservation.memory_mb.into(),
             pinned: p.pexip.management.reservation.pinned,
         }];
         domains.extend(p.pexip.conferencing.iter().map(|c| ExpectedDomain {
-            name: c.name.clone(),
+            name: c.name.to_string(),
             vcpus: c.reservation.vcpus,
             memory_mib: c.reservation.memory_mb.into(),
             pinned: c.reservation.pinned,
@@ -430,9 +430,9 @@ impl Expected {
             mgmt_gateway: n.management.gateway.map(|g| g.to_string()),
             vm_if: forja::compose::VM_IF.into(),
             vm_mac: n.vm.mac.to_string(),
-            bridge: n.vm.bridge.clone(),
+            bridge: n.vm.bridge.to_string(),
             ssh_enabled: p.host.ssh.enabled,
-            sysctl: forja::compose::sysctl::settings(l),
+            sysctl: forja::compose::sysctl::settings(l).unwrap(),
             tpm2: p.storage.unlock.contains(&Unlock::Tpm2),
             tpm2_pcrs: vec![7],
             recovery_key: p.storage.recovery_key,
@@ -447,7 +447,7 @@ impl Expected {
             secure_boot: p.boot.firmware.secure_boot,
             kernel_cmdline: None,
             banner: if p.host.banner.ends_with('\n') {
-                p.host.banner.clone()
+                p.host.banner.to_string()
             } else {
                 format!("{}\n", p.host.banner)
             },
@@ -464,7 +464,7 @@ impl Expected {
                 .host
                 .ntp
                 .iter()
-                .map(|n| (n.address.clone(), n.key_id))
+                .map(|n| (n.address.to_string(), n.key_id))
                 .collect(),
             syslog_priority: p
                 .host
@@ -474,7 +474,7 @@ impl Expected {
                 .map(|s| forja::compose::timelogs::gnutls_priority(s.tls_min_version)),
             selfcheck_period: systemd_span(p.host.self_check_minutes),
             capacity_need: capacity_need(p),
-            management_domain: p.pexip.management.name.clone(),
+            management_domain: p.pexip.management.name.to_string(),
             snapshots: p.pexip.backup.management_snapshots,
         }
     }
