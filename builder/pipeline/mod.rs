@@ -13,8 +13,8 @@ pub mod layout;
 pub mod payload;
 pub mod preflight;
 pub mod resolve;
-pub mod site;
 pub mod rootfs;
+pub mod site;
 
 use std::path::{Path, PathBuf};
 

@@ -180,7 +180,7 @@ fn header(name: &str, size: u64, epoch: u64) -> anyhow::Result<tar::Header> {
 }
 
 fn write_tar(
-    out: &mut File,
+    out: &mut fs_err::File,
     m: &Manifest,
     key: &SigningKey,
     src: &Sources,
