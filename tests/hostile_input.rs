@@ -76,6 +76,33 @@ fn a_fifo_or_a_device_as_the_secrets_file_is_refused_at_once() {
     );
 }
 
+/// The profile itself: `check`, `plan` and `build` first ask whether it is a site file, and that look must be
+/// as careful as the loader (it once read `/dev/zero` without a cap until the kernel killed forja).
+#[test]
+fn a_fifo_or_a_device_as_the_profile_is_refused_at_once() {
+    let d = tempfile::tempdir().unwrap();
+    mkfifo(&d.path().join("site.toml"));
+    for profile in ["/dev/zero", "site.toml"] {
+        for cmd in [
+            vec!["check", profile],
+            vec!["plan", profile],
+            vec!["build", profile, "--out", "out"],
+        ] {
+            let (code, err) = forja_within(QUICK, d.path(), &cmd);
+            assert_eq!(code, 2, "{cmd:?}: {err}");
+            assert!(err.contains(profile), "{cmd:?}: {err}");
+            assert!(
+                err.contains("not a regular file") || err.contains("FIFO"),
+                "{cmd:?}: {err}"
+            );
+        }
+    }
+    assert!(
+        !d.path().join("out").exists(),
+        "a refused build made its output folder"
+    );
+}
+
 #[test]
 fn a_readme_that_is_a_device_or_fifo_is_refused_at_once() {
     let d = tempfile::tempdir().unwrap();

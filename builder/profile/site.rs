@@ -210,9 +210,15 @@ pub fn is_site(text: &str) -> bool {
     toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("hosts"))
 }
 
-/// Whether the file at `file` is a site profile; an unreadable file is not (the loader then says why).
+/// Whether the file at `file` is a site profile; an unreadable file is not (the loader then says why). Read
+/// like every profile: a regular file under the cap, so `/dev/zero` or a FIFO is refused, not swallowed.
 pub fn is_site_file(file: &Path) -> bool {
-    std::fs::read_to_string(file).is_ok_and(|t| is_site(&t))
+    read_profile_text(file).is_ok_and(|t| is_site(&t))
+}
+
+fn read_profile_text(file: &Path) -> anyhow::Result<String> {
+    crate::inbound::read_text_capped(file, crate::inbound::MAX_PROFILE)
+        .map_err(|e| crate::inbound::reading(e, file, "site profile"))
 }
 
 fn path(s: &str) -> FieldPath {
@@ -228,12 +234,7 @@ fn at(text: &str, file: &Path, field: &FieldPath) -> String {
 
 /// Loads a site file and expands it into one profile per host.
 pub fn load_site(file: &Path, need: SecretsNeed) -> anyhow::Result<Site> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        fail(
-            Exit::Input,
-            format!("{}: cannot read the site profile: {e}", file.display()),
-        )
-    })?;
+    let text = read_profile_text(file)?;
     let mut shared: toml::Table = toml::from_str(&text)
         .map_err(|e| fail(Exit::Input, describe_toml_error(file, &text, &e, None)))?;
     let hosts = match shared.remove("hosts") {
