@@ -12,7 +12,8 @@
 //!    (the other slot's image is checked as it streams past). On any mismatch the run stops, zeroes what it wrote
 //!    of the slot, and exits with [`Exit::HashMismatch`]; a malformed bundle gives [`Exit::BadArchive`];
 //! 5. `veritysetup verify` checks the slot (data, tree, signed root hash) as the kernel will;
-//! 6. only then the image goes onto the ESP as `forja-SLOT+TRIES.efi` (systemd-boot boot counting).
+//! 6. only then the image goes onto the ESP as `forja-SLOT+TRIES.efi` (systemd-boot boot counting); on a running
+//!    host through its mount of the ESP ([`esp::Esp`]), elsewhere with mtools.
 //!
 //! One pass, not two: the manifest is signed and lists every chunk's digest, so each chunk is proven before it is
 //! written and nothing unverified ever reaches the disk. Hashing the whole bundle first would read a USB stick
@@ -27,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::gpt::{Region, SlotRegions};
+use super::gpt::SlotRegions;
 use super::manifest::{self, CHUNK, Manifest};
 use super::{esp, gpt, verify};
 use crate::error::{Exit, fail};
@@ -86,16 +87,17 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
     let regions = gpt::slot_regions(o.target, slot)?;
     fits(&m, &regions, slot)?;
     let work = tempfile::Builder::new().prefix("forja-update-").tempdir()?;
-    let running = running_version(o.target, regions.esp, slot.other(), work.path())?;
+    let esp = esp::Esp::locate(o.target, regions.esp)?;
+    let running = running_version(&esp, slot.other(), work.path())?;
     let allowed_older = check_version(&m, running, o.allow_older)?;
     let target = open_target(o.target, o.dry_run)?;
     if target.is_some() {
-        for old in esp::slot_images(o.target, regions.esp, slot)? {
+        for old in esp.slot_images(slot)? {
             log::info!(
                 "removing {old} from the ESP before slot {} is written",
                 slot.name()
             );
-            esp::remove(o.target, regions.esp, &old)?;
+            esp.remove(&old)?;
         }
     }
     let mut w = Writer {
@@ -123,7 +125,7 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
         None
     } else {
         let name = esp::counted_name(slot, m.boot_tries);
-        esp::install(o.target, regions.esp, &uki, &name)?;
+        esp.install(&uki, &name)?;
         Some(name)
     };
     Ok(Applied {
@@ -256,16 +258,11 @@ fn fits(m: &Manifest, r: &SlotRegions, slot: Slot) -> anyhow::Result<()> {
 }
 
 /// The newest `IMAGE_VERSION` among `running`'s images on the ESP.
-fn running_version(
-    target: &Path,
-    esp: Region,
-    running: Slot,
-    work: &Path,
-) -> anyhow::Result<Option<u64>> {
+fn running_version(esp: &esp::Esp, running: Slot, work: &Path) -> anyhow::Result<Option<u64>> {
     let mut best = None;
-    for name in esp::slot_images(target, esp, running)? {
+    for name in esp.slot_images(running)? {
         let f = work.join("running.efi");
-        esp::read(target, esp, &name, &f)?;
+        esp.read(&name, &f)?;
         let v = esp::image_version(&f, work)?;
         best = best.max(Some(v));
     }
