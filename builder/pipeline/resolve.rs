@@ -79,7 +79,12 @@ pub fn resolve(l: &Loaded, env: &Environment) -> anyhow::Result<Plan> {
     let seed = disk_seed(l);
     let disk = super::layout::partitions(l, &seed);
     let input = super::layout::compose_input(&disk);
-    let generated = compose::host_files(l, &input)?;
+    let mut generated = compose::host_files(l, &input)?;
+    // The release this root belongs to, for what runs on the host (the health check's update record): the UKI's
+    // `.osrel` says it to systemd-boot, but nothing in the root did.
+    let version = compose::bootloader::version_file(epoch);
+    let at = generated.partition_point(|f| f.path < version.path);
+    generated.insert(at, version);
     let (mut outputs, config_drive) = crate::pexip::outputs(l)?;
     let config_drive = super::site::host_pexip_outputs(l, &mut outputs, config_drive);
     outputs.push(firmware_output(l)?);
