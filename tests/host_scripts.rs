@@ -1,6 +1,8 @@
 //! The host's own scripts in `overlays/usr/lib/forja/`, run here against a stand-in `virsh` (a shell script that
 //! records its calls and keeps domain states in files) with their settings file in a temp folder: the start order
-//! of the Pexip VMs (§29) and the Management Node copies (§92–93, with the real `qemu-img`). The boot proof runs
+//! of the Pexip VMs (§29), the Management Node copies (§92–93, with the real `qemu-img`), and the health check
+//! that keeps or rolls back an updated slot (§74–76, §106; stand-ins for `systemctl`, `findmnt`, `ip`, `nft`,
+//! `logger` and `systemd-bless-boot`, each check passing and failing). The boot proof runs
 //! them on the booted host too (`tests/support/report_host.rs`).
 
 use std::path::{Path, PathBuf};
@@ -27,6 +29,8 @@ case $1 in
     s=$(cat "$f" 2>/dev/null || echo "shut off")
     if [ "$s" = starting ] && [ ! -e "$f.never" ]; then echo running >"$f"; fi
     echo "$s" ;;
+  dominfo)
+    [ -e "$HOST/defined/$2" ] || { echo "error: failed to get domain '$2'" >&2; exit 1; } ;;
   start)
     if [ -e "$HOST/state/$2.slow" ] || [ -e "$HOST/state/$2.never" ]; then s=starting; else s=running; fi
     echo "$s" >"$HOST/state/$2" ;;
@@ -48,7 +52,7 @@ impl Host {
         std::fs::write(
             dir.path().join("firstboot.env"),
             format!(
-                "FORJA_VMSTORE_MOUNT={}\nFORJA_MANAGEMENT_DOMAIN=pexmgr\nFORJA_NODE_DOMAINS=\"conf01 edge01\"\nFORJA_SNAPSHOTS_KEPT=3\n",
+                "FORJA_VMSTORE_MOUNT={}\nFORJA_MANAGEMENT_DOMAIN=pexmgr\nFORJA_NODE_DOMAINS=\"conf01 edge01\"\nFORJA_SNAPSHOTS_KEPT=3\nFORJA_MGMT_IF=mgmt0\nFORJA_MGMT_ADDRESS=192.0.2.10/24\n",
                 dir.path().join("vmstore").display()
             ),
         )
@@ -184,4 +188,258 @@ fn a_snapshot_copies_the_stopped_management_node_and_keeps_the_newest() {
         .unwrap();
     assert!(cmp.success(), "the newest copy differs from the disk");
     assert_eq!(h.calls(), ["domstate pexmgr"; 5]);
+}
+
+/// Stand-ins for what the health check asks the running system. Each reads the fake host's files: `units/U.PROP`
+/// (`systemctl show`), `mounts/PATH.SOURCE|FSTYPE` (`findmnt`, `/` in PATH as `_`), `ip/IF` (`ip -o addr`),
+/// `nft/TABLE` (`nft list table inet TABLE`); `logger`, `systemd-bless-boot` and `systemctl reboot` record calls.
+const HEALTH_STANDINS: [(&str, &str); 5] = [
+    (
+        "systemctl",
+        r#"#!/bin/bash
+echo "systemctl $*" >>"$HOST/calls"
+if [ "$1" = show ]; then cat "$HOST/units/$5.$4" 2>/dev/null; exit 0; fi
+[ "$1" = --no-block ] && [ "$2" = reboot ] && exit 0
+exit 1
+"#,
+    ),
+    (
+        "findmnt",
+        r#"#!/bin/bash
+# findmnt -n -o FIELD --mountpoint PATH
+f="$HOST/mounts/$(echo "$5" | tr / _).$3"
+[ -e "$f" ] && cat "$f"
+"#,
+    ),
+    (
+        "ip",
+        r#"#!/bin/bash
+# ip -o addr show dev IF up scope global
+cat "$HOST/ip/$5" 2>/dev/null
+"#,
+    ),
+    (
+        "nft",
+        r#"#!/bin/bash
+[ -e "$HOST/nft/$4" ]
+"#,
+    ),
+    (
+        "logger",
+        r#"#!/bin/bash
+echo "logger $*" >>"$HOST/journal"
+"#,
+    ),
+];
+
+/// A fake host on which every check passes: selfcheck ran and passed, vmstore unlocked and mounted, both defined
+/// domains known to libvirt, mgmt0 up with its address, forja's nftables table loaded, the ESP on /efi, a booted
+/// slot B of version 1767225601 on trial (LoaderBootCountPath set).
+fn healthy_host() -> Host {
+    let h = Host::new();
+    use std::os::unix::fs::PermissionsExt;
+    let exe = |p: &Path, text: &str| {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    for (name, text) in HEALTH_STANDINS {
+        exe(&h.path("bin").join(name), text);
+    }
+    exe(
+        &h.path("bin/systemd-bless-boot"),
+        "#!/bin/bash\necho \"bless $*\" >>\"$HOST/calls\"\n",
+    );
+    let put = |p: &str, text: &str| {
+        let f = h.path(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    };
+    put("units/forja-selfcheck.service.Result", "success\n");
+    put("units/forja-selfcheck.service.ExecMainStatus", "0\n");
+    put(
+        "units/forja-selfcheck.service.ExecMainExitTimestampMonotonic",
+        "31415926\n",
+    );
+    put("var/firstboot.done", "2027-01-01T00:00:00Z\n");
+    let vmstore = h.path("vmstore").display().to_string().replace('/', "_");
+    put(&format!("mounts/{vmstore}.SOURCE"), "/dev/mapper/vmstore\n");
+    let efi = h.path("efi").display().to_string().replace('/', "_");
+    put(&format!("mounts/{efi}.FSTYPE"), "vfat\n");
+    put(
+        "var/selfcheck/domains.sha256",
+        "0123abcd  pexmgr\n4567ef01  conf01\n",
+    );
+    put("defined/pexmgr", "");
+    put("defined/conf01", "");
+    put(
+        "ip/mgmt0",
+        "2: mgmt0    inet 192.0.2.10/24 brd 192.0.2.255 scope global mgmt0\\       valid_lft forever preferred_lft forever\n",
+    );
+    put("nft/forja", "");
+    put(
+        "efivars/LoaderBootCountPath-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f",
+        "\u{6}\0\0\0forja-b+2-1.efi",
+    );
+    put(
+        "cmdline",
+        "root=/dev/mapper/root ro forja.slot=b console=ttyS0\n",
+    );
+    put("image-version", "IMAGE_VERSION=1767225601\n");
+    std::fs::create_dir_all(h.path("health.d")).unwrap();
+    h
+}
+
+fn health(h: &Host) -> Output {
+    let p = |x: &str| h.path(x).display().to_string();
+    h.run(
+        "health",
+        &[
+            ("FORJA_EFI", &p("efi")),
+            ("FORJA_EFIVARS", &p("efivars")),
+            ("FORJA_HEALTH_D", &p("health.d")),
+            ("FORJA_UPDATE_RECORDS", &p("records")),
+            ("FORJA_STATE", &p("var")),
+            ("FORJA_HEALTH_WAIT", "0"),
+            ("FORJA_BLESS_BOOT", &p("bin/systemd-bless-boot")),
+            ("FORJA_CMDLINE", &p("cmdline")),
+            ("FORJA_IMAGE_VERSION", &p("image-version")),
+        ],
+    )
+}
+
+/// The update record lines the health check wrote for slot B, version 1767225601.
+fn records(h: &Host) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(h.path("records/b-1767225601.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_healthy_trial_boot_passes_every_check_and_is_recorded() {
+    let h = healthy_host();
+    let out = health(&h);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for c in ["selfcheck", "vmstore", "domains", "mgmt", "firewall", "esp"] {
+        assert!(stdout.contains(&format!("ok: {c}\n")), "{c}: {stdout}");
+    }
+    let rec = records(&h);
+    assert_eq!(rec.len(), 1, "{rec:?}");
+    assert_eq!(rec[0]["result"], "healthy");
+    assert_eq!(rec[0]["slot"], "b");
+    assert_eq!(rec[0]["trial"], true);
+    assert_eq!(rec[0]["failed"], serde_json::json!([]));
+    // Healthy: systemd-bless-boot (after boot-complete.target) does the marking; the script neither marks bad
+    // nor reboots.
+    assert!(
+        h.calls()
+            .iter()
+            .all(|c| !c.starts_with("bless") && !c.contains("reboot")),
+        "{:?}",
+        h.calls()
+    );
+}
+
+/// Breaks one thing on an otherwise healthy host.
+fn break_one(h: &Host, check: &str) {
+    let rm = |p: &str| std::fs::remove_file(h.path(p)).unwrap();
+    match check {
+        "selfcheck" => std::fs::write(
+            h.path("units/forja-selfcheck.service.Result"),
+            "exit-code\n",
+        )
+        .unwrap(),
+        "vmstore" => {
+            let m = h.path("vmstore").display().to_string().replace('/', "_");
+            rm(&format!("mounts/{m}.SOURCE"));
+        }
+        "domains" => rm("defined/conf01"),
+        "mgmt" => std::fs::write(
+            h.path("ip/mgmt0"),
+            "2: mgmt0    inet 192.0.2.99/24 scope global mgmt0\n",
+        )
+        .unwrap(),
+        "firewall" => rm("nft/forja"),
+        "esp" => {
+            let m = h.path("efi").display().to_string().replace('/', "_");
+            rm(&format!("mounts/{m}.FSTYPE"));
+        }
+        "health.d/test-fail" => {
+            use std::os::unix::fs::PermissionsExt;
+            let f = h.path("health.d/test-fail");
+            std::fs::write(&f, "#!/bin/sh\necho 'the test overlay says no'\nexit 1\n").unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        _ => unreachable!("{check}"),
+    }
+}
+
+#[test]
+fn each_failed_check_is_named_and_a_trial_slot_is_marked_bad_and_left() {
+    for check in [
+        "selfcheck",
+        "vmstore",
+        "domains",
+        "mgmt",
+        "firewall",
+        "esp",
+        "health.d/test-fail",
+    ] {
+        let h = healthy_host();
+        break_one(&h, check);
+        let out = health(&h);
+        assert_eq!(out.status.code(), Some(1), "{check}");
+        let journal = std::fs::read_to_string(h.path("journal")).unwrap();
+        let failed: Vec<&str> = journal.lines().filter(|l| l.contains("FAILED: ")).collect();
+        assert_eq!(failed.len(), 1, "{check}: {journal}");
+        assert!(
+            failed[0].contains(&format!("-t forja-health FAILED: {check}: ")),
+            "{check}: {journal}"
+        );
+        assert!(
+            journal.contains("ALARM: slot b version 1767225601 failed"),
+            "{journal}"
+        );
+        let rec = records(&h);
+        assert_eq!(rec[0]["result"], "unhealthy", "{check}");
+        assert_eq!(rec[0]["failed"], serde_json::json!([check]), "{check}");
+        let calls = h.calls();
+        assert!(
+            calls.contains(&"bless bad".to_owned()),
+            "{check}: {calls:?}"
+        );
+        assert!(
+            calls.contains(&"systemctl --no-block reboot".to_owned()),
+            "{check}: {calls:?}"
+        );
+    }
+}
+
+#[test]
+fn a_failure_on_a_slot_already_marked_good_is_an_alarm_without_a_reboot() {
+    let h = healthy_host();
+    std::fs::remove_dir_all(h.path("efivars")).unwrap();
+    break_one(&h, "firewall");
+    let out = health(&h);
+    assert_eq!(out.status.code(), Some(1));
+    let rec = records(&h);
+    assert_eq!(rec[0]["trial"], false);
+    assert_eq!(
+        rec[0]["action"],
+        "alarm only: this slot is already marked good"
+    );
+    assert!(
+        h.calls()
+            .iter()
+            .all(|c| !c.starts_with("bless") && !c.contains("reboot")),
+        "{:?}",
+        h.calls()
+    );
 }

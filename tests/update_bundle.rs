@@ -230,7 +230,8 @@ fn a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused() {
             "manifest.json.sig",
             "root.erofs",
             "root.verity",
-            "forja.efi"
+            "forja-a.efi",
+            "forja-b.efi"
         ]
     );
     let (list, manifest_bytes, sig) = members(&b1);
@@ -343,20 +344,35 @@ fn a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused() {
         "veritysetup verify fails on slot B"
     );
     assert_eq!(esp_names(&target, &plan), ["forja-a.efi", "forja-b+3.efi"]);
-    let (eoff, _) = region(&plan, "esp");
-    let uki = w.join("b.efi");
-    let o = Command::new("mcopy")
-        .args([
-            "-n",
-            "-i",
-            &format!("{}@@{eoff}", target.display()),
-            "::EFI/Linux/forja-b+3.efi",
-            s(&uki),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    assert_eq!(Sha256::of_file(&uki).unwrap(), m.uki.sha256);
+    // Slot B boots from slot B's own image: the build's, byte for byte, naming root-b's partitions, signed with db.
+    let uki = esp_file(&target, &plan, "forja-b+3.efi", &w.join("b.efi"));
+    let built_b = std::fs::read(build_n1.join("forja-b.efi")).unwrap();
+    assert!(
+        std::fs::read(&uki).unwrap() == built_b,
+        "the ESP's forja-b+3.efi is not the build's forja-b.efi"
+    );
+    assert_eq!(Sha256::of_file(&uki).unwrap(), m.uki.b.sha256);
+    let cmdline = cmdline_of(&uki);
+    let guid = |name: &str| plan.partition(name).unwrap().guid.to_string();
+    for want in [
+        format!("systemd.verity_root_data=PARTUUID={}", guid("root-b")),
+        format!(
+            "systemd.verity_root_hash=PARTUUID={}",
+            guid("root-b-verity")
+        ),
+        format!("roothash={}", m.verity.root_hash.hex()),
+        "forja.slot=b".to_owned(),
+    ] {
+        assert!(
+            cmdline.split_whitespace().any(|w| w == want),
+            "{want} not in slot B's .cmdline: {cmdline}"
+        );
+    }
+    assert!(
+        !cmdline.contains(&guid("root-a")),
+        "slot B's .cmdline names root-a: {cmdline}"
+    );
+    sbverify(&uki);
     std::fs::remove_file(&uki).unwrap();
     let after: Vec<Sha256> = kept
         .iter()
@@ -401,5 +417,85 @@ fn a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused() {
     assert!(
         veritysetup_verify(&target, &plan, "a", &m0, w),
         "veritysetup verify fails on slot A"
+    );
+    // Slot A gets slot A's image back: N's, as it was on N's ESP.
+    let uki = esp_file(&target, &plan, "forja-a+3.efi", &w.join("a.efi"));
+    let orig = esp_file(
+        &build_n.join("disk.raw"),
+        &plan,
+        "forja-a.efi",
+        &w.join("a0.efi"),
+    );
+    assert_eq!(
+        Sha256::of_file(&uki).unwrap(),
+        Sha256::of_file(&orig).unwrap()
+    );
+    assert_eq!(Sha256::of_file(&uki).unwrap(), m0.uki.a.sha256);
+    assert!(
+        cmdline_of(&uki)
+            .split_whitespace()
+            .any(|w| w == "forja.slot=a")
+    );
+}
+
+/// Copies `EFI/Linux/NAME` off `disk`'s ESP with mcopy.
+fn esp_file(disk: &Path, plan: &forja::plan::Plan, name: &str, dst: &Path) -> PathBuf {
+    let (eoff, _) = region(plan, "esp");
+    let o = Command::new("mcopy")
+        .args([
+            "-n",
+            "-o",
+            "-i",
+            &format!("{}@@{eoff}", disk.display()),
+            &format!("::EFI/Linux/{name}"),
+            s(dst),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "mcopy {name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    dst.to_owned()
+}
+
+/// The `.cmdline` section of a PE image, as binutils' objcopy extracts it.
+fn cmdline_of(efi: &Path) -> String {
+    let out = efi.with_extension("cmdline");
+    let o = Command::new("objcopy")
+        .args([
+            "-O",
+            "binary",
+            "--only-section",
+            ".cmdline",
+            s(efi),
+            s(&out),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "objcopy: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    text.trim_end_matches('\0').to_owned()
+}
+
+/// `sbverify --cert` with the lab's db certificate (the Authenticode signature checked by sbsigntools).
+fn sbverify(efi: &Path) {
+    let cert = lab::secure_boot_keys().join("db.crt");
+    let o = Command::new("sbverify")
+        .args(["--cert", s(&cert), s(efi)])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "sbverify --cert db.crt {}: {}{}",
+        efi.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
     );
 }

@@ -47,6 +47,14 @@ pub fn os_release(l: &Loaded, version: &str) -> String {
     )
 }
 
+/// Where the root says which release it is (the build's epoch, the images' `IMAGE_VERSION`).
+pub const VERSION_FILE: &str = "/usr/lib/forja/image-version";
+
+/// [`VERSION_FILE`]: `IMAGE_VERSION=EPOCH`, the line the slot's `.osrel` has.
+pub fn version_file(epoch: u64) -> GenFile {
+    GenFile::text(VERSION_FILE, 0o644, format!("IMAGE_VERSION={epoch}\n"), &[])
+}
+
 /// Generated files for the boot chain: `systemd-firstboot` masked (it would prompt on the console and cannot write
 /// a read-only `/etc`).
 pub fn files() -> Vec<GenFile> {

@@ -15,7 +15,7 @@
 
 use indoc::formatdoc;
 
-use super::GenFile;
+use super::{GenFile, MGMT_IF};
 use crate::profile::Loaded;
 use crate::profile::model::{KdfCost, Unlock};
 
@@ -76,6 +76,8 @@ fn settings(l: &Loaded) -> String {
         FORJA_MANAGEMENT_DOMAIN={mgr}
         FORJA_NODE_DOMAINS=\"{nodes}\"
         FORJA_SNAPSHOTS_KEPT={SNAPSHOTS_KEPT}
+        FORJA_MGMT_IF={MGMT_IF}
+        FORJA_MGMT_ADDRESS={mgmt_address}
     ",
         // A site's host without the Management Node starts only its conferencing nodes.
         mgr = if l.site.as_ref().is_none_or(|m| m.runs_management) { p.management.name.as_str() } else { "" },
@@ -84,6 +86,8 @@ fn settings(l: &Loaded) -> String {
         tpm2 = tpm2 as u8,
         recovery = s.recovery_key as u8,
         escrow = s.recovery_escrow.as_deref().unwrap_or(""),
+        // The health check (forja-health) waits for this address on the management NIC.
+        mgmt_address = l.profile.network.management.address.static_cidr().map(|c| c.to_string()).unwrap_or_default(),
     }
 }
 
@@ -121,6 +125,18 @@ pub fn files(l: &Loaded, input: &super::ComposeInput) -> Vec<GenFile> {
         GenFile::wants(
             "multi-user.target",
             "forja-selfcheck.service",
+            "/usr/lib/systemd/system",
+        ),
+        // Boot assessment: boot-complete.target requires the health check, so systemd-bless-boot marks a slot on
+        // trial good only once it passed; on a good slot multi-user.target runs it for its alarms.
+        GenFile::requires(
+            "boot-complete.target",
+            "forja-health.service",
+            "/usr/lib/systemd/system",
+        ),
+        GenFile::wants(
+            "multi-user.target",
+            "forja-health.service",
             "/usr/lib/systemd/system",
         ),
         // libvirt's default NAT network would give the host an address on a VM bridge: never start it.
@@ -182,7 +198,9 @@ fn conferencing_only_start() -> GenFile {
 }
 
 /// `/etc/fstab`, static in the read-only image: the verity root, the state partition on `/var` (mounted by the
-/// initrd already; listed so systemd knows it), `/tmp` in RAM, and vmstore with `noauto` (the forja-vmstore
+/// initrd already; listed so systemd knows it), `/tmp` in RAM, the ESP on `/efi` (where systemd-bless-boot marks
+/// a slot good and `forja update apply` writes a slot's image; `nofail`: a damaged ESP is a failed health check,
+/// not an emergency shell), and vmstore with `noauto` (the forja-vmstore
 /// generator requires it once first boot has made it). With nobody at the console a vmstore that the TPM refuses
 /// waits at the recovery prompt (`device-timeout=infinity`) instead of dropping to emergency mode.
 fn fstab(input: &super::ComposeInput) -> String {
@@ -191,7 +209,9 @@ fn fstab(input: &super::ComposeInput) -> String {
          /dev/mapper/root / erofs ro 0 0\n\
          PARTUUID={state} /var ext4 rw,nodev,nosuid 0 0\n\
          tmpfs /tmp tmpfs rw,nodev,nosuid,size=25% 0 0\n\
+         PARTUUID={esp} /efi vfat rw,nodev,nosuid,noexec,umask=0077,nofail 0 0\n\
          /dev/mapper/vmstore {VMSTORE_MOUNT} ext4 noauto,nodev,nosuid,x-systemd.device-timeout=infinity 0 2\n",
         state = input.state,
+        esp = input.esp,
     )
 }

@@ -39,6 +39,7 @@ pub struct ComposeInput {
     pub root_b: uuid::Uuid,
     pub verity_b: uuid::Uuid,
     pub state: uuid::Uuid,
+    pub esp: uuid::Uuid,
 }
 
 /// Every generated file for the host, sorted by path. Later entries for the same path replace earlier ones.

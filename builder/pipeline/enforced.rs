@@ -36,6 +36,17 @@ pub fn citations(l: &Loaded, root: &RootPlan, boot: &BootPlan) -> anyhow::Result
         };
         out.push((R_BOOT.to_owned(), format!("ESP: {} ({what})", f.path)));
     }
+    for i in &boot.artifact_images {
+        let signed = if boot.signed { "signed " } else { "unsigned " };
+        out.push((
+            R_BOOT.to_owned(),
+            format!(
+                "{} ({signed}unified kernel image of slot {}, command line inside; installed by updates)",
+                i.artifact,
+                i.slot.name()
+            ),
+        ));
+    }
     let sc = &root.selfcheck;
     let mut selfcheck: Vec<String> = sc
         .covers

@@ -1,5 +1,7 @@
 //! The ESP stage: systemd-boot, its settings and slot A's unified kernel image, every EFI binary signed with the
-//! site's db key when the profile names its Secure Boot keys.
+//! site's db key when the profile names its Secure Boot keys; and slot B's image, made and signed the same way
+//! from the same kernel, initrd and os-release, written beside `disk.raw` (not on the ESP: a fresh install boots
+//! slot A; `forja bundle` carries it and an update into slot B installs it).
 //!
 //! Everything comes from the composed root (the image's own systemd-boot, stub, kernel and initrd), so the boot
 //! chain is the same release as the root it opens. Signing fixes the signature time at the build's epoch: two
@@ -13,7 +15,7 @@ use crate::boot::uki::{self, UkiParts};
 use crate::compose::tree::host_path;
 use crate::error::{Exit, fail};
 use crate::fs::fat::FatTree;
-use crate::plan::{EspSource, Plan};
+use crate::plan::{EspSource, Plan, Slot};
 use crate::secureboot::{self, SiteKeys};
 
 /// The kernel version in the root's `/boot` (the newest, if several).
@@ -69,21 +71,57 @@ pub fn build(
             }
             EspSource::Text { text } => esp.add_bytes(&f.path, text.clone().into_bytes())?,
             EspSource::Uki { slot } => {
-                let kernel = root.join(format!("boot/vmlinuz-{kver}"));
-                let initrd = root.join(format!("boot/initrd.img-{kver}"));
-                let out = work.join(format!("forja-{}.efi", slot.name()));
-                let parts = UkiParts {
-                    stub: &host_path(root, uki::STUB),
-                    kernel: &kernel,
-                    initrd: &initrd,
-                    cmdline,
-                    os_release: &plan.boot.os_release,
-                };
-                uki::build(&parts, work, &out)
-                    .with_context(|| format!("building slot {}'s image", slot.name()))?;
-                esp.add_file(&f.path, signed(keys, out, work, epoch)?)?;
+                let efi = slot_image(plan, root, &kver, *slot, cmdline, keys, work)?;
+                esp.add_file(&f.path, efi)?;
             }
         }
     }
     Ok((esp, kver))
+}
+
+/// Writes the plan's [`crate::plan::SlotImage`]s (slot B's) into `out`, each with its own command line and the
+/// root hash the build measured (both slots hold the same root image).
+pub fn artifact_images(
+    plan: &Plan,
+    root: &Path,
+    root_hash: &crate::hashio::Sha256,
+    keys: Option<&SiteKeys>,
+    work: &Path,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let kver = kernel_version(root)?;
+    for i in &plan.boot.artifact_images {
+        let cmdline = super::rootfs::cmdline(&i.kernel_cmdline, root_hash);
+        let efi = slot_image(plan, root, &kver, i.slot, &cmdline, keys, work)?;
+        let mut staged = crate::artifact::Staged::create(out.join(&i.artifact))?;
+        std::io::copy(&mut fs_err::File::open(&efi)?, staged.file())
+            .with_context(|| format!("writing {}", i.artifact))?;
+        staged.commit()?;
+    }
+    Ok(())
+}
+
+/// One slot's unified kernel image, signed when keys are given; returns the file.
+fn slot_image(
+    plan: &Plan,
+    root: &Path,
+    kver: &str,
+    slot: Slot,
+    cmdline: &str,
+    keys: Option<&SiteKeys>,
+    work: &Path,
+) -> anyhow::Result<PathBuf> {
+    let kernel = root.join(format!("boot/vmlinuz-{kver}"));
+    let initrd = root.join(format!("boot/initrd.img-{kver}"));
+    let out = work.join(format!("forja-{}.efi", slot.name()));
+    let parts = UkiParts {
+        stub: &host_path(root, uki::STUB),
+        kernel: &kernel,
+        initrd: &initrd,
+        cmdline,
+        os_release: &plan.boot.os_release,
+    };
+    uki::build(&parts, work, &out)
+        .with_context(|| format!("building slot {}'s image", slot.name()))?;
+    signed(keys, out, work, plan.source_date_epoch)
 }

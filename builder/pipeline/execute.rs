@@ -1,5 +1,5 @@
 //! Executing a plan: base → root tree → state split → root image and verity tree → ESP (signed unified kernel
-//! image) → output files → payload → disk → artifacts → signatures, into an output folder. Each stage is a small
+//! image; slot B's beside it) → output files → payload → disk → artifacts → signatures, into an output folder. Each stage is a small
 //! function that takes the plan and the previous stages' products and returns its own; none of them looks at the
 //! profile.
 //!
@@ -85,6 +85,14 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<sign::Sums
     stages.begin("ESP (unified kernel image), Pexip answers, node images");
     let (esp, kernel) =
         super::esp::build(plan, &base.root, &cmdline, ctx.secure_boot.as_ref(), &work)?;
+    super::esp::artifact_images(
+        plan,
+        &base.root,
+        &images.tree.root_hash,
+        ctx.secure_boot.as_ref(),
+        &work,
+        out,
+    )?;
     let drive = write_outputs(
         &plan.outputs,
         plan.config_drive.as_ref(),

@@ -170,5 +170,6 @@ pub fn compose_input(disk: &[PartitionPlan]) -> ComposeInput {
         root_b: guid(root_name(Slot::B)),
         verity_b: guid(verity_name(Slot::B)),
         state: guid(STATE.into()),
+        esp: guid("esp".into()),
     }
 }

@@ -15,7 +15,7 @@ use crate::plan::disk::Slot;
 use crate::plan::files::{GenFile, OutputFile};
 use crate::plan::{
     BootPlan, EspFile, EspSource, FORMAT, ImageFile, ImageSet, NodePlan, PayloadPlan, Plan,
-    ProfileRef, RootPlan, StateLink, StatePlan,
+    ProfileRef, RootPlan, SlotImage, StateLink, StatePlan,
 };
 use crate::profile::Loaded;
 use crate::profile::model::ImageRole;
@@ -79,7 +79,12 @@ pub fn resolve(l: &Loaded, env: &Environment) -> anyhow::Result<Plan> {
     let seed = disk_seed(l);
     let disk = super::layout::partitions(l, &seed);
     let input = super::layout::compose_input(&disk);
-    let generated = compose::host_files(l, &input)?;
+    let mut generated = compose::host_files(l, &input)?;
+    // The release this root belongs to, for what runs on the host (the health check's update record): the UKI's
+    // `.osrel` says it to systemd-boot, but nothing in the root did.
+    let version = compose::bootloader::version_file(epoch);
+    let at = generated.partition_point(|f| f.path < version.path);
+    generated.insert(at, version);
     let (mut outputs, config_drive) = crate::pexip::outputs(l)?;
     let config_drive = super::site::host_pexip_outputs(l, &mut outputs, config_drive);
     outputs.push(firmware_output(l)?);
@@ -185,8 +190,9 @@ fn state() -> StatePlan {
     }
 }
 
-/// The ESP: systemd-boot, its settings, and slot A's unified kernel image (slot B's is written by the first
-/// update). The image's version is the build's epoch: systemd-boot boots the newest version first.
+/// The ESP: systemd-boot, its settings, and slot A's unified kernel image; slot B's image is built and signed
+/// too, but kept beside `disk.raw` (a fresh install boots A; an update into slot B installs it). The images'
+/// version is the build's epoch: systemd-boot boots the newest version first.
 fn boot(l: &Loaded, input: &ComposeInput, epoch: u64) -> BootPlan {
     let file = |path: &str, source| EspFile {
         path: path.into(),
@@ -205,13 +211,23 @@ fn boot(l: &Loaded, input: &ComposeInput, epoch: u64) -> BootPlan {
             ),
             file(&uki_path(Slot::A), EspSource::Uki { slot: Slot::A }),
         ],
+        artifact_images: vec![SlotImage {
+            slot: Slot::B,
+            artifact: slot_image_artifact(Slot::B),
+            kernel_cmdline: compose::bootloader::kernel_cmdline(input, Slot::B),
+        }],
         signed: l.profile.boot.firmware.secure_boot_keys.is_some(),
     }
 }
 
 /// Where a slot's unified kernel image sits on the ESP (systemd-boot finds Type #2 entries there).
 pub fn uki_path(slot: Slot) -> String {
-    format!("EFI/Linux/forja-{}.efi", slot.name())
+    format!("EFI/Linux/{}", slot_image_artifact(slot))
+}
+
+/// A slot's image as a build artifact (and as a bundle member): `forja-b.efi`.
+pub fn slot_image_artifact(slot: Slot) -> String {
+    format!("forja-{}.efi", slot.name())
 }
 
 /// The payload: the vendor images (all checked against one README.TXT) and one disk and domain per node. vCPUs
@@ -301,12 +317,14 @@ fn firmware_output(l: &Loaded) -> anyhow::Result<OutputFile> {
     })
 }
 
-/// Every file `SHA256SUMS` lists, in order: the image, its compressed copy, the reports, the output files.
+/// Every file `SHA256SUMS` lists, in order: the image, its compressed copy, slot B's image, the reports, the output
+/// files.
 fn artifacts(l: &Loaded, outputs: &[OutputFile], config_drive: Option<&str>) -> Vec<String> {
     let mut a: Vec<String> = vec!["disk.raw".into()];
     if l.profile.outputs.compressed {
         a.push("disk.raw.zst".into());
     }
+    a.push(slot_image_artifact(Slot::B));
     for f in [
         "plan.json",
         "compliance.json",
@@ -334,7 +352,7 @@ fn commands(base: &crate::plan::BaseSource) -> Vec<String> {
         },
         "mkfs.erofs -T<epoch> -U<uuid> root.erofs <root tree> (the read-only root of slot A)".into(),
         "dm-verity hash tree of root-a, written by forja (the format of veritysetup format)".into(),
-        "objcopy -p --add-section .osrel/.cmdline/.linux/.initrd <stub> forja-a.efi (unified kernel image)".into(),
+        "objcopy -p --add-section .osrel/.cmdline/.linux/.initrd <stub> forja-a.efi, forja-b.efi (unified kernel images: slot A's on the ESP, slot B's beside disk.raw)".into(),
         "osslsigncode sign -h sha256 -time <epoch> (site db key) on every EFI binary of the ESP".into(),
         "mkfs.ext4 -d <state seed> and <payload> (E2FSPROGS_FAKE_TIME, fixed UUID and hash seed) + debugfs time clamp".into(),
         "qemu-img convert -O qcow2 <verified VMDK> <node>.qcow2".into(),

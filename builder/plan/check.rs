@@ -40,6 +40,15 @@ pub fn check(plan: &Plan) -> Result<(), String> {
     for f in &plan.boot.esp {
         relative("boot.esp", &f.path)?;
     }
+    for i in &plan.boot.artifact_images {
+        file_name("boot.artifact-images.artifact", &i.artifact)?;
+        if !plan.artifacts.contains(&i.artifact) {
+            return Err(format!(
+                "boot.artifact-images: {} is not among the plan's artifacts",
+                i.artifact
+            ));
+        }
+    }
     for l in &r.state.links {
         image_path("root.state.links.path", &l.path)?;
         image_path("root.state.links.to", &l.to)?;

@@ -181,6 +181,14 @@ impl GenFile {
         }
     }
 
+    /// `RequiredBy=` enabled the way `systemctl enable` would, as a symlink in `<target>.requires/`.
+    pub fn requires(target: &str, unit: &str, unit_dir: &str) -> Self {
+        GenFile::symlink(
+            &format!("/etc/systemd/system/{target}.requires/{unit}"),
+            &format!("{unit_dir}/{unit}"),
+        )
+    }
+
     /// Enables a unit the way `systemctl enable` would, as a symlink in `<target>.wants/`.
     pub fn wants(target: &str, unit: &str, unit_dir: &str) -> Self {
         GenFile::symlink(

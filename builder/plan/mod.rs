@@ -143,8 +143,24 @@ pub struct BootPlan {
     /// The image's `.osrel` (systemd-boot orders slots by `IMAGE_VERSION`).
     pub os_release: String,
     pub esp: Vec<EspFile>,
+    /// Images built and signed like the ESP's but kept beside `disk.raw` as build artifacts, not on the ESP: slot
+    /// B's (a fresh install boots A; an update into slot B installs it from the bundle).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifact_images: Vec<SlotImage>,
     /// Whether the EFI binaries are signed (the profile names the site's Secure Boot keys).
     pub signed: bool,
+}
+
+/// A slot's unified kernel image kept as a build artifact: same kernel, initrd and os-release as slot A's, its
+/// own command line (its own root and verity partitions, `forja.slot=`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotImage {
+    pub slot: Slot,
+    /// Its name in the output folder (listed in `SHA256SUMS`).
+    pub artifact: String,
+    /// Its command line, `{roothash}` standing for the root hash (the same root image as slot A's).
+    pub kernel_cmdline: String,
 }
 
 /// The placeholder for the root hash in [`BootPlan::kernel_cmdline`].

@@ -7,11 +7,13 @@
 //!    `--allow-older`, which is logged and reported ([`Exit::Refused`]);
 //! 3. the slot's images are removed from the ESP first: a slot being written is never bootable;
 //! 4. `root.erofs` streams into the slot's root partition 4 MiB at a time, each chunk hashed and compared with the
-//!    signed manifest *before* it is written; `root.verity` and `forja.efi` are small and held in memory until
-//!    their digests match. On any mismatch the run stops, zeroes what it wrote of the slot, and exits with
-//!    [`Exit::HashMismatch`]; a malformed bundle gives [`Exit::BadArchive`];
+//!    signed manifest *before* it is written; `root.verity` and the slot's own image (`forja-a.efi` or
+//!    `forja-b.efi`: each names its slot's partitions) are small and held in memory until their digests match
+//!    (the other slot's image is checked as it streams past). On any mismatch the run stops, zeroes what it wrote
+//!    of the slot, and exits with [`Exit::HashMismatch`]; a malformed bundle gives [`Exit::BadArchive`];
 //! 5. `veritysetup verify` checks the slot (data, tree, signed root hash) as the kernel will;
-//! 6. only then the image goes onto the ESP as `forja-SLOT+TRIES.efi` (systemd-boot boot counting).
+//! 6. only then the image goes onto the ESP as `forja-SLOT+TRIES.efi` (systemd-boot boot counting); on a running
+//!    host through its mount of the ESP ([`esp::Esp`]), elsewhere with mtools.
 //!
 //! One pass, not two: the manifest is signed and lists every chunk's digest, so each chunk is proven before it is
 //! written and nothing unverified ever reaches the disk. Hashing the whole bundle first would read a USB stick
@@ -26,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::gpt::{Region, SlotRegions};
+use super::gpt::SlotRegions;
 use super::manifest::{self, CHUNK, Manifest};
 use super::{esp, gpt, verify};
 use crate::error::{Exit, fail};
@@ -85,16 +87,17 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
     let regions = gpt::slot_regions(o.target, slot)?;
     fits(&m, &regions, slot)?;
     let work = tempfile::Builder::new().prefix("forja-update-").tempdir()?;
-    let running = running_version(o.target, regions.esp, slot.other(), work.path())?;
+    let esp = esp::Esp::locate(o.target, regions.esp)?;
+    let running = running_version(&esp, slot.other(), work.path())?;
     let allowed_older = check_version(&m, running, o.allow_older)?;
     let target = open_target(o.target, o.dry_run)?;
     if target.is_some() {
-        for old in esp::slot_images(o.target, regions.esp, slot)? {
+        for old in esp.slot_images(slot)? {
             log::info!(
                 "removing {old} from the ESP before slot {} is written",
                 slot.name()
             );
-            esp::remove(o.target, regions.esp, &old)?;
+            esp.remove(&old)?;
         }
     }
     let mut w = Writer {
@@ -102,8 +105,8 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
         regions,
         written: [0, 0],
     };
-    let uki = work.path().join("forja.efi");
-    let streamed = stream(&mut entries, &m, &mut w, &uki).and_then(|()| {
+    let uki = work.path().join(manifest::uki(slot));
+    let streamed = stream(&mut entries, &m, &mut w, slot, &uki).and_then(|()| {
         if o.dry_run {
             return Ok(());
         }
@@ -122,7 +125,7 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
         None
     } else {
         let name = esp::counted_name(slot, m.boot_tries);
-        esp::install(o.target, regions.esp, &uki, &name)?;
+        esp.install(&uki, &name)?;
         Some(name)
     };
     Ok(Applied {
@@ -255,16 +258,11 @@ fn fits(m: &Manifest, r: &SlotRegions, slot: Slot) -> anyhow::Result<()> {
 }
 
 /// The newest `IMAGE_VERSION` among `running`'s images on the ESP.
-fn running_version(
-    target: &Path,
-    esp: Region,
-    running: Slot,
-    work: &Path,
-) -> anyhow::Result<Option<u64>> {
+fn running_version(esp: &esp::Esp, running: Slot, work: &Path) -> anyhow::Result<Option<u64>> {
     let mut best = None;
-    for name in esp::slot_images(target, esp, running)? {
+    for name in esp.slot_images(running)? {
         let f = work.join("running.efi");
-        esp::read(target, esp, &name, &f)?;
+        esp.read(&name, &f)?;
         let v = esp::image_version(&f, work)?;
         best = best.max(Some(v));
     }
@@ -344,11 +342,12 @@ impl Writer<'_> {
     }
 }
 
-/// Streams the three images through their checks into the slot (the image of the ESP into `uki`).
+/// Streams the images through their checks into the slot (the slot's own image for the ESP into `uki`).
 fn stream(
     entries: &mut Entries,
     m: &Manifest,
     w: &mut Writer,
+    slot: Slot,
     uki: &PathBuf,
 ) -> anyhow::Result<()> {
     let mut root = next(entries, manifest::ROOT)?;
@@ -376,15 +375,21 @@ fn stream(
     drop(root);
     let verity = whole(entries, manifest::VERITY, &m.verity.sha256, m.verity.size)?;
     w.put(1, 0, &verity)?;
-    let image = whole(entries, manifest::UKI, &m.uki.sha256, m.uki.size)?;
-    std::fs::write(uki, image)?;
+    for s in [Slot::A, Slot::B] {
+        let (name, want) = (manifest::uki(s), m.uki.of(s));
+        if s == slot {
+            std::fs::write(uki, whole(entries, name, &want.sha256, want.size)?)?;
+        } else {
+            passing(entries, name, want)?;
+        }
+    }
     if let Some(extra) = entries.next() {
         let name = extra
             .map(|e| String::from_utf8_lossy(&e.path_bytes()).into_owned())
             .unwrap_or_default();
         return Err(bad(format!(
             "unexpected member {name:?} after {}",
-            manifest::UKI
+            manifest::uki(Slot::B)
         )));
     }
     Ok(())
@@ -402,6 +407,25 @@ fn sized(e: &tar::Entry<Box<dyn Read>>, name: &str, size: u64) -> anyhow::Result
 
 fn mismatch(msg: String) -> anyhow::Error {
     fail(Exit::HashMismatch, format!("bundle: {msg}"))
+}
+
+/// A member checked as it streams past (the other slot's image: not installed, but part of what was signed).
+fn passing(entries: &mut Entries, name: &str, want: &manifest::Image) -> anyhow::Result<()> {
+    let e = next(entries, name)?;
+    sized(&e, name, want.size)?;
+    let mut r = crate::hashio::HashingReader::new(e.take(want.size));
+    std::io::copy(&mut r, &mut std::io::sink())
+        .map_err(|err| bad(format!("reading {name}: {err}")))?;
+    let (got, n) = r.finish();
+    if n != want.size {
+        return Err(bad(format!("{name} ends at byte {n}")));
+    }
+    if got != want.sha256 {
+        return Err(mismatch(format!(
+            "{name} does not match the signed manifest"
+        )));
+    }
+    Ok(())
 }
 
 /// A member held in memory until its digest matches.
@@ -434,7 +458,7 @@ mod tests {
             "boot-tries": 3,
             "root": {"size": 1, "sha256": Sha256::of(b"r"), "chunk-size": CHUNK, "chunks": [Sha256::of(b"r")]},
             "verity": {"size": 1, "sha256": Sha256::of(b"v"), "root-hash": Sha256::of(b"h")},
-            "uki": {"size": 1, "sha256": Sha256::of(b"u")},
+            "uki": {"a": {"size": 1, "sha256": Sha256::of(b"a")}, "b": {"size": 1, "sha256": Sha256::of(b"b")}},
         }))
         .unwrap();
         m.version = version;

@@ -2,8 +2,9 @@
 //!
 //! The bundle is a tar (GNU headers, numeric owner 0, mode 0644, mtime = the build's epoch) whose members come in
 //! a fixed order: `manifest.json`, `manifest.json.sig` (signify, detached, by the build's key), `root.erofs` (slot
-//! A's root image, exactly the blocks its verity tree covers), `root.verity`, `forja.efi` (slot A's signed unified
-//! kernel image). The manifest comes first so a reader checks the signature before any image and then checks each
+//! A's root image, exactly the blocks its verity tree covers), `root.verity`, `forja-a.efi` and `forja-b.efi` (the
+//! slots' signed unified kernel images: slot A's from the build's ESP, slot B's from the build folder, each checked
+//! against the verified build). The manifest comes first so a reader checks the signature before any image and then checks each
 //! 4 MiB chunk of the root as it streams past ([`super::apply`]); nothing needs unpacking. Same build and key ⇒
 //! byte-identical bundle (ed25519 is deterministic, the tar headers carry nothing from the clock).
 
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::manifest::{self, CHUNK, Image, Manifest, RootImage, VerityImage};
+use super::manifest::{self, CHUNK, Image, Manifest, RootImage, SlotImages, VerityImage};
 use crate::artifact::Staged;
 use crate::error::{Exit, fail};
 use crate::fs::verity;
@@ -41,11 +42,12 @@ struct Sources {
     disk: File,
     root_offset: u64,
     verity_offset: u64,
-    uki: PathBuf,
+    /// Slot A's and slot B's images, copied into the work folder.
+    ukis: [PathBuf; 2],
 }
 
-/// Verifies `build_dir` with `key`'s public half and writes `out/forja-update-VERSION.bundle`. (A little over 80
-/// lines: the manifest is one struct literal, read top to bottom against the format in the README.)
+/// Verifies `build_dir` with `key`'s public half and writes `out/forja-update-VERSION.bundle`. (Over 80 lines: the
+/// manifest is one struct literal, read top to bottom against the format in the README.)
 pub fn make(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Written> {
     crate::artifact::create_out_dir(out, "the bundle folder")?;
     let work = tempfile::Builder::new()
@@ -80,26 +82,22 @@ pub fn make(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Wr
             ),
         ));
     }
-    let uki = work.path().join("forja.efi");
-    crate::exec::Task::new("reading slot A's image from the build's ESP", "mcopy")
-        .args(["-n", "-i"])
-        .arg(format!(
-            "{}@@{}",
-            build_dir.join("disk.raw").display(),
-            facts.esp_offset
-        ))
-        .arg(format!("::{}", facts.uki))
-        .arg(&uki)
-        .run()?;
+    let uki_a = slot_a_image(build_dir, &facts, work.path())?;
+    let uki_b = slot_b_image(build_dir, &plan, &facts.verified, work.path())?;
     let src = Sources {
         disk,
         root_offset: root.offset,
         verity_offset: vpart.offset,
-        uki,
+        ukis: [uki_a, uki_b],
     };
     let (root_sha, chunks) = hash_chunks(&src.disk, src.root_offset, root_size)?;
     let (verity_sha, _) = hash_chunks(&src.disk, src.verity_offset, verity_size)?;
-    let uki_meta = std::fs::metadata(&src.uki)?;
+    let image = |p: &Path| -> anyhow::Result<Image> {
+        Ok(Image {
+            size: std::fs::metadata(p)?.len(),
+            sha256: Sha256::of_file(p)?,
+        })
+    };
     let m = Manifest {
         format: manifest::FORMAT.into(),
         version: plan.source_date_epoch,
@@ -117,9 +115,9 @@ pub fn make(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Wr
             sha256: verity_sha,
             root_hash: built.root_hash,
         },
-        uki: Image {
-            size: uki_meta.len(),
-            sha256: Sha256::of_file(&src.uki)?,
+        uki: SlotImages {
+            a: image(&src.ukis[0])?,
+            b: image(&src.ukis[1])?,
         },
     };
     let path = out.join(file_name(m.version));
@@ -134,6 +132,64 @@ pub fn make(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Wr
         size,
         manifest: m,
     })
+}
+
+/// Slot A's image, copied off the ESP of the build's (verified) `disk.raw` into `work`.
+fn slot_a_image(
+    build_dir: &Path,
+    facts: &crate::media::build::BuildFacts,
+    work: &Path,
+) -> anyhow::Result<PathBuf> {
+    let dst = work.join(manifest::uki(Slot::A));
+    crate::exec::Task::new("reading slot A's image from the build's ESP", "mcopy")
+        .args(["-n", "-i"])
+        .arg(format!(
+            "{}@@{}",
+            build_dir.join("disk.raw").display(),
+            facts.esp_offset
+        ))
+        .arg(format!("::{}", facts.uki))
+        .arg(&dst)
+        .run()?;
+    Ok(dst)
+}
+
+/// Slot B's image from the build folder, copied into `work` and checked there against the digest the build's
+/// signed `SHA256SUMS` gave it (verified moments ago, but the folder may change in between).
+fn slot_b_image(
+    build_dir: &Path,
+    plan: &Plan,
+    verified: &[sign::sums::Entry],
+    work: &Path,
+) -> anyhow::Result<PathBuf> {
+    let name = manifest::uki(Slot::B);
+    let listed = plan
+        .boot
+        .artifact_images
+        .iter()
+        .any(|i| i.slot == Slot::B && i.artifact == name);
+    let want = verified.iter().find(|e| e.name == name);
+    let (true, Some(want)) = (listed, want) else {
+        return Err(fail(
+            Exit::Input,
+            format!(
+                "{}: the build has no {name} (slot B's image; built by forja since bundle format 2): rebuild it",
+                build_dir.display()
+            ),
+        ));
+    };
+    let dst = work.join(name);
+    std::fs::copy(build_dir.join(name), &dst).with_context(|| format!("copying {name}"))?;
+    if Sha256::of_file(&dst)? != want.sha256 {
+        return Err(fail(
+            Exit::HashMismatch,
+            format!(
+                "{}/{name} changed since the build was verified",
+                build_dir.display()
+            ),
+        ));
+    }
+    Ok(dst)
 }
 
 /// The data block count in a verity superblock at `offset` (the tree's own record of what it covers).
@@ -218,8 +274,20 @@ fn write_tar(
             ));
         }
     }
-    let uki = File::open(&src.uki)?;
-    t.append(&header(manifest::UKI, m.uki.size, epoch)?, uki)?;
+    for (slot, path) in [Slot::A, Slot::B].into_iter().zip(&src.ukis) {
+        let image = m.uki.of(slot);
+        let mut r = HashingReader::new(File::open(path)?.take(image.size));
+        t.append(&header(manifest::uki(slot), image.size, epoch)?, &mut r)?;
+        if r.finish().0 != image.sha256 {
+            return Err(fail(
+                Exit::HashMismatch,
+                format!(
+                    "{} changed while the bundle was written",
+                    manifest::uki(slot)
+                ),
+            ));
+        }
+    }
     let mut w = t.into_inner()?;
     w.flush()?;
     Ok(())

@@ -1,12 +1,14 @@
-//! The target's ESP, edited in place with mtools (`mdir`, `mcopy`, `mdel` with `-i DISK@@OFFSET`): the same
-//! commands work on a disk image file and on a block device, and mtools is the reference FAT implementation the
-//! build already relies on (`forja media` reads the build's ESP with it).
+//! The target's ESP: on a running host, through its mount (`/efi`, where systemd-bless-boot also renames images):
+//! the host image has no mtools, and editing a mounted FAT behind the kernel's back would corrupt it. Anywhere
+//! else (a disk image, a disk nobody mounted) with mtools (`mdir`, `mcopy`, `mdel` with `-i DISK@@OFFSET`), the
+//! reference FAT implementation the build already relies on (`forja media` reads the build's ESP with it).
 //!
 //! Slot images follow systemd-boot's boot counting: `forja-b+3.efi` has three tries left; systemd-boot renames it
 //! to `forja-b+2-1.efi` on each try, and `systemd-bless-boot` to `forja-b.efi` once the slot is marked good. Every
 //! one of those names belongs to slot B.
 
-use std::path::Path;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 
 use super::gpt::Region;
 use crate::error::{Exit, fail};
@@ -15,10 +17,6 @@ use crate::plan::disk::Slot;
 
 /// Where unified kernel images live on the ESP (systemd-boot's Type #2 entries).
 pub const LINUX_DIR: &str = "EFI/Linux";
-
-fn image(target: &Path, esp: Region) -> String {
-    format!("{}@@{}", target.display(), esp.offset)
-}
 
 /// The name a new slot image gets: `forja-b+TRIES.efi`.
 pub fn counted_name(slot: Slot, tries: u8) -> String {
@@ -42,52 +40,200 @@ pub fn is_slot_image(name: &str, slot: Slot) -> bool {
     parts.next().is_some_and(digits) && parts.next().is_none_or(digits)
 }
 
-/// The images of `slot` on the ESP.
-pub fn slot_images(target: &Path, esp: Region, slot: Slot) -> anyhow::Result<Vec<String>> {
-    let out = Task::new("listing the ESP's slot images", "mdir")
-        .args(["-b", "-i"])
-        .arg(image(target, esp))
-        .arg(format!("::{LINUX_DIR}"))
-        .run()?;
-    Ok(out
-        .stdout_str()
-        .lines()
-        .filter_map(|l| l.trim().rsplit('/').next().map(str::to_owned))
-        .filter(|n| is_slot_image(n, slot))
-        .collect())
+/// How the target's ESP is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Esp {
+    /// With mtools at the partition's offset: a disk image, or a disk whose ESP nobody has mounted.
+    Raw { target: PathBuf, region: Region },
+    /// Through the running host's mount of it (`/efi`): writing FAT under a mounted filesystem would race the
+    /// kernel's cache, and the host image has no mtools.
+    Mounted(PathBuf),
 }
 
-/// Copies `name` from the ESP's [`LINUX_DIR`] to `dst`.
-pub fn read(target: &Path, esp: Region, name: &str, dst: &Path) -> anyhow::Result<()> {
-    let _ = std::fs::remove_file(dst);
-    Task::new("reading a slot image from the ESP", "mcopy")
-        .args(["-n", "-i"])
-        .arg(image(target, esp))
-        .arg(format!("::{LINUX_DIR}/{name}"))
-        .arg(dst)
-        .run()?;
-    Ok(())
+impl Esp {
+    /// The mount of `target`'s ESP when `target` is a block device whose ESP partition is mounted, else
+    /// [`Esp::Raw`].
+    pub fn locate(target: &Path, region: Region) -> anyhow::Result<Esp> {
+        let raw = Esp::Raw {
+            target: target.to_owned(),
+            region,
+        };
+        let meta = std::fs::metadata(target)?;
+        if !meta.file_type().is_block_device() {
+            return Ok(raw);
+        }
+        let (major, minor) = (dev_major(meta.rdev()), dev_minor(meta.rdev()));
+        let Some(part) = partition_at(
+            Path::new(&format!("/sys/dev/block/{major}:{minor}")),
+            region.offset,
+        ) else {
+            return Ok(raw);
+        };
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+        Ok(match mount_of(&mountinfo, &part) {
+            Some(dir) => {
+                log::info!(
+                    "the ESP ({part}) is mounted on {}: writing through the mount",
+                    dir.display()
+                );
+                Esp::Mounted(dir)
+            }
+            None => raw,
+        })
+    }
+
+    fn mtools(target: &Path, region: Region) -> String {
+        format!("{}@@{}", target.display(), region.offset)
+    }
+
+    fn linux_dir(dir: &Path) -> PathBuf {
+        dir.join(LINUX_DIR)
+    }
+
+    /// The images of `slot` on the ESP.
+    pub fn slot_images(&self, slot: Slot) -> anyhow::Result<Vec<String>> {
+        let names: Vec<String> = match self {
+            Esp::Raw { target, region } => {
+                let out = Task::new("listing the ESP's slot images", "mdir")
+                    .args(["-b", "-i"])
+                    .arg(Esp::mtools(target, *region))
+                    .arg(format!("::{LINUX_DIR}"))
+                    .run()?;
+                out.stdout_str()
+                    .lines()
+                    .filter_map(|l| l.trim().rsplit('/').next().map(str::to_owned))
+                    .collect()
+            }
+            Esp::Mounted(dir) => fs_err::read_dir(Esp::linux_dir(dir))?
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .collect(),
+        };
+        let mut v: Vec<String> = names
+            .into_iter()
+            .filter(|n| is_slot_image(n, slot))
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// Copies `name` from the ESP's [`LINUX_DIR`] to `dst`.
+    pub fn read(&self, name: &str, dst: &Path) -> anyhow::Result<()> {
+        let _ = std::fs::remove_file(dst);
+        match self {
+            Esp::Raw { target, region } => {
+                Task::new("reading a slot image from the ESP", "mcopy")
+                    .args(["-n", "-i"])
+                    .arg(Esp::mtools(target, *region))
+                    .arg(format!("::{LINUX_DIR}/{name}"))
+                    .arg(dst)
+                    .run()?;
+            }
+            Esp::Mounted(dir) => {
+                fs_err::copy(Esp::linux_dir(dir).join(name), dst)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes `name` from the ESP's [`LINUX_DIR`].
+    pub fn remove(&self, name: &str) -> anyhow::Result<()> {
+        match self {
+            Esp::Raw { target, region } => {
+                Task::new("removing a slot image from the ESP", "mdel")
+                    .arg("-i")
+                    .arg(Esp::mtools(target, *region))
+                    .arg(format!("::{LINUX_DIR}/{name}"))
+                    .run()?;
+            }
+            Esp::Mounted(dir) => {
+                let d = Esp::linux_dir(dir);
+                fs_err::remove_file(d.join(name))?;
+                fs_err::File::open(&d)?.sync_all()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `src` to the ESP as [`LINUX_DIR`]`/name`. Through a mount: under a temporary name first (not a name
+    /// systemd-boot boots), synced, then renamed, so a power cut never leaves a half image under a bootable name.
+    pub fn install(&self, src: &Path, name: &str) -> anyhow::Result<()> {
+        match self {
+            Esp::Raw { target, region } => {
+                Task::new("installing the slot image on the ESP", "mcopy")
+                    .args(["-o", "-i"])
+                    .arg(Esp::mtools(target, *region))
+                    .arg(src)
+                    .arg(format!("::{LINUX_DIR}/{name}"))
+                    .run()?;
+            }
+            Esp::Mounted(dir) => {
+                let d = Esp::linux_dir(dir);
+                let tmp = d.join(format!(".{name}.partial"));
+                fs_err::copy(src, &tmp)?;
+                fs_err::File::open(&tmp)?.sync_all()?;
+                fs_err::rename(&tmp, d.join(name))?;
+                fs_err::File::open(&d)?.sync_all()?;
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Removes `name` from the ESP's [`LINUX_DIR`].
-pub fn remove(target: &Path, esp: Region, name: &str) -> anyhow::Result<()> {
-    Task::new("removing a slot image from the ESP", "mdel")
-        .arg("-i")
-        .arg(image(target, esp))
-        .arg(format!("::{LINUX_DIR}/{name}"))
-        .run()?;
-    Ok(())
+fn dev_major(dev: u64) -> u64 {
+    ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff)
 }
 
-/// Writes `src` to the ESP as [`LINUX_DIR`]`/name`.
-pub fn install(target: &Path, esp: Region, src: &Path, name: &str) -> anyhow::Result<()> {
-    Task::new("installing the slot image on the ESP", "mcopy")
-        .args(["-o", "-i"])
-        .arg(image(target, esp))
-        .arg(src)
-        .arg(format!("::{LINUX_DIR}/{name}"))
-        .run()?;
-    Ok(())
+fn dev_minor(dev: u64) -> u64 {
+    ((dev >> 12) & 0xffff_ff00) | (dev & 0xff)
+}
+
+/// The `MAJ:MIN` of the partition of the disk at `sys_disk` (`/sys/dev/block/MAJ:MIN`) that starts at byte
+/// `offset` (sysfs gives each partition's `start` in 512-byte sectors).
+fn partition_at(sys_disk: &Path, offset: u64) -> Option<String> {
+    for e in std::fs::read_dir(sys_disk).ok()?.filter_map(|e| e.ok()) {
+        let p = e.path();
+        let start = std::fs::read_to_string(p.join("start")).ok();
+        if start.and_then(|s| s.trim().parse::<u64>().ok()) == Some(offset / 512) {
+            return std::fs::read_to_string(p.join("dev"))
+                .ok()
+                .map(|d| d.trim().to_owned());
+        }
+    }
+    None
+}
+
+/// Where the device `MAJ:MIN` is mounted, from `/proc/self/mountinfo` (field 3 is the device, field 5 the mount
+/// point, octal escapes for spaces and the like).
+fn mount_of(mountinfo: &str, dev: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        if f.get(2) == Some(&dev) && f.get(3) == Some(&"/") {
+            f.get(4).map(|m| PathBuf::from(unescape(m)))
+        } else {
+            None
+        }
+    })
+}
+
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && let Some(v) = s
+                .get(i + 1..i + 4)
+                .and_then(|o| u8::from_str_radix(o, 8).ok())
+        {
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `IMAGE_VERSION` from a unified kernel image's `.osrel` (the build's SOURCE_DATE_EPOCH).
@@ -144,6 +290,57 @@ mod tests {
         }
         assert_eq!(counted_name(Slot::B, 3), "forja-b+3.efi");
         assert!(is_slot_image(&counted_name(Slot::A, 9), Slot::A));
+    }
+
+    #[test]
+    fn a_mounted_esp_is_edited_through_the_mount() {
+        let dir = tempfile::tempdir().unwrap();
+        let linux = dir.path().join(LINUX_DIR);
+        std::fs::create_dir_all(&linux).unwrap();
+        for n in ["forja-a.efi", "forja-b+0-3.efi", "other.efi"] {
+            std::fs::write(linux.join(n), n).unwrap();
+        }
+        let esp = Esp::Mounted(dir.path().to_owned());
+        assert_eq!(esp.slot_images(Slot::B).unwrap(), ["forja-b+0-3.efi"]);
+        esp.remove("forja-b+0-3.efi").unwrap();
+        assert!(esp.slot_images(Slot::B).unwrap().is_empty());
+        let src = dir.path().join("new.efi");
+        std::fs::write(&src, b"image").unwrap();
+        esp.install(&src, "forja-b+3.efi").unwrap();
+        assert_eq!(esp.slot_images(Slot::B).unwrap(), ["forja-b+3.efi"]);
+        assert_eq!(
+            std::fs::read(linux.join("forja-b+3.efi")).unwrap(),
+            b"image"
+        );
+        assert!(!linux.join(".forja-b+3.efi.partial").exists());
+        let back = dir.path().join("back.efi");
+        esp.read("forja-a.efi", &back).unwrap();
+        assert_eq!(std::fs::read(&back).unwrap(), b"forja-a.efi");
+    }
+
+    #[test]
+    fn the_esp_mount_is_found_by_its_device() {
+        let mi = "22 1 254:0 / / ro,relatime shared:1 - erofs /dev/mapper/root ro\n\
+                  40 22 8:1 / /efi rw,nosuid shared:20 - vfat /dev/sda1 rw\n\
+                  41 22 8:1 /sub /elsewhere rw shared:21 - vfat /dev/sda1 rw\n\
+                  42 22 8:2 / /mnt/my\\040stick rw shared:22 - ext4 /dev/sda2 rw\n";
+        assert_eq!(mount_of(mi, "8:1"), Some(PathBuf::from("/efi")));
+        assert_eq!(mount_of(mi, "8:2"), Some(PathBuf::from("/mnt/my stick")));
+        assert_eq!(mount_of(mi, "8:3"), None);
+        let sys = tempfile::tempdir().unwrap();
+        for (p, start, dev) in [("sda1", "2048", "8:1"), ("sda2", "526336", "8:2")] {
+            std::fs::create_dir(sys.path().join(p)).unwrap();
+            std::fs::write(sys.path().join(p).join("start"), format!("{start}\n")).unwrap();
+            std::fs::write(sys.path().join(p).join("dev"), format!("{dev}\n")).unwrap();
+        }
+        assert_eq!(partition_at(sys.path(), 1 << 20), Some("8:1".into()));
+        assert_eq!(partition_at(sys.path(), 526336 * 512), Some("8:2".into()));
+        assert_eq!(partition_at(sys.path(), 4096), None);
+        // glibc's makedev layout: 8:1 and 259:65536.
+        assert_eq!((dev_major(0x801), dev_minor(0x801)), (8, 1));
+        let (maj, min) = (259u64, 65536u64);
+        let big = ((maj & 0xfff) << 8) | ((min & !0xff) << 12) | (min & 0xff);
+        assert_eq!((dev_major(big), dev_minor(big)), (259, 65536));
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The bundle's manifest (`forja-bundle/1`): what a slot must hold after an update, signed with the build's key.
+//! The bundle's manifest (`forja-bundle/2`): what a slot must hold after an update, signed with the build's key.
+//! Format 2 carries both slots' images (`forja-a.efi`, `forja-b.efi`): a signed command line names one slot's
+//! partitions, so each slot needs its own image (format 1 carried slot A's only and cannot update slot B).
 //!
 //! It is the bundle's first member so a reader can check its signature before it reads a byte of an image, and it
 //! lists a SHA-256 per 4 MiB chunk of the root image so every chunk is checked before it is written: a reader
@@ -8,9 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Exit, fail};
 use crate::hashio::Sha256;
+use crate::plan::disk::Slot;
 
 /// The manifest's format tag.
-pub const FORMAT: &str = "forja-bundle/1";
+pub const FORMAT: &str = "forja-bundle/2";
 /// The chunk the root image is hashed and written in.
 pub const CHUNK: u64 = 4 << 20;
 /// Bundle member names, in the order they appear.
@@ -18,7 +21,13 @@ pub const MANIFEST: &str = "manifest.json";
 pub const SIGNATURE: &str = "manifest.json.sig";
 pub const ROOT: &str = "root.erofs";
 pub const VERITY: &str = "root.verity";
-pub const UKI: &str = "forja.efi";
+/// The slots' images, A then B (the names they have in the build folder).
+pub fn uki(slot: Slot) -> &'static str {
+    match slot {
+        Slot::A => "forja-a.efi",
+        Slot::B => "forja-b.efi",
+    }
+}
 /// No manifest is larger: a 2 GiB slot lists 512 chunk hashes (~35 KiB).
 pub const MAX_MANIFEST: u64 = 4 << 20;
 /// A signify signature file is two short lines.
@@ -52,6 +61,24 @@ pub struct VerityImage {
     pub root_hash: Sha256,
 }
 
+/// Each slot's signed unified kernel image: the same kernel, initrd, os-release and root hash; each command line
+/// names its own slot's partitions and `forja.slot=`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotImages {
+    pub a: Image,
+    pub b: Image,
+}
+
+impl SlotImages {
+    pub fn of(&self, slot: Slot) -> &Image {
+        match slot {
+            Slot::A => &self.a,
+            Slot::B => &self.b,
+        }
+    }
+}
+
 /// What a bundle carries and how it is installed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -66,7 +93,7 @@ pub struct Manifest {
     pub boot_tries: u8,
     pub root: RootImage,
     pub verity: VerityImage,
-    pub uki: Image,
+    pub uki: SlotImages,
 }
 
 impl Manifest {
@@ -125,9 +152,15 @@ mod tests {
                 sha256: Sha256::of(b"v"),
                 root_hash: Sha256::of(b"r"),
             },
-            uki: Image {
-                size: 10,
-                sha256: Sha256::of(b"u"),
+            uki: SlotImages {
+                a: Image {
+                    size: 10,
+                    sha256: Sha256::of(b"a"),
+                },
+                b: Image {
+                    size: 11,
+                    sha256: Sha256::of(b"b"),
+                },
             },
         }
     }
@@ -146,7 +179,12 @@ mod tests {
         assert_eq!(crate::error::exit_of(&err), Exit::BadArchive);
         assert!(err.to_string().contains("1 chunk hashes"), "{err}");
         let mut m = sample();
-        m.format = "forja-bundle/0".into();
-        assert!(Manifest::parse(&m.to_bytes()).is_err());
+        m.format = "forja-bundle/1".into();
+        let err = Manifest::parse(&m.to_bytes()).unwrap_err();
+        assert!(
+            err.to_string().contains("expected \"forja-bundle/2\""),
+            "{err}"
+        );
+        assert_eq!(m.uki.of(Slot::B).size, 11);
     }
 }

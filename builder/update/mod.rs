@@ -3,8 +3,9 @@
 //!
 //! The bundle format is [`manifest`]'s; the target's partitions are found by PARTLABEL in its GPT ([`gpt`]); the
 //! new slot's image goes onto the ESP with systemd-boot boot counting ([`esp`]) after `veritysetup verify`
-//! ([`verify`]) passed. Deliberately not here yet: the health check that marks a new slot good
-//! (`systemd-bless-boot`) and the update record on the USB stick; see the README's "Offline updates".
+//! ([`verify`]) passed. The health check that keeps or rolls back the new slot runs on the host
+//! (`overlays/usr/lib/forja/health`, before `boot-complete.target`); not here: the update record on the USB stick
+//! (records stay on the state partition); see the README's "Offline updates".
 
 pub mod apply;
 pub mod bundle;

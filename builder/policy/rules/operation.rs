@@ -1,7 +1,8 @@
 //! Chapter 6, operation (§106–107). All MANUAL: forja cannot operate the site. The levers are the operator's
 //! commitments in `[operation]` (`never` fails; an absent `[operation]` means `never` everywhere), plus
 //! `pexip.certificates.renew-before-days` (0 fails) and `pexip.backup.upload-url` (no off-node copy fails).
-//! `forja pexip audit` is the monthly proof that the Management Node still matches the plan (§106).
+//! `forja pexip audit` is the monthly proof that the Management Node still matches the plan (§106); the host's own
+//! security updates go through the offline A/B update (`forja bundle`, `forja update apply`, forja-health).
 
 use crate::profile::model::Cadence;
 
@@ -13,8 +14,12 @@ pub static RULES: &[Rule] = &[
         paragraph: "§106",
         statement: "The latest security updates are applied",
         enforcement: Enforcement::Manual,
-        how: "At the stated cadence, apply Pexip upgrades (verified as in 1616-5.9) and rebuild the host image with forja from the current Debian security archive.",
-        proof: &["tests/policy_services.rs::security_updates_need_a_cadence"],
+        how: "At the stated cadence, apply Pexip upgrades (verified as in 1616-5.9); rebuild the host image with forja from the current Debian security archive (a later SOURCE_DATE_EPOCH), make its bundle with `forja bundle BUILD_DIR --out DIR --signing-key KEY` and install it on each host with `forja update apply BUNDLE_OR_URL --target-disk DEV` (offline, into the slot not running; vmstore and the VMs are not touched), then reboot: the new slot is kept only if forja-health passes (journal and /var/lib/forja/update-records/), otherwise the host returns to the previous slot by itself.",
+        proof: &[
+            "tests/policy_services.rs::security_updates_need_a_cadence",
+            "tests/update_bundle.rs::a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused",
+            "tests/host_scripts.rs::each_failed_check_is_named_and_a_trial_slot_is_marked_bad_and_left",
+        ],
         checklist: None,
         check: security_updates,
     },

@@ -3,7 +3,8 @@
 //!
 //! MANUAL rules and their levers:
 //! - `1616-5.8.e` (§73, the host's NTP keys, which never enter the image): `host.ntp[].key`.
-//! - `1616-5.9` (§75, check each update's SHA-256): `operation.update-verification-hash` (below SHA-256 fails).
+//! - `1616-5.9` (§75, check each update's SHA-256): `operation.update-verification-hash` (below SHA-256 fails);
+//!   the host's own update bundles are checked by `forja update apply` itself (signature, then per-chunk SHA-256).
 //!
 //! §59: the host does not filter the VMs' traffic at all (no `br_netfilter`, no bridge table), so IPsec between
 //! nodes passes the bridge as it is; allowing it in the site's firewalls is part of `1616-4.2`.
@@ -102,8 +103,11 @@ pub static RULES: &[Rule] = &[
         paragraph: "§74–76",
         statement: "Each update package's SHA-256 is checked against the download page or README.TXT before use",
         enforcement: Enforcement::Manual,
-        how: "Before each upgrade run `forja nodes verify --readme README.TXT FILE` (or `sha256sum FILE` on a trusted machine) against the SHA-256 on dl.pexip.com or in README.TXT; upgrade only on a match (docs.pexip.com/admin/upgrading.htm).",
-        proof: &["tests/policy_services.rs::updates_are_checked_with_sha256"],
+        how: "Before each upgrade run `forja nodes verify --readme README.TXT FILE` (or `sha256sum FILE` on a trusted machine) against the SHA-256 on dl.pexip.com or in README.TXT; upgrade only on a match (docs.pexip.com/admin/upgrading.htm). The host's own updates need no manual step: `forja update apply` checks the bundle's manifest signature with the key built into the host, then every 4 MiB of the new root against the SHA-256 the signed manifest lists before writing it (exit 5 or 3 and nothing left bootable otherwise), and `veritysetup verify` before the slot can boot.",
+        proof: &[
+            "tests/policy_services.rs::updates_are_checked_with_sha256",
+            "tests/update_bundle.rs::a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused",
+        ],
         checklist: Some(Checklist::Integrity),
         check: update_hash,
     },
