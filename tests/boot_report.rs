@@ -439,6 +439,32 @@ fn selfcheck_that_does_not_restore_or_alarm_is_a_failure() {
 }
 
 #[test]
+fn a_health_check_that_failed_or_left_no_record_is_a_failure() {
+    let msgs = broken(|v| {
+        v["health"]["result"] = json!("unhealthy");
+        v["health"]["failed"] = json!(["mgmt"]);
+    });
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(
+        msgs[0].starts_with("[health] the update record says slot a ")
+            && msgs[0].contains("unhealthy (failed: mgmt;"),
+        "{msgs:?}"
+    );
+    let msgs = broken(|v| v["health"]["trial"] = json!(true));
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    let msgs = broken(|v| v["health"] = json!(null));
+    assert_one(
+        &msgs,
+        "[health] no update record from forja-health on this host",
+    );
+    let msgs = broken(|v| v["units"]["forja-health.service"]["Result"] = json!("exit-code"));
+    assert_one(
+        &msgs,
+        "[health] forja-health.service: ActiveState=active Result=exit-code; expected active, success",
+    );
+}
+
+#[test]
 fn firstboot_must_run_once_and_be_skipped_after() {
     // The first-boot report read as if it came from a second boot: first boot ran again.
     let f: Vec<String> = failures(&good(), &expected(BootKind::Again))

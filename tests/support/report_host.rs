@@ -354,3 +354,48 @@ pub(super) fn check_snapshots(r: &Report, e: &Expected, o: &mut Out) {
         );
     }
 }
+
+/// One line of forja-health's update record (`/var/lib/forja/update-records/SLOT-VERSION.jsonl`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct HealthRecord {
+    pub slot: String,
+    pub version: String,
+    pub trial: bool,
+    pub result: String,
+    pub failed: Vec<String>,
+    pub action: String,
+}
+
+/// Issue 16: the health check that decides whether an updated slot is kept ran on this boot, found every check
+/// passing, and recorded it. The boots here are of freshly installed disks: slot A, no boot counting (`trial`
+/// false), so a pass blesses nothing and a failure would be an alarm only, which is exactly what must not happen.
+pub(super) fn check_health(r: &Report, _e: &Expected, o: &mut Out) {
+    let u = "forja-health.service";
+    if unit(r, u, "ActiveState") != "active" || unit(r, u, "Result") != "success" {
+        o.fail(
+            "health",
+            format!(
+                "{u}: ActiveState={} Result={}; expected active, success",
+                unit(r, u, "ActiveState"),
+                unit(r, u, "Result")
+            ),
+        );
+    }
+    let Some(h) = &r.health else {
+        return o.fail("health", "no update record from forja-health on this host");
+    };
+    if h.result != "healthy" || !h.failed.is_empty() || h.slot != "a" || h.trial {
+        o.fail(
+            "health",
+            format!(
+                "the update record says slot {} version {} trial={} {} (failed: {}; {}); expected slot a, no trial, healthy",
+                h.slot,
+                h.version,
+                h.trial,
+                h.result,
+                list(&h.failed),
+                h.action
+            ),
+        );
+    }
+}

@@ -70,6 +70,9 @@ pub struct Report {
     pub capacity: Option<super::report_host::Capacity>,
     #[serde(default)]
     pub snapshots: Option<super::report_host::Snapshots>,
+    /// forja-health's record of this boot (issue 16), null when it wrote none.
+    #[serde(default)]
+    pub health: Option<super::report_host::HealthRecord>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -536,6 +539,7 @@ pub fn check(r: &Report, e: &Expected) -> Vec<Failure> {
     super::report_host::check_syslog(r, e, &mut o);
     super::report_host::check_capacity(r, e, &mut o);
     super::report_host::check_snapshots(r, e, &mut o);
+    super::report_host::check_health(r, e, &mut o);
     o.0
 }
 
