@@ -340,3 +340,73 @@ fn site_level_nodes_are_refused() {
         "{err}"
     );
 }
+
+/// `hosts[i].serial`: the machine's DMI serial, for the site's USB stick. A good one loads and reaches the host;
+/// anything that could not be one machine's serial is refused at its file:line:col; two hosts with one serial
+/// fail naming both.
+#[test]
+fn a_host_serial_is_checked_as_hostile_input() {
+    let (_d, p) = lab_site();
+    let cap2 = "capacity = { cpus = 8, memory-mb = 16384, vmstore-gb = 200 }";
+    let with = |serial: &str| {
+        let t = std::fs::read_to_string(&p).unwrap();
+        let t = t.replacen(cap2, &format!("{cap2}\nserial = {serial}"), 1);
+        std::fs::write(&p, t).unwrap();
+    };
+    let orig = std::fs::read_to_string(&p).unwrap();
+    with("\"CZ2041 ABCD-7/1\"");
+    let site = load_site(&p, SecretsNeed::Required).unwrap();
+    assert_eq!(
+        member(&site.hosts[1]).serial.as_deref(),
+        Some("CZ2041 ABCD-7/1")
+    );
+    assert_eq!(member(&site.hosts[0]).serial, None);
+    let (code, out, err) = forja(&["check", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}\n{out}");
+
+    for (bad, why) in [
+        ("\"CZ2041\\u0000\"", "character '\\0' is not allowed"),
+        ("\"CZ2041;rm\"", "character ';' is not allowed"),
+        ("\" CZ2041\"", "space at the start or end"),
+        ("\"\"", "0 characters"),
+        (&format!("\"{}\"", "A".repeat(65)), "65 characters"),
+        ("\"To Be Filled By O.E.M.\"", "placeholder"),
+        ("2041", "not a string"),
+    ] {
+        std::fs::write(&p, &orig).unwrap();
+        with(bad);
+        let err = refused(&p);
+        let loc = at(&p, &format!("serial = {bad}"), bad);
+        assert!(
+            err.contains(&format!("{loc}: hosts[1].serial: ")),
+            "{bad}: no {loc}: {err}"
+        );
+        assert!(err.contains(why), "{bad}: {err}");
+        assert!(err.contains("expected the machine's DMI serial"), "{err}");
+    }
+
+    // The same serial on both hosts: the stick could not tell the machines apart.
+    std::fs::write(&p, &orig).unwrap();
+    with("\"CZ2041ABCD\"");
+    let cap1 = "capacity = { cpus = 16, memory-mb = 32768, vmstore-gb = 500 }";
+    edit(&p, cap1, &format!("{cap1}\nserial = \"CZ2041ABCD\""));
+    let err = refused(&p);
+    let t = std::fs::read_to_string(&p).unwrap();
+    let line = |off: usize| t[..off].matches('\n').count() + 1;
+    let (l1, l2) = (
+        line(t.find("serial = \"CZ2041ABCD\"").unwrap()),
+        line(t.rfind("serial = \"CZ2041ABCD\"").unwrap()),
+    );
+    assert!(
+        err.contains("duplicate-serial: CZ2041ABCD is declared twice")
+            && err.contains(&format!(
+                "host `kvm-lab-1` serial ({}:{l1}:10)",
+                p.display()
+            ))
+            && err.contains(&format!(
+                "host `kvm-lab-2` serial ({}:{l2}:10)",
+                p.display()
+            )),
+        "{err}"
+    );
+}

@@ -19,6 +19,7 @@ pub mod install;
 pub mod run;
 pub mod select;
 pub mod site_pxe;
+pub mod site_usb;
 pub mod target;
 pub mod uki;
 

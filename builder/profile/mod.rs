@@ -8,6 +8,7 @@ pub mod names;
 pub mod net;
 pub mod paths;
 pub mod secrets;
+pub mod serial;
 pub mod site;
 pub mod size;
 pub mod toml_path;
