@@ -1,5 +1,6 @@
 //! The deployment profile: model, loading, secrets and value types.
 
+pub mod convert;
 pub mod init;
 pub mod install;
 pub mod load;
