@@ -87,7 +87,9 @@ fn two_host_lab_site_builds_verifies_and_makes_one_pxe_tree() {
     host_parts(&out);
     tamper_and_rebuild_one_host(&site, &out, &names);
     pxe_tree(&out, d.path());
+    let t = std::time::Instant::now();
     usb_stick(&out, d.path());
+    eprintln!("site USB stick (make and check): {:.1?}", t.elapsed());
 }
 
 /// One signed list for the whole site, checked by signify in the site folder; who carries which Pexip file.
@@ -357,6 +359,7 @@ fn usb_stick(site_out: &Path, dir: &Path) {
     let usb = dir.join("usb");
     let key = dir.join("keys/lab-test.sec");
     let sb = dir.join("keys/secure-boot-TEST");
+    let made = std::time::Instant::now();
     let (code, _, err) = forja(&[
         "media",
         "usb",
@@ -369,6 +372,11 @@ fn usb_stick(site_out: &Path, dir: &Path) {
         sb.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
+    eprintln!(
+        "site USB stick: usb.img {} MiB, made in {:.1?}",
+        std::fs::metadata(usb.join("usb.img")).unwrap().len() >> 20,
+        made.elapsed()
+    );
     signify_check(&usb);
     assert_eq!(listed(&usb), ["usb.img"]);
     let img = usb.join("usb.img");
