@@ -338,7 +338,40 @@ fn site_json_tamper_is_refused(site_out: &Path, dir: &Path) {
         sb.to_str().unwrap(),
     ]);
     assert_eq!(code, 3, "{err}");
+    // Nor a USB stick: the host list the installer would pick from is the signed one or none.
+    let usb2 = dir.join("usb2");
+    let (code, _, err) = forja(&[
+        "media",
+        "usb",
+        site_out.to_str().unwrap(),
+        "--out",
+        usb2.to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+        "--secure-boot-keys",
+        sb.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("site.json"), "{err}");
+    assert!(!usb2.join("usb.img").exists());
     std::fs::write(&m, orig).unwrap();
+    // The stick is never written into the site folder itself (its own SHA256SUMS would replace the site's).
+    let (code, _, err) = forja(&[
+        "media",
+        "usb",
+        site_out.to_str().unwrap(),
+        "--out",
+        site_out.to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+        "--secure-boot-keys",
+        sb.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--out must not be the site's build folder"),
+        "{err}"
+    );
 }
 
 /// Runs `cmd`; panics with its output unless it succeeds. Returns stdout.
