@@ -385,6 +385,11 @@ fn usb_and_pxe_installers_verify_before_writing() {
     );
     let rec: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(rec["result"], "ok", "{text}");
+    // The record names the host it installed, the profile, and the machine as the installer saw it.
+    assert_eq!(rec["host"], "kvm-lab", "{text}");
+    assert_eq!(rec["profile"], "lab", "{text}");
+    assert!(rec["machine"]["macs"].is_array(), "{text}");
+    assert!(record.contains("-kvm-lab-"), "{record}");
     assert_eq!(rec["target"]["serial"], "forja-target-1", "{text}");
     assert_eq!(rec["image_sha256"], raw_sha.hex(), "{text}");
     assert_eq!(rec["secure_boot"], true, "{text}");

@@ -1,7 +1,8 @@
 //! `forja build SITE`: the two-host lab site (`profiles/lab-site.toml`) built into one folder, each host under
 //! `hosts/NAME/`, one signed `SHA256SUMS` for the whole site checked by `signify-openbsd -C` (an oracle we did
 //! not write); each host carries only its own nodes and Pexip files; `--host` rebuilds one host and the site
-//! list still verifies; `forja media pxe` makes one tree keyed by MAC, with no default.
+//! list still verifies; `forja media pxe` makes one tree keyed by MAC, with no default; `forja media usb` makes
+//! one stick for every host, checked without booting by sgdisk, fsck.fat, e2fsck, cpio and signify.
 //!
 //! Needs the Debian base (shared cache under cargo's target folder; mmdebstrap on the first run), signify-openbsd,
 //! xorriso and mtools, like `tests/build_lab.rs`.
@@ -24,6 +25,16 @@ fn lab_site() -> (tempfile::TempDir, PathBuf) {
         std::fs::copy(lab::repo().join("profiles").join(f), d.path().join(f)).unwrap();
     }
     site_files::lab_inputs(d.path());
+    // Host 2's machine also declares its DMI serial, which the site's USB stick recognises it by.
+    let p = d.path().join("lab-site.toml");
+    let cap2 = "capacity = { cpus = 8, memory-mb = 16384, vmstore-gb = 200 }";
+    let t = std::fs::read_to_string(&p).unwrap();
+    assert_eq!(t.matches(cap2).count(), 1);
+    std::fs::write(
+        &p,
+        t.replacen(cap2, &format!("{cap2}\nserial = \"FORJA-LAB-2\""), 1),
+    )
+    .unwrap();
     let keys = lab::tmp().join("forja-test-keys");
     std::fs::create_dir_all(&keys).unwrap();
     std::os::unix::fs::symlink(&keys, d.path().join("keys")).unwrap();
@@ -76,6 +87,9 @@ fn two_host_lab_site_builds_verifies_and_makes_one_pxe_tree() {
     host_parts(&out);
     tamper_and_rebuild_one_host(&site, &out, &names);
     pxe_tree(&out, d.path());
+    let t = std::time::Instant::now();
+    usb_stick(&out, d.path());
+    eprintln!("site USB stick (make and check): {:.1?}", t.elapsed());
 }
 
 /// One signed list for the whole site, checked by signify in the site folder; who carries which Pexip file.
@@ -324,5 +338,176 @@ fn site_json_tamper_is_refused(site_out: &Path, dir: &Path) {
         sb.to_str().unwrap(),
     ]);
     assert_eq!(code, 3, "{err}");
+    // Nor a USB stick: the host list the installer would pick from is the signed one or none.
+    let usb2 = dir.join("usb2");
+    let (code, _, err) = forja(&[
+        "media",
+        "usb",
+        site_out.to_str().unwrap(),
+        "--out",
+        usb2.to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+        "--secure-boot-keys",
+        sb.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("site.json"), "{err}");
+    assert!(!usb2.join("usb.img").exists());
     std::fs::write(&m, orig).unwrap();
+    // The stick is never written into the site folder itself (its own SHA256SUMS would replace the site's).
+    let (code, _, err) = forja(&[
+        "media",
+        "usb",
+        site_out.to_str().unwrap(),
+        "--out",
+        site_out.to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+        "--secure-boot-keys",
+        sb.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--out must not be the site's build folder"),
+        "{err}"
+    );
+}
+
+/// Runs `cmd`; panics with its output unless it succeeds. Returns stdout.
+fn ok(cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The site's one USB stick, without booting it: a sound GPT and FAT, one installer that knows every host (MACs,
+/// serial, payload folder), and each host's own payload on the ext4 partition, signed and intact.
+fn usb_stick(site_out: &Path, dir: &Path) {
+    let usb = dir.join("usb");
+    let key = dir.join("keys/lab-test.sec");
+    let sb = dir.join("keys/secure-boot-TEST");
+    let made = std::time::Instant::now();
+    let (code, _, err) = forja(&[
+        "media",
+        "usb",
+        site_out.to_str().unwrap(),
+        "--out",
+        usb.to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+        "--secure-boot-keys",
+        sb.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    eprintln!(
+        "site USB stick: usb.img {} MiB, made in {:.1?}",
+        std::fs::metadata(usb.join("usb.img")).unwrap().len() >> 20,
+        made.elapsed()
+    );
+    signify_check(&usb);
+    assert_eq!(listed(&usb), ["usb.img"]);
+    let img = usb.join("usb.img");
+    let v = ok(Command::new("sgdisk").arg("-v").arg(&img));
+    assert!(v.contains("No problems found"), "{v}");
+
+    // The ESP, cut out of the image, passes fsck.fat; its one installer carries installer.json for the site.
+    let esp = dir.join("usb-esp.img");
+    let bytes = std::fs::read(&img).unwrap();
+    let (esp_off, esp_len) = (
+        forja::disk::gpt::ALIGN as usize,
+        forja::media::build::USB_ESP_SIZE as usize,
+    );
+    std::fs::write(&esp, &bytes[esp_off..esp_off + esp_len]).unwrap();
+    drop(bytes);
+    ok(Command::new("fsck.fat").arg("-n").arg(&esp));
+    let efi = dir.join("BOOTX64.EFI");
+    ok(Command::new("mcopy")
+        .args(["-n", "-i"])
+        .arg(&esp)
+        .arg("::EFI/BOOT/BOOTX64.EFI")
+        .arg(&efi));
+    let initrd = dir.join("installer-initrd");
+    ok(Command::new("objcopy")
+        .arg(format!("--dump-section=.initrd={}", initrd.display()))
+        .arg(&efi)
+        .arg(dir.join("efi-copy")));
+    let cfg = ok(Command::new("sh").arg("-c").arg(format!(
+        "cpio -i --quiet --to-stdout forja/installer.json < {}",
+        initrd.display()
+    )));
+    let cfg: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    assert_eq!(cfg["mode"], "usb");
+    assert_eq!(cfg["site"]["site"], "lab-site");
+    let hosts = cfg["site"]["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2);
+    assert_eq!(hosts[0]["name"], "kvm-lab-1");
+    assert_eq!(hosts[0]["dir"], "hosts/kvm-lab-1");
+    assert_eq!(hosts[0]["macs"][1], "52:54:00:0a:01:02");
+    assert!(hosts[0].get("serial").is_none(), "{cfg}");
+    assert_eq!(hosts[1]["macs"][0], "52:54:00:0a:02:01");
+    assert_eq!(hosts[1]["serial"], "FORJA-LAB-2");
+    for f in [&esp, &efi, &initrd, &dir.join("efi-copy")] {
+        std::fs::remove_file(f).unwrap();
+    }
+
+    // The payload partition: e2fsck, then every host's folder out of it, each checked on its own.
+    let payload_off = forja::disk::gpt::ALIGN + forja::media::build::USB_ESP_SIZE;
+    let part = format!("{}?offset={payload_off}", img.display());
+    ok(Command::new("e2fsck").args(["-fn"]).arg(&part));
+    let got = dir.join("usb-payload");
+    std::fs::create_dir_all(&got).unwrap();
+    ok(Command::new("debugfs")
+        .args(["-R", &format!("rdump /hosts {}", got.display())])
+        .arg(&part));
+    let ls = ok(Command::new("debugfs").args(["-R", "ls -p /"]).arg(&part));
+    assert!(ls.contains("/install-records/"), "{ls}");
+    let pubkey = forja::sign::PublicKey::load(&site_out.join("forja.pub")).unwrap();
+    for host in ["kvm-lab-1", "kvm-lab-2"] {
+        let h = got.join("hosts").join(host);
+        let mut files: Vec<String> = std::fs::read_dir(&h)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut want: Vec<String> = forja::media::build::PAYLOAD_FILES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        want.sort();
+        assert_eq!(files, want, "{host}");
+        // Its own signed list, as the site build signed it.
+        assert_eq!(
+            std::fs::read(h.join("SHA256SUMS")).unwrap(),
+            std::fs::read(site_out.join(format!("hosts/{host}/SHA256SUMS"))).unwrap(),
+            "{host}"
+        );
+        // signify (not ours) checks the signature over the list; sha256sum (not ours) the files it lists that
+        // travel (disk.raw itself stays behind: the stick carries only its .zst).
+        ok(Command::new("signify-openbsd")
+            .args(["-V", "-e", "-p"])
+            .arg(site_out.join("forja.pub"))
+            .args(["-x", "SHA256SUMS.sig", "-m", "signed-list"])
+            .current_dir(&h));
+        assert_eq!(
+            std::fs::read(h.join("signed-list")).unwrap(),
+            std::fs::read(h.join("SHA256SUMS")).unwrap()
+        );
+        std::fs::remove_file(h.join("signed-list")).unwrap();
+        let sums = ok(Command::new("sha256sum")
+            .args(["--check", "--ignore-missing", "SHA256SUMS"])
+            .current_dir(&h));
+        assert!(sums.contains("disk.raw.zst: OK"), "{host}: {sums}");
+        // And the installer's own check, with the key built into it, as it runs on the machine.
+        let payload = forja::media::install::Payload::Dir(h.clone());
+        let trusted = forja::media::install::verify_list(&payload, &pubkey).unwrap();
+        forja::media::install::verify_image(&payload, &trusted).unwrap();
+    }
+    std::fs::remove_dir_all(&got).unwrap();
+    std::fs::remove_dir_all(&usb).unwrap();
 }

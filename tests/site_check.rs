@@ -340,3 +340,196 @@ fn site_level_nodes_are_refused() {
         "{err}"
     );
 }
+
+/// `hosts[i].serial`: the machine's DMI serial, for the site's USB stick. A good one loads and reaches the host;
+/// anything that could not be one machine's serial is refused at its file:line:col; two hosts with one serial
+/// fail naming both.
+#[test]
+fn a_host_serial_is_checked_as_hostile_input() {
+    let (_d, p) = lab_site();
+    let cap2 = "capacity = { cpus = 8, memory-mb = 16384, vmstore-gb = 200 }";
+    let with = |serial: &str| {
+        let t = std::fs::read_to_string(&p).unwrap();
+        let t = t.replacen(cap2, &format!("{cap2}\nserial = {serial}"), 1);
+        std::fs::write(&p, t).unwrap();
+    };
+    let orig = std::fs::read_to_string(&p).unwrap();
+    with("\"CZ2041 ABCD-7/1\"");
+    let site = load_site(&p, SecretsNeed::Required).unwrap();
+    assert_eq!(
+        member(&site.hosts[1]).serial.as_deref(),
+        Some("CZ2041 ABCD-7/1")
+    );
+    assert_eq!(member(&site.hosts[0]).serial, None);
+    let (code, out, err) = forja(&["check", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}\n{out}");
+
+    for (bad, why) in [
+        ("\"CZ2041\\u0000\"", "character '\\0' is not allowed"),
+        ("\"CZ2041;rm\"", "character ';' is not allowed"),
+        ("\" CZ2041\"", "space at the start or end"),
+        ("\"\"", "0 characters"),
+        (&format!("\"{}\"", "A".repeat(65)), "65 characters"),
+        ("\"To Be Filled By O.E.M.\"", "placeholder"),
+        ("2041", "not a string"),
+    ] {
+        std::fs::write(&p, &orig).unwrap();
+        with(bad);
+        let err = refused(&p);
+        let loc = at(&p, &format!("serial = {bad}"), bad);
+        assert!(
+            err.contains(&format!("{loc}: hosts[1].serial: ")),
+            "{bad}: no {loc}: {err}"
+        );
+        assert!(err.contains(why), "{bad}: {err}");
+        assert!(err.contains("expected the machine's DMI serial"), "{err}");
+    }
+
+    // The same serial on both hosts: the stick could not tell the machines apart.
+    std::fs::write(&p, &orig).unwrap();
+    with("\"CZ2041ABCD\"");
+    let cap1 = "capacity = { cpus = 16, memory-mb = 32768, vmstore-gb = 500 }";
+    edit(&p, cap1, &format!("{cap1}\nserial = \"CZ2041ABCD\""));
+    let err = refused(&p);
+    let t = std::fs::read_to_string(&p).unwrap();
+    let line = |off: usize| t[..off].matches('\n').count() + 1;
+    let (l1, l2) = (
+        line(t.find("serial = \"CZ2041ABCD\"").unwrap()),
+        line(t.rfind("serial = \"CZ2041ABCD\"").unwrap()),
+    );
+    assert!(
+        err.contains("duplicate-serial: CZ2041ABCD is declared twice")
+            && err.contains(&format!(
+                "host `kvm-lab-1` serial ({}:{l1}:10)",
+                p.display()
+            ))
+            && err.contains(&format!(
+                "host `kvm-lab-2` serial ({}:{l2}:10)",
+                p.display()
+            )),
+        "{err}"
+    );
+}
+
+/// `forja plan PROFILE --json` as a JSON value.
+fn plan_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["plan"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let (code, out, err) = forja(&all);
+    assert_eq!(code, 0, "forja {all:?}: {err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// `forja site convert`: the lab profile becomes a one-host site whose host plans exactly like the profile,
+/// except what names the file it came from and what a site keeps once instead of per host (listed below).
+#[test]
+fn a_single_host_profile_converts_to_a_site_with_the_same_host() {
+    let (d, lab) = site_files::shipped("lab");
+    let conv = d.path().join("lab-converted.toml");
+    let (code, out, err) = forja(&[
+        "site",
+        "convert",
+        lab.to_str().unwrap(),
+        "--output",
+        conv.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["hosts"][0], "kvm-lab");
+    let text = std::fs::read_to_string(&conv).unwrap();
+    assert!(
+        text.contains("[[hosts]]") && text.contains("name = \"kvm-lab\""),
+        "{text}"
+    );
+    // The shared part keeps its comments; the host's own values moved out of it.
+    assert!(text.contains("# §72-73: authenticated NTP"), "{text}");
+    assert_eq!(text.matches("mac = \"52:54:00:0a:00:01\"").count(), 1);
+    assert!(!text.contains("hostname = \"kvm-lab\""), "{text}");
+
+    let (code, out, err) = forja(&["check", conv.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(out.contains("== host kvm-lab =="), "{out}");
+
+    let mut a = plan_json(&[lab.to_str().unwrap()]);
+    let mut b = plan_json(&[conv.to_str().unwrap(), "--host", "kvm-lab"]);
+    // What differs, and why:
+    // - profile.file, profile.sha256: the plan names the file it was made from (another file, other bytes);
+    // - outputs pexip/plan.json and pexip/worker_vm.json, and their artifacts entries: a site has them once, at
+    //   the site build's top (`DIR/pexip/`), not in each host's folder.
+    for p in [&mut a, &mut b] {
+        let prof = p["profile"].as_object_mut().unwrap();
+        prof.remove("file");
+        prof.remove("sha256");
+    }
+    let site_once = ["pexip/plan.json", "pexip/worker_vm.json"];
+    let outputs = |p: &serde_json::Value| -> Vec<String> {
+        p["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (oa, ob) = (outputs(&a), outputs(&b));
+    for n in site_once {
+        assert!(
+            oa.iter().any(|o| o == n) && !ob.iter().any(|o| o == n),
+            "{n}: {oa:?} / {ob:?}"
+        );
+    }
+    a["outputs"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|o| !site_once.contains(&o["name"].as_str().unwrap()));
+    a["artifacts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| !site_once.contains(&n.as_str().unwrap()));
+    if a != b {
+        let (sa, sb) = (
+            serde_json::to_string_pretty(&a).unwrap(),
+            serde_json::to_string_pretty(&b).unwrap(),
+        );
+        let first = sa
+            .lines()
+            .zip(sb.lines())
+            .enumerate()
+            .find(|(_, (x, y))| x != y)
+            .map(|(i, (x, y))| format!("line {i}: {x} | {y}"));
+        panic!("the converted host plans differently: {first:?}");
+    }
+
+    // A site is not converted again; an existing output is not overwritten; the output stays beside the profile.
+    let again = d.path().join("again.toml");
+    let (code, _, err) = forja(&[
+        "site",
+        "convert",
+        conv.to_str().unwrap(),
+        "--output",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("already a site profile"), "{err}");
+    assert!(!again.exists());
+    let (code, _, err) = forja(&[
+        "site",
+        "convert",
+        lab.to_str().unwrap(),
+        "--output",
+        conv.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("refusing to overwrite"), "{err}");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (code, _, err) = forja(&[
+        "site",
+        "convert",
+        lab.to_str().unwrap(),
+        "--output",
+        elsewhere.path().join("x.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("beside"), "{err}");
+}

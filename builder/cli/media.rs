@@ -11,7 +11,8 @@ use crate::sign::{PublicKey, SigningKey, Sums};
 /// The media subcommands.
 #[derive(Debug, Subcommand)]
 pub enum MediaCommand {
-    /// Make a bootable UEFI USB installer image from a signed build.
+    /// Make a bootable UEFI USB installer image from a signed build; from a site build, one stick for every host,
+    /// which picks its host by the machine's MACs or DMI serial.
     Usb(UsbArgs),
     /// Make a PXE/HTTP boot tree (kernel, installer initrd, iPXE script, signed payload) from a signed build; from
     /// a site build, one tree where each machine gets its own host's installer by its MAC.
@@ -24,7 +25,8 @@ pub enum MediaCommand {
 /// Arguments of `forja media usb`.
 #[derive(Debug, Args)]
 pub struct UsbArgs {
-    /// The build folder (`forja build --out`): verified with the key before anything is made.
+    /// The build folder (`forja build --out`), or a site build's folder (with `site.json`): verified with the key
+    /// before anything is made.
     #[arg(value_name = "BUILD_DIR")]
     pub build_dir: PathBuf,
     /// The folder to write `usb.img` and its signed SHA256SUMS into (created if missing; its parent must exist;
@@ -87,7 +89,10 @@ pub fn run(cmd: MediaCommand) -> anyhow::Result<Exit> {
         MediaCommand::Usb(a) => {
             let key = SigningKey::load(&a.signing_key)?;
             let sb = site_keys(a.secure_boot_keys.as_deref())?;
-            let sums = media::build::usb(&a.build_dir, &key, sb.as_ref(), &a.out)?;
+            let sums = match crate::plan::site::SiteManifest::load(&a.build_dir)? {
+                Some(m) => media::site_usb::usb(&a.build_dir, &m, &key, sb.as_ref(), &a.out)?,
+                None => media::build::usb(&a.build_dir, &key, sb.as_ref(), &a.out)?,
+            };
             report(&a.out, &key, &sums, a.json)
         }
         MediaCommand::Pxe(a) => {

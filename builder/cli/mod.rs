@@ -18,6 +18,7 @@ pub mod nodes;
 pub mod pexip;
 pub mod shell;
 pub mod sign;
+pub mod site;
 pub mod update;
 
 /// Build signed, reproducible install media for a hardened Pexip Infinity KVM host (CCN-STIC 1616).
@@ -65,6 +66,9 @@ pub enum Command {
     /// Offline licence activation across the air gap: request, inspect, response, apply.
     #[command(subcommand)]
     Licence(licence::LicenceCommand),
+    /// Site profiles: convert a single-host profile into a site profile.
+    #[command(subcommand)]
+    Site(site::SiteCommand),
     /// Site media from a signed build: a USB installer image or a PXE tree.
     #[command(subcommand)]
     Media(media::MediaCommand),
@@ -99,6 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Pexip(c) => pexip::run(c),
         Command::Nodes(c) => nodes::run(c),
         Command::Licence(c) => licence::run(c),
+        Command::Site(c) => site::run(c),
         Command::Media(c) => media::run(c),
         Command::Bundle(a) => update::bundle(a),
         Command::Update(c) => update::run(c),

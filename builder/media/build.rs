@@ -42,6 +42,10 @@ pub const INSTALLER_CMDLINE: &str =
 #[derive(Debug, Clone)]
 pub struct BuildFacts {
     pub dir: PathBuf,
+    /// The host the build installs (its `/etc/hostname`), named in the install record.
+    pub host: String,
+    /// The profile's name (a site's host: the site's).
+    pub profile: String,
     pub epoch: u64,
     pub disk_seed: String,
     pub esp_offset: u64,
@@ -114,8 +118,28 @@ pub fn read_build(dir: &Path, key: &SigningKey, work: &Path) -> anyhow::Result<B
             sha256: f.expected,
         })
         .collect();
+    let host = plan
+        .root
+        .generated
+        .iter()
+        .find(|f| f.path == "/etc/hostname")
+        .and_then(|f| match &f.kind {
+            crate::plan::files::GenKind::File(t) => Some(t.trim().to_owned()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            fail(
+                Exit::Input,
+                format!(
+                    "{}/plan.json: the plan generates no /etc/hostname, so the install record could not name the host",
+                    dir.display()
+                ),
+            )
+        })?;
     Ok(BuildFacts {
         verified,
+        host,
+        profile: plan.profile.name.clone(),
         dir: dir.to_owned(),
         epoch: plan.source_date_epoch,
         esp_offset: esp.offset,
@@ -260,7 +284,7 @@ pub fn installer_initrd(
     crate::artifact::write_atomic(out, &bytes)
 }
 
-fn work_dir(near: &Path) -> anyhow::Result<tempfile::TempDir> {
+pub(super) fn work_dir(near: &Path) -> anyhow::Result<tempfile::TempDir> {
     Ok(tempfile::Builder::new()
         .prefix(crate::artifact::STAGING_PREFIXES[1])
         .tempdir_in(near)?)
@@ -287,13 +311,36 @@ pub fn usb(
     let b = read_build(build_dir, key, work.path())?;
     super::uki::check_keys(&b, sb)?;
     let seed = format!("{}/media-usb", b.disk_seed);
-    let esp = usb_esp(&b, key, sb, &seed, work.path())?;
-    let payload = usb_payload(build_dir, work.path())?;
-    // The USB image's own ids derive from the build's seed, like the build's.
-    let id = |name: &str| crate::ids::guid(&seed, name);
+    let cfg = InstallerConfig {
+        mode: Mode::Usb,
+        usb_disk_guid: Some(crate::ids::guid(&seed, "disk")),
+        payload_partition: Some(2),
+        target: b.target.clone(),
+        skip: b.empty.clone(),
+        host: b.host.clone(),
+        profile: b.profile.clone(),
+        site: None,
+    };
+    let esp = usb_esp(&b, &cfg, key, sb, work.path())?;
+    let payload = usb_payload(work.path())?;
+    copy_payload(build_dir, &payload)?;
+    usb_image(&seed, b.epoch, esp, payload, &out.join(USB_IMAGE))?;
+    sign::sign_dir(out, key, &[USB_IMAGE])
+}
+
+/// Writes a USB image: the installer's ESP and the ext4 payload partition. Its ids derive from `seed`, like the
+/// build's (the installer finds its own medium by the disk GUID `ids::guid(seed, "disk")`).
+pub fn usb_image(
+    seed: &str,
+    epoch: u64,
+    esp: FatTree,
+    payload: PathBuf,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let id = |name: &str| crate::ids::guid(seed, name);
     let spec = DiskSpec {
         disk_guid: id("disk"),
-        epoch: b.epoch as i64,
+        epoch: epoch as i64,
         partitions: vec![
             PartitionSpec {
                 name: "installer".into(),
@@ -304,7 +351,7 @@ pub fn usb(
                 content: Content::Fat {
                     tree: esp,
                     label: USB_LABEL.into(),
-                    volume_id: crate::ids::volume_id(&seed, "fs/installer"),
+                    volume_id: crate::ids::volume_id(seed, "fs/installer"),
                 },
             },
             PartitionSpec {
@@ -321,29 +368,21 @@ pub fn usb(
             },
         ],
     };
-    image::build(&spec, &out.join(USB_IMAGE))?;
-    sign::sign_dir(out, key, &[USB_IMAGE])
+    image::build(&spec, out).map(|_| ())
 }
 
-/// The USB installer's ESP: one signed installer image at the firmware's removable-media path (no boot manager,
-/// no menu), and the site's enrolment files when the build is signed.
-fn usb_esp(
+/// The USB installer's ESP: one signed installer image (kernel and initrd of `b`, told `cfg`) at the firmware's
+/// removable-media path (no boot manager, no menu), and the site's enrolment files when the build is signed.
+pub fn usb_esp(
     b: &BuildFacts,
+    cfg: &InstallerConfig,
     key: &SigningKey,
     sb: Option<&SiteKeys>,
-    seed: &str,
     work: &Path,
 ) -> anyhow::Result<FatTree> {
     let (vmlinuz, base_initrd) = super::uki::boot_files(b, work)?;
-    let cfg = InstallerConfig {
-        mode: Mode::Usb,
-        usb_disk_guid: Some(crate::ids::guid(seed, "disk")),
-        payload_partition: Some(2),
-        target: b.target.clone(),
-        skip: b.empty.clone(),
-    };
     let initrd = work.join("installer-initrd.img");
-    installer_initrd(&cfg, key, &base_initrd, b.epoch, work, &initrd)?;
+    installer_initrd(cfg, key, &base_initrd, b.epoch, work, &initrd)?;
     let efi = work.join("BOOTX64.EFI");
     super::uki::installer(
         &vmlinuz,
@@ -362,21 +401,29 @@ fn usb_esp(
     Ok(esp)
 }
 
-/// The USB payload tree: the signed build files, a README, the empty install-records folder.
-fn usb_payload(build_dir: &Path, work: &Path) -> anyhow::Result<PathBuf> {
+/// The USB payload tree's root in `work`: a README and the empty install-records folder; the signed files go in
+/// with [`copy_payload`].
+pub fn usb_payload(work: &Path) -> anyhow::Result<PathBuf> {
     let payload = work.join("payload");
     std::fs::create_dir_all(payload.join(super::run::RECORDS))?;
-    // Copies, not links: mkfs clamps the tree's mtimes, which must not reach the build folder's files.
-    for f in PAYLOAD_FILES {
-        std::fs::copy(build_dir.join(f), payload.join(f))
-            .with_context(|| format!("copying {f} from the build"))?;
-    }
     std::fs::write(
         payload.join("README"),
-        "forja install payload: the signed host image. The installer checks SHA256SUMS.sig with the key built into it,\n\
-         writes the image to the target disk, and leaves a record in install-records/.\n",
+        "forja install payload: the signed host image (a site's stick: one folder per host under hosts/).\n\
+         The installer checks SHA256SUMS.sig with the key built into it, writes the image to the target disk,\n\
+         and leaves a record in install-records/.\n",
     )?;
     Ok(payload)
+}
+
+/// Copies the signed payload files of a build into `to`.
+pub fn copy_payload(build_dir: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    // Copies, not links: mkfs clamps the tree's mtimes, which must not reach the build folder's files.
+    for f in PAYLOAD_FILES {
+        std::fs::copy(build_dir.join(f), to.join(f))
+            .with_context(|| format!("copying {f} from {}", build_dir.display()))?;
+    }
+    Ok(())
 }
 
 /// The installer image of a PXE tree, for UEFI PXE/HTTP boot under Secure Boot.
@@ -423,6 +470,9 @@ pub fn pxe(
         payload_partition: None,
         target: b.target.clone(),
         skip: b.empty.clone(),
+        host: b.host.clone(),
+        profile: b.profile.clone(),
+        site: None,
     };
     installer_initrd(
         &cfg,
@@ -474,7 +524,7 @@ pub fn pxe(
     sign::sign_dir_with(out, key, &refs, &known)
 }
 
-fn same_dir(a: &Path, b: &Path) -> bool {
+pub(super) fn same_dir(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,

@@ -17,7 +17,9 @@ pub mod build;
 
 pub mod install;
 pub mod run;
+pub mod select;
 pub mod site_pxe;
+pub mod site_usb;
 pub mod target;
 pub mod uki;
 
@@ -42,6 +44,16 @@ pub struct InstallerConfig {
     /// Byte ranges of the image that its plan leaves empty (slot B, vmstore): zeros there are not written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip: Vec<Region>,
+    /// The host the payload installs (its hostname), named in the install record.
+    #[serde(default)]
+    pub host: String,
+    /// The profile (for a site's host: the site) the build came from, named in the install record.
+    #[serde(default)]
+    pub profile: String,
+    /// A site's stick: the hosts it carries, one chosen by the machine's MACs or serial ([`select`]); then
+    /// `target`, `skip` and `host` above are unused and each host's own count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<select::SiteChoices>,
 }
 
 /// A byte range of the disk image.

@@ -114,7 +114,7 @@ pub fn pxe(
 
 /// The site's own list must be signed by `key` and list `site.json` as it is (each host's build is verified in
 /// full by [`super::build::pxe`]).
-fn check_site_list(site_dir: &Path, key: &SigningKey) -> anyhow::Result<()> {
+pub(super) fn check_site_list(site_dir: &Path, key: &SigningKey) -> anyhow::Result<()> {
     let sums = crate::inbound::read_capped(&site_dir.join(sign::SUMS), 16 << 20)?;
     let sig = crate::inbound::read_capped(&site_dir.join(sign::SUMS_SIG), 1 << 20)?;
     match sign::signify::verify(&key.public(), &sig, &sums) {

@@ -235,6 +235,7 @@ fn site_host(h: &Loaded, built: bool) -> SiteHost {
         name: m.host.clone(),
         dir: format!("{}/{}", manifest::HOSTS_DIR, m.host),
         macs: vec![n.management.mac.to_string(), n.vm.mac.to_string()],
+        serial: m.serial.clone(),
         management: m.runs_management,
         nodes: hosted_nodes(h).iter().map(|n| n.name.to_owned()).collect(),
         built,

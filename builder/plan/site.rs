@@ -32,6 +32,10 @@ pub struct SiteHost {
     pub dir: String,
     /// The MACs of the host's own NICs (management first, then the VM NIC), lower-case with colons.
     pub macs: Vec<String>,
+    /// Its machine's DMI serial, when the site profile declares one (`hosts[].serial`): the site's USB stick
+    /// also recognises the machine by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
     /// Whether it runs the Management Node.
     pub management: bool,
     /// The Pexip nodes whose VMs it runs.

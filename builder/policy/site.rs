@@ -17,7 +17,7 @@ use crate::profile::site::{Site, capacity_needed, member};
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SiteProblem {
     /// `duplicate-address`, `duplicate-mac`, `duplicate-hostname`, `duplicate-node`, `location-gateway`,
-    /// `location-network`, `capacity`.
+    /// `location-network`, `capacity`, `duplicate-serial`.
     pub kind: &'static str,
     pub message: String,
 }
@@ -115,6 +115,9 @@ fn identities(h: &Loaded) -> Vec<(&'static str, String, String)> {
             "network.vm.mac".into(),
         ),
     ];
+    if let Some(serial) = &m.serial {
+        v.push(("duplicate-serial", serial.clone(), "serial".into()));
+    }
     let addr = |v: &mut Vec<_>, a: Option<crate::profile::net::Cidr>, field: String| {
         if let Some(c) = a {
             v.push(("duplicate-address", c.addr.to_string(), field));

@@ -1,5 +1,6 @@
 //! The deployment profile: model, loading, secrets and value types.
 
+pub mod convert;
 pub mod init;
 pub mod install;
 pub mod load;
@@ -8,6 +9,7 @@ pub mod names;
 pub mod net;
 pub mod paths;
 pub mod secrets;
+pub mod serial;
 pub mod site;
 pub mod size;
 pub mod toml_path;

@@ -22,7 +22,7 @@ use crate::error::{Exit, fail};
 
 /// The keys a `[[hosts]]` entry may hold: the rest of a profile is the site's.
 pub const HOST_KEYS: &[&str] = &[
-    "name", "capacity", "host", "network", "storage", "boot", "install", "pexip",
+    "name", "capacity", "serial", "host", "network", "storage", "boot", "install", "pexip",
 ];
 /// Under a host's `pexip`, only its nodes: the deployment's settings are the site's, written once.
 const HOST_PEXIP_KEYS: &[&str] = &["management", "conferencing"];
@@ -48,6 +48,8 @@ pub struct SiteMember {
     /// Whether this host runs the Management Node's VM (exactly one host of a site does).
     pub runs_management: bool,
     pub capacity: Capacity,
+    /// The machine's DMI serial (`hosts[i].serial`), by which the site's USB stick also recognises it.
+    pub serial: Option<String>,
     /// Every conferencing node of the site, whichever host runs it: what the deployment-wide rules judge (§17
     /// asks the deployment, not each host, for a transcoding node).
     pub site_conferencing: Vec<super::model::ConferencingNode>,
@@ -130,6 +132,7 @@ impl Site {
             index: m.index,
             runs_management: true,
             capacity: m.capacity,
+            serial: m.serial.clone(),
             site_conferencing: m.site_conferencing.clone(),
             redirects,
         };
@@ -341,6 +344,7 @@ struct HostEntry {
     index: usize,
     name: String,
     capacity: Capacity,
+    serial: Option<String>,
     /// The profile sections the host gives (`host`, `network`, ...), without `name` and `capacity`.
     sections: toml::Table,
 }
@@ -389,10 +393,32 @@ impl HostEntry {
                 ));
             }
         };
+        let serial = match t.remove("serial") {
+            None => None,
+            Some(toml::Value::String(s)) if super::serial::machine_serial(&s).is_ok() => Some(s),
+            Some(v) => {
+                let why = match &v {
+                    toml::Value::String(s) => super::serial::machine_serial(s).unwrap_err(),
+                    _ => "not a string".to_owned(),
+                };
+                return Err(fail(
+                    Exit::Input,
+                    format!(
+                        "{}: hosts[{i}].serial: {why}; expected the machine's DMI serial as \
+                         /sys/class/dmi/id/product_serial shows it: 1 to {} of A-Z a-z 0-9 and \
+                         `{}`, no space at either end",
+                        here(".serial"),
+                        super::serial::SERIAL_MAX,
+                        super::serial::SERIAL_PUNCT
+                    ),
+                ));
+            }
+        };
         Ok(HostEntry {
             index: i,
             name,
             capacity,
+            serial,
             sections: t,
         })
     }
@@ -420,6 +446,7 @@ impl HostEntry {
             index: self.index,
             runs_management: mgr == self.index,
             capacity: self.capacity,
+            serial: self.serial.clone(),
             site_conferencing: Vec::new(),
             redirects,
         }
