@@ -151,7 +151,7 @@ fn a_missing_capacity_check_is_a_failure() {
 fn a_snapshot_that_differs_from_the_disk_is_a_failure() {
     assert_one(
         &broken(|v| v["snapshots"]["latest_matches_disk"] = json!(false)),
-        "[snapshots] the snapshot run exited 0, left pexmgr-20261130T064127971Z.qcow2 and its newest copy does not match the Management Node's disk",
+        "[snapshots] the snapshot run exited 0, left pexmgr-20261130T100302722Z.qcow2 and its newest copy does not match the Management Node's disk",
     );
     assert_one(
         &broken(|v| v["units"]["forja-snapshot.timer"]["UnitFileState"] = json!("disabled")),
