@@ -9,18 +9,10 @@ use std::process::Command;
 
 use forja::fs::verity::{self, VerityParams};
 
-/// Pseudo-random bytes (xorshift), so every block differs and nothing is sparse.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+#[allow(dead_code)] // the oracle helpers this test does not call
+#[path = "support/oracle.rs"]
+mod oracle;
+use oracle::noise;
 
 fn veritysetup(args: &[&str]) -> std::process::Output {
     Command::new("veritysetup")
@@ -35,7 +27,7 @@ fn check(dir: &Path, blocks: usize) {
     let lead = 3 * 4096u64;
     let mut f = File::create(&data).unwrap();
     f.write_all(&vec![0xEE; lead as usize]).unwrap();
-    f.write_all(&noise(blocks * 4096, blocks as u64)).unwrap();
+    f.write_all(&noise(blocks as u64, blocks * 4096)).unwrap();
     drop(f);
     let params = VerityParams {
         salt: [0x5a; 32],
