@@ -92,6 +92,7 @@ fn build_folder(
     let sbom = Sbom {
         base_tarball_sha256: Sha256::of(b"base"),
         packages,
+        programs: Vec::new(),
         vendor_images: vec![VendorImage {
             name: "pxMgr.ova".into(),
             sha256: Sha256::of(ova),

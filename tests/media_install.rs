@@ -589,20 +589,5 @@ fn usb_and_pxe_installers_verify_before_writing() {
     phase(&mut t, "tampered PXE payload refused, target all zeros");
     bt.print();
     eprintln!("media-test: PASS in {:.1} s", all.elapsed().as_secs_f64());
-    keep_only_logs(&work);
-}
-
-/// After a pass only the consoles and boot reports are worth keeping: the disks, sticks and the build
-/// (~8 GB) would otherwise stay in `target/tmp` for the rest of the suite (a clean-clone CI run has little
-/// disk to spare). A failing run keeps everything for the post-mortem.
-fn keep_only_logs(work: &std::path::Path) {
-    for entry in std::fs::read_dir(work).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if path.is_dir() {
-            std::fs::remove_dir_all(&path).unwrap();
-        } else if !(name.ends_with(".log") || name.ends_with(".json")) {
-            std::fs::remove_file(&path).unwrap();
-        }
-    }
+    bootproof::keep_only_logs(&work);
 }

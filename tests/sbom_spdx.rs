@@ -40,6 +40,9 @@ fn root() -> tempfile::TempDir {
         "tzdata",
         "This is the Debian prepackaged version of the Time Zone database.\n",
     );
+    // The update tool forja installs (issue 16): listed with its hash, not as a Debian package.
+    std::fs::create_dir_all(r.join("usr/bin")).unwrap();
+    std::fs::write(r.join("usr/bin/forja"), b"forja binary").unwrap();
     dir
 }
 
@@ -108,13 +111,22 @@ fn the_sbom_is_valid_spdx_with_purls_licences_and_hashes() {
         ova["checksums"][0]["checksumValue"],
         Sha256::of(b"ova").hex()
     );
+    let tool = by_name("forja");
+    assert_eq!(
+        tool["checksums"][0]["checksumValue"],
+        Sha256::of(b"forja binary").hex()
+    );
+    assert_eq!(tool["versionInfo"], forja::LONG_VERSION);
     // The image contains every package; the document describes the image.
     let rels = v["relationships"].as_array().unwrap();
     let contains = rels
         .iter()
         .filter(|r| r["relationshipType"] == "CONTAINS")
         .count();
-    assert_eq!(contains, 4, "3 Debian packages and 1 vendor image");
+    assert_eq!(
+        contains, 5,
+        "3 Debian packages, the update tool and 1 vendor image"
+    );
     assert!(rels.iter().any(|r| r["relationshipType"] == "DESCRIBES"));
     // forja names itself with its commit.
     let creator = v["creationInfo"]["creators"][0].as_str().unwrap();

@@ -9,7 +9,6 @@ use std::process::Command;
 
 use forja::fs::verity::{self, VerityParams};
 
-#[allow(dead_code)] // the oracle helpers this test does not call
 #[path = "support/oracle.rs"]
 mod oracle;
 use oracle::noise;

@@ -47,9 +47,10 @@ pub struct ApplyArgs {
     /// The bundle: a file (e.g. on the USB stick) or an http(s):// URL on the site's server.
     #[arg(value_name = "BUNDLE_OR_URL")]
     pub bundle: String,
-    /// The disk to update: a block device or a disk image file with a forja GPT.
+    /// The disk to update: a block device or a disk image file with a forja GPT (default on a running forja
+    /// host: the disk it booted from, whose ESP is mounted on /efi).
     #[arg(long, value_name = "DEV_OR_IMAGE")]
-    pub target_disk: PathBuf,
+    pub target_disk: Option<PathBuf>,
     /// The slot to write (default: the one this host did not boot from; required off a forja host).
     #[arg(long, value_enum, value_name = "SLOT")]
     pub slot: Option<SlotArg>,
@@ -94,9 +95,13 @@ pub fn run(cmd: UpdateCommand) -> anyhow::Result<Exit> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(crate::compose::selfcheck::PUBLIC_KEY));
             let key = PublicKey::load(&pubkey)?;
+            let target = match &a.target_disk {
+                Some(t) => t.clone(),
+                None => apply::host_disk()?,
+            };
             let o = apply::Options {
                 source: &a.bundle,
-                target: &a.target_disk,
+                target: &target,
                 slot: a.slot.map(|s| match s {
                     SlotArg::A => Slot::A,
                     SlotArg::B => Slot::B,

@@ -204,7 +204,7 @@ fn compose_root(plan: &Plan, ctx: &Context, root: &Path) -> anyhow::Result<()> {
     for e in &r.edits {
         apply_edit(root, &e.path, &e.op, ctx)?;
     }
-    Ok(())
+    super::rootfs::install_update_tool(root, &r.update_tool)
 }
 
 /// The time zone `/etc/localtime` links to must be in the base's own tz database (the profile was checked

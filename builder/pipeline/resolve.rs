@@ -154,6 +154,7 @@ fn root(l: &Loaded, env: &Environment, generated: Vec<GenFile>) -> anyhow::Resul
         generated,
         edits: compose::access::edits(l),
         state: state(),
+        update_tool: super::rootfs::UPDATE_TOOL.into(),
     })
 }
 
@@ -350,6 +351,7 @@ fn commands(base: &crate::plan::BaseSource) -> Vec<String> {
                 format!("tar -xpf {}", path.display())
             }
         },
+        "strip --strip-all <this forja> -o <root>/usr/bin/forja, then run with the root's own loader and libraries (the host's `forja update apply`)".into(),
         "mkfs.erofs -T<epoch> -U<uuid> root.erofs <root tree> (the read-only root of slot A)".into(),
         "dm-verity hash tree of root-a, written by forja (the format of veritysetup format)".into(),
         "objcopy -p --add-section .osrel/.cmdline/.linux/.initrd <stub> forja-a.efi, forja-b.efi (unified kernel images: slot A's on the ESP, slot B's beside disk.raw)".into(),

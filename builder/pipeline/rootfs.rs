@@ -15,6 +15,7 @@ use anyhow::Context;
 
 use crate::compose::tree::host_path;
 use crate::error::{Exit, fail};
+use crate::exec::Task;
 use crate::fs::verity::{self, VerityParams, VerityTree};
 use crate::hashio::Sha256;
 use crate::plan::disk::{PartitionContent, Slot};
@@ -79,6 +80,43 @@ pub fn split_state(plan: &StatePlan, root: &Path, seed: &Path) -> anyhow::Result
         }
     }
     fs::create_dir_all(host_path(root, "/efi"))?;
+    Ok(())
+}
+
+/// Where the host's root carries forja (the plan's `root.update_tool`).
+pub const UPDATE_TOOL: &str = "/usr/bin/forja";
+
+/// Puts the running forja, stripped, at `at` in the root, and proves the root can run it: with the root's own
+/// loader and libraries, not the build machine's (a forja built against a newer glibc than the image's would
+/// otherwise fail only on the host, the day an update is due).
+pub fn install_update_tool(root: &Path, at: &str) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding the forja binary")?;
+    let dst = host_path(root, at);
+    if let Some(d) = dst.parent() {
+        fs::create_dir_all(d)?;
+    }
+    let _ = fs::remove_file(&dst);
+    Task::new("stripping forja into the root", "strip")
+        .args(["--strip-all", "-o"])
+        .arg(&dst)
+        .arg(&exe)
+        .run()?;
+    fs::set_permissions(&dst, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let libs = host_path(root, "/usr/lib/x86_64-linux-gnu");
+    let loader = libs.join("ld-linux-x86-64.so.2");
+    let out = Task::new("running the root's forja with the root's libraries", loader)
+        .arg("--library-path")
+        .arg(&libs)
+        .arg(&dst)
+        .arg("--version")
+        .run()?;
+    let said = out.stdout_str();
+    if !said.starts_with("forja ") {
+        return Err(fail(
+            Exit::Tool,
+            format!("{at} in the root printed {said:?} for --version, not forja's version"),
+        ));
+    }
     Ok(())
 }
 

@@ -94,6 +94,10 @@ pub struct RootPlan {
     pub selfcheck: SelfcheckPlan,
     /// What of the root is writable, and how: everything else is read-only under dm-verity.
     pub state: StatePlan,
+    /// Where the root carries the forja binary that ran the build (stripped), so the host can apply update
+    /// bundles itself (`forja update apply`, checked with the key in `selfcheck.public_key`). Its hash is not
+    /// here: the plan is what the profile asks for, and the SBOM names the exact binary a build put in.
+    pub update_tool: String,
 }
 
 /// The split between the read-only root and the writable state partition.

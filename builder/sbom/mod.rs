@@ -56,11 +56,23 @@ pub struct Tool {
     pub package: Option<(String, String)>,
 }
 
+/// A program forja itself put into the image (not from a Debian package): today the update tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    /// Its path in the image.
+    pub path: String,
+    /// `forja --version` of the build.
+    pub version: String,
+    pub sha256: Sha256,
+}
+
 /// Everything the SBOM says.
 #[derive(Debug, Clone)]
 pub struct Sbom {
     pub base_tarball_sha256: Sha256,
     pub packages: Vec<Package>,
+    /// Programs forja installed, by path.
+    pub programs: Vec<Program>,
     pub vendor_images: Vec<VendorImage>,
     pub tools: Vec<Tool>,
 }
@@ -92,9 +104,20 @@ impl Sbom {
                     .ok()
                     .and_then(|t| Declared::from_copyright(&t));
         }
+        let tool = root.join(crate::pipeline::rootfs::UPDATE_TOOL.trim_start_matches('/'));
+        let programs = if tool.is_file() {
+            vec![Program {
+                path: crate::pipeline::rootfs::UPDATE_TOOL.into(),
+                version: crate::LONG_VERSION.to_owned(),
+                sha256: Sha256::of_file(&tool)?,
+            }]
+        } else {
+            Vec::new()
+        };
         Ok(Sbom {
             base_tarball_sha256,
             packages,
+            programs,
             vendor_images: lock
                 .map(|l| {
                     l.images

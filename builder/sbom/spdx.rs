@@ -114,6 +114,24 @@ impl Parts {
         }
     }
 
+    fn programs(&mut self, sbom: &Sbom) {
+        for p in &sbom.programs {
+            let id = self.ids.take("program", &p.path);
+            self.packages.push(json!({
+                "SPDXID": id,
+                "name": p.path.rsplit('/').next().unwrap_or(&p.path),
+                "versionInfo": p.version,
+                "supplier": "Organization: forja build",
+                "downloadLocation": "NOASSERTION",
+                "filesAnalyzed": false,
+                "primaryPackagePurpose": "APPLICATION",
+                "checksums": [{"algorithm": "SHA256", "checksumValue": p.sha256.hex()}],
+                "comment": format!("{} in the image: the forja that built it, stripped (`forja update apply` on the host)", p.path),
+            }));
+            self.contains(&id);
+        }
+    }
+
     fn vendor(&mut self, sbom: &Sbom) {
         for v in &sbom.vendor_images {
             let id = self.ids.take("vendor", &v.name);
@@ -179,6 +197,7 @@ pub fn document(sbom: &Sbom, who: &Identity) -> Value {
         "spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": IMAGE,
     }));
     parts.debian(sbom);
+    parts.programs(sbom);
     parts.vendor(sbom);
     parts.tools(sbom);
     let extracted: Vec<Value> = parts

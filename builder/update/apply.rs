@@ -88,6 +88,9 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
     fits(&m, &regions, slot)?;
     let work = tempfile::Builder::new().prefix("forja-update-").tempdir()?;
     let esp = esp::Esp::locate(o.target, regions.esp)?;
+    if matches!(esp, esp::Esp::Mounted(_)) && booted_slot() == Some(slot.other()) {
+        on_trial(&esp, slot.other())?;
+    }
     let running = running_version(&esp, slot.other(), work.path())?;
     let allowed_older = check_version(&m, running, o.allow_older)?;
     let target = open_target(o.target, o.dry_run)?;
@@ -257,13 +260,44 @@ fn fits(m: &Manifest, r: &SlotRegions, slot: Slot) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses to write the other slot while the running one is still on trial: its image still carries systemd-boot's
+/// try counter, so the other slot holds the only image known to work, and this update would remove it.
+fn on_trial(esp: &esp::Esp, running: Slot) -> anyhow::Result<()> {
+    let images = esp.slot_images(running)?;
+    if images.iter().all(|n| n.contains('+')) {
+        return Err(fail(
+            Exit::Refused,
+            format!(
+                "slot {} runs on trial ({}): forja-health has not marked it good, and slot {} holds the only \
+                 image known to work; apply again once this boot's health check passed (journalctl -u \
+                 forja-health)",
+                running.name(),
+                images.join(", "),
+                running.other().name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The disk this host boots from: the one whose ESP is mounted on `/efi`.
+pub fn host_disk() -> anyhow::Result<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    esp::disk_of_mount(&info, Path::new("/efi"), Path::new("/sys")).ok_or_else(|| {
+        fail(
+            Exit::Input,
+            "no ESP is mounted on /efi, so this is not a running forja host: pass --target-disk DEV_OR_IMAGE",
+        )
+    })
+}
+
 /// The newest `IMAGE_VERSION` among `running`'s images on the ESP.
 fn running_version(esp: &esp::Esp, running: Slot, work: &Path) -> anyhow::Result<Option<u64>> {
     let mut best = None;
     for name in esp.slot_images(running)? {
         let f = work.join("running.efi");
         esp.read(&name, &f)?;
-        let v = esp::image_version(&f, work)?;
+        let v = esp::image_version(&f)?;
         best = best.max(Some(v));
     }
     Ok(best)

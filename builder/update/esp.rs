@@ -180,6 +180,23 @@ impl Esp {
     }
 }
 
+/// The disk whose ESP is mounted on `efi` (on a forja host, `/efi`): the disk this host boots from, as
+/// `/dev/block/MAJ:MIN` (udev's name for it). `None` when nothing is mounted there.
+pub fn disk_of_mount(mountinfo: &str, efi: &Path, sys: &Path) -> Option<PathBuf> {
+    let part = mountinfo.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        (f.get(4).map(|m| unescape(m)).as_deref() == efi.to_str())
+            .then(|| f.get(2).map(|d| d.to_string()))?
+    })?;
+    // /sys/dev/block/MAJ:MIN of a partition links into its disk's folder: the parent holds the disk's `dev`.
+    let dir = std::fs::canonicalize(sys.join("dev/block").join(&part)).ok()?;
+    if !dir.join("partition").exists() {
+        return None;
+    }
+    let disk = std::fs::read_to_string(dir.parent()?.join("dev")).ok()?;
+    Some(PathBuf::from(format!("/dev/block/{}", disk.trim())))
+}
+
 fn dev_major(dev: u64) -> u64 {
     ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff)
 }
@@ -236,17 +253,11 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `IMAGE_VERSION` from a unified kernel image's `.osrel` (the build's SOURCE_DATE_EPOCH).
-pub fn image_version(uki: &Path, work: &Path) -> anyhow::Result<u64> {
-    let osrel = work.join("osrel");
-    let _ = std::fs::remove_file(&osrel);
-    Task::new("reading a slot image's os-release", "objcopy")
-        .args(["-O", "binary", "--only-section", ".osrel"])
-        .arg(uki)
-        .arg(&osrel)
-        .run()?;
-    let text = std::fs::read_to_string(&osrel)?;
-    version_of(&text).ok_or_else(|| {
+/// `IMAGE_VERSION` from a unified kernel image's `.osrel` (the build's SOURCE_DATE_EPOCH). Read in Rust, not with
+/// `objcopy`: a host has no binutils, and this runs there.
+pub fn image_version(uki: &Path) -> anyhow::Result<u64> {
+    let osrel = crate::boot::pe::section(uki, ".osrel")?.unwrap_or_default();
+    version_of(&String::from_utf8_lossy(&osrel)).ok_or_else(|| {
         fail(
             Exit::Input,
             format!(
@@ -341,6 +352,28 @@ mod tests {
         let (maj, min) = (259u64, 65536u64);
         let big = ((maj & 0xfff) << 8) | ((min & !0xff) << 12) | (min & 0xff);
         assert_eq!((dev_major(big), dev_minor(big)), (259, 65536));
+    }
+
+    #[test]
+    fn the_boot_disk_is_the_parent_of_the_mounted_esp() {
+        let sys = tempfile::tempdir().unwrap();
+        let disk = sys.path().join("devices/pci0/virtio1/block/vda");
+        std::fs::create_dir_all(disk.join("vda1")).unwrap();
+        std::fs::write(disk.join("dev"), "254:0\n").unwrap();
+        std::fs::write(disk.join("vda1/dev"), "254:1\n").unwrap();
+        std::fs::write(disk.join("vda1/partition"), "1\n").unwrap();
+        std::fs::create_dir_all(sys.path().join("dev/block")).unwrap();
+        std::os::unix::fs::symlink(disk.join("vda1"), sys.path().join("dev/block/254:1")).unwrap();
+        std::os::unix::fs::symlink(&disk, sys.path().join("dev/block/254:0")).unwrap();
+        let info = "36 25 254:1 / /efi rw,relatime - vfat /dev/vda1 rw\n25 1 253:0 / / ro - erofs /dev/mapper/root ro\n";
+        assert_eq!(
+            disk_of_mount(info, Path::new("/efi"), sys.path()),
+            Some(PathBuf::from("/dev/block/254:0"))
+        );
+        assert_eq!(disk_of_mount(info, Path::new("/boot"), sys.path()), None);
+        // A whole disk mounted there (no partition): not a forja boot disk.
+        let whole = "36 25 254:0 / /efi rw - vfat /dev/vda rw\n";
+        assert_eq!(disk_of_mount(whole, Path::new("/efi"), sys.path()), None);
     }
 
     #[test]

@@ -162,6 +162,14 @@ impl BootProof {
         c
     }
 
+    /// What a boot of `kind` must report (to adjust, e.g. for an update's slot, before [`Self::report_boot_as`]).
+    pub fn expected(&self, kind: BootKind) -> Expected {
+        match kind {
+            BootKind::First => self.expected_first.clone(),
+            BootKind::Again => self.expected_again.clone(),
+        }
+    }
+
     /// Boots until the report, probes the management address meanwhile, waits for the power-off.
     pub fn report_boot(
         &self,
@@ -170,13 +178,38 @@ impl BootProof {
         kind: BootKind,
         t: &mut Timings,
     ) -> Result<(Report, Vec<Failure>)> {
+        let (r, f, _) = self.report_boot_as(
+            run,
+            dev,
+            &self.expected(kind),
+            &[],
+            Duration::from_secs(120),
+            t,
+        )?;
+        Ok((r, f))
+    }
+
+    /// [`Self::report_boot`] against `expected`, with `extra` QEMU arguments (another disk), waiting up to
+    /// `exit_wait` after the report for the power-off; also returns the whole console.
+    pub fn report_boot_as(
+        &self,
+        run: &str,
+        dev: &Device,
+        expected: &Expected,
+        extra: &[String],
+        exit_wait: Duration,
+        t: &mut Timings,
+    ) -> Result<(Report, Vec<Failure>, String)> {
         let tpm = Swtpm::start(&dev.tpm_dir, &self.work.join(format!("{run}.swtpm.sock")))?;
         let (p_closed, p_ssh) = (qemu::free_port()?, qemu::free_port()?);
         let fwd = [
             (p_closed, self.mgmt_ip.clone(), CLOSED_PORT),
             (p_ssh, self.mgmt_ip.clone(), 22),
         ];
-        let mut vm = Vm::start(&self.vm_config(run, dev, &tpm, &fwd))?;
+        let mut cfg = self.vm_config(run, dev, &tpm, &fwd);
+        cfg.extra.extend(extra.iter().cloned());
+        cfg.timeout += exit_wait;
+        let mut vm = Vm::start(&cfg)?;
         let start = Instant::now();
         let line = vm
             .wait_for_line(REPORT_TIMEOUT, &[report::MARKER])
@@ -206,10 +239,6 @@ impl BootProof {
         );
         let r = report::parse_console(&line)
             .with_context(|| format!("{run}: {}", vm.serial.display()))?;
-        let expected = match kind {
-            BootKind::First => &self.expected_first,
-            BootKind::Again => &self.expected_again,
-        };
         let mut failures = report::check(&r, expected);
         failures.extend(report::check_closed_port(CLOSED_PORT, &closed));
         failures.extend(report::check_ssh_port(expected.ssh_enabled, &ssh));
@@ -222,7 +251,7 @@ impl BootProof {
                 ),
             });
         }
-        let st = vm.wait_exit(Duration::from_secs(120))?;
+        let st = vm.wait_exit(exit_wait)?;
         t.add(&format!("{run}: total until power-off"), start.elapsed());
         if !st.success() {
             failures.push(Failure {
@@ -243,7 +272,29 @@ impl BootProof {
                     message: format!("{run}: {}", f.message),
                 })
                 .collect(),
+            vm.console(),
         ))
+    }
+
+    /// Boots `dev` (with `extra` QEMU arguments) and waits, up to `wait`, for QEMU to exit: a power-off or, with
+    /// `-no-reboot`, a reboot. Returns the exit status and the console.
+    pub fn boot_until_exit(
+        &self,
+        run: &str,
+        dev: &Device,
+        extra: &[String],
+        wait: Duration,
+        t: &mut Timings,
+    ) -> Result<(std::process::ExitStatus, String)> {
+        let tpm = Swtpm::start(&dev.tpm_dir, &self.work.join(format!("{run}.swtpm.sock")))?;
+        let mut cfg = self.vm_config(run, dev, &tpm, &[]);
+        cfg.extra.extend(extra.iter().cloned());
+        cfg.timeout = wait + Duration::from_secs(30);
+        let mut vm = Vm::start(&cfg)?;
+        let start = Instant::now();
+        let st = vm.wait_exit(wait)?;
+        t.add(&format!("{run}: until QEMU exited"), start.elapsed());
+        Ok((st, vm.console()))
     }
 
     /// Boots with a fresh TPM: must stop at the unlock prompt.
@@ -372,4 +423,19 @@ pub fn verdict(what: &str, failures: &[Failure], work: &Path) -> Result<()> {
         work.display(),
         list.join("\n")
     )
+}
+
+/// After a pass only the consoles and boot reports are worth keeping: the disks, sticks and the build
+/// (~8 GB) would otherwise stay in `target/tmp` for the rest of the suite (a clean-clone CI run has little
+/// disk to spare). A failing run keeps everything for the post-mortem.
+pub fn keep_only_logs(work: &Path) {
+    for entry in std::fs::read_dir(work).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).unwrap();
+        } else if !(name.ends_with(".log") || name.ends_with(".json")) {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
 }

@@ -367,9 +367,10 @@ pub struct HealthRecord {
 }
 
 /// Issue 16: the health check that decides whether an updated slot is kept ran on this boot, found every check
-/// passing, and recorded it. The boots here are of freshly installed disks: slot A, no boot counting (`trial`
-/// false), so a pass blesses nothing and a failure would be an alarm only, which is exactly what must not happen.
-pub(super) fn check_health(r: &Report, _e: &Expected, o: &mut Out) {
+/// passing, and recorded it for the slot the boot runs. An installed disk boots slot A with no boot counting
+/// (`trial` false), so a pass blesses nothing and a failure would be an alarm only, which is exactly what must not
+/// happen; an update's first boot of its slot is a trial.
+pub(super) fn check_health(r: &Report, e: &Expected, o: &mut Out) {
     let u = "forja-health.service";
     if unit(r, u, "ActiveState") != "active" || unit(r, u, "Result") != "success" {
         o.fail(
@@ -384,17 +385,19 @@ pub(super) fn check_health(r: &Report, _e: &Expected, o: &mut Out) {
     let Some(h) = &r.health else {
         return o.fail("health", "no update record from forja-health on this host");
     };
-    if h.result != "healthy" || !h.failed.is_empty() || h.slot != "a" || h.trial {
+    if h.result != "healthy" || !h.failed.is_empty() || h.slot != e.slot || h.trial != e.trial {
         o.fail(
             "health",
             format!(
-                "the update record says slot {} version {} trial={} {} (failed: {}; {}); expected slot a, no trial, healthy",
+                "the update record says slot {} version {} trial={} {} (failed: {}; {}); expected slot {} trial={}, healthy",
                 h.slot,
                 h.version,
                 h.trial,
                 h.result,
                 list(&h.failed),
-                h.action
+                h.action,
+                e.slot,
+                e.trial
             ),
         );
     }

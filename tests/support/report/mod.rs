@@ -376,6 +376,10 @@ pub struct Expected {
     pub management_domain: String,
     /// `pexip.backup.management-snapshots`.
     pub snapshots: bool,
+    /// The slot this boot runs (`forja.slot=`) and whether it is a trial boot of an update (systemd-boot's boot
+    /// counting), as forja-health must record them: `("a", false)` for an installed disk.
+    pub slot: &'static str,
+    pub trial: bool,
 }
 
 /// A period in minutes as systemd prints it in `TimersMonotonic` (`1d 2h 30min`).
@@ -449,6 +453,8 @@ impl Expected {
             nodes_lock: None,
             secure_boot: p.boot.firmware.secure_boot,
             kernel_cmdline: None,
+            slot: "a",
+            trial: false,
             banner: if p.host.banner.ends_with('\n') {
                 p.host.banner.to_string()
             } else {
