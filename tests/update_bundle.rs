@@ -1,7 +1,8 @@
 //! Offline updates without QEMU: `forja bundle` from two lab builds (N and N+1, a profile change and a later
 //! SOURCE_DATE_EPOCH), `forja update apply` of N+1 into slot B of a copy of N's disk image. Independent oracles:
 //! GNU tar lists the members, `signify-openbsd -V` checks the manifest's signature, `veritysetup verify` checks
-//! the written slot, `mdir`/`mcopy` read the ESP. The QEMU update/rollback boot is not here (see README).
+//! the written slot (forja itself no longer reads it back), `mdir`/`mcopy` read the ESP. The tree check against
+//! `veritysetup format`'s trees is `tests/update_tree.rs`; the QEMU update/rollback boot is not here (see README).
 //!
 //! One test function on purpose: the builds are shared and the steps run on one target, in order.
 
@@ -228,8 +229,8 @@ fn a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused() {
         [
             "manifest.json",
             "manifest.json.sig",
-            "root.erofs",
             "root.verity",
+            "root.erofs",
             "forja-a.efi",
             "forja-b.efi"
         ]
@@ -289,12 +290,10 @@ fn a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused() {
         );
     };
 
-    // One flipped byte in the third chunk of root.erofs: refused with 3, the two chunks written are zeroed.
-    let (_, root_at, root_len) = list
-        .iter()
-        .find(|(n, ..)| n == "root.erofs")
-        .cloned()
-        .unwrap();
+    // One flipped byte in the third chunk of root.erofs (data block 2051): refused with 3, and what the workers
+    // wrote of the chunks before it (and beside it) is zeroed.
+    let member = |name: &str| list.iter().find(|(n, ..)| n == name).cloned().unwrap();
+    let (_, root_at, root_len) = member("root.erofs");
     assert!(
         root_len > 3 * (4 << 20),
         "the lab root is larger than three chunks"
@@ -303,8 +302,46 @@ fn a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused() {
     flipped(&b1, &bad, root_at + 2 * (4 << 20) + 12345);
     let (code, _, err) = apply(&bad, &target, &pubkey, &["--slot", "b"]);
     assert_eq!(code, 3, "{err}");
-    assert!(err.contains("root.erofs chunk 2"), "{err}");
+    assert!(
+        err.contains(
+            "root.erofs block 2051 (bytes 8400896..8404992) does not match the signed hash tree"
+        ),
+        "{err}"
+    );
     slot_b_empty("flipped byte");
+    std::fs::remove_file(&bad).unwrap();
+
+    // One flipped byte in the tree (level 0's entry for data block 0): refused with 3 by the tree's signed SHA-256.
+    let (_, tree_at, tree_len) = member("root.verity");
+    let level0 = tree_len - m.data_blocks().div_ceil(128) * 4096;
+    flipped(&b1, &bad, tree_at + level0 + 3);
+    let (code, _, err) = apply(&bad, &target, &pubkey, &["--slot", "b"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("root.verity does not match the signed manifest"),
+        "{err}"
+    );
+    slot_b_empty("flipped tree byte");
+
+    // One flipped byte in each slot image (the one installed, and the other, hashed as it streams past): 3.
+    for uki in ["forja-b.efi", "forja-a.efi"] {
+        let (_, at, len) = member(uki);
+        flipped(&b1, &bad, at + len / 2);
+        let (code, _, err) = apply(&bad, &target, &pubkey, &["--slot", "b"]);
+        assert_eq!(code, 3, "{uki}: {err}");
+        assert!(
+            err.contains(&format!("{uki} does not match the signed manifest")),
+            "{err}"
+        );
+        slot_b_empty(uki);
+    }
+
+    // One flipped byte in the manifest: its signature fails, 5, nothing written.
+    let (_, man_at, _) = member("manifest.json");
+    flipped(&b1, &bad, man_at + 40);
+    let (code, _, err) = apply(&bad, &target, &pubkey, &["--slot", "b"]);
+    assert_eq!(code, 5, "{err}");
+    slot_b_empty("flipped manifest byte");
     std::fs::remove_file(&bad).unwrap();
 
     // The manifest re-signed with another key (same length, so the rest of the bundle is intact): refused with 5.
@@ -312,11 +349,7 @@ fn a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused() {
     let resigned =
         forja::sign::signify::sign_detached(&other, &manifest_bytes, "verify with forja.pub");
     assert_eq!(resigned.len(), sig.len());
-    let (_, sig_at, _) = list
-        .iter()
-        .find(|(n, ..)| n == "manifest.json.sig")
-        .cloned()
-        .unwrap();
+    let (_, sig_at, _) = member("manifest.json.sig");
     let bad = w.join("resigned.bundle");
     copy_sparse(&b1, &bad);
     let mut f = std::fs::OpenOptions::new().write(true).open(&bad).unwrap();
@@ -383,6 +416,44 @@ fn a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused() {
     }
     assert_eq!(hash_region(&target, gpt), gpt_before, "the GPT changed");
 
+    // A tree that does not hash up to the signed root hash, in a bundle whose manifest (with that tree's SHA-256)
+    // is signed by the right key: refused with 3 before anything is written or removed. Slot B still holds N+1
+    // and its image, so an untouched slot proves that no write happened (a zeroed one would not).
+    let (_, man_at, man_len) = member("manifest.json");
+    let mut tree = std::fs::read(&b1).unwrap()[tree_at as usize..][..tree_len as usize].to_vec();
+    tree[level0 as usize + 3] ^= 1;
+    let mut forged = m.clone();
+    forged.verity.sha256 = Sha256::of(&tree);
+    let forged_bytes = forged.to_bytes();
+    assert_eq!(forged_bytes.len() as u64, man_len);
+    let lab_key = forja::sign::SigningKey::load(&key).unwrap();
+    let forged_sig =
+        forja::sign::signify::sign_detached(&lab_key, &forged_bytes, "verify with forja.pub");
+    assert_eq!(forged_sig.len(), sig.len());
+    let bad = w.join("forged.bundle");
+    copy_sparse(&b1, &bad);
+    let mut f = std::fs::OpenOptions::new().write(true).open(&bad).unwrap();
+    for (at, bytes) in [
+        (man_at, &forged_bytes),
+        (sig_at, &forged_sig),
+        (tree_at, &tree),
+    ] {
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(bytes).unwrap();
+    }
+    drop(f);
+    let slot_b_now: Vec<Sha256> = slot_b.iter().map(|r| hash_region(&target, *r)).collect();
+    let (code, _, err) = apply(&bad, &target, &pubkey, &["--slot", "b"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("root.verity does not hash up to the signed root hash: block 0 of level 0 does not hash to its entry in level 1"),
+        "{err}"
+    );
+    let slot_b_after: Vec<Sha256> = slot_b.iter().map(|r| hash_region(&target, *r)).collect();
+    assert_eq!(slot_b_now, slot_b_after, "slot B was written");
+    assert_eq!(esp_names(&target, &plan), ["forja-a.efi", "forja-b+3.efi"]);
+    std::fs::remove_file(&bad).unwrap();
+
     // N (older than slot B's N+1) into slot A: refused without the override, nothing touched; logged with it.
     let slot_a = hash_region(&target, region(&plan, "root-a"));
     let (code, _, err) = apply(&b0, &target, &pubkey, &["--slot", "a"]);
@@ -390,11 +461,12 @@ fn a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused() {
     assert!(err.contains("not newer than the running"), "{err}");
     assert_eq!(hash_region(&target, region(&plan, "root-a")), slot_a);
     assert_eq!(esp_names(&target, &plan), ["forja-a.efi", "forja-b+3.efi"]);
+    // With --verify-written, veritysetup reads the written slot back too (the auditors' option).
     let (code, json, err) = apply(
         &b0,
         &target,
         &pubkey,
-        &["--slot", "a", "--allow-older", "--json"],
+        &["--slot", "a", "--allow-older", "--verify-written", "--json"],
     );
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -409,6 +481,7 @@ fn a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused() {
         ),
         (Some(true), Some(N + 1))
     );
+    assert_eq!(rec["verified_written"], true);
     assert_eq!(
         esp_names(&target, &plan),
         ["forja-a+3.efi", "forja-b+3.efi"]

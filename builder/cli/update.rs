@@ -61,9 +61,14 @@ pub struct ApplyArgs {
     /// /usr/share/forja/forja.pub).
     #[arg(long, value_name = "FILE")]
     pub pubkey: Option<PathBuf>,
-    /// Verify the whole bundle against the target (signature, version, every chunk) and write nothing.
+    /// Verify the whole bundle against the target (signature, version, the hash tree, every block) and write
+    /// nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// After writing, read the slot back with `veritysetup verify` (an independent check for audits; apply has
+    /// already proven every block it wrote against the signed hash tree).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub verify_written: bool,
     /// Print the update record as JSON.
     #[arg(long)]
     pub json: bool,
@@ -109,6 +114,7 @@ pub fn run(cmd: UpdateCommand) -> anyhow::Result<Exit> {
                 allow_older: a.allow_older,
                 key: &key,
                 dry_run: a.dry_run,
+                verify_written: a.verify_written,
             };
             let done = apply::apply(&o)?;
             if a.json {

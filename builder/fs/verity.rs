@@ -57,6 +57,18 @@ fn levels(data_blocks: u64) -> Vec<u64> {
     out
 }
 
+/// Where each level starts in the hash area, level 0 first: the top level right after the superblock's block,
+/// level 0 last.
+fn level_offsets(counts: &[u64]) -> Vec<u64> {
+    let mut offset_of = vec![0u64; counts.len()];
+    let mut at = BLOCK;
+    for (i, n) in counts.iter().enumerate().rev() {
+        offset_of[i] = at;
+        at += n * BLOCK;
+    }
+    offset_of
+}
+
 /// Size of the hash area for `data_bytes` of data: what the verity partition must hold.
 pub fn hash_size(data_bytes: u64) -> u64 {
     BLOCK + levels(data_bytes.div_ceil(BLOCK)).iter().sum::<u64>() * BLOCK
@@ -111,16 +123,10 @@ pub fn build(
     let data_blocks = data_bytes / BLOCK;
     let mut level = hash_data(src, src_offset, data_blocks, &p.salt)?;
     let counts = levels(data_blocks);
-    // Level offsets: the top level right after the superblock, level 0 last.
-    let mut offset_of = vec![0u64; counts.len()];
-    let mut at = dst_offset + BLOCK;
-    for (i, n) in counts.iter().enumerate().rev() {
-        offset_of[i] = at;
-        at += n * BLOCK;
-    }
+    let offset_of = level_offsets(&counts);
     for (i, &n) in counts.iter().enumerate() {
         let blocks = pack(&level, n);
-        dst.seek(SeekFrom::Start(offset_of[i]))?;
+        dst.seek(SeekFrom::Start(dst_offset + offset_of[i]))?;
         dst.write_all(&blocks)?;
         level = blocks
             .chunks(BLOCK as usize)
@@ -189,6 +195,155 @@ fn hash_data(
     Ok(out)
 }
 
+/// The superblock fields forja reads back: it writes and checks only version 1, hash type 1, SHA-256, 4 KiB
+/// data and hash blocks and a 32-byte salt, so any other value is refused by [`read_superblock`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Superblock {
+    pub salt: [u8; 32],
+    pub uuid: Uuid,
+    pub data_blocks: u64,
+}
+
+/// Parses the superblock at the start of a hash area; the error names the field and what was expected.
+pub fn read_superblock(b: &[u8]) -> Result<Superblock, String> {
+    if b.len() < 512 || &b[..8] != b"verity\0\0" {
+        return Err("no verity superblock (magic \"verity\")".into());
+    }
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
+    let algorithm = &b[32..64];
+    let salt_len = u16::from_le_bytes([b[80], b[81]]) as usize;
+    for (field, got, want) in [
+        ("version", u32_at(8) as u64, 1),
+        ("hash type", u32_at(12) as u64, 1),
+        ("data block size", u32_at(64) as u64, BLOCK),
+        ("hash block size", u32_at(68) as u64, BLOCK),
+        ("salt size", salt_len as u64, 32),
+    ] {
+        if got != want {
+            return Err(format!("superblock {field} {got}, expected {want}"));
+        }
+    }
+    if algorithm[..6] != *b"sha256" || algorithm[6..].iter().any(|&c| c != 0) {
+        return Err(format!(
+            "superblock algorithm {:?}, expected \"sha256\"",
+            String::from_utf8_lossy(algorithm).trim_end_matches('\0')
+        ));
+    }
+    Ok(Superblock {
+        salt: b[88..120].try_into().expect("32 bytes"),
+        uuid: Uuid::from_bytes(b[16..32].try_into().expect("16 bytes")),
+        data_blocks: u64::from_le_bytes(b[72..80].try_into().expect("8 bytes")),
+    })
+}
+
+/// Why a hash area was refused by [`check_tree`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TreeError {
+    #[error("the hash area is {got} bytes, {want} for {data_blocks} data blocks")]
+    Size {
+        got: u64,
+        want: u64,
+        data_blocks: u64,
+    },
+    #[error("{0}")]
+    Superblock(String),
+    #[error("the superblock's {field} differs from the signed one")]
+    Mismatch { field: &'static str },
+    #[error("block {block} of level {level} does not hash to its entry in level {}", level + 1)]
+    Level { level: usize, block: u64 },
+    #[error("the top level does not hash to the root hash")]
+    Root,
+}
+
+/// A hash area proven to hash up to a root hash exactly as the kernel walks it (salt and sizes from its own
+/// superblock, every level's blocks hashing to the entries of the level above, the top block to the root hash),
+/// kept to check data blocks against its level 0.
+#[derive(Debug)]
+pub struct CheckedTree<'a> {
+    salt: [u8; 32],
+    data_blocks: u64,
+    /// Level 0's blocks; `None` for one data block, whose digest is the root hash itself.
+    level0: Option<&'a [u8]>,
+    root: [u8; DIGEST],
+}
+
+/// Checks `area` (a whole hash area, superblock first) against the signed `root_hash`, `salt` and data block
+/// count, before a single data block is trusted to it.
+pub fn check_tree<'a>(
+    area: &'a [u8],
+    data_blocks: u64,
+    salt: &[u8; 32],
+    root_hash: &Digest256,
+) -> Result<CheckedTree<'a>, TreeError> {
+    let want = hash_size(data_blocks * BLOCK);
+    if data_blocks == 0 || area.len() as u64 != want {
+        return Err(TreeError::Size {
+            got: area.len() as u64,
+            want,
+            data_blocks,
+        });
+    }
+    let sb = read_superblock(area).map_err(TreeError::Superblock)?;
+    if sb.data_blocks != data_blocks {
+        return Err(TreeError::Mismatch {
+            field: "data block count",
+        });
+    }
+    if sb.salt != *salt {
+        return Err(TreeError::Mismatch { field: "salt" });
+    }
+    let counts = levels(data_blocks);
+    let offsets = level_offsets(&counts);
+    let level = |i: usize| &area[offsets[i] as usize..(offsets[i] + counts[i] * BLOCK) as usize];
+    // From the top down, as the kernel trusts it: once a level is proven, all its bytes are (padding included),
+    // so each block below needs only to hash to its entry there.
+    if let Some(top) = counts.len().checked_sub(1)
+        && digest(salt, level(top)) != root_hash.0
+    {
+        return Err(TreeError::Root);
+    }
+    for i in (0..counts.len().saturating_sub(1)).rev() {
+        let above = level(i + 1);
+        for (b, block) in level(i).chunks(BLOCK as usize).enumerate() {
+            if digest(salt, block) != above[b * DIGEST..][..DIGEST] {
+                return Err(TreeError::Level {
+                    level: i,
+                    block: b as u64,
+                });
+            }
+        }
+    }
+    Ok(CheckedTree {
+        salt: *salt,
+        data_blocks,
+        level0: (!counts.is_empty()).then(|| level(0)),
+        root: root_hash.0,
+    })
+}
+
+impl CheckedTree<'_> {
+    pub fn data_blocks(&self) -> u64 {
+        self.data_blocks
+    }
+
+    /// Checks whole data blocks starting with block number `first` (dm-verity's digest: SHA-256 of salt and
+    /// block) against level 0; the error is the first block that differs (or lies beyond the data).
+    pub fn check_blocks(&self, first: u64, data: &[u8]) -> Result<(), u64> {
+        for (j, block) in data.chunks(BLOCK as usize).enumerate() {
+            let i = first + j as u64;
+            let want = match self.level0 {
+                _ if i >= self.data_blocks || block.len() != BLOCK as usize => return Err(i),
+                Some(l0) => &l0[i as usize * DIGEST..][..DIGEST],
+                None => &self.root[..],
+            };
+            if digest(&self.salt, block) != want {
+                return Err(i);
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +369,105 @@ mod tests {
         assert_eq!(u64::from_le_bytes(sb[72..80].try_into().unwrap()), 5);
         assert_eq!(u16::from_le_bytes(sb[80..82].try_into().unwrap()), 32);
         assert_eq!(&sb[88..120], &[7; 32]);
+    }
+
+    /// A tree written by [`build`] (byte-identical to `veritysetup format`'s, tests/verity.rs) over `blocks`
+    /// blocks of patterned data: the data and the hash area.
+    fn tree_of(blocks: u64, salt: [u8; 32]) -> (Vec<u8>, Vec<u8>, VerityTree) {
+        use std::io::Read;
+        let data: Vec<u8> = (0..blocks * BLOCK)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("data"), &data).unwrap();
+        let mut out = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("hash"))
+            .unwrap();
+        let p = VerityParams {
+            salt,
+            uuid: Uuid::from_u128(7),
+        };
+        let src = File::open(dir.path().join("data")).unwrap();
+        let tree = build(&src, 0, data.len() as u64, &mut out, 0, 1 << 30, &p).unwrap();
+        let mut area = Vec::new();
+        out.seek(SeekFrom::Start(0)).unwrap();
+        out.read_to_end(&mut area).unwrap();
+        assert_eq!(area.len() as u64, tree.hash_size);
+        (data, area, tree)
+    }
+
+    #[test]
+    fn a_built_tree_checks_and_proves_each_data_block() {
+        let salt = [3; 32];
+        // 1 block (no level), 128 (one level), 129 and 128 * 128 + 1 (two and three levels).
+        for blocks in [1, 128, 129, 128 * 128 + 1] {
+            let (mut data, area, tree) = tree_of(blocks, salt);
+            let t = check_tree(&area, blocks, &salt, &tree.root_hash).unwrap();
+            t.check_blocks(0, &data).unwrap();
+            let half = (blocks / 2) * BLOCK;
+            t.check_blocks(blocks / 2, &data[half as usize..]).unwrap();
+            // One flipped data byte: that block, and only from there on.
+            let bad = blocks - 1;
+            data[(bad * BLOCK + 17) as usize] ^= 1;
+            assert_eq!(t.check_blocks(0, &data), Err(bad), "{blocks} blocks");
+            // A block beyond the data, or a partial block, never passes.
+            assert_eq!(t.check_blocks(blocks, &data[..BLOCK as usize]), Err(blocks));
+            assert_eq!(t.check_blocks(0, &data[..100]), Err(0));
+        }
+    }
+
+    #[test]
+    fn a_tree_that_does_not_hash_to_the_root_is_refused_at_each_level() {
+        let salt = [9; 32];
+        let blocks = 128 * 128 + 1;
+        let (_, area, tree) = tree_of(blocks, salt);
+        let offsets = level_offsets(&levels(blocks));
+        // Level 0 (the last region), level 1, the top block: each flip is caught where it breaks the chain.
+        for (at, want) in [
+            (
+                area.len() - 1,
+                TreeError::Level {
+                    level: 0,
+                    block: 128,
+                },
+            ),
+            (
+                offsets[1] as usize + 5,
+                TreeError::Level { level: 1, block: 0 },
+            ),
+            (offsets[2] as usize + 40, TreeError::Root),
+        ] {
+            let mut bad = area.clone();
+            bad[at] ^= 0x80;
+            assert_eq!(
+                check_tree(&bad, blocks, &salt, &tree.root_hash).unwrap_err(),
+                want
+            );
+        }
+        let mut other_root = tree.root_hash;
+        other_root.0[0] ^= 1;
+        assert_eq!(
+            check_tree(&area, blocks, &salt, &other_root).unwrap_err(),
+            TreeError::Root
+        );
+        assert_eq!(
+            check_tree(&area, blocks, &[0; 32], &tree.root_hash).unwrap_err(),
+            TreeError::Mismatch { field: "salt" }
+        );
+        assert!(matches!(
+            check_tree(&area[..area.len() - 4096], blocks, &salt, &tree.root_hash),
+            Err(TreeError::Size { .. })
+        ));
+        let mut sb = area.clone();
+        sb[65] = 0x02; // data block size 0x1000 -> 0x0200
+
+        assert_eq!(
+            check_tree(&sb, blocks, &salt, &tree.root_hash).unwrap_err(),
+            TreeError::Superblock("superblock data block size 512, expected 4096".into())
+        );
     }
 }

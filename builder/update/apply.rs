@@ -5,34 +5,44 @@
 //!    with the trusted public key ([`Exit::BadSignature`]) before anything else is read or written;
 //! 2. the version must be newer than the running slot's (`IMAGE_VERSION` of its image on the target's ESP), unless
 //!    `--allow-older`, which is logged and reported ([`Exit::Refused`]);
-//! 3. the slot's images are removed from the ESP first: a slot being written is never bootable;
-//! 4. `root.erofs` streams into the slot's root partition 4 MiB at a time, each chunk hashed and compared with the
-//!    signed manifest *before* it is written; `root.verity` and the slot's own image (`forja-a.efi` or
-//!    `forja-b.efi`: each names its slot's partitions) are small and held in memory until their digests match
-//!    (the other slot's image is checked as it streams past). On any mismatch the run stops, zeroes what it wrote
-//!    of the slot, and exits with [`Exit::HashMismatch`]; a malformed bundle gives [`Exit::BadArchive`];
-//! 5. `veritysetup verify` checks the slot (data, tree, signed root hash) as the kernel will;
-//! 6. only then the image goes onto the ESP as `forja-SLOT+TRIES.efi` (systemd-boot boot counting); on a running
+//! 3. `root.verity` (the slot's dm-verity tree, a few MiB, bounded by the slot's verity partition) is read into
+//!    memory; its SHA-256 must be the manifest's, and its levels must hash up to the signed root hash with the
+//!    salt and sizes of its own superblock, exactly as the kernel will walk it ([`verity::check_tree`],
+//!    [`Exit::HashMismatch`]), before the target is opened for writing;
+//! 4. the slot's images are removed from the ESP: a slot being written is never bootable;
+//! 5. the tree goes into the slot's verity partition, and `root.erofs` streams into its root partition
+//!    ([`stream`]): every 4 KiB block is hashed as dm-verity does and compared with its level-0 entry *before*
+//!    the 4 MiB chunk holding it is written, on every core. The slot's own image (`forja-a.efi` or
+//!    `forja-b.efi`: each names its slot's partitions) is held in memory until its digest matches (the other
+//!    slot's image is checked as it streams past). On any mismatch the run stops, zeroes what it wrote of the
+//!    slot, and exits with [`Exit::HashMismatch`]; a malformed bundle gives [`Exit::BadArchive`];
+//! 6. with `--verify-written` (for auditors), `veritysetup verify` reads the written slot back ([`verify`]);
+//! 7. only then the image goes onto the ESP as `forja-SLOT+TRIES.efi` (systemd-boot boot counting); on a running
 //!    host through its mount of the ESP ([`esp::Esp`]), elsewhere with mtools.
 //!
-//! One pass, not two: the manifest is signed and lists every chunk's digest, so each chunk is proven before it is
-//! written and nothing unverified ever reaches the disk. Hashing the whole bundle first would read a USB stick
-//! (or download from the site server) twice, or need a disk-sized spool; the only cost of one pass is that a
-//! corrupt bundle leaves verified-but-incomplete data behind, which step 4 zeroes and step 3 already made
-//! unbootable.
+//! One pass, not two: the tree is proven against the signed root hash before any data arrives, and each data
+//! block against the tree before it is written, so nothing unverified reaches the disk and every byte written is
+//! one the kernel's own check will accept: a post-write `veritysetup verify` (which read the whole slot again, 4
+//! KiB at a time, and cost about twice a `dd` of the slot) proves nothing more, so it is not run by default.
+//! Hashing the whole bundle first would read a USB stick (or download from the site server) twice, or need a
+//! disk-sized spool; the only cost of one pass is that a corrupt bundle leaves verified-but-incomplete data
+//! behind, which step 5 zeroes and step 4 already made unbootable.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 
 use super::gpt::SlotRegions;
-use super::manifest::{self, CHUNK, Manifest};
+use super::manifest::{self, Manifest};
+use super::stream::{self, CHUNK};
 use super::{esp, gpt, verify};
 use crate::error::{Exit, fail};
-use crate::hashio::{Sha256, read_full};
+use crate::fs::verity;
+use crate::hashio::Sha256;
 use crate::plan::disk::Slot;
 use crate::sign::{PublicKey, signify};
 
@@ -49,6 +59,8 @@ pub struct Options<'a> {
     pub key: &'a PublicKey,
     /// Verify the whole bundle, write nothing.
     pub dry_run: bool,
+    /// After writing, read the slot back with `veritysetup verify` (an independent check for auditors).
+    pub verify_written: bool,
 }
 
 /// What was done (printed as JSON with `--json`; the record of the update).
@@ -66,6 +78,8 @@ pub struct Applied {
     pub esp_image: Option<String>,
     pub bytes_written: u64,
     pub dry_run: bool,
+    /// True when `veritysetup verify` read the written slot back and accepted it (`--verify-written`).
+    pub verified_written: bool,
 }
 
 /// Applies `o.source` to `o.target`.
@@ -93,6 +107,24 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
     }
     let running = running_version(&esp, slot.other(), work.path())?;
     let allowed_older = check_version(&m, running, o.allow_older)?;
+    let area = whole(
+        &mut entries,
+        manifest::VERITY,
+        &m.verity.sha256,
+        m.verity.size,
+    )?;
+    let tree = verity::check_tree(
+        &area,
+        m.data_blocks(),
+        &m.verity.salt.0,
+        &m.verity.root_hash,
+    )
+    .map_err(|e| {
+        mismatch(format!(
+            "{} does not hash up to the signed root hash: {e}",
+            manifest::VERITY
+        ))
+    })?;
     let target = open_target(o.target, o.dry_run)?;
     if target.is_some() {
         for old in esp.slot_images(slot)? {
@@ -106,15 +138,18 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
     let mut w = Writer {
         target: target.as_ref(),
         regions,
-        written: [0, 0],
+        written: [AtomicU64::new(0), AtomicU64::new(0)],
     };
     let uki = work.path().join(manifest::uki(slot));
-    let streamed = stream(&mut entries, &m, &mut w, slot, &uki).and_then(|()| {
+    let streamed = write_slot(&mut entries, &m, &tree, &area, &w, slot, &uki).and_then(|()| {
         if o.dry_run {
             return Ok(());
         }
         w.sync()?;
-        verify::slot(o.target, &regions, &m, work.path())
+        if o.verify_written {
+            verify::slot(o.target, &regions, &m, work.path())?;
+        }
+        Ok(())
     });
     if let Err(e) = streamed {
         if w.any_written() {
@@ -140,8 +175,9 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
         profile: m.profile.clone(),
         root_hash: m.verity.root_hash,
         esp_image,
-        bytes_written: w.written.iter().sum::<u64>(),
+        bytes_written: w.written.iter().map(|n| n.load(Ordering::SeqCst)).sum(),
         dry_run: o.dry_run,
+        verified_written: o.verify_written && !o.dry_run,
     })
 }
 
@@ -326,26 +362,28 @@ fn check_version(m: &Manifest, running: Option<u64>, allow_older: bool) -> anyho
     Ok(true)
 }
 
-/// Writes into the slot and remembers how far, so a refusal can zero exactly that.
+/// Writes into the slot and remembers how far, so a refusal can zero exactly that. Shared by the hashing
+/// threads, which write the chunks they proved in any order: each region's mark is the furthest byte written.
 struct Writer<'a> {
     target: Option<&'a File>,
     regions: SlotRegions,
     /// Bytes written into the root and the verity partition.
-    written: [u64; 2],
+    written: [AtomicU64; 2],
 }
 
 impl Writer<'_> {
-    fn put(&mut self, which: usize, at: u64, bytes: &[u8]) -> anyhow::Result<()> {
+    fn put(&self, which: usize, at: u64, bytes: &[u8]) -> anyhow::Result<()> {
         let Some(t) = self.target else { return Ok(()) };
         let region = [self.regions.root, self.regions.verity][which];
+        // Marked before the write: a write that fails halfway is zeroed too.
+        self.written[which].fetch_max(at + bytes.len() as u64, Ordering::SeqCst);
         t.write_all_at(bytes, region.offset + at)
             .context("writing the slot")?;
-        self.written[which] = self.written[which].max(at + bytes.len() as u64);
         Ok(())
     }
 
     fn any_written(&self) -> bool {
-        self.written.iter().any(|&n| n > 0)
+        self.written.iter().any(|n| n.load(Ordering::SeqCst) > 0)
     }
 
     fn sync(&self) -> anyhow::Result<()> {
@@ -358,57 +396,45 @@ impl Writer<'_> {
     /// Zeroes what was written of the slot.
     fn zero(&mut self) -> anyhow::Result<()> {
         let Some(t) = self.target else { return Ok(()) };
-        let zeros = vec![0u8; CHUNK as usize];
+        let zeros = vec![0u8; CHUNK];
         for (region, n) in [self.regions.root, self.regions.verity]
             .into_iter()
-            .zip(self.written)
+            .zip(&self.written)
         {
+            let n = n.swap(0, Ordering::SeqCst);
             let mut at = 0;
             while at < n {
-                let k = (n - at).min(CHUNK);
+                let k = (n - at).min(CHUNK as u64);
                 t.write_all_at(&zeros[..k as usize], region.offset + at)?;
                 at += k;
             }
         }
-        self.written = [0, 0];
         t.sync_data()?;
         Ok(())
     }
 }
 
-/// Streams the images through their checks into the slot (the slot's own image for the ESP into `uki`).
-fn stream(
+/// Writes the proven tree, streams the root through its check into the slot, and checks the slot images (the
+/// slot's own into `uki`).
+fn write_slot(
     entries: &mut Entries,
     m: &Manifest,
-    w: &mut Writer,
+    tree: &verity::CheckedTree,
+    area: &[u8],
+    w: &Writer,
     slot: Slot,
     uki: &PathBuf,
 ) -> anyhow::Result<()> {
+    w.put(1, 0, area)?;
     let mut root = next(entries, manifest::ROOT)?;
     sized(&root, manifest::ROOT, m.root.size)?;
     let progress = crate::ui::Progress::bytes("root image: verify and write", m.root.size);
-    let mut buf = vec![0u8; CHUNK as usize];
-    let mut at = 0u64;
-    for (i, want) in m.root.chunks.iter().enumerate() {
-        let n = (m.root.size - at).min(CHUNK) as usize;
-        if read_full(&mut root, &mut buf[..n])? != n {
-            return Err(bad(format!("{} ends at byte {at}", manifest::ROOT)));
-        }
-        if Sha256::of(&buf[..n]) != *want {
-            return Err(mismatch(format!(
-                "{} chunk {i} (bytes {at}..{}) does not match the signed manifest",
-                manifest::ROOT,
-                at + n as u64
-            )));
-        }
-        w.put(0, at, &buf[..n])?;
-        at += n as u64;
-        progress.inc(n as u64);
-    }
-    progress.finish("root image verified");
+    let put = |at: u64, bytes: &[u8]| w.put(0, at, bytes);
+    stream::root(&mut root, m.root.size, manifest::ROOT, tree, &put, |n| {
+        progress.inc(n)
+    })?;
+    progress.finish("root image verified against the signed hash tree");
     drop(root);
-    let verity = whole(entries, manifest::VERITY, &m.verity.sha256, m.verity.size)?;
-    w.put(1, 0, &verity)?;
     for s in [Slot::A, Slot::B] {
         let (name, want) = (manifest::uki(s), m.uki.of(s));
         if s == slot {
@@ -490,8 +516,9 @@ mod tests {
         let mut m: Manifest = serde_json::from_value(serde_json::json!({
             "format": manifest::FORMAT, "version": version, "build-id": Sha256::of(b"x"), "profile": "lab",
             "boot-tries": 3,
-            "root": {"size": 1, "sha256": Sha256::of(b"r"), "chunk-size": CHUNK, "chunks": [Sha256::of(b"r")]},
-            "verity": {"size": 1, "sha256": Sha256::of(b"v"), "root-hash": Sha256::of(b"h")},
+            "root": {"size": 4096, "sha256": Sha256::of(b"r")},
+            "verity": {"size": 4096, "sha256": Sha256::of(b"v"), "root-hash": Sha256::of(b"h"),
+                       "salt": "00".repeat(32), "data-block-size": 4096, "hash-block-size": 4096},
             "uki": {"a": {"size": 1, "sha256": Sha256::of(b"a")}, "b": {"size": 1, "sha256": Sha256::of(b"b")}},
         }))
         .unwrap();

@@ -1,12 +1,13 @@
 //! `forja bundle`: a signed update bundle made from a verified build.
 //!
 //! The bundle is a tar (GNU headers, numeric owner 0, mode 0644, mtime = the build's epoch) whose members come in
-//! a fixed order: `manifest.json`, `manifest.json.sig` (signify, detached, by the build's key), `root.erofs` (slot
-//! A's root image, exactly the blocks its verity tree covers), `root.verity`, `forja-a.efi` and `forja-b.efi` (the
-//! slots' signed unified kernel images: slot A's from the build's ESP, slot B's from the build folder, each checked
-//! against the verified build). The manifest comes first so a reader checks the signature before any image and then checks each
-//! 4 MiB chunk of the root as it streams past ([`super::apply`]); nothing needs unpacking. Same build and key ⇒
-//! byte-identical bundle (ed25519 is deterministic, the tar headers carry nothing from the clock).
+//! a fixed order: `manifest.json`, `manifest.json.sig` (signify, detached, by the build's key), `root.verity`
+//! (slot A's dm-verity tree, superblock first), `root.erofs` (slot A's root image, exactly the blocks the tree
+//! covers), `forja-a.efi` and `forja-b.efi` (the slots' signed unified kernel images: slot A's from the build's
+//! ESP, slot B's from the build folder, each checked against the verified build). The manifest comes first so a
+//! reader checks the signature before any image, then the tree, so every 4 KiB block of the root is checked
+//! against it as it streams past ([`super::apply`]); nothing needs unpacking. Same build and key ⇒ byte-identical
+//! bundle (ed25519 is deterministic, the tar headers carry nothing from the clock).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::manifest::{self, CHUNK, Image, Manifest, RootImage, SlotImages, VerityImage};
+use super::manifest::{self, Image, Manifest, Salt, SlotImages, VerityImage};
 use crate::artifact::Staged;
 use crate::error::{Exit, fail};
 use crate::fs::verity;
@@ -70,8 +71,8 @@ pub fn make(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Wr
     let root = part(super::gpt::root_name(Slot::A))?;
     let vpart = part(super::gpt::verity_name(Slot::A))?;
     let disk = File::open(build_dir.join("disk.raw")).context("opening the build's disk.raw")?;
-    let data_blocks = verity_data_blocks(&disk, vpart.offset)?;
-    let root_size = data_blocks * verity::BLOCK;
+    let sb = superblock(&disk, vpart.offset)?;
+    let root_size = sb.data_blocks * verity::BLOCK;
     let verity_size = verity::hash_size(root_size);
     if root_size > root.size || verity_size > vpart.size {
         return Err(fail(
@@ -90,8 +91,8 @@ pub fn make(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Wr
         verity_offset: vpart.offset,
         ukis: [uki_a, uki_b],
     };
-    let (root_sha, chunks) = hash_chunks(&src.disk, src.root_offset, root_size)?;
-    let (verity_sha, _) = hash_chunks(&src.disk, src.verity_offset, verity_size)?;
+    let root_sha = hash_region(&src.disk, src.root_offset, root_size)?;
+    let verity_sha = tree_checked(&src.disk, src.verity_offset, &sb, &built.root_hash)?;
     let image = |p: &Path| -> anyhow::Result<Image> {
         Ok(Image {
             size: std::fs::metadata(p)?.len(),
@@ -104,16 +105,17 @@ pub fn make(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Wr
         build_id: Sha256::of(&std::fs::read(build_dir.join(sign::SUMS))?),
         profile: plan.profile.name.clone(),
         boot_tries: plan.update.boot_tries,
-        root: RootImage {
+        root: Image {
             size: root_size,
             sha256: root_sha,
-            chunk_size: CHUNK,
-            chunks,
         },
         verity: VerityImage {
             size: verity_size,
             sha256: verity_sha,
             root_hash: built.root_hash,
+            salt: Salt(sb.salt),
+            data_block_size: verity::BLOCK,
+            hash_block_size: verity::BLOCK,
         },
         uki: SlotImages {
             a: image(&src.ukis[0])?,
@@ -192,34 +194,50 @@ fn slot_b_image(
     Ok(dst)
 }
 
-/// The data block count in a verity superblock at `offset` (the tree's own record of what it covers).
-fn verity_data_blocks(disk: &File, offset: u64) -> anyhow::Result<u64> {
+/// The verity superblock at `offset`: the tree's own record of what it covers and with which salt.
+fn superblock(disk: &File, offset: u64) -> anyhow::Result<verity::Superblock> {
     let mut sb = [0u8; 512];
     disk.read_exact_at(&mut sb, offset)?;
-    if &sb[..8] != b"verity\0\0" {
-        return Err(fail(
+    verity::read_superblock(&sb).map_err(|e| {
+        fail(
             Exit::Input,
-            "the build's root-a-verity partition has no verity superblock",
-        ));
-    }
-    Ok(u64::from_le_bytes(sb[72..80].try_into().expect("8 bytes")))
+            format!("the build's root-a-verity partition: {e}"),
+        )
+    })
 }
 
-/// The SHA-256 of `len` bytes at `offset`, and one per [`CHUNK`].
-fn hash_chunks(f: &File, offset: u64, len: u64) -> anyhow::Result<(Sha256, Vec<Sha256>)> {
+/// The tree's SHA-256, after proving it hashes up to the build's root hash (what apply will check first): a
+/// bundle never carries a tree the kernel would refuse.
+fn tree_checked(
+    disk: &File,
+    offset: u64,
+    sb: &verity::Superblock,
+    root_hash: &Sha256,
+) -> anyhow::Result<Sha256> {
+    let mut area = vec![0u8; verity::hash_size(sb.data_blocks * verity::BLOCK) as usize];
+    disk.read_exact_at(&mut area, offset)?;
+    verity::check_tree(&area, sb.data_blocks, &sb.salt, root_hash).map_err(|e| {
+        fail(
+            Exit::HashMismatch,
+            format!("the build's root-a-verity does not match its plan's root hash: {e}"),
+        )
+    })?;
+    Ok(Sha256::of(&area))
+}
+
+/// The SHA-256 of `len` bytes at `offset`.
+fn hash_region(f: &File, offset: u64, len: u64) -> anyhow::Result<Sha256> {
     use sha2::Digest;
     let mut whole = sha2::Sha256::new();
-    let mut chunks = Vec::with_capacity(len.div_ceil(CHUNK) as usize);
-    let mut buf = vec![0u8; CHUNK as usize];
+    let mut buf = vec![0u8; 4 << 20];
     let mut at = 0;
     while at < len {
-        let n = (len - at).min(CHUNK) as usize;
+        let n = (len - at).min(buf.len() as u64) as usize;
         f.read_exact_at(&mut buf[..n], offset + at)?;
         whole.update(&buf[..n]);
-        chunks.push(Sha256::of(&buf[..n]));
         at += n as u64;
     }
-    Ok((Sha256(whole.finalize().into()), chunks))
+    Ok(Sha256(whole.finalize().into()))
 }
 
 fn header(name: &str, size: u64, epoch: u64) -> anyhow::Result<tar::Header> {
@@ -254,8 +272,8 @@ fn write_tar(
         &sig[..],
     )?;
     for (name, offset, image) in [
-        (manifest::ROOT, src.root_offset, m.root.size),
         (manifest::VERITY, src.verity_offset, m.verity.size),
+        (manifest::ROOT, src.root_offset, m.root.size),
     ] {
         let mut d = &src.disk;
         d.seek(SeekFrom::Start(offset))?;
