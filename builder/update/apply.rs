@@ -30,16 +30,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 
 use super::gpt::SlotRegions;
 use super::manifest::{self, Manifest};
-use super::stream::{self, CHUNK};
-use super::{esp, gpt, verify};
+use super::slot::{Part, SlotWriter};
+use super::{esp, gpt, stream, verify};
 use crate::error::{Exit, fail};
 use crate::fs::verity;
 use crate::hashio::Sha256;
@@ -135,11 +133,7 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
             esp.remove(&old)?;
         }
     }
-    let mut w = Writer {
-        target: target.as_ref(),
-        regions,
-        written: [AtomicU64::new(0), AtomicU64::new(0)],
-    };
+    let w = SlotWriter::new(target.as_ref(), o.target, regions);
     let uki = work.path().join(manifest::uki(slot));
     let streamed = write_slot(&mut entries, &m, &tree, &area, &w, slot, &uki).and_then(|()| {
         if o.dry_run {
@@ -175,7 +169,7 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
         profile: m.profile.clone(),
         root_hash: m.verity.root_hash,
         esp_image,
-        bytes_written: w.written.iter().map(|n| n.load(Ordering::SeqCst)).sum(),
+        bytes_written: w.bytes_written(),
         dry_run: o.dry_run,
         verified_written: o.verify_written && !o.dry_run,
     })
@@ -362,58 +356,6 @@ fn check_version(m: &Manifest, running: Option<u64>, allow_older: bool) -> anyho
     Ok(true)
 }
 
-/// Writes into the slot and remembers how far, so a refusal can zero exactly that. Shared by the hashing
-/// threads, which write the chunks they proved in any order: each region's mark is the furthest byte written.
-struct Writer<'a> {
-    target: Option<&'a File>,
-    regions: SlotRegions,
-    /// Bytes written into the root and the verity partition.
-    written: [AtomicU64; 2],
-}
-
-impl Writer<'_> {
-    fn put(&self, which: usize, at: u64, bytes: &[u8]) -> anyhow::Result<()> {
-        let Some(t) = self.target else { return Ok(()) };
-        let region = [self.regions.root, self.regions.verity][which];
-        // Marked before the write: a write that fails halfway is zeroed too.
-        self.written[which].fetch_max(at + bytes.len() as u64, Ordering::SeqCst);
-        t.write_all_at(bytes, region.offset + at)
-            .context("writing the slot")?;
-        Ok(())
-    }
-
-    fn any_written(&self) -> bool {
-        self.written.iter().any(|n| n.load(Ordering::SeqCst) > 0)
-    }
-
-    fn sync(&self) -> anyhow::Result<()> {
-        if let Some(t) = self.target {
-            t.sync_data().context("syncing the target")?;
-        }
-        Ok(())
-    }
-
-    /// Zeroes what was written of the slot.
-    fn zero(&mut self) -> anyhow::Result<()> {
-        let Some(t) = self.target else { return Ok(()) };
-        let zeros = vec![0u8; CHUNK];
-        for (region, n) in [self.regions.root, self.regions.verity]
-            .into_iter()
-            .zip(&self.written)
-        {
-            let n = n.swap(0, Ordering::SeqCst);
-            let mut at = 0;
-            while at < n {
-                let k = (n - at).min(CHUNK as u64);
-                t.write_all_at(&zeros[..k as usize], region.offset + at)?;
-                at += k;
-            }
-        }
-        t.sync_data()?;
-        Ok(())
-    }
-}
-
 /// Writes the proven tree, streams the root through its check into the slot, and checks the slot images (the
 /// slot's own into `uki`).
 fn write_slot(
@@ -421,15 +363,15 @@ fn write_slot(
     m: &Manifest,
     tree: &verity::CheckedTree,
     area: &[u8],
-    w: &Writer,
+    w: &SlotWriter,
     slot: Slot,
     uki: &PathBuf,
 ) -> anyhow::Result<()> {
-    w.put(1, 0, area)?;
+    w.put(Part::Verity, 0, area)?;
     let mut root = next(entries, manifest::ROOT)?;
     sized(&root, manifest::ROOT, m.root.size)?;
     let progress = crate::ui::Progress::bytes("root image: verify and write", m.root.size);
-    let put = |at: u64, bytes: &[u8]| w.put(0, at, bytes);
+    let put = |at: u64, bytes: &[u8]| w.put(Part::Root, at, bytes);
     stream::root(&mut root, m.root.size, manifest::ROOT, tree, &put, |n| {
         progress.inc(n)
     })?;

@@ -13,5 +13,6 @@ pub mod bundle;
 pub mod esp;
 pub mod gpt;
 pub mod manifest;
+pub mod slot;
 pub mod stream;
 pub mod verify;

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Mutex, PoisonError};
 
+use super::slot::DIRECT_ALIGN;
 use crate::error::{Exit, fail};
 use crate::fs::verity::{BLOCK, CheckedTree};
 use crate::hashio::read_full;
@@ -26,7 +27,22 @@ pub type Put<'a> = dyn Fn(u64, &[u8]) -> anyhow::Result<()> + Sync + 'a;
 struct Job {
     at: u64,
     len: usize,
-    buf: Vec<u8>,
+    buf: Buf,
+}
+
+/// A pooled buffer whose usable part starts at a [`DIRECT_ALIGN`] boundary, so a chunk can go to the disk with
+/// direct I/O as it is (a `Vec`'s heap block never moves while it is not resized).
+struct Buf(Vec<u8>);
+
+impl Buf {
+    fn new() -> Buf {
+        Buf(vec![0u8; CHUNK + DIRECT_ALIGN])
+    }
+
+    fn bytes(&mut self) -> &mut [u8] {
+        let off = self.0.as_ptr().align_offset(DIRECT_ALIGN);
+        &mut self.0[off..off + CHUNK]
+    }
 }
 
 /// What the workers share.
@@ -59,9 +75,9 @@ pub fn root(
     mut on_read: impl FnMut(u64),
 ) -> anyhow::Result<()> {
     let n = workers();
-    let (free_tx, free_rx) = sync_channel::<Vec<u8>>(2 * n + 2);
+    let (free_tx, free_rx) = sync_channel::<Buf>(2 * n + 2);
     for _ in 0..2 * n + 2 {
-        free_tx.send(vec![0u8; CHUNK]).expect("the pool is open");
+        free_tx.send(Buf::new()).expect("the pool is open");
     }
     let (job_tx, job_rx) = sync_channel::<Job>(2 * n + 2);
     let shared = Shared {
@@ -103,7 +119,7 @@ fn read_chunks(
     size: u64,
     name: &str,
     shared: &Shared,
-    free: &Receiver<Vec<u8>>,
+    free: &Receiver<Buf>,
     jobs: SyncSender<Job>,
     on_read: &mut impl FnMut(u64),
 ) -> anyhow::Result<()> {
@@ -113,7 +129,7 @@ fn read_chunks(
             return Err(fail(Exit::Internal, "every hashing thread ended"));
         };
         let len = (size - at).min(CHUNK as u64) as usize;
-        let got = read_full(src, &mut buf[..len]).map_err(|e| {
+        let got = read_full(src, &mut buf.bytes()[..len]).map_err(|e| {
             fail(
                 Exit::BadArchive,
                 format!("bundle: reading {name} at byte {at}: {e}"),
@@ -135,15 +151,15 @@ fn read_chunks(
 }
 
 /// A worker: proves each chunk it takes, then writes it; after a refusal it only returns buffers.
-fn work(shared: &Shared, free: SyncSender<Vec<u8>>) {
+fn work(shared: &Shared, free: SyncSender<Buf>) {
     loop {
         let job = {
             let jobs = shared.jobs.lock().unwrap_or_else(PoisonError::into_inner);
             jobs.recv()
         };
-        let Ok(job) = job else { return };
+        let Ok(mut job) = job else { return };
         if !shared.stop.load(Ordering::SeqCst)
-            && let Err(e) = prove_and_put(shared, &job)
+            && let Err(e) = prove_and_put(shared, &mut job)
         {
             shared.stop.store(true, Ordering::SeqCst);
             let mut failed = shared.failed.lock().unwrap_or_else(PoisonError::into_inner);
@@ -154,8 +170,8 @@ fn work(shared: &Shared, free: SyncSender<Vec<u8>>) {
     }
 }
 
-fn prove_and_put(shared: &Shared, job: &Job) -> anyhow::Result<()> {
-    let bytes = &job.buf[..job.len];
+fn prove_and_put(shared: &Shared, job: &mut Job) -> anyhow::Result<()> {
+    let bytes = &job.buf.bytes()[..job.len];
     let first = job.at / BLOCK;
     if let Err(b) = shared.tree.check_blocks(first, bytes) {
         return Err(fail(
