@@ -2,7 +2,7 @@
 //! proven dm-verity tree before that chunk is written, on one hashing thread per core while the reader goes on.
 //!
 //! Each worker proves a whole chunk and then writes it itself (`pwrite` at the chunk's offset, so chunks may land
-//! in any order): while one worker writes, the other hashes and the reader fills the next buffer, which is what
+//! in any order; direct I/O from the pool's 4 KiB-aligned buffers where the target takes it): while one worker writes, the other hashes and the reader fills the next buffer, which is what
 //! lets the hashing hide behind the I/O on two cores. A fixed pool of buffers bounds memory (and makes the
 //! reader wait for the slowest stage). The first mismatch stops everything: the reader reads no further, the
 //! workers write nothing more, and the caller zeroes what was written.
