@@ -304,8 +304,21 @@ fn health(h: &Host) -> Output {
             ("FORJA_BLESS_BOOT", &p("bin/systemd-bless-boot")),
             ("FORJA_CMDLINE", &p("cmdline")),
             ("FORJA_IMAGE_VERSION", &p("image-version")),
+            // Never the build machine's own stick: a path that does not exist unless a test makes it.
+            ("FORJA_UPDATE_STICK", &p("no-stick")),
+            ("FORJA_UPDATE_STICK_DIR", &p_opt(h, "stick")),
         ],
     )
+}
+
+/// `h.path(x)` when the test made it, else "" (the script's "not given").
+fn p_opt(h: &Host, x: &str) -> String {
+    let p = h.path(x);
+    if p.exists() {
+        p.display().to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// The update record lines the health check wrote for slot B, version 1767225601.
@@ -345,6 +358,44 @@ fn a_healthy_trial_boot_passes_every_check_and_is_recorded() {
         "{:?}",
         h.calls()
     );
+}
+
+#[test]
+fn the_record_also_goes_onto_the_update_stick_and_never_through_a_link_on_it() {
+    let h = healthy_host();
+    std::fs::create_dir_all(h.path("stick")).unwrap();
+    break_one(&h, "firewall");
+    let out = health(&h);
+    assert_eq!(out.status.code(), Some(1));
+    let on_host = records(&h);
+    let stick_dir = h.path("stick/forja-update-records");
+    let files: Vec<_> = std::fs::read_dir(&stick_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let on_stick: Vec<serde_json::Value> = std::fs::read_to_string(&files[0])
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(on_stick, on_host, "the stick must carry the host's record");
+    assert_eq!(on_stick[0]["result"], "unhealthy");
+
+    // A stick whose records folder is a link elsewhere: nothing is written there (nor anywhere through it).
+    let h = healthy_host();
+    let elsewhere = h.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::create_dir_all(h.path("stick")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, h.path("stick/forja-update-records")).unwrap();
+    let out = health(&h);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(records(&h).len(), 1, "the host keeps its record");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
 
 /// Breaks one thing on an otherwise healthy host.

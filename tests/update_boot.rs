@@ -12,8 +12,9 @@
 //!    slot B's signed command line), forja-health recorded slot b on trial and healthy, the slot is blessed
 //!    (`forja-b.efi` on the ESP), vmstore unlocked by the TPM with no prompt, its key and the node disks as after
 //!    boot 1; then the stick with N+2's bundle: applied into slot A;
-//! 3. N+2's trial boot: its health check fails, the slot is marked bad and the host reboots by itself (with
-//!    `-no-reboot` QEMU exits);
+//! 3. N+2's trial boot with the same stick plugged in: its health check fails, the slot is marked bad and the
+//!    host reboots by itself (with `-no-reboot` QEMU exits); the stick (read back with debugfs) holds the update
+//!    records of boots 2 and 3;
 //! 4. back on slot B with nobody at the console: the whole boot proof again (not on trial), the update records
 //!    hold N+2's failure, the ESP keeps N+2's image marked bad (`+0`); the stick now holds N's bundle, older than
 //!    the running system: refused (exit 10), nothing written.
@@ -73,9 +74,8 @@ fn bundle(build: &Path, dir: &Path, key: &Path) -> PathBuf {
     PathBuf::from(v["path"].as_str().unwrap())
 }
 
-/// An ext4 stick image holding `bundle` as `name`, and the QEMU arguments that attach it read-only as a virtio
-/// disk with serial `forja-update` (the report unit's operator step looks for that serial).
-fn stick(work: &Path, run: &str, bundle: &Path, name: &str) -> Vec<String> {
+/// An ext4 stick image labelled FORJA-UPDATE holding `bundle` as `name` (the runbook's update stick).
+fn stick(work: &Path, run: &str, bundle: &Path, name: &str) -> PathBuf {
     let dir = work.join(format!("{run}.stick"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::rename(bundle, dir.join(name)).unwrap();
@@ -90,15 +90,44 @@ fn stick(work: &Path, run: &str, bundle: &Path, name: &str) -> Vec<String> {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
+    img
+}
+
+/// The QEMU arguments that plug `img` in as a virtio disk with serial `forja-update` (the report unit's operator
+/// step looks for that serial; forja-health finds it by its label).
+fn plugged(img: &Path) -> Vec<String> {
     vec![
         "-drive".into(),
-        format!(
-            "file={},format=raw,if=none,id=stick,readonly=on",
-            img.display()
-        ),
+        format!("file={},format=raw,if=none,id=stick", img.display()),
         "-device".into(),
         "virtio-blk-pci,drive=stick,serial=forja-update".into(),
     ]
+}
+
+/// The update records forja-health wrote onto the stick (`forja-update-records/*.jsonl`), read with debugfs.
+fn stick_records(img: &Path, work: &Path) -> Vec<Value> {
+    let dir = work.join("stick-records");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = Command::new("debugfs")
+        .arg("-R")
+        .arg(format!("rdump /forja-update-records {}", dir.display()))
+        .arg(img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir.join("forja-update-records")).unwrap_or_else(|e| {
+        panic!(
+            "no forja-update-records on the stick ({e}): {}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }) {
+        for l in std::fs::read_to_string(e.unwrap().path()).unwrap().lines() {
+            out.push(serde_json::from_str(l).unwrap());
+        }
+    }
+    out
 }
 
 /// The operator step's outcomes printed on the console.
@@ -229,7 +258,7 @@ fn an_update_is_kept_when_healthy_and_rolled_back_when_not() {
             run,
             &dev,
             &proof_n.expected(BootKind::First),
-            &stick(&work, run, &b_n1, "n1.bundle"),
+            &plugged(&stick(&work, run, &b_n1, "n1.bundle")),
             APPLY_WAIT,
             &mut bt,
         )
@@ -249,15 +278,9 @@ fn an_update_is_kept_when_healthy_and_rolled_back_when_not() {
     (trial.slot, trial.trial) = ("b", true);
     trial.kernel_cmdline = Some(b_cmdline.clone());
     let run = "upd-2-n1-trial";
+    let stick2 = stick(&work, run, &b_n2, "n2.bundle");
     let (_, failures, console) = proof_n1
-        .report_boot_as(
-            run,
-            &dev,
-            &trial,
-            &stick(&work, run, &b_n2, "n2.bundle"),
-            APPLY_WAIT,
-            &mut bt,
-        )
+        .report_boot_as(run, &dev, &trial, &plugged(&stick2), APPLY_WAIT, &mut bt)
         .unwrap();
     bootproof::verdict(run, &failures, &work).unwrap();
     let r2 = raw_report(&work, run);
@@ -278,15 +301,38 @@ fn an_update_is_kept_when_healthy_and_rolled_back_when_not() {
         "{a}"
     );
 
-    // 3. N+2's trial boot: the health check fails, the slot is marked bad, the host reboots by itself.
+    // 3. N+2's trial boot, the stick still plugged in: the health check fails, the slot is marked bad, the host
+    // reboots by itself; the stick carries both outcomes back.
     let run = "upd-3-n2-fails";
     let (st, console) = proof_n1
-        .boot_until_exit(run, &dev, &[], bootproof::REPORT_TIMEOUT, &mut bt)
+        .boot_until_exit(
+            run,
+            &dev,
+            &plugged(&stick2),
+            bootproof::REPORT_TIMEOUT,
+            &mut bt,
+        )
         .unwrap();
     assert!(st.success(), "{run}: QEMU exited {st}");
     assert!(
         !console.contains(support::report::MARKER),
         "{run}: the failing slot ran to the report instead of rolling back"
+    );
+    assert!(
+        console.contains("FAILED: health.d/zz-test-fails"),
+        "{run}: the console does not name the failed check"
+    );
+    let on_stick = stick_records(&stick2, &work);
+    let seen = |slot: &str, version: u64, result: &str| {
+        on_stick.iter().any(|r| {
+            r["slot"] == slot
+                && r["version"] == version.to_string().as_str()
+                && r["result"] == result
+        })
+    };
+    assert!(
+        seen("b", N + 1, "healthy") && seen("a", N + 2, "unhealthy"),
+        "the stick should hold N+1's good trial and N+2's failure: {on_stick:?}"
     );
 
     // 4. Back on slot B, blessed; an older bundle is refused on the host.
@@ -299,7 +345,7 @@ fn an_update_is_kept_when_healthy_and_rolled_back_when_not() {
             run,
             &dev,
             &back,
-            &stick(&work, run, &b_n, "older.bundle"),
+            &plugged(&stick(&work, run, &b_n, "older.bundle")),
             APPLY_WAIT,
             &mut bt,
         )

@@ -154,7 +154,7 @@ fn root(l: &Loaded, env: &Environment, generated: Vec<GenFile>) -> anyhow::Resul
         generated,
         edits: compose::access::edits(l),
         state: state(),
-        update_tool: super::rootfs::UPDATE_TOOL.into(),
+        update_tool: crate::plan::UPDATE_TOOL.into(),
     })
 }
 

@@ -83,9 +83,6 @@ pub fn split_state(plan: &StatePlan, root: &Path, seed: &Path) -> anyhow::Result
     Ok(())
 }
 
-/// Where the host's root carries forja (the plan's `root.update_tool`).
-pub const UPDATE_TOOL: &str = "/usr/bin/forja";
-
 /// Puts the running forja, stripped, at `at` in the root, and proves the root can run it: with the root's own
 /// loader and libraries, not the build machine's (a forja built against a newer glibc than the image's would
 /// otherwise fail only on the host, the day an update is due).

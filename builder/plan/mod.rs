@@ -100,6 +100,9 @@ pub struct RootPlan {
     pub update_tool: String,
 }
 
+/// Where the host's root carries forja (the plan's `root.update_tool`).
+pub const UPDATE_TOOL: &str = "/usr/bin/forja";
+
 /// The split between the read-only root and the writable state partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

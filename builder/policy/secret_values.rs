@@ -11,17 +11,10 @@ use crate::profile::Loaded;
 use crate::profile::load::secret_refs;
 use crate::profile::secrets::Secrets;
 
-/// The secrets files forja ships; a production file must share no value with them.
-const SHIPPED: [(&str, &str); 2] = [
-    (
-        "profiles/ccn-stic-1616.secrets.example.toml",
-        include_str!("../../profiles/ccn-stic-1616.secrets.example.toml"),
-    ),
-    (
-        "profiles/lab.secrets.toml",
-        include_str!("../../profiles/lab.secrets.toml"),
-    ),
-];
+// The secrets files forja ships, as the SHA-256 of each value (`SHIPPED_SHA256`, written by build.rs): a production
+// file must share no value with them, and the binary, which every host image carries in its root, holds none of
+// those values in clear.
+include!(concat!(env!("OUT_DIR"), "/shipped_secrets.rs"));
 
 /// Words that mark a value nobody chose: compared case-insensitively, with `-`, `_` and spaces removed.
 const PLACEHOLDERS: [&str; 10] = [
@@ -51,7 +44,7 @@ pub struct Problem {
 
 /// Every problem of the loaded secrets file's values, in profile order.
 pub fn problems(l: &Loaded, s: &Secrets) -> Vec<Problem> {
-    let shipped = shipped_values();
+    let shipped = SHIPPED_SHA256;
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     let refs = secret_refs(&l.profile);
@@ -62,7 +55,7 @@ pub fn problems(l: &Loaded, s: &Secrets) -> Vec<Problem> {
             continue;
         }
         let field = field.to_string();
-        for what in judge(r.name(), secret.expose(), Some(r.name()) == seed, &shipped) {
+        for what in judge(r.name(), secret.expose(), Some(r.name()) == seed, shipped) {
             out.push(Problem {
                 field: field.clone(),
                 what,
@@ -70,7 +63,7 @@ pub fn problems(l: &Loaded, s: &Secrets) -> Vec<Problem> {
         }
     }
     for secret in s.values().filter(|v| !seen.contains(v.name())) {
-        for what in judge(secret.name(), secret.expose(), false, &shipped) {
+        for what in judge(secret.name(), secret.expose(), false, shipped) {
             out.push(Problem {
                 field: "profile.secrets".into(),
                 what,
@@ -80,9 +73,10 @@ pub fn problems(l: &Loaded, s: &Secrets) -> Vec<Problem> {
     out
 }
 
-fn judge(name: &str, value: &str, is_seed: bool, shipped: &[(&str, String)]) -> Vec<String> {
+fn judge(name: &str, value: &str, is_seed: bool, shipped: &[(&str, [u8; 32])]) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some((file, _)) = shipped.iter().find(|(_, v)| v == value) {
+    let hash = crate::hashio::Sha256::of(value.as_bytes()).0;
+    if let Some((file, _)) = shipped.iter().find(|(_, h)| *h == hash) {
         out.push(format!(
             "secret `{name}` has the value forja ships in {file}: published, so never the site's own; choose a new one"
         ));
@@ -95,22 +89,6 @@ fn judge(name: &str, value: &str, is_seed: bool, shipped: &[(&str, String)]) -> 
         out.push(format!(
             "secret `{name}` holds fewer than {SEED_BYTES} random bytes: write the output of `openssl rand -hex 32` (64 hex digits) or `openssl rand -base64 32`"
         ));
-    }
-    out
-}
-
-/// Every value of the shipped secrets files, with the file it comes from.
-fn shipped_values() -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    for (file, text) in SHIPPED {
-        let v: toml::Table = toml::from_str(text).expect("the shipped secrets files parse");
-        if let Some(t) = v.get("secrets").and_then(|s| s.as_table()) {
-            out.extend(
-                t.values()
-                    .filter_map(|x| x.as_str())
-                    .map(|x| (file, x.to_owned())),
-            );
-        }
     }
     out
 }
@@ -171,10 +149,47 @@ mod tests {
         assert_eq!(seed_bytes(&"a".repeat(64)), 0);
     }
 
+    /// Every value of the shipped secrets files as the TOML parser reads them, with the file it comes from.
+    fn shipped_values() -> Vec<(&'static str, String)> {
+        let files = [
+            (
+                "profiles/ccn-stic-1616.secrets.example.toml",
+                include_str!("../../profiles/ccn-stic-1616.secrets.example.toml"),
+            ),
+            (
+                "profiles/lab.secrets.toml",
+                include_str!("../../profiles/lab.secrets.toml"),
+            ),
+        ];
+        let mut out = Vec::new();
+        for (file, text) in files {
+            let v: toml::Table = toml::from_str(text).expect("the shipped secrets files parse");
+            if let Some(t) = v.get("secrets").and_then(|s| s.as_table()) {
+                out.extend(
+                    t.values()
+                        .filter_map(|x| x.as_str())
+                        .map(|x| (file, x.to_owned())),
+                );
+            }
+        }
+        out
+    }
+
     #[test]
-    fn the_shipped_files_parse_and_hold_values() {
+    fn the_build_script_hashed_every_shipped_value_as_toml_reads_it() {
         let v = shipped_values();
         assert!(v.iter().any(|(f, _)| f.ends_with("example.toml")));
         assert!(v.len() > 30, "{}", v.len());
+        // The parser's table is sorted by name, the build script reads in file order: compare as sorted lists.
+        let mut from_toml: Vec<(&str, [u8; 32])> = v
+            .iter()
+            .map(|(f, x)| (*f, crate::hashio::Sha256::of(x.as_bytes()).0))
+            .collect();
+        let mut built = SHIPPED_SHA256.to_vec();
+        from_toml.sort();
+        built.sort();
+        assert_eq!(built, from_toml);
+        let (file, value) = &v[0];
+        assert!(judge("x", value, false, SHIPPED_SHA256)[0].contains(file));
     }
 }

@@ -104,10 +104,10 @@ impl Sbom {
                     .ok()
                     .and_then(|t| Declared::from_copyright(&t));
         }
-        let tool = root.join(crate::pipeline::rootfs::UPDATE_TOOL.trim_start_matches('/'));
+        let tool = root.join(crate::plan::UPDATE_TOOL.trim_start_matches('/'));
         let programs = if tool.is_file() {
             vec![Program {
-                path: crate::pipeline::rootfs::UPDATE_TOOL.into(),
+                path: crate::plan::UPDATE_TOOL.into(),
                 version: crate::LONG_VERSION.to_owned(),
                 sha256: Sha256::of_file(&tool)?,
             }]
