@@ -225,19 +225,22 @@ fn tree_checked(
     Ok(Sha256::of(&area))
 }
 
-/// The SHA-256 of `len` bytes at `offset`.
-fn hash_region(f: &File, offset: u64, len: u64) -> anyhow::Result<Sha256> {
-    use sha2::Digest;
-    let mut whole = sha2::Sha256::new();
-    let mut buf = vec![0u8; 4 << 20];
-    let mut at = 0;
-    while at < len {
-        let n = (len - at).min(buf.len() as u64) as usize;
-        f.read_exact_at(&mut buf[..n], offset + at)?;
-        whole.update(&buf[..n]);
-        at += n as u64;
+/// The SHA-256 of `len` bytes at `offset`, through the same [`HashingReader`] every other read-and-hash uses.
+fn hash_region(mut f: &File, offset: u64, len: u64) -> anyhow::Result<Sha256> {
+    f.seek(SeekFrom::Start(offset))?;
+    let mut r = HashingReader::new(f.take(len));
+    std::io::copy(&mut r, &mut std::io::sink())?;
+    let (sha, n) = r.finish();
+    if n != len {
+        return Err(fail(
+            Exit::Input,
+            format!(
+                "the build's disk.raw ends {} bytes short of its root image",
+                len - n
+            ),
+        ));
     }
-    Ok(Sha256(whole.finalize().into()))
+    Ok(sha)
 }
 
 fn header(name: &str, size: u64, epoch: u64) -> anyhow::Result<tar::Header> {
