@@ -366,6 +366,16 @@ fn domain_reservations_and_state_are_checked() {
         &msgs,
         "[domains] domain conf01 is not defined (defined: pexmgr)",
     );
+    // Another host's node defined here (a site's host carries only its own).
+    let msgs = broken(|v| {
+        let mut other = v["libvirt"]["domains"][0].clone();
+        other["name"] = json!("conf02");
+        v["libvirt"]["domains"].as_array_mut().unwrap().push(other);
+    });
+    assert_one(
+        &msgs,
+        "[domains] domain conf02 is defined but is not one of this host's nodes (pexmgr and conf01)",
+    );
 }
 
 #[test]

@@ -77,7 +77,18 @@ impl BootProof {
     /// Boot keys is booted under OVMF's Secure Boot build with those keys enrolled.
     pub fn new(profile: &Path, work: &Path, disk_bytes: u64, build: Option<&Path>) -> Result<Self> {
         let loaded = forja::profile::load(profile, forja::profile::SecretsNeed::Required)?;
-        let mut expected_first = Expected::from_profile(&loaded, BootKind::First);
+        Self::for_host(&loaded, work, disk_bytes, build)
+    }
+
+    /// [`Self::new`] for a loaded profile: one host of a site (`forja::profile::site::load_site`), whose own
+    /// MACs, addresses and nodes the boot must show.
+    pub fn for_host(
+        loaded: &forja::profile::Loaded,
+        work: &Path,
+        disk_bytes: u64,
+        build: Option<&Path>,
+    ) -> Result<Self> {
+        let mut expected_first = Expected::from_profile(loaded, BootKind::First);
         expected_first.disk_bytes = Some(disk_bytes);
         std::fs::create_dir_all(work)?;
         let secure_boot_vars = match &loaded.profile.boot.firmware.secure_boot_keys {

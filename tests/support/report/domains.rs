@@ -53,6 +53,19 @@ pub(super) fn check_domains(r: &Report, e: &Expected, o: &mut Out) {
     if !r.libvirt.error.is_empty() {
         o.fail("domains", format!("virsh: {}", r.libvirt.error));
     }
+    // A host defines its own nodes and nothing else: a site's host never carries another host's domains.
+    for d in &r.libvirt.domains {
+        if !e.domains.iter().any(|w| w.name == d.name) {
+            o.fail(
+                "domains",
+                format!(
+                    "domain {} is defined but is not one of this host's nodes ({})",
+                    d.name,
+                    list(&e.domains.iter().map(|w| w.name.clone()).collect::<Vec<_>>())
+                ),
+            );
+        }
+    }
     for want in &e.domains {
         let Some(d) = r.libvirt.domains.iter().find(|d| d.name == want.name) else {
             o.fail(

@@ -398,11 +398,11 @@ pub fn systemd_span(minutes: u32) -> String {
     parts.join(" ")
 }
 
-/// (CPUs, MiB, GiB) the profile's VMs need from the host, as `forja::compose::firstboot` writes them.
-fn capacity_need(p: &forja::profile::Profile) -> (u64, u64, u64) {
-    let r: Vec<_> = std::iter::once(&p.pexip.management.reservation)
-        .chain(p.pexip.conferencing.iter().map(|n| &n.reservation))
-        .collect();
+/// (CPUs, MiB, GiB) the VMs this host runs need from it, as `forja::compose::firstboot` writes them: on a site's
+/// host without the Management Node, its conferencing nodes only.
+fn capacity_need(l: &forja::profile::Loaded) -> (u64, u64, u64) {
+    let nodes = forja::profile::site::hosted_nodes(l);
+    let r: Vec<_> = nodes.iter().map(|n| n.reservation).collect();
     (
         1 + r.iter().map(|x| u64::from(x.vcpus)).sum::<u64>(),
         forja::compose::firstboot::HOST_MEMORY_MIB
@@ -417,18 +417,16 @@ impl Expected {
         use forja::profile::model::Unlock;
         let p = &l.profile;
         let n = &p.network;
-        let mut domains = vec![ExpectedDomain {
-            name: p.pexip.management.name.to_string(),
-            vcpus: p.pexip.management.reservation.vcpus,
-            memory_mib: p.pexip.management.reservation.memory_mb.into(),
-            pinned: p.pexip.management.reservation.pinned,
-        }];
-        domains.extend(p.pexip.conferencing.iter().map(|c| ExpectedDomain {
-            name: c.name.to_string(),
-            vcpus: c.reservation.vcpus,
-            memory_mib: c.reservation.memory_mb.into(),
-            pinned: c.reservation.pinned,
-        }));
+        // The nodes this host runs: on a site's host without the Management Node, its conferencing nodes only.
+        let domains = forja::profile::site::hosted_nodes(l)
+            .iter()
+            .map(|h| ExpectedDomain {
+                name: h.name.to_string(),
+                vcpus: h.reservation.vcpus,
+                memory_mib: h.reservation.memory_mb.into(),
+                pinned: h.reservation.pinned,
+            })
+            .collect();
         Expected {
             boot,
             mgmt_if: forja::compose::MGMT_IF.into(),
@@ -482,9 +480,11 @@ impl Expected {
                 .filter(|s| s.transport == forja::profile::model::Transport::Tls)
                 .map(|s| forja::compose::timelogs::gnutls_priority(s.tls_min_version)),
             selfcheck_period: systemd_span(p.host.self_check_minutes),
-            capacity_need: capacity_need(p),
+            capacity_need: capacity_need(l),
             management_domain: p.pexip.management.name.to_string(),
-            snapshots: p.pexip.backup.management_snapshots,
+            // The Management Node's disk is snapshotted on the host that runs it, and only there.
+            snapshots: p.pexip.backup.management_snapshots
+                && l.site.as_ref().is_none_or(|m| m.runs_management),
         }
     }
 }
