@@ -13,34 +13,13 @@ mod lab;
 mod run;
 #[path = "support/site_files.rs"]
 mod site_files;
+#[path = "support/site_lab.rs"]
+mod site_lab;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use run::forja;
-
-fn lab_site() -> (tempfile::TempDir, PathBuf) {
-    let d = tempfile::tempdir_in(lab::tmp()).unwrap();
-    for f in ["lab-site.toml", "lab-site.secrets.toml"] {
-        std::fs::copy(lab::repo().join("profiles").join(f), d.path().join(f)).unwrap();
-    }
-    site_files::lab_inputs(d.path());
-    // Host 2's machine also declares its DMI serial, which the site's USB stick recognises it by.
-    let p = d.path().join("lab-site.toml");
-    let cap2 = "capacity = { cpus = 8, memory-mb = 16384, vmstore-gb = 200 }";
-    let t = std::fs::read_to_string(&p).unwrap();
-    assert_eq!(t.matches(cap2).count(), 1);
-    std::fs::write(
-        &p,
-        t.replacen(cap2, &format!("{cap2}\nserial = \"FORJA-LAB-2\""), 1),
-    )
-    .unwrap();
-    let keys = lab::tmp().join("forja-test-keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    std::os::unix::fs::symlink(&keys, d.path().join("keys")).unwrap();
-    let p = d.path().join("lab-site.toml");
-    (d, p)
-}
 
 fn signify_check(dir: &Path) {
     let out = Command::new("signify-openbsd")
@@ -77,7 +56,7 @@ fn generated<'a>(plan: &'a serde_json::Value, path: &str) -> Option<&'a str> {
 
 #[test]
 fn two_host_lab_site_builds_verifies_and_makes_one_pxe_tree() {
-    let (d, site) = lab_site();
+    let (d, site) = site_lab::copy();
     let out = d.path().join("out");
     let t = std::time::Instant::now();
     lab::build(&site, &out, &[], &[]);

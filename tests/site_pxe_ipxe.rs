@@ -5,7 +5,8 @@
 //!
 //! The tree holds the dispatcher and the MAC scripts exactly as `forja media pxe` writes them
 //! (`media::site_pxe`), without kernels: the first request for `hosts/NAME/vmlinuz` is the proof that the right
-//! script ran. The full install of both hosts from one tree is not part of this test (see the README).
+//! script ran, in a 20-second boot. The full install of both hosts from one tree, with the boot proof, is in
+//! `tests/media_install.rs`.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

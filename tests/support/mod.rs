@@ -6,4 +6,6 @@ pub mod lab;
 pub mod qemu;
 pub mod report;
 pub mod report_host;
+pub mod site_files;
+pub mod site_lab;
 pub mod tamper;
