@@ -441,20 +441,17 @@ fn usb_and_pxe_installers_verify_before_writing() {
     let key = copy.path().join("keys/lab-test.sec");
     let public = out.join("forja.pub");
     let sb_keys = copy.path().join("keys/secure-boot-TEST");
-    let proof1 = BootProof::for_host(
-        site.host(h1.name).unwrap(),
-        &work,
-        h1.disk_bytes(),
-        Some(&h1.build),
-    )
-    .unwrap();
-    let proof2 = BootProof::for_host(
-        site.host(h2.name).unwrap(),
-        &work,
-        h2.disk_bytes(),
-        Some(&h2.build),
-    )
-    .unwrap();
+    // Each host is proved against its own profile: its MACs, addresses and nodes.
+    let proof = |h: &Host| {
+        BootProof::for_host(
+            site.host(h.name).unwrap(),
+            &work,
+            h.disk_bytes(),
+            Some(&h.build),
+        )
+        .unwrap()
+    };
+    let (proof1, proof2) = (proof(&h1), proof(&h2));
     let plan2 = forja::plan::Plan::load(&h2.build.join("plan.json")).unwrap();
     let mut bt = Timings::new("media-test");
     phase(&mut t, "build the two-host lab site");
