@@ -92,6 +92,11 @@ impl Esp {
 
     /// The images of `slot` on the ESP.
     pub fn slot_images(&self, slot: Slot) -> anyhow::Result<Vec<String>> {
+        Ok(self.images()?.of(slot))
+    }
+
+    /// Every file in the ESP's [`LINUX_DIR`], listed once (one `mdir` on a raw ESP).
+    pub fn images(&self) -> anyhow::Result<Images> {
         let names: Vec<String> = match self {
             Esp::Raw { target, region } => {
                 let out = Task::new("listing the ESP's slot images", "mdir")
@@ -109,12 +114,7 @@ impl Esp {
                 .filter_map(|e| e.file_name().to_str().map(str::to_owned))
                 .collect(),
         };
-        let mut v: Vec<String> = names
-            .into_iter()
-            .filter(|n| is_slot_image(n, slot))
-            .collect();
-        v.sort();
-        Ok(v)
+        Ok(Images(names))
     }
 
     /// `IMAGE_VERSION` of the image `name` in [`LINUX_DIR`]: its PE headers and `.osrel` are read, not the whole
@@ -167,33 +167,80 @@ impl Esp {
         Ok(())
     }
 
-    /// Writes `image` to the ESP as [`LINUX_DIR`]`/name`, from memory (no copy in a work folder). Through a mount:
-    /// under a temporary name first (not a name systemd-boot boots), synced, then renamed, so a power cut never
-    /// leaves a half image under a bootable name.
-    pub fn install(&self, image: &[u8], name: &str) -> anyhow::Result<()> {
+    /// Writes `image` (from memory) to the ESP as [`LINUX_DIR`]`/`[`staged_name`], which systemd-boot does not boot
+    /// (not `*.efi`); [`Esp::commit`] gives it its bootable name. Staged while the slot syncs, renamed after: a
+    /// power cut never leaves a half image, or an image of a slot not yet on the disk, under a bootable name.
+    /// Through a mount the file is synced before this returns.
+    pub fn stage(&self, image: &[u8], slot: Slot) -> anyhow::Result<()> {
+        let staged = staged_name(slot);
         match self {
             Esp::Raw { target, region } => {
-                // mcopy's `-` source is its stdin.
-                Task::new("installing the slot image on the ESP", "mcopy")
+                // mcopy's `-` source is its stdin; `-o` replaces a staged image a crashed run left.
+                Task::new("staging the slot image on the ESP", "mcopy")
                     .args(["-o", "-i"])
                     .arg(Esp::mtools(target, *region))
                     .arg("-")
-                    .arg(format!("::{LINUX_DIR}/{name}"))
+                    .arg(format!("::{LINUX_DIR}/{staged}"))
                     .run_streaming(&mut &image[..])?;
             }
             Esp::Mounted(dir) => {
-                let d = Esp::linux_dir(dir);
-                let tmp = d.join(format!(".{name}.partial"));
-                let mut f = fs_err::File::create(&tmp)?;
+                let mut f = fs_err::File::create(Esp::linux_dir(dir).join(staged))?;
                 std::io::Write::write_all(&mut f, image)?;
                 f.sync_all()?;
-                drop(f);
-                fs_err::rename(&tmp, d.join(name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Renames `slot`'s staged image to `name` (replacing a file of that name).
+    pub fn commit(&self, slot: Slot, name: &str) -> anyhow::Result<()> {
+        let staged = staged_name(slot);
+        match self {
+            Esp::Raw { target, region } => {
+                Task::new("installing the slot image on the ESP", "mren")
+                    .args(["-D", "o", "-i"])
+                    .arg(Esp::mtools(target, *region))
+                    .arg(format!("::{LINUX_DIR}/{staged}"))
+                    .arg(format!("::{LINUX_DIR}/{name}"))
+                    .run()?;
+            }
+            Esp::Mounted(dir) => {
+                let d = Esp::linux_dir(dir);
+                fs_err::rename(d.join(staged), d.join(name))?;
                 fs_err::File::open(&d)?.sync_all()?;
             }
         }
         Ok(())
     }
+
+    /// Removes `slot`'s staged image (after a refusal).
+    pub fn discard(&self, slot: Slot) -> anyhow::Result<()> {
+        self.remove(&staged_name(slot))
+    }
+}
+
+/// The files of the ESP's [`LINUX_DIR`] as listed by [`Esp::images`].
+#[derive(Debug, Clone)]
+pub struct Images(Vec<String>);
+
+impl Images {
+    /// The images of `slot`, sorted.
+    pub fn of(&self, slot: Slot) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .0
+            .iter()
+            .filter(|n| is_slot_image(n, slot))
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// The name a slot image is staged under on the ESP before it gets its bootable name: not `*.efi`, so neither
+/// systemd-boot nor [`is_slot_image`] takes it for an image.
+pub fn staged_name(slot: Slot) -> String {
+    format!("forja-{}.partial", slot.name())
 }
 
 /// The disk whose ESP is mounted on `efi` (on a forja host, `/efi`): the disk this host boots from, as
@@ -304,6 +351,7 @@ mod tests {
         }
         assert_eq!(counted_name(Slot::B, 3), "forja-b+3.efi");
         assert!(is_slot_image(&counted_name(Slot::A, 9), Slot::A));
+        assert!(!is_slot_image(&staged_name(Slot::B), Slot::B));
     }
 
     #[test]
@@ -318,13 +366,19 @@ mod tests {
         assert_eq!(esp.slot_images(Slot::B).unwrap(), ["forja-b+0-3.efi"]);
         esp.remove("forja-b+0-3.efi").unwrap();
         assert!(esp.slot_images(Slot::B).unwrap().is_empty());
-        esp.install(b"image", "forja-b+3.efi").unwrap();
+        esp.stage(b"image", Slot::B).unwrap();
+        // Staged: not an image of the slot yet.
+        assert!(esp.slot_images(Slot::B).unwrap().is_empty());
+        esp.commit(Slot::B, "forja-b+3.efi").unwrap();
         assert_eq!(esp.slot_images(Slot::B).unwrap(), ["forja-b+3.efi"]);
         assert_eq!(
             std::fs::read(linux.join("forja-b+3.efi")).unwrap(),
             b"image"
         );
-        assert!(!linux.join(".forja-b+3.efi.partial").exists());
+        assert!(!linux.join(staged_name(Slot::B)).exists());
+        esp.stage(b"other", Slot::B).unwrap();
+        esp.discard(Slot::B).unwrap();
+        assert!(!linux.join(staged_name(Slot::B)).exists());
         // Not a PE image: refused as such (the version of real images: tests/update_bundle.rs).
         let e = esp.image_version("forja-a.efi").unwrap_err();
         assert_eq!(crate::error::exit_of(&e), Exit::BadArchive, "{e:#}");
