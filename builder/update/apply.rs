@@ -13,13 +13,18 @@
 //! 5. the tree goes into the slot's verity partition, and `root.erofs` streams into its root partition
 //!    ([`stream`]): every 4 KiB block is hashed as dm-verity does and compared with its level-0 entry *before*
 //!    the 4 MiB chunk holding it is written, on every core (with direct I/O where the target takes it:
-//!    [`super::slot`]). The slot's own image (`forja-a.efi` or
-//!    `forja-b.efi`: each names its slot's partitions) is held in memory until its digest matches (the other
-//!    slot's image is checked as it streams past). On any mismatch the run stops, zeroes what it wrote of the
-//!    slot, and exits with [`Exit::HashMismatch`]; a malformed bundle gives [`Exit::BadArchive`];
+//!    [`super::slot`]). Both slot images (`forja-a.efi`, `forja-b.efi`: each names its slot's partitions) are
+//!    held in memory and hashed on threads while the slot syncs; the slot's own, once its digest matches, is
+//!    staged on the ESP under a name systemd-boot does not boot ([`esp::Esp::stage`]). On any mismatch the run
+//!    stops, zeroes what it wrote of the slot (and removes a staged image), and exits with
+//!    [`Exit::HashMismatch`]; a malformed bundle gives [`Exit::BadArchive`];
 //! 6. with `--verify-written` (for auditors), `veritysetup verify` reads the written slot back ([`verify`]);
-//! 7. only then the image goes onto the ESP as `forja-SLOT+TRIES.efi` (systemd-boot boot counting); on a running
+//! 7. only then the staged image is renamed `forja-SLOT+TRIES.efi` (systemd-boot boot counting); on a running
 //!    host through its mount of the ESP ([`esp::Esp`]), elsewhere with mtools.
+//!
+//! What runs side by side, each only where a refusal still leaves what the order above leaves: the running
+//! version's read (an mtools process) beside the tree's proof (a refused version is still reported first); the
+//! tree's write beside the root's first chunks; the sync beside reading the slot images and staging.
 //!
 //! One pass, not two: the tree is proven against the signed root hash before any data arrives, and each data
 //! block against the tree before it is written, so nothing unverified reaches the disk and every byte written is
