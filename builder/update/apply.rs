@@ -86,7 +86,8 @@ pub struct Applied {
     pub verified_written: bool,
 }
 
-/// Applies `o.source` to `o.target`.
+/// Applies `o.source` to `o.target`. (Over 80 lines: it is the order of operations of the module comment, read top
+/// to bottom, each refusal where its step is.)
 pub fn apply(o: &Options) -> anyhow::Result<Applied> {
     let mut archive = tar::Archive::new(open_source(o.source)?);
     let mut entries = archive
