@@ -129,9 +129,55 @@ impl Task {
         self.run_with(Some(input))
     }
 
-    fn run_with(self, input: Option<&mut (dyn std::io::Read + Send)>) -> anyhow::Result<Output> {
+    /// Runs the command and hands its stdout to `read` as it comes. Once `read` has what it needs, the tool is
+    /// ended (SIGKILL) without the rest being read: for a tool that prints tens of MB of which the caller needs a
+    /// few KiB (`mcopy` of a kernel image whose `.osrel` is near its start). When `read` fails, the rest is drained
+    /// and the tool's own failure (a missing file), if it failed, is the error returned.
+    pub fn run_reading<T>(
+        self,
+        read: impl FnOnce(&mut dyn std::io::Read) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         let shown = self.display();
         log::debug!("{}: {}", self.description, shown);
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.cannot_start(e))?;
+        record_group(child.id());
+        let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
+        std::thread::scope(|scope| {
+            let errors = scope.spawn(move || {
+                let mut v = Vec::new();
+                if let Some(e) = stderr.as_mut() {
+                    let _ = std::io::Read::read_to_end(e, &mut v);
+                }
+                v
+            });
+            let mut out = stdout.take().context("the tool's stdout")?;
+            let got = read(&mut out);
+            if got.is_ok() {
+                // Ended, not waited for: it may still be printing what nobody reads.
+                let _ = child.kill();
+            } else {
+                let _ = std::io::copy(&mut out, &mut std::io::sink());
+            }
+            drop(out);
+            let status = child.wait()?;
+            let errors = errors.join().unwrap_or_default();
+            match got {
+                Ok(v) => Ok(v),
+                Err(_) if !status.success() => Err(self.failed(&shown, status, &errors)),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// The command as configured (program, arguments, environment, folder), in a group of its own that dies
+    /// with forja.
+    fn command(&self) -> Command {
         let mut cmd = Command::new(&self.program);
         for a in &self.args {
             match a {
@@ -142,6 +188,48 @@ impl Task {
         if let Some(d) = &self.cwd {
             cmd.current_dir(d);
         }
+        die_with_forja(&mut cmd);
+        cmd
+    }
+
+    fn cannot_start(&self, e: std::io::Error) -> anyhow::Error {
+        fail(
+            Exit::Tool,
+            format!(
+                "{}: cannot start `{}`: {e}",
+                self.description,
+                self.program.to_string_lossy()
+            ),
+        )
+    }
+
+    /// The error of a tool that exited with `status`: the step, the command and the tail of its stderr.
+    fn failed(
+        &self,
+        shown: &str,
+        status: std::process::ExitStatus,
+        stderr: &[u8],
+    ) -> anyhow::Error {
+        let stderr = String::from_utf8_lossy(stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        fail(
+            Exit::Tool,
+            format!(
+                "{}: `{}` failed ({}){}{}",
+                self.description,
+                shown,
+                status,
+                if tail.is_empty() { "" } else { ":\n  " },
+                tail.join("\n  ")
+            ),
+        )
+    }
+
+    fn run_with(self, input: Option<&mut (dyn std::io::Read + Send)>) -> anyhow::Result<Output> {
+        let shown = self.display();
+        log::debug!("{}: {}", self.description, shown);
+        let mut cmd = self.command();
         cmd.stdin(if input.is_some() {
             Stdio::piped()
         } else {
@@ -149,17 +237,7 @@ impl Task {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-        die_with_forja(&mut cmd);
-        let mut child = cmd.spawn().map_err(|e| {
-            fail(
-                Exit::Tool,
-                format!(
-                    "{}: cannot start `{}`: {e}",
-                    self.description,
-                    self.program.to_string_lossy()
-                ),
-            )
-        })?;
+        let mut child = cmd.spawn().map_err(|e| self.cannot_start(e))?;
         record_group(child.id());
         // Feed stdin from a thread so a tool that writes a lot before reading cannot deadlock us.
         let pipe = child.stdin.take();
@@ -176,20 +254,7 @@ impl Task {
         });
         let out = out?;
         if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            return Err(fail(
-                Exit::Tool,
-                format!(
-                    "{}: `{}` failed ({}){}{}",
-                    self.description,
-                    shown,
-                    out.status,
-                    if tail.is_empty() { "" } else { ":\n  " },
-                    tail.join("\n  ")
-                ),
-            ));
+            return Err(self.failed(&shown, out.status, &out.stderr));
         }
         fed.with_context(|| format!("{}: feeding `{shown}`", self.description))?;
         Ok(Output {
@@ -395,5 +460,42 @@ mod tests {
             .run()
             .unwrap();
         assert_eq!(out.stdout, b"hello");
+    }
+
+    #[test]
+    fn a_reader_takes_what_it_needs_and_the_tool_is_ended() {
+        // `cat /dev/zero` never ends by itself: only the kill after the reader returned ends it.
+        let got = Task::new("endless", "cat")
+            .arg("/dev/zero")
+            .run_reading(|out| {
+                let mut buf = [1u8; 10];
+                out.read_exact(&mut buf)?;
+                Ok(buf)
+            })
+            .unwrap();
+        assert_eq!(got, [0u8; 10]);
+    }
+
+    #[test]
+    fn a_failed_read_reports_the_tools_own_failure_if_it_failed() {
+        let short = |out: &mut dyn std::io::Read| -> anyhow::Result<()> {
+            let mut buf = [0u8; 10];
+            out.read_exact(&mut buf)?;
+            Ok(())
+        };
+        let err = Task::new("reading a slot image", "sh")
+            .args(["-c", "echo no such file >&2; exit 1"])
+            .run_reading(short)
+            .unwrap_err();
+        assert_eq!(exit_of(&err), Exit::Tool);
+        let msg = format!("{err:#}");
+        assert!(msg.starts_with("reading a slot image: "), "{msg}");
+        assert!(msg.contains("no such file"), "{msg}");
+        // The tool did its job; what it printed did not do: the reader's error.
+        let err = Task::new("short", "echo")
+            .arg("hi")
+            .run_reading(short)
+            .unwrap_err();
+        assert!(err.downcast_ref::<std::io::Error>().is_some(), "{err:#}");
     }
 }

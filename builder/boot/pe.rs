@@ -17,35 +17,83 @@ pub const MAX_SECTION: u64 = 1 << 20;
 /// The bytes of section `name` (e.g. `.osrel`), its virtual size (the data without the file alignment's
 /// padding); `Ok(None)` when the image has no such section.
 pub fn section(path: &Path, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
-    let bad = |why: &str| {
-        fail(
-            Exit::BadArchive,
-            format!("{}: not a PE image ({why})", path.display()),
-        )
-    };
+    let shown = path.display().to_string();
     let mut f = std::fs::File::open(path)?;
     let len = f.metadata()?.len();
-    let mut read_at = |off: u64, buf: &mut [u8]| -> anyhow::Result<()> {
+    find(&shown, name, &mut |off: u64, buf: &mut [u8]| {
         if off
             .checked_add(buf.len() as u64)
             .is_none_or(|end| end > len)
         {
-            return Err(bad("truncated"));
+            return Ok(false);
         }
         f.seek(SeekFrom::Start(off))?;
         f.read_exact(buf)?;
-        Ok(())
+        Ok(true)
+    })
+}
+
+/// [`section`] of an image read as a stream (`shown` names it in errors), read only as far as the section's end:
+/// a unified kernel image's `.osrel` lies in its first few hundred KiB, its kernel and initrd (tens of MB) after.
+/// Refused when the section ends beyond [`MAX_PREFIX`].
+pub fn section_in_stream(
+    src: &mut (impl Read + ?Sized),
+    shown: &str,
+    name: &str,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let mut prefix = Vec::new();
+    find(shown, name, &mut |off: u64, buf: &mut [u8]| {
+        let Some(end) = off.checked_add(buf.len() as u64) else {
+            return Ok(false);
+        };
+        if end > MAX_PREFIX {
+            return Err(bad(
+                shown,
+                &format!("its headers or {name} lie beyond its first {MAX_PREFIX} bytes"),
+            ));
+        }
+        let have = prefix.len() as u64;
+        if end > have {
+            Read::take(&mut *src, end - have).read_to_end(&mut prefix)?;
+        }
+        if end > prefix.len() as u64 {
+            return Ok(false);
+        }
+        buf.copy_from_slice(&prefix[off as usize..end as usize]);
+        Ok(true)
+    })
+}
+
+/// How far into a streamed image [`section_in_stream`] reads (and holds in memory) at most.
+pub const MAX_PREFIX: u64 = 64 << 20;
+
+fn bad(shown: &str, why: &str) -> anyhow::Error {
+    fail(Exit::BadArchive, format!("{shown}: not a PE image ({why})"))
+}
+
+/// Walks the headers through `read_at(offset, buf)`, which fills `buf` from `offset` or returns `Ok(false)` when
+/// the image ends before `buf` does.
+fn find(
+    shown: &str,
+    name: &str,
+    read_at: &mut dyn FnMut(u64, &mut [u8]) -> anyhow::Result<bool>,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let mut read_at = |off: u64, buf: &mut [u8]| -> anyhow::Result<()> {
+        match read_at(off, buf)? {
+            true => Ok(()),
+            false => Err(bad(shown, "truncated")),
+        }
     };
     let mut dos = [0u8; 64];
     read_at(0, &mut dos)?;
     if &dos[..2] != b"MZ" {
-        return Err(bad("no MZ header"));
+        return Err(bad(shown, "no MZ header"));
     }
     let pe = u64::from(u32::from_le_bytes(dos[0x3c..0x40].try_into().unwrap()));
     let mut coff = [0u8; 24];
     read_at(pe, &mut coff)?;
     if &coff[..4] != b"PE\0\0" {
-        return Err(bad("no PE signature"));
+        return Err(bad(shown, "no PE signature"));
     }
     let sections = u16::from_le_bytes([coff[6], coff[7]]);
     let optional = u64::from(u16::from_le_bytes([coff[20], coff[21]]));
@@ -65,7 +113,7 @@ pub fn section(path: &Path, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
             virtual_size.min(raw_size)
         };
         if size > MAX_SECTION {
-            return Err(bad(&format!("section {name} is {size} bytes")));
+            return Err(bad(shown, &format!("section {name} is {size} bytes")));
         }
         let mut data = vec![0u8; size as usize];
         read_at(raw_at, &mut data)?;
@@ -146,5 +194,40 @@ mod tests {
         far[0x3c..0x40].copy_from_slice(&u32::MAX.to_le_bytes());
         std::fs::write(&p, &far).unwrap();
         assert!(section(&p, ".osrel").is_err());
+    }
+
+    #[test]
+    fn a_streamed_image_is_read_only_up_to_the_section() {
+        let mut img = pe(&[(".osrel", b"IMAGE_VERSION=7\n"), (".cmdline", b"ro")]);
+        let osrel_end = 64 + 24 + 80 + 512;
+        // What follows the section (a kernel, an initrd) is never read: the stream fails if it is.
+        img.resize(osrel_end, 0);
+        struct Fence<'a>(&'a [u8], usize);
+        impl Read for Fence<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.0.len() - self.1);
+                if n == 0 {
+                    return Err(std::io::Error::other("read past the section"));
+                }
+                buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+                self.1 += n;
+                Ok(n)
+            }
+        }
+        let got = section_in_stream(&mut Fence(&img, 0), "x.efi", ".osrel").unwrap();
+        assert_eq!(got.as_deref(), Some(&b"IMAGE_VERSION=7\n"[..]));
+        let good = pe(&[(".osrel", b"IMAGE_VERSION=7\n")]);
+        for cut in [0, 10, 70, 100, 64 + 24 + 40 + 5] {
+            let e = section_in_stream(&mut &good[..cut], "x.efi", ".osrel").unwrap_err();
+            assert_eq!(
+                crate::error::exit_of(&e),
+                Exit::BadArchive,
+                "cut at {cut}: {e:#}"
+            );
+        }
+        let mut far = good.clone();
+        far[0x3c..0x40].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = section_in_stream(&mut &far[..], "x.efi", ".osrel").unwrap_err();
+        assert!(e.to_string().contains("beyond its first"), "{e:#}");
     }
 }

@@ -260,6 +260,8 @@ pub enum TreeError {
 /// kept to check data blocks against its level 0.
 #[derive(Debug)]
 pub struct CheckedTree<'a> {
+    /// The whole hash area, superblock first, as proven.
+    area: &'a [u8],
     salt: [u8; 32],
     data_blocks: u64,
     /// Level 0's blocks; `None` for one data block, whose digest is the root hash itself.
@@ -314,6 +316,7 @@ pub fn check_tree<'a>(
         }
     }
     Ok(CheckedTree {
+        area,
         salt: *salt,
         data_blocks,
         level0: (!counts.is_empty()).then(|| level(0)),
@@ -321,28 +324,55 @@ pub fn check_tree<'a>(
     })
 }
 
-impl CheckedTree<'_> {
+impl<'a> CheckedTree<'a> {
     pub fn data_blocks(&self) -> u64 {
         self.data_blocks
     }
 
+    /// The proven hash area (what goes into the slot's verity partition).
+    pub fn area(&self) -> &'a [u8] {
+        self.area
+    }
+
     /// Checks whole data blocks starting with block number `first` (dm-verity's digest: SHA-256 of salt and
     /// block) against level 0; the error is the first block that differs (or lies beyond the data).
+    ///
+    /// The blocks are independent messages with a common prefix (the salt), so they are hashed [`LANES`] at a
+    /// time by `tape-sha256`'s multi-buffer kernels (AVX-512, AVX2 or interleaved SHA-NI, chosen at run time):
+    /// about twice `sha2`'s one-message-at-a-time speed on the build machine, for the same digests (checked
+    /// against `sha2` in the tests). The tree itself is proven with `sha2` ([`check_tree`]).
     pub fn check_blocks(&self, first: u64, data: &[u8]) -> Result<(), u64> {
-        for (j, block) in data.chunks(BLOCK as usize).enumerate() {
-            let i = first + j as u64;
-            let want = match self.level0 {
-                _ if i >= self.data_blocks || block.len() != BLOCK as usize => return Err(i),
-                Some(l0) => &l0[i as usize * DIGEST..][..DIGEST],
-                None => &self.root[..],
-            };
-            if digest(&self.salt, block) != want {
-                return Err(i);
+        let whole = data.len() / BLOCK as usize;
+        // Blocks past the data, or a partial block, fail where they start, after every block before them.
+        let checkable = (self.data_blocks.saturating_sub(first) as usize).min(whole);
+        let mut sums = [[0u8; DIGEST]; LANES];
+        for (g, group) in data[..checkable * BLOCK as usize]
+            .chunks(LANES * BLOCK as usize)
+            .enumerate()
+        {
+            let blocks: Vec<&[u8]> = group.chunks(BLOCK as usize).collect();
+            let sums = &mut sums[..blocks.len()];
+            tape_sha256::hash_many_prefixed(&self.salt, &blocks, sums);
+            for (j, sum) in sums.iter().enumerate() {
+                let i = first + (g * LANES + j) as u64;
+                let want = match self.level0 {
+                    Some(l0) => &l0[i as usize * DIGEST..][..DIGEST],
+                    None => &self.root[..],
+                };
+                if sum[..] != *want {
+                    return Err(i);
+                }
             }
+        }
+        if checkable < data.len().div_ceil(BLOCK as usize) {
+            return Err(first + checkable as u64);
         }
         Ok(())
     }
 }
+
+/// Blocks hashed in one call of the multi-buffer kernel: a few times the widest kernel's 16 lanes.
+const LANES: usize = 64;
 
 #[cfg(test)]
 mod tests {
@@ -398,6 +428,50 @@ mod tests {
         out.read_to_end(&mut area).unwrap();
         assert_eq!(area.len() as u64, tree.hash_size);
         (data, area, tree)
+    }
+
+    #[test]
+    fn multi_buffer_digests_are_sha2s_and_miss_no_byte() {
+        // Level 0 made with `sha2` (the `digest` the tree builder uses) over pseudo-random blocks and salt, in
+        // counts around the kernels' lane widths (8, 16) and a call's batch ([`LANES`]).
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        };
+        let salt: [u8; 32] = std::array::from_fn(|_| next());
+        for blocks in [1usize, 7, 16, 17, 63, 64, 65, 200] {
+            let mut data: Vec<u8> = (0..blocks * BLOCK as usize).map(|_| next()).collect();
+            let l0: Vec<u8> = data
+                .chunks(BLOCK as usize)
+                .flat_map(|b| digest(&salt, b))
+                .collect();
+            let t = CheckedTree {
+                area: &[],
+                salt,
+                data_blocks: blocks as u64 + 5,
+                level0: Some(&l0),
+                root: [0; DIGEST],
+            };
+            t.check_blocks(0, &data).unwrap();
+            t.check_blocks(1, &data[BLOCK as usize..]).unwrap();
+            // One flipped bit in any part of a block (the salt's first SHA-256 block, the middle, the last byte
+            // before the padding) of any lane: refused, naming that block.
+            for j in [0, blocks / 2, blocks - 1] {
+                for at in [0, 1, 31, 32, 63, 64, 2047, 4032, 4095] {
+                    let k = j * BLOCK as usize + at;
+                    data[k] ^= 0x80;
+                    assert_eq!(
+                        t.check_blocks(0, &data),
+                        Err(j as u64),
+                        "{blocks} blocks, byte {k}"
+                    );
+                    data[k] ^= 0x80;
+                }
+            }
+        }
     }
 
     #[test]

@@ -13,13 +13,18 @@
 //! 5. the tree goes into the slot's verity partition, and `root.erofs` streams into its root partition
 //!    ([`stream`]): every 4 KiB block is hashed as dm-verity does and compared with its level-0 entry *before*
 //!    the 4 MiB chunk holding it is written, on every core (with direct I/O where the target takes it:
-//!    [`super::slot`]). The slot's own image (`forja-a.efi` or
-//!    `forja-b.efi`: each names its slot's partitions) is held in memory until its digest matches (the other
-//!    slot's image is checked as it streams past). On any mismatch the run stops, zeroes what it wrote of the
-//!    slot, and exits with [`Exit::HashMismatch`]; a malformed bundle gives [`Exit::BadArchive`];
+//!    [`super::slot`]). Both slot images (`forja-a.efi`, `forja-b.efi`: each names its slot's partitions) are
+//!    held in memory and hashed on threads while the slot syncs; the slot's own, once its digest matches, is
+//!    staged on the ESP under a name systemd-boot does not boot ([`esp::Esp::stage`]). On any mismatch the run
+//!    stops, zeroes what it wrote of the slot (and removes a staged image), and exits with
+//!    [`Exit::HashMismatch`]; a malformed bundle gives [`Exit::BadArchive`];
 //! 6. with `--verify-written` (for auditors), `veritysetup verify` reads the written slot back ([`verify`]);
-//! 7. only then the image goes onto the ESP as `forja-SLOT+TRIES.efi` (systemd-boot boot counting); on a running
+//! 7. only then the staged image is renamed `forja-SLOT+TRIES.efi` (systemd-boot boot counting); on a running
 //!    host through its mount of the ESP ([`esp::Esp`]), elsewhere with mtools.
+//!
+//! What runs side by side, each only where a refusal still leaves what the order above leaves: the running
+//! version's read (an mtools process) beside the tree's proof (a refused version is still reported first); the
+//! tree's write beside the root's first chunks; the sync beside reading the slot images and staging.
 //!
 //! One pass, not two: the tree is proven against the signed root hash before any data arrives, and each data
 //! block against the tree before it is written, so nothing unverified reaches the disk and every byte written is
@@ -81,7 +86,8 @@ pub struct Applied {
     pub verified_written: bool,
 }
 
-/// Applies `o.source` to `o.target`.
+/// Applies `o.source` to `o.target`. (Over 80 lines: it is the order of operations of the module comment, read top
+/// to bottom, each refusal where its step is.)
 pub fn apply(o: &Options) -> anyhow::Result<Applied> {
     let mut archive = tar::Archive::new(open_source(o.source)?);
     let mut entries = archive
@@ -101,32 +107,43 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
     fits(&m, &regions, slot)?;
     let work = tempfile::Builder::new().prefix("forja-update-").tempdir()?;
     let esp = esp::Esp::locate(o.target, regions.esp)?;
+    let images = esp.images()?;
     if matches!(esp, esp::Esp::Mounted(_)) && booted_slot() == Some(slot.other()) {
-        on_trial(&esp, slot.other())?;
+        on_trial(&images, slot.other())?;
     }
-    let running = running_version(&esp, slot.other(), work.path())?;
-    let allowed_older = check_version(&m, running, o.allow_older)?;
     let area = whole(
         &mut entries,
         manifest::VERITY,
         &m.verity.sha256,
         m.verity.size,
-    )?;
-    let tree = verity::check_tree(
-        &area,
-        m.data_blocks(),
-        &m.verity.salt.0,
-        &m.verity.root_hash,
-    )
-    .map_err(|e| {
-        mismatch(format!(
-            "{} does not hash up to the signed root hash: {e}",
-            manifest::VERITY
-        ))
-    })?;
+    );
+    // The running version is read off the ESP (an mtools process) while the tree is proven; a version refused
+    // is still the refusal reported first.
+    let (running, tree) = std::thread::scope(|s| {
+        let running = s.spawn(|| running_version(&esp, &images, slot.other()));
+        let tree = area
+            .as_ref()
+            .ok()
+            .map(|a| verity::check_tree(a, m.data_blocks(), &m.verity.salt.0, &m.verity.root_hash));
+        let running = running
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the thread reading the ESP panicked")));
+        (running, tree)
+    });
+    let running = running?;
+    let allowed_older = check_version(&m, running, o.allow_older)?;
+    let tree = match tree {
+        Some(t) => t.map_err(|e| {
+            mismatch(format!(
+                "{} does not hash up to the signed root hash: {e}",
+                manifest::VERITY
+            ))
+        })?,
+        None => return Err(area.err().unwrap_or_else(|| anyhow::anyhow!("no tree"))),
+    };
     let target = open_target(o.target, o.dry_run)?;
     if target.is_some() {
-        for old in esp.slot_images(slot)? {
+        for old in images.of(slot) {
             log::info!(
                 "removing {old} from the ESP before slot {} is written",
                 slot.name()
@@ -135,40 +152,28 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
         }
     }
     let w = SlotWriter::new(target.as_ref(), o.target, regions);
-    let uki = work.path().join(manifest::uki(slot));
-    let streamed = write_slot(&mut entries, &m, &tree, &area, &w, slot).and_then(|image| {
-        if o.dry_run {
-            return Ok(());
-        }
-        // The verified image goes to the work folder (for the ESP) while the slot syncs: writing 45 MB into the
-        // page cache was 13 % of a dry run's samples under `perf`, so it runs beside the sync, not after it.
-        std::thread::scope(|s| {
-            let saved = s.spawn(|| fs_err::write(&uki, &image));
-            let synced = w.sync();
-            saved
-                .join()
-                .map_err(|_| anyhow::anyhow!("the thread saving the slot image panicked"))??;
-            synced
-        })?;
-        if o.verify_written {
-            verify::slot(o.target, &regions, &m, work.path())?;
-        }
-        Ok(())
+    let esp_on = (!o.dry_run).then_some(&esp);
+    let (streamed, staged) = write_slot(&mut entries, &m, &tree, &w, slot, esp_on);
+    let streamed = streamed.and_then(|()| match o.verify_written && !o.dry_run {
+        true => verify::slot(o.target, &regions, &m, work.path()),
+        false => Ok(()),
     });
     if let Err(e) = streamed {
-        if w.any_written() {
-            let zeroed = w.zero();
-            log::error!("slot {} refused: {e:#}", slot.name());
-            zeroed.context("zeroing the slot after a refused bundle")?;
-        }
+        refused(&w, &esp, slot, staged.is_some(), &e)?;
         return Err(e);
     }
-    let esp_image = if o.dry_run {
-        None
-    } else {
-        let name = esp::counted_name(slot, m.boot_tries);
-        esp.install(&uki, &name)?;
-        Some(name)
+    let esp_image = match staged {
+        None => None,
+        Some(Err(e)) => {
+            // As when the ESP refuses the image: the slot holds the verified update, nothing boots it.
+            let _ = esp.discard(slot);
+            return Err(e);
+        }
+        Some(Ok(())) => {
+            let name = esp::counted_name(slot, m.boot_tries);
+            esp.commit(slot, &name)?;
+            Some(name)
+        }
     };
     Ok(Applied {
         slot,
@@ -302,8 +307,8 @@ fn fits(m: &Manifest, r: &SlotRegions, slot: Slot) -> anyhow::Result<()> {
 
 /// Refuses to write the other slot while the running one is still on trial: its image still carries systemd-boot's
 /// try counter, so the other slot holds the only image known to work, and this update would remove it.
-fn on_trial(esp: &esp::Esp, running: Slot) -> anyhow::Result<()> {
-    let images = esp.slot_images(running)?;
+fn on_trial(images: &esp::Images, running: Slot) -> anyhow::Result<()> {
+    let images = images.of(running);
     if images.iter().all(|n| n.contains('+')) {
         return Err(fail(
             Exit::Refused,
@@ -332,13 +337,14 @@ pub fn host_disk() -> anyhow::Result<PathBuf> {
 }
 
 /// The newest `IMAGE_VERSION` among `running`'s images on the ESP.
-fn running_version(esp: &esp::Esp, running: Slot, work: &Path) -> anyhow::Result<Option<u64>> {
+fn running_version(
+    esp: &esp::Esp,
+    images: &esp::Images,
+    running: Slot,
+) -> anyhow::Result<Option<u64>> {
     let mut best = None;
-    for name in esp.slot_images(running)? {
-        let f = work.join("running.efi");
-        esp.read(&name, &f)?;
-        let v = esp::image_version(&f)?;
-        best = best.max(Some(v));
+    for name in images.of(running) {
+        best = best.max(Some(esp.image_version(&name)?));
     }
     Ok(best)
 }
@@ -366,17 +372,72 @@ fn check_version(m: &Manifest, running: Option<u64>, allow_older: bool) -> anyho
     Ok(true)
 }
 
-/// Writes the proven tree, streams the root through its check into the slot, and checks the slot images;
-/// returns the slot's own, verified.
+/// After a refusal: the staged ESP image (if any) removed, what was written of the slot zeroed.
+fn refused(
+    w: &SlotWriter,
+    esp: &esp::Esp,
+    slot: Slot,
+    staged: bool,
+    e: &anyhow::Error,
+) -> anyhow::Result<()> {
+    if staged && let Err(d) = esp.discard(slot) {
+        log::warn!("removing the staged image of slot {}: {d:#}", slot.name());
+    }
+    if w.any_written() {
+        let zeroed = w.zero();
+        log::error!("slot {} refused: {e:#}", slot.name());
+        zeroed.context("zeroing the slot after a refused bundle")?;
+    }
+    Ok(())
+}
+
+/// Writes the proven tree, streams the root through its check into the slot, and checks the slot images while
+/// the slot syncs (they go to the ESP, not the slot). Returns whether the slot is written, verified and durable,
+/// and, with an `esp` (not on a dry run), whether the slot's own verified image was staged on it
+/// ([`esp::Esp::stage`], beside the sync; `None` when the images were refused or not staged).
 fn write_slot(
     entries: &mut Entries,
     m: &Manifest,
     tree: &verity::CheckedTree,
-    area: &[u8],
     w: &SlotWriter,
     slot: Slot,
-) -> anyhow::Result<Vec<u8>> {
-    w.put(Part::Verity, 0, area)?;
+    esp: Option<&esp::Esp>,
+) -> (anyhow::Result<()>, Option<anyhow::Result<()>>) {
+    // The tree (7 MiB through the page cache) is written beside the root's first chunks, not before them.
+    let streamed = std::thread::scope(|s| {
+        let tree_put = s.spawn(|| w.put(Part::Verity, 0, tree.area()));
+        let root = stream_root(entries, m, tree, w);
+        let tree_put = tree_put
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the thread writing the tree panicked")));
+        root.and(tree_put)
+    });
+    if let Err(e) = streamed {
+        return (Err(e), None);
+    }
+    // The sync (the tree's pages, the disk's write cache) runs beside reading the 90 MB of slot images and
+    // staging the slot's own on the ESP, not after them.
+    std::thread::scope(|s| {
+        let synced = s.spawn(|| w.sync());
+        let image = slot_images(entries, m, slot);
+        let staged = match (&image, esp) {
+            (Ok(image), Some(esp)) => Some(esp.stage(image, slot)),
+            _ => None,
+        };
+        let synced = synced
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the thread syncing the slot panicked")));
+        (image.and(synced), staged)
+    })
+}
+
+/// Streams `root.erofs` through the tree's check into the slot.
+fn stream_root(
+    entries: &mut Entries,
+    m: &Manifest,
+    tree: &verity::CheckedTree,
+    w: &SlotWriter,
+) -> anyhow::Result<()> {
     let mut root = next(entries, manifest::ROOT)?;
     sized(&root, manifest::ROOT, m.root.size)?;
     let progress = crate::ui::Progress::bytes("root image: verify and write", m.root.size);
@@ -385,16 +446,55 @@ fn write_slot(
         progress.inc(n)
     })?;
     progress.finish("root image verified against the signed hash tree");
-    drop(root);
-    let mut image = Vec::new();
-    for s in [Slot::A, Slot::B] {
-        let (name, want) = (manifest::uki(s), m.uki.of(s));
-        if s == slot {
-            image = whole(entries, name, &want.sha256, want.size)?;
-        } else {
-            passing(entries, name, want)?;
+    Ok(())
+}
+
+/// Reads both slot images, each checked against the manifest; returns `slot`'s own. Each is hashed on a thread
+/// of its own while the next streams past (hashing one is four times as long as reading it); the first that
+/// does not match, in bundle order, is the error reported, as when they were checked one after the other.
+fn slot_images(entries: &mut Entries, m: &Manifest, slot: Slot) -> anyhow::Result<Vec<u8>> {
+    std::thread::scope(|s| {
+        let mut checks = Vec::new();
+        let mut read = Ok(());
+        for sl in [Slot::A, Slot::B] {
+            let (name, want) = (manifest::uki(sl), m.uki.of(sl));
+            match member(entries, name, want.size) {
+                Ok(image) => checks.push((
+                    sl,
+                    s.spawn(move || {
+                        let ok = Sha256::of(&image) == want.sha256;
+                        (image, ok)
+                    }),
+                )),
+                Err(e) => {
+                    read = Err(e);
+                    break;
+                }
+            }
         }
-    }
+        let read = read.and_then(|()| no_more(entries));
+        let mut own = None;
+        for (sl, check) in checks {
+            let (image, ok) = check
+                .join()
+                .map_err(|_| anyhow::anyhow!("the thread hashing a slot image panicked"))?;
+            if !ok {
+                return Err(mismatch(format!(
+                    "{} does not match the signed manifest",
+                    manifest::uki(sl)
+                )));
+            }
+            if sl == slot {
+                own = Some(image);
+            }
+        }
+        read?;
+        own.ok_or_else(|| fail(Exit::Internal, "the slot image was never read"))
+    })
+}
+
+/// The bundle ends after the last slot image.
+fn no_more(entries: &mut Entries) -> anyhow::Result<()> {
     if let Some(extra) = entries.next() {
         let name = extra
             .map(|e| String::from_utf8_lossy(&e.path_bytes()).into_owned())
@@ -404,7 +504,7 @@ fn write_slot(
             manifest::uki(Slot::B)
         )));
     }
-    Ok(image)
+    Ok(())
 }
 
 fn sized(e: &tar::Entry<Box<dyn Read>>, name: &str, size: u64) -> anyhow::Result<()> {
@@ -421,27 +521,19 @@ fn mismatch(msg: String) -> anyhow::Error {
     fail(Exit::HashMismatch, format!("bundle: {msg}"))
 }
 
-/// A member checked as it streams past (the other slot's image: not installed, but part of what was signed).
-fn passing(entries: &mut Entries, name: &str, want: &manifest::Image) -> anyhow::Result<()> {
-    let e = next(entries, name)?;
-    sized(&e, name, want.size)?;
-    let mut r = crate::hashio::HashingReader::new(e.take(want.size));
-    std::io::copy(&mut r, &mut std::io::sink())
-        .map_err(|err| bad(format!("reading {name}: {err}")))?;
-    let (got, n) = r.finish();
-    if n != want.size {
-        return Err(bad(format!("{name} ends at byte {n}")));
-    }
-    if got != want.sha256 {
+/// A member held in memory until its digest matches.
+fn whole(entries: &mut Entries, name: &str, want: &Sha256, size: u64) -> anyhow::Result<Vec<u8>> {
+    let v = member(entries, name, size)?;
+    if Sha256::of(&v) != *want {
         return Err(mismatch(format!(
             "{name} does not match the signed manifest"
         )));
     }
-    Ok(())
+    Ok(v)
 }
 
-/// A member held in memory until its digest matches.
-fn whole(entries: &mut Entries, name: &str, want: &Sha256, size: u64) -> anyhow::Result<Vec<u8>> {
+/// The next member, `name`, of `size` bytes, read whole (not checked yet).
+fn member(entries: &mut Entries, name: &str, size: u64) -> anyhow::Result<Vec<u8>> {
     let e = next(entries, name)?;
     sized(&e, name, size)?;
     let mut v = Vec::with_capacity(size as usize);
@@ -450,11 +542,6 @@ fn whole(entries: &mut Entries, name: &str, want: &Sha256, size: u64) -> anyhow:
         .map_err(|err| bad(format!("reading {name}: {err}")))?;
     if v.len() as u64 != size {
         return Err(bad(format!("{name} ends at byte {}", v.len())));
-    }
-    if Sha256::of(&v) != *want {
-        return Err(mismatch(format!(
-            "{name} does not match the signed manifest"
-        )));
     }
     Ok(v)
 }
