@@ -90,11 +90,6 @@ impl Esp {
         dir.join(LINUX_DIR)
     }
 
-    /// The images of `slot` on the ESP.
-    pub fn slot_images(&self, slot: Slot) -> anyhow::Result<Vec<String>> {
-        Ok(self.images()?.of(slot))
-    }
-
     /// Every file in the ESP's [`LINUX_DIR`], listed once (one `mdir` on a raw ESP).
     pub fn images(&self) -> anyhow::Result<Images> {
         let names: Vec<String> = match self {
@@ -363,14 +358,14 @@ mod tests {
             std::fs::write(linux.join(n), n).unwrap();
         }
         let esp = Esp::Mounted(dir.path().to_owned());
-        assert_eq!(esp.slot_images(Slot::B).unwrap(), ["forja-b+0-3.efi"]);
+        assert_eq!(esp.images().unwrap().of(Slot::B), ["forja-b+0-3.efi"]);
         esp.remove("forja-b+0-3.efi").unwrap();
-        assert!(esp.slot_images(Slot::B).unwrap().is_empty());
+        assert!(esp.images().unwrap().of(Slot::B).is_empty());
         esp.stage(b"image", Slot::B).unwrap();
         // Staged: not an image of the slot yet.
-        assert!(esp.slot_images(Slot::B).unwrap().is_empty());
+        assert!(esp.images().unwrap().of(Slot::B).is_empty());
         esp.commit(Slot::B, "forja-b+3.efi").unwrap();
-        assert_eq!(esp.slot_images(Slot::B).unwrap(), ["forja-b+3.efi"]);
+        assert_eq!(esp.images().unwrap().of(Slot::B), ["forja-b+3.efi"]);
         assert_eq!(
             std::fs::read(linux.join("forja-b+3.efi")).unwrap(),
             b"image"
