@@ -13,9 +13,10 @@
 //! 6. device A with one byte of its root flipped: dm-verity stops the boot;
 //! 7. the build's own boot image signed with another key: the firmware refuses it.
 //!
-//! In `cargo test` (CI included) these boots run in `tests/media_install.rs`, on the disks the USB and PXE
-//! installers wrote (the image byte for byte, enlarged the same way), so this test is `#[ignore]`d there and
-//! cargo reports it as ignored, not passed. `ci/boot-test` runs it (`--ignored`): it then builds a private copy
+//! In `cargo test` (CI included) these boots run elsewhere, so this test is `#[ignore]`d there and cargo reports
+//! it as ignored, not passed: `tests/media_install.rs` runs 1, 2 and 4-7 on the disks the site's USB stick and
+//! PXE tree wrote for the two hosts of the lab site (each host's image byte for byte, enlarged the same way), and
+//! `tests/update_boot.rs` runs 3 (the same TPM unlocks with no prompt, the same key) on each boot after its first. `ci/boot-test` runs it (`--ignored`): it then builds a private copy
 //! of the lab profile with the shared Debian base cache, or boots `FORJA_BOOT_DISK=PATH/disk.raw` instead.
 //!
 //! Other variables: `FORJA_BOOT_PROFILE` (default `profiles/lab.toml`; the build folder beside the disk gives
