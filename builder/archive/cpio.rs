@@ -1,5 +1,6 @@
 //! A deterministic `newc` cpio writer for the installer's early initramfs: entries in the order given (callers
-//! sort them), owner 0:0, one fixed mtime, inode numbers counted from 1. Only directories and regular files.
+//! sort them), owner 0:0, one fixed mtime, inode numbers counted from 1. Directories, regular files and symbolic
+//! links.
 //! The Linux kernel unpacks concatenated archives, so this archive goes first and Debian's own initrd follows.
 
 /// One archive member.
@@ -14,6 +15,11 @@ pub enum Member {
         mode: u32,
         data: Vec<u8>,
     },
+    /// A symbolic link to `target` (newc stores the target as the member's data).
+    Symlink {
+        path: String,
+        target: String,
+    },
 }
 
 /// The archive bytes, padded to a multiple of 512 so the next archive starts aligned.
@@ -23,6 +29,7 @@ pub fn archive(members: &[Member], mtime: u64) -> Vec<u8> {
         let (path, mode, data): (&str, u32, &[u8]) = match m {
             Member::Dir { path, mode } => (path, 0o040000 | mode, &[]),
             Member::File { path, mode, data } => (path, 0o100000 | mode, data),
+            Member::Symlink { path, target } => (path, 0o120777, target.as_bytes()),
         };
         header(&mut out, ino, mode, mtime, path, data);
     }

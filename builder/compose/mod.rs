@@ -12,6 +12,7 @@ pub mod access;
 pub mod bootloader;
 pub mod firewall;
 pub mod firstboot;
+pub mod hostpart;
 pub mod network;
 pub mod packages;
 pub mod selfcheck;

@@ -112,7 +112,11 @@ fn slot_image(
     work: &Path,
 ) -> anyhow::Result<PathBuf> {
     let kernel = root.join(format!("boot/vmlinuz-{kver}"));
-    let initrd = root.join(format!("boot/initrd.img-{kver}"));
+    let mut initrd = root.join(format!("boot/initrd.img-{kver}"));
+    if let Some(part) = &plan.root.host {
+        // A site host's own files ride ahead of Debian's initrd (made again per slot: a few KiB of archive).
+        initrd = super::hostpart::initrd(part, &initrd, work, plan.source_date_epoch)?;
+    }
     let out = work.join(format!("forja-{}.efi", slot.name()));
     let parts = UkiParts {
         stub: &host_path(root, uki::STUB),

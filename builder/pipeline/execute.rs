@@ -76,7 +76,7 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<sign::Sums
     stages.begin("base: obtain and extract");
     let base = base(plan, &ctx, &work)?;
     stages.begin("compose: overlays, generated files, self-check");
-    compose_root(plan, &ctx, &base.root)?;
+    compose_root(plan, &ctx, &base.root, &work)?;
     let seed = work.join("state");
     super::rootfs::split_state(&plan.root.state, &base.root, &seed)?;
     stages.begin("root image (erofs) and dm-verity tree");
@@ -162,7 +162,7 @@ fn base(plan: &Plan, ctx: &Context, work: &Path) -> anyhow::Result<BaseTree> {
 }
 
 /// Overlays, generated files (templates rendered with the secrets), edits of base files, the self-check.
-fn compose_root(plan: &Plan, ctx: &Context, root: &Path) -> anyhow::Result<()> {
+fn compose_root(plan: &Plan, ctx: &Context, root: &Path, work: &Path) -> anyhow::Result<()> {
     let r = &plan.root;
     if ctx.overlay_dirs.len() != r.overlay_layers.len() {
         return Err(fail(
@@ -183,7 +183,14 @@ fn compose_root(plan: &Plan, ctx: &Context, root: &Path) -> anyhow::Result<()> {
     let covered: Vec<(String, String)> = rendered
         .iter()
         .filter(|(f, _)| r.selfcheck.covers.contains(&f.path))
-        .filter_map(|(f, text)| text.clone().map(|t| (f.path.clone(), t)))
+        .filter_map(|(f, text)| {
+            // A site host's moved files are checked where they are at run time.
+            let path = match &r.host {
+                Some(part) => part.runtime_path(&f.path),
+                None => f.path.clone(),
+            };
+            text.clone().map(|t| (path, t))
+        })
         .collect();
     let manifest = compose::selfcheck::manifest(&covered);
     let sig =
@@ -195,12 +202,13 @@ fn compose_root(plan: &Plan, ctx: &Context, root: &Path) -> anyhow::Result<()> {
         ctx.key.public().to_signify(),
     );
     check_zone(root, &r.generated)?;
-    tree::write_generated(root, &rendered)?;
-    let selfcheck: Vec<_> = selfcheck
-        .iter()
-        .map(|f| Ok((f, f.render(ctx.secrets, &ctx.seed)?)))
-        .collect::<anyhow::Result<_>>()?;
-    tree::write_generated(root, &selfcheck)?;
+    for f in &selfcheck {
+        rendered.push((f, f.render(ctx.secrets, &ctx.seed)?));
+    }
+    match &r.host {
+        Some(part) => super::hostpart::write(part, root, work, &rendered)?,
+        None => tree::write_generated(root, &rendered)?,
+    }
     for e in &r.edits {
         apply_edit(root, &e.path, &e.op, ctx)?;
     }

@@ -53,8 +53,9 @@ pub fn verity_salt(seed: &str, slot: Slot) -> Sha256 {
     Sha256::of(format!("forja verity salt\n{seed}\n{}", slot.name()).as_bytes())
 }
 
-/// The partitions of a host's disk.
-pub fn partitions(l: &Loaded, seed: &str) -> Vec<PartitionPlan> {
+/// The partitions of a host's disk. Partition GUIDs derive from `seed` (the disk's); the root image's UUID and its
+/// verity tree's salt and UUID from `root_seed`, the same for every host of a site, whose root is shared.
+pub fn partitions(l: &Loaded, seed: &str, root_seed: &str) -> Vec<PartitionPlan> {
     let s = &l.profile.storage;
     let slot = s.root_slot_size.bytes();
     let vmstore = match s.vmstore_size {
@@ -78,12 +79,12 @@ pub fn partitions(l: &Loaded, seed: &str) -> Vec<PartitionPlan> {
             Slot::A => (
                 PartitionContent::RootImage {
                     slot: sl,
-                    uuid: fs_uuid(&root),
+                    uuid: ids::guid(root_seed, &format!("fs/{root}")),
                 },
                 PartitionContent::Verity {
                     data: root.clone(),
-                    salt: verity_salt(seed, sl),
-                    uuid: ids::guid(seed, &format!("verity/{root}")),
+                    salt: verity_salt(root_seed, sl),
+                    uuid: ids::guid(root_seed, &format!("verity/{root}")),
                 },
             ),
             Slot::B => (

@@ -9,6 +9,7 @@
 pub mod enforced;
 pub mod esp;
 pub mod execute;
+pub mod hostpart;
 pub mod layout;
 pub mod payload;
 pub mod preflight;

@@ -72,12 +72,21 @@ pub fn disk_seed(l: &Loaded) -> String {
     format!("{}:{}.{}", p.profile.name, p.host.hostname, p.host.domain)
 }
 
+/// What the root image's and its verity tree's ids derive from: a site's name for its hosts, whose root is the
+/// same bytes on every host; the disk's seed otherwise.
+pub fn root_seed(l: &Loaded) -> String {
+    match &l.site {
+        Some(_) => format!("{}:shared-root", l.profile.profile.name),
+        None => disk_seed(l),
+    }
+}
+
 /// Resolves the plan.
 pub fn resolve(l: &Loaded, env: &Environment) -> anyhow::Result<Plan> {
     let p = &l.profile;
     let epoch = l.source_date_epoch()?;
     let seed = disk_seed(l);
-    let disk = super::layout::partitions(l, &seed);
+    let disk = super::layout::partitions(l, &seed, &root_seed(l));
     let input = super::layout::compose_input(&disk);
     let mut generated = compose::host_files(l, &input)?;
     // The release this root belongs to, for what runs on the host (the health check's update record): the UKI's
@@ -155,6 +164,7 @@ fn root(l: &Loaded, env: &Environment, generated: Vec<GenFile>) -> anyhow::Resul
         edits: compose::access::edits(l),
         state: state(),
         update_tool: crate::plan::UPDATE_TOOL.into(),
+        host: compose::hostpart::plan(l),
     })
 }
 

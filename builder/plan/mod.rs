@@ -98,6 +98,55 @@ pub struct RootPlan {
     /// bundles itself (`forja update apply`, checked with the key in `selfcheck.public_key`). Its hash is not
     /// here: the plan is what the profile asks for, and the SBOM names the exact binary a build put in.
     pub update_tool: String,
+    /// A site's host: its own files leave the root (which is then the same bytes for every host of the site) and
+    /// travel in its signed unified kernel images. Absent for a single-host profile: everything is in its root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostPart>,
+}
+
+/// A site host's own files (its names, addresses, network units, which nodes it starts, the self-check manifest
+/// over them): built into an archive the host's unified kernel images carry in their initrd, which unpacks it into
+/// `/run` before the root's PID 1 starts. initramfs-tools moves `/run` onto the root, so systemd, udev and
+/// networkd read them from their first look; Secure Boot has checked them with the kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostPart {
+    /// The archive's path inside the initrd (a `newc` cpio of `/run`'s new content).
+    pub archive: String,
+    /// Which files move, in order: the first move whose `path` is the file's path or a folder above it applies.
+    pub moves: Vec<HostMove>,
+}
+
+/// One file, or a folder's files, moved from the root into the host part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostMove {
+    /// The path in the image as generated (`/etc/hostname`, `/usr/share/forja/factory`).
+    pub path: String,
+    /// Where it is at run time, under `/run`.
+    pub to: String,
+    /// The root keeps a link from `path` to `to` (readers that know only `path`); without it the file goes where
+    /// its reader also looks (`/run/systemd/network`, `/run/systemd/system`) and the root has nothing at `path`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub link: bool,
+}
+
+impl HostPart {
+    /// The move that applies to `path`, and `path`'s place at run time.
+    pub fn place(&self, path: &str) -> Option<(&HostMove, String)> {
+        self.moves.iter().find_map(|m| {
+            let rest = path.strip_prefix(m.path.as_str())?;
+            (rest.is_empty() || rest.starts_with('/')).then(|| (m, format!("{}{rest}", m.to)))
+        })
+    }
+
+    /// Where a reader on the running host finds `path`: its place under `/run` when the root has no link to it.
+    pub fn runtime_path(&self, path: &str) -> String {
+        match self.place(path) {
+            Some((m, at)) if !m.link => at,
+            _ => path.to_owned(),
+        }
+    }
 }
 
 /// Where the host's root carries forja (the plan's `root.update_tool`).

@@ -100,7 +100,7 @@ mod tests {
             crate::profile::SecretsNeed::IfPresent,
         )
         .unwrap();
-        let parts = crate::pipeline::layout::partitions(&l, "seed");
+        let parts = crate::pipeline::layout::partitions(&l, "seed", "seed");
         assert_eq!(parts[0].name, ESP_NAME);
     }
 }
