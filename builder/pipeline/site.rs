@@ -3,10 +3,12 @@
 //! (`DIR/pexip/`), `site.json` (hosts and their MACs, for the PXE tree), and one signed `SHA256SUMS` listing
 //! every file of every host (`hosts/NAME/disk.raw`, ...), so `signify -C` in `DIR` checks the whole site.
 //!
-//! What the hosts share is built once: the Debian base comes from the content-addressed cache, the node images
-//! are verified against one README.TXT. Each host's image is still a full image of its own: the root filesystem
-//! carries the host's names, addresses and domains, until a verified root that is the same bytes for every host
-//! exists (the verified-boot issue); then the per-host part can shrink to those files.
+//! What the hosts share: the Debian base comes from the content-addressed cache, the node images are verified
+//! against one README.TXT, and the verified root is the same bytes for every host. A host's own files (names,
+//! addresses, network units, which nodes it starts) are not in the root but in its signed unified kernel images
+//! ([`crate::plan::HostPart`]); the site build checks that every host's root hash is the same and records it in
+//! `site.json`. Each host still gets a whole `disk.raw` of its own (root included), so the site's outputs grow by a
+//! full image per host.
 //!
 //! A host's build folder keeps its own signed `SHA256SUMS`, so `forja media usb|pxe DIR/hosts/NAME` and
 //! `forja verify DIR/hosts/NAME` work on it as on any build. With `--host`, the other hosts' folders are kept and
@@ -111,6 +113,7 @@ pub fn build(
     let profile_sha256 = Sha256::of(site.text.as_bytes());
     let mut known = Vec::new();
     let mut hosts = Vec::new();
+    let mut roots = Vec::new();
     for h in &site.hosts {
         let built = list_host(
             h,
@@ -120,12 +123,20 @@ pub fn build(
             &mut names,
             &mut known,
         )?;
-        hosts.push(site_host(h, built));
+        if let Some(plan) = built {
+            roots.push((member(h).host.clone(), plan));
+        }
+        hosts.push(site_host(
+            h,
+            roots.last().is_some_and(|(n, _)| n == &member(h).host),
+        ));
     }
+    let root_hash = shared_root(&roots)?;
     let m = SiteManifest {
         format: manifest::FORMAT.into(),
         site: site.name().to_owned(),
         profile_sha256,
+        root_hash,
         hosts,
     };
     crate::artifact::write_atomic(out.join(manifest::FILE), &crate::artifact::json_lines(&m)?)?;
@@ -162,8 +173,8 @@ fn write_site_pexip(site: &Site, out: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// Adds a host's files to the site list: the entries of its signed `SHA256SUMS` (digests taken from it, after
-/// its signature checks out with the site's key) and the signing files beside it. Returns false when the host
-/// has no build in `out`; refuses a build made from another version of the site file.
+/// its signature checks out with the site's key) and the signing files beside it. Returns the host's built plan,
+/// or `None` when the host has no build in `out`; refuses a build made from another version of the site file.
 fn list_host(
     h: &Loaded,
     out: &Path,
@@ -171,13 +182,13 @@ fn list_host(
     profile_sha256: Sha256,
     names: &mut Vec<String>,
     known: &mut Vec<Entry>,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Option<crate::plan::Plan>> {
     let name = &member(h).host;
     let rel = format!("{}/{name}", manifest::HOSTS_DIR);
     let dir = out.join(&rel);
     if !dir.join(sign::SUMS).exists() {
         log::warn!("{rel}: not built; the site list leaves it out (build it with --host {name})");
-        return Ok(false);
+        return Ok(None);
     }
     let sums_bytes = crate::inbound::read_capped(&dir.join(sign::SUMS), 16 << 20)?;
     let sig = crate::inbound::read_capped(&dir.join(sign::SUMS_SIG), 1 << 20)?;
@@ -225,7 +236,52 @@ fn list_host(
             names.push(format!("{rel}/{f}"));
         }
     }
-    Ok(true)
+    Ok(Some(plan))
+}
+
+/// The root every built host of the site has: the same root hash, or an error naming two hosts that differ and
+/// what of their roots does (a file that belongs in the host part, see [`crate::compose::hostpart`]).
+fn shared_root(roots: &[(String, crate::plan::Plan)]) -> anyhow::Result<Option<Sha256>> {
+    let hash = |p: &crate::plan::Plan| p.built.as_ref().map(|b| b.root_hash);
+    let Some((first, p1)) = roots.first() else {
+        return Ok(None);
+    };
+    for (name, p) in &roots[1..] {
+        if hash(p) == hash(p1) {
+            continue;
+        }
+        let stays = |pl: &crate::plan::Plan| -> Vec<crate::plan::GenFile> {
+            pl.root
+                .generated
+                .iter()
+                .filter(|f| {
+                    pl.root
+                        .host
+                        .as_ref()
+                        .is_none_or(|h| h.place(&f.path).is_none())
+                })
+                .cloned()
+                .collect()
+        };
+        let (a, b) = (stays(p1), stays(p));
+        let what = a
+            .iter()
+            .filter(|f| !b.contains(f))
+            .chain(b.iter().filter(|f| !a.contains(f)))
+            .map(|f| f.path.clone())
+            .next()
+            .unwrap_or_else(|| "overlays, edits or the base".into());
+        return Err(fail(
+            Exit::Internal,
+            format!(
+                "hosts {first} and {name} were built with different roots (root hash {} and {}): they differ in {what}, \
+                 which every host of a site must share",
+                hash(p1).map(|h| h.to_string()).unwrap_or_default(),
+                hash(p).map(|h| h.to_string()).unwrap_or_default(),
+            ),
+        ));
+    }
+    Ok(hash(p1))
 }
 
 fn site_host(h: &Loaded, built: bool) -> SiteHost {
@@ -320,10 +376,13 @@ mod tests {
             list_host(h2, out, &k.public(), now, &mut names, &mut known).map(|b| (b, names))
         };
         let d = tempfile::tempdir().unwrap();
-        assert!(!list(d.path(), &key).unwrap().0, "not built: left out");
+        assert!(
+            list(d.path(), &key).unwrap().0.is_none(),
+            "not built: left out"
+        );
         host_dir(d.path(), h2, now, &key);
         let (built, names) = list(d.path(), &key).unwrap();
-        assert!(built);
+        assert!(built.is_some());
         assert!(
             names.contains(&"hosts/kvm-lab-2/plan.json".to_owned()),
             "{names:?}"

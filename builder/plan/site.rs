@@ -21,6 +21,10 @@ pub struct SiteManifest {
     pub site: String,
     /// SHA-256 of the site profile the hosts were built from.
     pub profile_sha256: crate::hashio::Sha256,
+    /// The dm-verity root hash of the root every host runs (the same image for all: each host's own files are in
+    /// its unified kernel images). Absent when no host is built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_hash: Option<crate::hashio::Sha256>,
     pub hosts: Vec<SiteHost>,
 }
 
