@@ -45,6 +45,13 @@ pub fn boot_files(b: &BuildFacts, work: &Path) -> anyhow::Result<(PathBuf, PathB
         .run()?;
         out.push(dst);
     }
+    // A site host's image carries its own files ahead of Debian's initrd: the installer takes Debian's alone.
+    let initrd = fs_err::read(&out[1])?;
+    let debian =
+        crate::pipeline::hostpart::without_host_archive(&initrd, crate::compose::hostpart::ARCHIVE);
+    if debian.len() != initrd.len() {
+        fs_err::write(&out[1], debian)?;
+    }
     Ok((out.remove(0), out.remove(0)))
 }
 
