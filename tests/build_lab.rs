@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::Command;
 
 use lab::{LabCopy, build, build_in};
-use oracle::{signify_check, ssh_verify};
+use oracle::{extract, partition, signify_check, ssh_verify};
 
 fn sh(cmd: &str, args: &[&str], dir: &Path) -> std::process::Output {
     Command::new(cmd)
@@ -29,25 +29,6 @@ fn sh(cmd: &str, args: &[&str], dir: &Path) -> std::process::Output {
 
 fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// Copies `len` bytes at `offset` of `src` into `dst` (for fsck.fat, which has no offset option).
-fn extract(src: &Path, offset: u64, len: u64, dst: &Path) {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(src).unwrap();
-    f.seek(SeekFrom::Start(offset)).unwrap();
-    let mut out = std::fs::File::create(dst).unwrap();
-    std::io::copy(&mut f.take(len), &mut out).unwrap();
-}
-
-fn partition(plan: &forja::plan::Plan, name: &str) -> (u64, u64) {
-    let p = plan
-        .built()
-        .unwrap()
-        .layout
-        .named(name)
-        .unwrap_or_else(|| panic!("no partition {name} in plan.json"));
-    (p.offset, p.size)
 }
 
 /// `forja plan PROFILE --json` (no secrets needed) into `out`.

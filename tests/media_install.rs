@@ -453,6 +453,14 @@ fn usb_and_pxe_installers_verify_before_writing() {
     };
     let (proof1, proof2) = (proof(&h1), proof(&h2));
     let plan2 = forja::plan::Plan::load(&h2.build.join("plan.json")).unwrap();
+    // The two hosts boot one root (its bytes are compared in tests/site_build.rs); each proof below then shows
+    // that a host's own names, addresses and nodes reached it through its signed image, not its root.
+    let plan1 = forja::plan::Plan::load(&h1.build.join("plan.json")).unwrap();
+    assert_eq!(
+        plan1.built().unwrap().root_hash,
+        plan2.built().unwrap().root_hash,
+        "the site's hosts run the same root"
+    );
     let mut bt = Timings::new("media-test");
     phase(&mut t, "build the two-host lab site");
 

@@ -9,6 +9,8 @@
 
 #[path = "support/lab.rs"]
 mod lab;
+#[path = "support/oracle.rs"]
+mod oracle;
 #[path = "support/run.rs"]
 mod run;
 #[path = "support/site_files.rs"]
@@ -64,6 +66,9 @@ fn two_host_lab_site_builds_verifies_and_makes_one_pxe_tree() {
 
     let names = site_list(&out);
     host_parts(&out);
+    let t = std::time::Instant::now();
+    shared_root(&out, d.path());
+    eprintln!("shared root checks: {:.1?}", t.elapsed());
     tamper_and_rebuild_one_host(&site, &out, &names);
     pxe_tree(&out, d.path());
     let t = std::time::Instant::now();
@@ -165,6 +170,108 @@ fn host_parts(out: &Path) {
     assert_eq!(m["site"], "lab-site");
     assert_eq!(m["hosts"][1]["macs"][0], "52:54:00:0a:02:01");
     assert_eq!(m["hosts"][0]["management"], true);
+}
+
+/// Every host runs the same root: one root hash in both plans and in `site.json`, the same bytes in both disks'
+/// root and verity partitions (`cmp`), `veritysetup verify` against the site's root hash. The root holds links, not
+/// host files (`fsck.erofs --extract`); host 2's own files are in its signed image's initrd (GNU cpio reads the
+/// archive ahead of Debian's).
+fn shared_root(out: &Path, work: &Path) {
+    let plan =
+        |h: &str| forja::plan::Plan::load(&out.join(format!("hosts/{h}/plan.json"))).unwrap();
+    let (p1, p2) = (plan("kvm-lab-1"), plan("kvm-lab-2"));
+    let hash = p1.built().unwrap().root_hash;
+    assert_eq!(
+        p2.built().unwrap().root_hash,
+        hash,
+        "the hosts' root hashes"
+    );
+    assert_eq!(json(&out.join("site.json"))["root_hash"], hash.hex());
+    let part = |p: &forja::plan::Plan, h: &str, name: &str| {
+        let f = work.join(format!("{h}-{name}.img"));
+        let (off, len) = oracle::partition(p, name);
+        oracle::extract(&out.join(format!("hosts/{h}/disk.raw")), off, len, &f);
+        f
+    };
+    for name in ["root-a", "root-a-verity"] {
+        let (a, b) = (part(&p1, "kvm-lab-1", name), part(&p2, "kvm-lab-2", name));
+        ok(Command::new("cmp").arg(&a).arg(&b));
+        std::fs::remove_file(a).unwrap();
+    }
+    let (root, verity) = (
+        work.join("kvm-lab-2-root-a.img"),
+        work.join("kvm-lab-2-root-a-verity.img"),
+    );
+    ok(Command::new("veritysetup")
+        .arg("verify")
+        .arg(&root)
+        .arg(&verity)
+        .arg(hash.hex()));
+    let tree = work.join("root-extract");
+    ok(Command::new("fsck.erofs")
+        .arg(format!("--extract={}", tree.display()))
+        .arg(&root));
+    for (path, to) in [
+        ("etc/hostname", "/run/forja/host/etc/hostname"),
+        ("etc/fstab", "/run/forja/host/etc/fstab"),
+        (
+            "etc/forja/firstboot.env",
+            "/run/forja/host/etc/forja/firstboot.env",
+        ),
+        (
+            "usr/share/forja/selfcheck.manifest",
+            "/run/forja/host/usr/share/forja/selfcheck.manifest",
+        ),
+    ] {
+        assert_eq!(
+            std::fs::read_link(tree.join(path)).unwrap(),
+            Path::new(to),
+            "{path}"
+        );
+    }
+    assert!(!tree.join("etc/systemd/network/10-mgmt.link").exists());
+    std::fs::remove_dir_all(&tree).unwrap();
+    std::fs::remove_file(&root).unwrap();
+    std::fs::remove_file(&verity).unwrap();
+    // Host 2's part, from its signed slot image: the archive ahead of Debian's initrd, and the one inside it.
+    let initrd = work.join("initrd.img");
+    ok(Command::new("objcopy")
+        .arg(format!("--dump-section=.initrd={}", initrd.display()))
+        .arg(out.join("hosts/kvm-lab-2/forja-b.efi"))
+        .arg(work.join("uki-copy.efi")));
+    let (outer, run) = (work.join("initrd-x"), work.join("run-x"));
+    std::fs::create_dir_all(&outer).unwrap();
+    std::fs::create_dir_all(&run).unwrap();
+    ok(Command::new("cpio")
+        .args(["-i", "--quiet", "-F"])
+        .arg(&initrd)
+        .current_dir(&outer));
+    ok(Command::new("cpio")
+        .args(["-i", "-d", "--quiet", "-F"])
+        .arg(outer.join("forja-host.cpio"))
+        .current_dir(&run));
+    let read = |p: &str| std::fs::read_to_string(run.join(p)).unwrap();
+    assert_eq!(read("forja/host/etc/hostname").trim(), "kvm-lab-2");
+    assert!(read("forja/host/etc/forja/firstboot.env").contains("FORJA_NODE_DOMAINS=\"conf02\""));
+    assert!(read("systemd/network/10-mgmt.link").contains("52:54:00:0a:02:01"));
+    assert!(
+        run.join("systemd/system/forja-nodes.service.d/50-site-host.conf")
+            .is_file()
+    );
+    assert!(
+        !run.join("systemd/system/timers.target.wants").exists(),
+        "host 2 takes no snapshots"
+    );
+    let manifest = read("forja/host/usr/share/forja/selfcheck.manifest");
+    assert!(
+        manifest.contains("(run/systemd/network/20-mgmt.network)"),
+        "{manifest}"
+    );
+    for d in [outer, run] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+    std::fs::remove_file(initrd).unwrap();
+    std::fs::remove_file(work.join("uki-copy.efi")).unwrap();
 }
 
 /// A tampered file anywhere in the site fails the site's check; `--host` rebuilds one host and re-signs.

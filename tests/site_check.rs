@@ -458,10 +458,25 @@ fn a_single_host_profile_converts_to_a_site_with_the_same_host() {
     // - profile.file, profile.sha256: the plan names the file it was made from (another file, other bytes);
     // - outputs pexip/plan.json and pexip/worker_vm.json, and their artifacts entries: a site has them once, at
     //   the site build's top (`DIR/pexip/`), not in each host's folder.
+    // - root.host, and the ids of slot A's root image and verity tree: a site's host keeps its own files in its boot
+    //   images (a single-host profile has none), and its root, shared by every host, takes its ids from the site.
+    assert!(a["root"].get("host").is_none());
+    assert!(b["root"]["host"]["moves"].is_array(), "{}", b["root"]);
     for p in [&mut a, &mut b] {
         let prof = p["profile"].as_object_mut().unwrap();
         prof.remove("file");
         prof.remove("sha256");
+        p["root"].as_object_mut().unwrap().remove("host");
+        for part in p["disk"].as_array_mut().unwrap() {
+            if let Some(c) = part["content"].as_object_mut() {
+                if c.contains_key("salt")
+                    || c.get("kind").and_then(|k| k.as_str()) == Some("root-image")
+                {
+                    c.remove("uuid");
+                    c.remove("salt");
+                }
+            }
+        }
     }
     let site_once = ["pexip/plan.json", "pexip/worker_vm.json"];
     let outputs = |p: &serde_json::Value| -> Vec<String> {

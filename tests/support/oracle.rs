@@ -80,3 +80,23 @@ pub fn ssh_verify(dir: &Path, message: &[u8]) -> Output {
     drop(input);
     child.wait_with_output().unwrap()
 }
+
+/// Copies `len` bytes at `offset` of `src` into `dst` (for the checkers that have no offset option).
+pub fn extract(src: &Path, offset: u64, len: u64, dst: &Path) {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(src).unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    let mut out = std::fs::File::create(dst).unwrap();
+    std::io::copy(&mut f.take(len), &mut out).unwrap();
+}
+
+/// (offset, size) of a partition of a built disk, as its `plan.json` records it.
+pub fn partition(plan: &forja::plan::Plan, name: &str) -> (u64, u64) {
+    let p = plan
+        .built()
+        .unwrap()
+        .layout
+        .named(name)
+        .unwrap_or_else(|| panic!("no partition {name} in plan.json"));
+    (p.offset, p.size)
+}
