@@ -157,6 +157,26 @@ fn a_snapshot_that_differs_from_the_disk_is_a_failure() {
         &broken(|v| v["units"]["forja-snapshot.timer"]["UnitFileState"] = json!("disabled")),
         "[snapshots] forja-snapshot.timer is disabled / active; the profile says management-snapshots = true",
     );
+    // A site's host has the timer's link in its host part (/run), never in the shared root's /etc.
+    let mut site_host = expected();
+    site_host.snapshot_enablement = "enabled-runtime";
+    let check = |state: &str| -> Vec<String> {
+        let mut v: Value = serde_json::from_str(FIXTURE).unwrap();
+        v["units"]["forja-snapshot.timer"]["UnitFileState"] = json!(state);
+        report::check(&parse_json(&v.to_string()).unwrap(), &site_host)
+            .iter()
+            .map(|f| f.to_string())
+            .collect()
+    };
+    assert!(
+        check("enabled-runtime").is_empty(),
+        "{:?}",
+        check("enabled-runtime")
+    );
+    assert_one(
+        &check("enabled"),
+        "[snapshots] forja-snapshot.timer is enabled / active; the profile says management-snapshots = true",
+    );
 }
 
 #[test]

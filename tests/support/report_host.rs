@@ -318,7 +318,8 @@ pub(super) fn check_capacity(r: &Report, e: &Expected, o: &mut Out) {
 /// §92–93: the copy timer is on (when the profile asks), and a run copies the Management Node's disk.
 pub(super) fn check_snapshots(r: &Report, e: &Expected, o: &mut Out) {
     let t = "forja-snapshot.timer";
-    let enabled = unit(r, t, "UnitFileState") == "enabled" && unit(r, t, "ActiveState") == "active";
+    let enabled = unit(r, t, "UnitFileState") == e.snapshot_enablement
+        && unit(r, t, "ActiveState") == "active";
     if enabled != e.snapshots {
         o.fail(
             "snapshots",

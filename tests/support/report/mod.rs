@@ -376,6 +376,10 @@ pub struct Expected {
     pub management_domain: String,
     /// `pexip.backup.management-snapshots`.
     pub snapshots: bool,
+    /// How the snapshot timer is enabled where it is on: `enabled` (a link in the root's `/etc`), or, on a site's
+    /// host, `enabled-runtime` (the link is in the host part its signed image unpacks into `/run` at every boot;
+    /// in the root it would be on for every host of the site).
+    pub snapshot_enablement: &'static str,
     /// The slot this boot runs (`forja.slot=`) and whether it is a trial boot of an update (systemd-boot's boot
     /// counting), as forja-health must record them: `("a", false)` for an installed disk.
     pub slot: &'static str,
@@ -485,6 +489,11 @@ impl Expected {
             // The Management Node's disk is snapshotted on the host that runs it, and only there.
             snapshots: p.pexip.backup.management_snapshots
                 && l.site.as_ref().is_none_or(|m| m.runs_management),
+            snapshot_enablement: if forja::compose::hostpart::plan(l).is_some() {
+                "enabled-runtime"
+            } else {
+                "enabled"
+            },
         }
     }
 }
