@@ -128,6 +128,29 @@ fn refused(p: &Path) -> String {
     err
 }
 
+/// The hosts run one root: a host's own table that changes a file of it (here its time zone) is refused by
+/// `check` (and by `build`, before building), naming both hosts and the files. A host's own disk and
+/// addresses are not root files, so the lab site itself passes (`lab_site_passes_check`).
+#[test]
+fn a_host_setting_that_changes_the_shared_root_is_refused() {
+    let (_d, p) = lab_site();
+    edit(
+        &p,
+        "[hosts.network.vm]\nmac = \"52:54:00:0a:02:02\"\n",
+        "[hosts.network.vm]\nmac = \"52:54:00:0a:02:02\"\n[hosts.host]\ntimezone = \"Atlantic/Canary\"\n",
+    );
+    let err = refused(&p);
+    assert!(
+        err.contains("shared-root: hosts `kvm-lab-1` and `kvm-lab-2` would put different /etc/localtime, /etc/timezone into the root"),
+        "{err}"
+    );
+    let out = p.parent().unwrap().join("out");
+    let (code, _, err) = forja(&["build", p.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("shared-root:"), "{err}");
+    assert!(!out.join("hosts").exists(), "nothing built");
+}
+
 #[test]
 fn duplicated_address_fails_naming_both_hosts() {
     let (_d, p) = lab_site();

@@ -69,6 +69,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
 fn site(args: CheckArgs) -> anyhow::Result<Exit> {
     let site = load_site(&args.profile, SecretsNeed::IfPresent)?;
     policy::site::require_clean(&site)?;
+    crate::pipeline::site::require_shared_root(&site)?;
     let format = if args.json { Format::Json } else { args.format };
     let mut failed = false;
     let mut json = serde_json::Map::new();

@@ -77,6 +77,7 @@ pub fn build(
     opts: &BuildOptions,
 ) -> anyhow::Result<Outcome> {
     crate::policy::site::require_clean(site)?;
+    require_shared_root(site)?;
     if opts.plan.is_some() {
         return Err(fail(
             Exit::Input,
@@ -147,6 +148,73 @@ pub fn build(
         sums,
         signer: key.public().fingerprint(),
     })
+}
+
+/// What a host's root carries from its profile: the generated files outside its host part, and the edits.
+fn root_inputs(l: &Loaded) -> anyhow::Result<(Vec<crate::plan::GenFile>, Vec<crate::plan::Edit>)> {
+    let disk = super::layout::partitions(
+        l,
+        &super::resolve::disk_seed(l),
+        &super::resolve::root_seed(l),
+    );
+    let files = crate::compose::host_files(l, &super::layout::compose_input(&disk))?;
+    let part = crate::compose::hostpart::plan(l);
+    let shared = files
+        .into_iter()
+        .filter(|f| part.as_ref().is_none_or(|p| p.place(&f.path).is_none()))
+        .collect();
+    Ok((shared, crate::compose::access::edits(l)))
+}
+
+/// Every host of a site runs one root, so what it carries must come out the same for every host. Refuses (exit 2)
+/// a site where a host's own `host` or `network` table changes a file of the root (a time zone, resolvers, SSH
+/// settings), naming the two hosts and the files, before anything is built.
+pub fn require_shared_root(site: &Site) -> anyhow::Result<()> {
+    let Some((first, rest)) = site.hosts.split_first() else {
+        return Ok(());
+    };
+    let (files1, edits1) = root_inputs(first)?;
+    let mut problems = Vec::new();
+    for h in rest {
+        let (files, edits) = root_inputs(h)?;
+        let mut differ: Vec<&str> = files1
+            .iter()
+            .filter(|f| !files.contains(f))
+            .chain(files.iter().filter(|f| !files1.contains(f)))
+            .map(|f| f.path.as_str())
+            .collect();
+        differ.extend(
+            edits1
+                .iter()
+                .filter(|e| !edits.contains(e))
+                .chain(edits.iter().filter(|e| !edits1.contains(e)))
+                .map(|e| e.path.as_str()),
+        );
+        differ.sort_unstable();
+        differ.dedup();
+        if !differ.is_empty() {
+            problems.push(format!(
+                "  shared-root: hosts `{}` and `{}` would put different {} into the root every host of the site \
+                 runs; set what makes it once, for the site, not in a `[[hosts]]` entry's `host` or `network` table",
+                member(first).host,
+                member(h).host,
+                differ.join(", ")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(fail(
+        Exit::Input,
+        format!(
+            "{}: site `{}`: {} problem(s) across hosts:\n{}",
+            site.path.display(),
+            site.name(),
+            problems.len(),
+            problems.join("\n")
+        ),
+    ))
 }
 
 /// `DIR/pexip/plan.json` and `worker_vm.json` for every node of the site.
