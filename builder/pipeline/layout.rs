@@ -53,6 +53,21 @@ pub fn verity_salt(seed: &str, slot: Slot) -> Sha256 {
     Sha256::of(format!("forja verity salt\n{seed}\n{}", slot.name()).as_bytes())
 }
 
+/// The disk's identity for GUID derivation: stable across rebuilds of the same host.
+pub fn disk_seed(l: &Loaded) -> String {
+    let p = &l.profile;
+    format!("{}:{}.{}", p.profile.name, p.host.hostname, p.host.domain)
+}
+
+/// What the root image's and its verity tree's ids derive from: a site's name for its hosts, whose root is the
+/// same bytes on every host; the disk's seed otherwise.
+pub fn root_seed(l: &Loaded) -> String {
+    match &l.site {
+        Some(_) => format!("{}:shared-root", l.profile.profile.name),
+        None => disk_seed(l),
+    }
+}
+
 /// The partitions of a host's disk. Partition GUIDs derive from `seed` (the disk's); the root image's UUID and its
 /// verity tree's salt and UUID from `root_seed`, the same for every host of a site, whose root is shared.
 pub fn partitions(l: &Loaded, seed: &str, root_seed: &str) -> Vec<PartitionPlan> {

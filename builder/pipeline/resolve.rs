@@ -66,27 +66,12 @@ pub fn overlay_dir() -> PathBuf {
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("overlays"))
 }
 
-/// The disk's identity for GUID derivation: stable across rebuilds of the same host.
-pub fn disk_seed(l: &Loaded) -> String {
-    let p = &l.profile;
-    format!("{}:{}.{}", p.profile.name, p.host.hostname, p.host.domain)
-}
-
-/// What the root image's and its verity tree's ids derive from: a site's name for its hosts, whose root is the
-/// same bytes on every host; the disk's seed otherwise.
-pub fn root_seed(l: &Loaded) -> String {
-    match &l.site {
-        Some(_) => format!("{}:shared-root", l.profile.profile.name),
-        None => disk_seed(l),
-    }
-}
-
 /// Resolves the plan.
 pub fn resolve(l: &Loaded, env: &Environment) -> anyhow::Result<Plan> {
     let p = &l.profile;
     let epoch = l.source_date_epoch()?;
-    let seed = disk_seed(l);
-    let disk = super::layout::partitions(l, &seed, &root_seed(l));
+    let seed = super::layout::disk_seed(l);
+    let disk = super::layout::partitions(l, &seed, &super::layout::root_seed(l));
     let input = super::layout::compose_input(&disk);
     let mut generated = compose::host_files(l, &input)?;
     // The release this root belongs to, for what runs on the host (the health check's update record): the UKI's

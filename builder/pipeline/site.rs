@@ -154,8 +154,8 @@ pub fn build(
 fn root_inputs(l: &Loaded) -> anyhow::Result<(Vec<crate::plan::GenFile>, Vec<crate::plan::Edit>)> {
     let disk = super::layout::partitions(
         l,
-        &super::resolve::disk_seed(l),
-        &super::resolve::root_seed(l),
+        &super::layout::disk_seed(l),
+        &super::layout::root_seed(l),
     );
     let files = crate::compose::host_files(l, &super::layout::compose_input(&disk))?;
     let part = crate::compose::hostpart::plan(l);
