@@ -157,6 +157,25 @@ pub fn render(plan: &Plan) -> String {
         "Self-check covers",
         &format!("{} files", plan.root.selfcheck.covers.len()),
     );
+    if let Some(part) = &plan.root.host {
+        let own: Vec<&str> = plan
+            .root
+            .generated
+            .iter()
+            .filter(|f| part.place(&f.path).is_some())
+            .map(|f| f.path.as_str())
+            .collect();
+        kv(
+            &mut o,
+            "Host's own files",
+            &format!(
+                "{} and the self-check manifest, in the signed boot images (unpacked into /run at boot); \
+                 the root is the site's, the same for every host: {}",
+                own.len(),
+                own.join(" ")
+            ),
+        );
+    }
     kv(&mut o, "Kernel command line", &plan.boot.kernel_cmdline);
     let _ = writeln!(o, "\nNODES");
     if plan.payload.nodes.is_empty() {
@@ -188,6 +207,32 @@ pub fn render(plan: &Plan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_site_hosts_summary_names_its_own_files() {
+        use crate::pipeline::{Environment, resolve};
+        use crate::profile::SecretsNeed;
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let site = crate::profile::site::load_site(
+            &repo.join("profiles/lab-site.toml"),
+            SecretsNeed::Required,
+        )
+        .unwrap();
+        let text = render(&resolve(&site.hosts[1], &Environment::fixture()).unwrap());
+        let line = text
+            .lines()
+            .find(|l| l.contains("Host's own files:"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            line.contains("/etc/hostname") && line.contains("/etc/systemd/network/10-mgmt.link"),
+            "{line}"
+        );
+        assert!(!line.contains("/etc/nftables.conf"), "{line}");
+        let lab =
+            crate::profile::load(&repo.join("profiles/lab.toml"), SecretsNeed::Required).unwrap();
+        let text = render(&resolve(&lab, &Environment::fixture()).unwrap());
+        assert!(!text.contains("Host's own files"), "{text}");
+    }
 
     #[test]
     fn sizes_read_like_a_person_writes_them() {
