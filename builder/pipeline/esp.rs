@@ -114,7 +114,7 @@ fn slot_image(
     let kernel = root.join(format!("boot/vmlinuz-{kver}"));
     let mut initrd = root.join(format!("boot/initrd.img-{kver}"));
     if let Some(part) = &plan.root.host {
-        // A site host's own files ride ahead of Debian's initrd (made again per slot: a few KiB of archive).
+        // A site host's own files ride ahead of Debian's initrd (one initrd for both slots).
         initrd = super::hostpart::initrd(part, &initrd, work, plan.source_date_epoch)?;
     }
     let out = work.join(format!("forja-{}.efi", slot.name()));

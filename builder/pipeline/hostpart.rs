@@ -108,18 +108,22 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<Member>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the host's initrd (its archive, then `base_initrd`) into the work folder; returns its path.
+/// Writes the host's initrd (its archive, then `base_initrd`) into the work folder; returns its path. Both slots'
+/// images carry the same one, so the second call finds it made (the work folder is new for every build).
 pub fn initrd(
     part: &HostPart,
     base_initrd: &Path,
     work: &Path,
     epoch: u64,
 ) -> anyhow::Result<PathBuf> {
+    let out = work.join(INITRD);
+    if out.is_file() {
+        return Ok(out);
+    }
     let mut bytes = archive(part, work, epoch)?;
     bytes.extend(
         fs_err::read(base_initrd).with_context(|| format!("reading {}", base_initrd.display()))?,
     );
-    let out = work.join(INITRD);
     fs_err::write(&out, bytes)?;
     Ok(out)
 }

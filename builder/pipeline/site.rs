@@ -124,13 +124,10 @@ pub fn build(
             &mut names,
             &mut known,
         )?;
+        hosts.push(site_host(h, built.is_some()));
         if let Some(plan) = built {
             roots.push((member(h).host.clone(), plan));
         }
-        hosts.push(site_host(
-            h,
-            roots.last().is_some_and(|(n, _)| n == &member(h).host),
-        ));
     }
     let root_hash = shared_root(&roots)?;
     let m = SiteManifest {
@@ -166,6 +163,15 @@ fn root_inputs(l: &Loaded) -> anyhow::Result<(Vec<crate::plan::GenFile>, Vec<cra
     Ok((shared, crate::compose::access::edits(l)))
 }
 
+/// The paths of what is in only one of `a` and `b`.
+fn one_side<'a, T: PartialEq>(a: &'a [T], b: &'a [T], path: fn(&T) -> &String) -> Vec<&'a str> {
+    a.iter()
+        .filter(|x| !b.contains(x))
+        .chain(b.iter().filter(|x| !a.contains(x)))
+        .map(|x| path(x).as_str())
+        .collect()
+}
+
 /// Every host of a site runs one root, so what it carries must come out the same for every host. Refuses (exit 2)
 /// a site where a host's own `host` or `network` table changes a file of the root (a time zone, resolvers, SSH
 /// settings), naming the two hosts and the files, before anything is built.
@@ -177,19 +183,8 @@ pub fn require_shared_root(site: &Site) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for h in rest {
         let (files, edits) = root_inputs(h)?;
-        let mut differ: Vec<&str> = files1
-            .iter()
-            .filter(|f| !files.contains(f))
-            .chain(files.iter().filter(|f| !files1.contains(f)))
-            .map(|f| f.path.as_str())
-            .collect();
-        differ.extend(
-            edits1
-                .iter()
-                .filter(|e| !edits.contains(e))
-                .chain(edits.iter().filter(|e| !edits1.contains(e)))
-                .map(|e| e.path.as_str()),
-        );
+        let mut differ = one_side(&files1, &files, |f| &f.path);
+        differ.extend(one_side(&edits1, &edits, |e| &e.path));
         differ.sort_unstable();
         differ.dedup();
         if !differ.is_empty() {
@@ -307,43 +302,20 @@ fn list_host(
     Ok(Some(plan))
 }
 
-/// The root every built host of the site has: the same root hash, or an error naming two hosts that differ and
-/// what of their roots does (a file that belongs in the host part, see [`crate::compose::hostpart`]).
+/// The root every built host of the site has: the same root hash, or an error naming two hosts that differ. What
+/// a host's profile puts into the root was compared before building ([`require_shared_root`]), so a difference here
+/// comes from a host folder built earlier (`--host`) by another forja or from another base.
 fn shared_root(roots: &[(String, crate::plan::Plan)]) -> anyhow::Result<Option<Sha256>> {
     let hash = |p: &crate::plan::Plan| p.built.as_ref().map(|b| b.root_hash);
     let Some((first, p1)) = roots.first() else {
         return Ok(None);
     };
-    for (name, p) in &roots[1..] {
-        if hash(p) == hash(p1) {
-            continue;
-        }
-        let stays = |pl: &crate::plan::Plan| -> Vec<crate::plan::GenFile> {
-            pl.root
-                .generated
-                .iter()
-                .filter(|f| {
-                    pl.root
-                        .host
-                        .as_ref()
-                        .is_none_or(|h| h.place(&f.path).is_none())
-                })
-                .cloned()
-                .collect()
-        };
-        let (a, b) = (stays(p1), stays(p));
-        let what = a
-            .iter()
-            .filter(|f| !b.contains(f))
-            .chain(b.iter().filter(|f| !a.contains(f)))
-            .map(|f| f.path.clone())
-            .next()
-            .unwrap_or_else(|| "overlays, edits or the base".into());
+    if let Some((name, p)) = roots[1..].iter().find(|(_, p)| hash(p) != hash(p1)) {
         return Err(fail(
             Exit::Internal,
             format!(
-                "hosts {first} and {name} were built with different roots (root hash {} and {}): they differ in {what}, \
-                 which every host of a site must share",
+                "hosts {first} and {name} were built with different roots (root hash {} and {}), which every host \
+                 of a site must share: rebuild the whole site",
                 hash(p1).map(|h| h.to_string()).unwrap_or_default(),
                 hash(p).map(|h| h.to_string()).unwrap_or_default(),
             ),
