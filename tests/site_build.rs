@@ -193,6 +193,25 @@ fn shared_root(out: &Path, work: &Path) {
         oracle::extract(&out.join(format!("hosts/{h}/disk.raw")), off, len, &f);
         f
     };
+    // The shared root's zstd frame: made for host 1, copied into host 2's disk.raw.zst between its own two
+    // frames; the zstd tool reads three frames back as exactly host 2's disk.raw.
+    for h in ["kvm-lab-1", "kvm-lab-2"] {
+        let list = Command::new("zstd")
+            .arg("-l")
+            .arg(out.join(format!("hosts/{h}/disk.raw.zst")))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&list.stdout);
+        let frames = text
+            .lines()
+            .nth(1)
+            .and_then(|l| l.split_whitespace().next());
+        assert_eq!(frames, Some("3"), "{h}: zstd -l:\n{text}");
+    }
+    ok(Command::new("sh").arg("-c").arg(format!(
+        "zstd -dc -- '{0}/disk.raw.zst' | cmp - '{0}/disk.raw'",
+        out.join("hosts/kvm-lab-2").display()
+    )));
     for name in ["root-a", "root-a-verity"] {
         let (a, b) = (part(&p1, "kvm-lab-1", name), part(&p2, "kvm-lab-2", name));
         ok(Command::new("cmp").arg(&a).arg(&b));

@@ -20,7 +20,7 @@ use crate::error::{Exit, fail};
 use crate::fs::fat::FatTree;
 use crate::hashio::Sha256;
 use crate::inbound::InputRoots;
-use crate::plan::disk::{PartitionContent, SizeRule};
+use crate::plan::disk::{PartitionContent, SizeRule, Slot};
 use crate::plan::{Built, ConfigDrivePlan, EditOp, Layout, OutputFile, Plan};
 use crate::policy::Report;
 use crate::profile::secrets::Secrets;
@@ -46,6 +46,8 @@ pub struct Context<'a> {
     pub keep_work: bool,
     /// Where the Debian base tarballs are cached.
     pub cache: crate::inputs::cache::Cache,
+    /// A site build's shared-root frames ([`crate::compress::shared`]).
+    pub shared_frames: Option<std::sync::Arc<crate::compress::shared::SharedFrames>>,
 }
 
 /// The extracted base.
@@ -344,6 +346,22 @@ fn disk(plan: &Plan, t: Trees, out: &Path) -> anyhow::Result<Layout> {
     image::build(&spec, &out.join("disk.raw"))
 }
 
+/// Where slot A's root image and its hash tree lie on the disk: the bytes every host of a site holds alike.
+fn shared_region(plan: &Plan, layout: &Layout) -> Option<std::ops::Range<u64>> {
+    let root = plan.disk.iter().find_map(|p| match &p.content {
+        PartitionContent::RootImage { slot: Slot::A, .. } => Some(p.name.as_str()),
+        _ => None,
+    })?;
+    let verity = plan.disk.iter().find_map(|p| match &p.content {
+        PartitionContent::Verity { data, .. } if data == root => Some(p.name.as_str()),
+        _ => None,
+    })?;
+    let (root, verity) = (layout.named(root)?, layout.named(verity)?);
+    let start = root.offset.min(verity.offset);
+    let end = (root.offset + root.size).max(verity.offset + verity.size);
+    Some(start..end)
+}
+
 /// Compression, `plan.json` with what was built, SBOM, compliance report, then `SHA256SUMS` and signatures.
 fn artifacts(
     plan: &Plan,
@@ -358,8 +376,15 @@ fn artifacts(
     let mut known = Vec::new();
     if plan.artifacts.iter().any(|a| a == "disk.raw.zst") {
         stages.begin("disk.raw.zst");
-        let h =
-            crate::compress::zstd_file_hashed(&out.join("disk.raw"), &out.join("disk.raw.zst"))?;
+        let shared = ctx
+            .shared_frames
+            .as_deref()
+            .and_then(|f| Some((shared_region(plan, &built.layout)?, f)));
+        let h = crate::compress::zstd_disk_hashed(
+            &out.join("disk.raw"),
+            &out.join("disk.raw.zst"),
+            shared,
+        )?;
         for (name, (sha256, _)) in [("disk.raw", h.input), ("disk.raw.zst", h.output)] {
             known.push(sign::sums::Entry {
                 name: name.into(),

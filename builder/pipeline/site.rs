@@ -7,8 +7,9 @@
 //! against one README.TXT, and the verified root is the same bytes for every host. A host's own files (names,
 //! addresses, network units, which nodes it starts) are not in the root but in its signed unified kernel images
 //! ([`crate::plan::HostPart`]); the site build checks that every host's root hash is the same and records it in
-//! `site.json`. Each host still gets a whole `disk.raw` of its own (root included), so the site's outputs grow by a
-//! full image per host.
+//! `site.json`. The root's compressed frame is made once, for the first host, and copied into the others'
+//! `disk.raw.zst` ([`crate::compress::shared`]). Each host still gets a whole `disk.raw` of its own (root
+//! included), so the site's outputs grow by a full image per host.
 //!
 //! A host's build folder keeps its own signed `SHA256SUMS`, so `forja media usb|pxe DIR/hosts/NAME` and
 //! `forja verify DIR/hosts/NAME` work on it as on any build. With `--host`, the other hosts' folders are kept and
@@ -27,6 +28,9 @@ use crate::profile::site::{Site, hosted_nodes, member};
 use crate::sign::{self, sums::Entry};
 
 use super::{BuildOptions, Outcome};
+
+/// The site build's work folder for the shared root's compressed frame (removed before the site is listed).
+const FRAMES_DIR: &str = ".forja-frames";
 
 /// The Pexip files a site has once (written at `DIR/pexip/`), not per host.
 const SITE_PEXIP: [&str; 2] = [crate::pexip::NODES_JSON, crate::pexip::PLAN_JSON];
@@ -102,11 +106,20 @@ pub fn build(
     let _ = std::fs::remove_file(out.join(sign::SUMS));
     let hosts_dir = out.join(manifest::HOSTS_DIR);
     crate::artifact::create_out_dir(&hosts_dir, "the hosts folder")?;
-    for h in &selected {
-        let name = &member(h).host;
-        log::info!("site {}: building host {name}", site.name());
-        super::build(h, &hosts_dir.join(name), opts)
-            .map_err(|e| e.context(format!("building host {name}")))?;
+    {
+        // The shared root's frame is compressed for the first host and copied for the others; the folder goes
+        // when the hosts are built (or their build failed).
+        let frames = crate::compress::shared::SharedFrames::new(&out.join(FRAMES_DIR))?;
+        let opts = BuildOptions {
+            shared_frames: Some(std::sync::Arc::new(frames)),
+            ..opts.clone()
+        };
+        for h in &selected {
+            let name = &member(h).host;
+            log::info!("site {}: building host {name}", site.name());
+            super::build(h, &hosts_dir.join(name), &opts)
+                .map_err(|e| e.context(format!("building host {name}")))?;
+        }
     }
     let mgr = site.management_host();
     let key = super::signing_key(mgr)?;

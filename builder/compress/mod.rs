@@ -1,4 +1,5 @@
-//! Deterministic multi-threaded zstd for `disk.raw.zst`.
+//! Deterministic multi-threaded zstd for `disk.raw.zst`; a site's hosts share the frame of their common root
+//! ([`shared`]).
 //!
 //! Two facts about zstd's streaming multi-threaded mode (measured by the tests below, zstd 1.5.7):
 //! - the input is cut into jobs whose size follows the parameters, not the worker count, so any count of one
@@ -15,6 +16,8 @@ use std::path::Path;
 use anyhow::{Context, anyhow};
 use zstd::zstd_safe::zstd_sys::ZSTD_EndDirective;
 use zstd::zstd_safe::{CCtx, CParameter, InBuffer, OutBuffer};
+
+pub mod shared;
 
 use crate::artifact::Staged;
 use crate::hashio::{HashingReader, HashingWriter, Sha256};
@@ -39,13 +42,10 @@ pub fn workers() -> u32 {
 /// Compresses `src` into `dst` atomically.
 pub fn zstd_file(src: &Path, dst: &Path) -> anyhow::Result<()> {
     let (len, progress, input, mut out) = open(src, dst)?;
-    compress(
-        &mut ProgressReader::new(input, &progress),
-        out.file(),
-        len,
-        workers(),
-    )
-    .with_context(|| format!("compressing {}", src.display()))?;
+    let mut input = ProgressReader::new(input, &progress);
+    compress(&mut input, out.file(), len, workers())
+        .and_then(|()| at_end(&mut input))
+        .with_context(|| format!("compressing {}", src.display()))?;
     done(out, progress, len)
 }
 
@@ -59,11 +59,34 @@ pub struct Hashed {
 /// [`zstd_file`], also hashing `src` and `dst` on the read and write it does anyway: a build lists both in
 /// `SHA256SUMS`, and reading them again costs as much as the compression's own read.
 pub fn zstd_file_hashed(src: &Path, dst: &Path) -> anyhow::Result<Hashed> {
+    zstd_disk_hashed(src, dst, None)
+}
+
+/// [`zstd_file_hashed`] for a disk image; with `shared`, the byte range the other disks of a site hold too goes
+/// into a frame of its own, compressed once per site ([`shared::SharedFrames`]), between the frames of what lies
+/// before and after it. The file then holds up to three frames and still decompresses to exactly `src`.
+pub fn zstd_disk_hashed(
+    src: &Path,
+    dst: &Path,
+    shared: Option<(std::ops::Range<u64>, &shared::SharedFrames)>,
+) -> anyhow::Result<Hashed> {
     let (len, progress, input, mut out) = open(src, dst)?;
     let mut reader = HashingReader::new(ProgressReader::new(input, &progress));
     let mut writer = HashingWriter::new(out.file());
-    compress(&mut reader, &mut writer, len, workers())
-        .with_context(|| format!("compressing {}", src.display()))?;
+    match shared {
+        None => compress(&mut reader, &mut writer, len, workers()),
+        Some((region, frames)) => {
+            anyhow::ensure!(
+                region.start < region.end && region.end <= len,
+                "shared region {region:?} is not inside the {len}-byte image"
+            );
+            part(&mut reader, &mut writer, region.start)
+                .and_then(|()| frames.put(src, region.clone(), &mut reader, &mut writer))
+                .and_then(|()| part(&mut reader, &mut writer, len - region.end))
+        }
+    }
+    .and_then(|()| at_end(&mut reader))
+    .with_context(|| format!("compressing {}", src.display()))?;
     let hashed = Hashed {
         input: reader.finish(),
         output: writer.finish(),
@@ -90,7 +113,25 @@ fn zerr(code: usize) -> anyhow::Error {
     anyhow!("zstd: {}", zstd::zstd_safe::get_error_name(code))
 }
 
-/// Exactly `len` bytes from `input` into one frame with content size and checksum; `workers` >= 1.
+/// One frame of `len` bytes, none for 0 (where the shared region starts or ends the image).
+fn part(input: &mut impl Read, output: impl Write, len: u64) -> anyhow::Result<()> {
+    match len {
+        0 => Ok(()),
+        len => compress(input, output, len, workers()),
+    }
+}
+
+/// The input must end where its recorded size said: an image that grew while it was read is an error.
+fn at_end(input: &mut impl Read) -> anyhow::Result<()> {
+    let mut byte = [0u8; 1];
+    if input.read(&mut byte)? != 0 {
+        anyhow::bail!("input grew while it was compressed");
+    }
+    Ok(())
+}
+
+/// Exactly `len` bytes from `input` into one frame with content size and checksum; `workers` >= 1. What follows
+/// in `input` is left unread.
 fn compress(
     input: &mut impl Read,
     mut output: impl Write,
@@ -140,9 +181,6 @@ fn compress(
         if last {
             break;
         }
-    }
-    if input.read(&mut buf[..1])? != 0 {
-        anyhow::bail!("input grew while it was compressed");
     }
     output.flush()?;
     Ok(())
