@@ -368,6 +368,7 @@ fn a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused() {
     assert_eq!(rec["version"], N + 1);
     assert_eq!(rec["running_version"], N);
     assert_eq!(rec["allowed_older"], false);
+    assert_eq!(rec["verified_first"], false);
     let (boff, _) = region(&plan, "root-b");
     let (voff, _) = region(&plan, "root-b-verity");
     assert_eq!(hash_region(&target, (boff, m.root.size)), m.root.sha256);
@@ -453,6 +454,89 @@ fn a_signed_bundle_updates_slot_b_and_every_bad_bundle_is_refused() {
     assert_eq!(slot_b_now, slot_b_after, "slot B was written");
     assert_eq!(esp_names(&target, &plan), ["forja-a.efi", "forja-b+3.efi"]);
     std::fs::remove_file(&bad).unwrap();
+
+    // --verify-first on a used slot: slot B holds N+1, the previous version a rollback would return to. One
+    // flipped byte in root.erofs (as above), or in forja-b.efi (the last member read before anything is written):
+    // refused with 3 by the first, dry-run pass, and slot B's partitions and the whole ESP are byte for byte as
+    // before (its listing included: the first pass removes nothing).
+    let esp = region(&plan, "esp");
+    let used = |target: &Path| -> (Vec<Sha256>, Sha256) {
+        let parts = slot_b.iter().map(|r| hash_region(target, *r)).collect();
+        (parts, hash_region(target, esp))
+    };
+    let (root_b_used, esp_used) = used(&target);
+    assert_eq!(hash_region(&target, (boff, m.root.size)), m.root.sha256);
+    let (_, uki_at, uki_len) = member("forja-b.efi");
+    for (what, at, names) in [
+        ("root.erofs", root_at + 2 * (4 << 20) + 12345, "block 2051"),
+        (
+            "forja-b.efi",
+            uki_at + uki_len / 2,
+            "forja-b.efi does not match",
+        ),
+    ] {
+        flipped(&b1, &bad, at);
+        let (code, _, err) = apply(&bad, &target, &pubkey, &["--slot", "b", "--verify-first"]);
+        assert_eq!(code, 3, "{what}: {err}");
+        assert!(
+            err.contains("--verify-first: refused before anything was written")
+                && err.contains(names),
+            "{what}: {err}"
+        );
+        assert_eq!(
+            used(&target),
+            (root_b_used.clone(), esp_used),
+            "{what}: --verify-first changed slot B or the ESP"
+        );
+        assert_eq!(esp_names(&target, &plan), ["forja-a.efi", "forja-b+3.efi"]);
+    }
+    // The default streams: the same flipped root, without the flag, costs the used slot N+1. Its image left the
+    // ESP before the first write and its tree is zeroed (written whole, then zeroed with what was written of the
+    // root; how much of the old root that was depends on which worker met the bad chunk first, so only the tree
+    // and the ESP are checked: without them nothing boots or verifies the rest).
+    flipped(&b1, &bad, root_at + 2 * (4 << 20) + 12345);
+    let (code, _, err) = apply(&bad, &target, &pubkey, &["--slot", "b"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        all_zero(&target, slot_b[1]),
+        "streaming: slot B's tree is not zeroed"
+    );
+    assert_eq!(esp_names(&target, &plan), ["forja-a.efi"]);
+    std::fs::remove_file(&bad).unwrap();
+    // --verify-first with --dry-run is refused as a usage error (a dry run writes nothing to verify first).
+    let (code, _, err) = apply(
+        &b1,
+        &target,
+        &pubkey,
+        &["--slot", "b", "--verify-first", "--dry-run"],
+    );
+    assert_eq!(code, 2, "{err}");
+    // A good bundle with --verify-first: verified whole, then written (every block proven again), recorded.
+    let (code, json, err) = apply(
+        &b1,
+        &target,
+        &pubkey,
+        &["--slot", "b", "--verify-first", "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "--verify-first: bundle version {} verified whole for slot b",
+            N + 1
+        )),
+        "{err}"
+    );
+    let rec: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (&rec["verified_first"], &rec["dry_run"], &rec["version"]),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(false),
+            &serde_json::json!(N + 1)
+        )
+    );
+    assert_eq!(used(&target).0, root_b_used, "slot B is not N+1 again");
+    assert_eq!(esp_names(&target, &plan), ["forja-a.efi", "forja-b+3.efi"]);
 
     // N (older than slot B's N+1) into slot A: refused without the override, nothing touched; logged with it.
     let slot_a = hash_region(&target, region(&plan, "root-a"));

@@ -69,6 +69,11 @@ pub struct ApplyArgs {
     /// already proven every block it wrote against the signed hash tree).
     #[arg(long, conflicts_with = "dry_run")]
     pub verify_written: bool,
+    /// Verify the whole bundle (as --dry-run does) before the first write, then write it, proving every block
+    /// again: a refused bundle leaves the slot and the ESP untouched (a used slot keeps the previous version), at
+    /// the cost of reading the bundle (or downloading it) twice.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub verify_first: bool,
     /// Print the update record as JSON.
     #[arg(long)]
     pub json: bool,
@@ -115,6 +120,7 @@ pub fn run(cmd: UpdateCommand) -> anyhow::Result<Exit> {
                 key: &key,
                 dry_run: a.dry_run,
                 verify_written: a.verify_written,
+                verify_first: a.verify_first,
             };
             let done = apply::apply(&o)?;
             if a.json {
@@ -127,11 +133,16 @@ pub fn run(cmd: UpdateCommand) -> anyhow::Result<Exit> {
                 );
             } else {
                 log::info!(
-                    "slot {} now holds version {} ({}); systemd-boot tries it next ({}) and returns to the other \
+                    "slot {} now holds version {} ({}{}); systemd-boot tries it next ({}) and returns to the other \
                      slot if it fails its tries",
                     done.slot.name(),
                     done.version,
                     done.profile,
+                    if done.verified_first {
+                        ", verified whole before the first write"
+                    } else {
+                        ""
+                    },
                     done.esp_image.as_deref().unwrap_or("-"),
                 );
             }

@@ -1,6 +1,10 @@
 //! `forja update apply`: install a bundle into a disk's inactive slot, verifying everything on the way in.
 //!
 //! Order, and the exit code each refusal gives:
+//! 0. with `--verify-first`, steps 1-5 run once over the whole source as a dry run (the target never opened for
+//!    writing, nothing removed from the ESP), and any refusal there ends the run with the slot and the ESP
+//!    untouched; then the source is read again and the steps below run as without the flag (every block proven
+//!    again: the second read may serve other bytes, refused as any other);
 //! 1. the bundle's first member is `manifest.json`, its second `manifest.json.sig`; the signature must verify
 //!    with the trusted public key ([`Exit::BadSignature`]) before anything else is read or written;
 //! 2. the version must be newer than the running slot's (`IMAGE_VERSION` of its image on the target's ESP), unless
@@ -32,7 +36,8 @@
 //! KiB at a time, and cost about twice a `dd` of the slot) proves nothing more, so it is not run by default.
 //! Hashing the whole bundle first would read a USB stick (or download from the site server) twice, or need a
 //! disk-sized spool; the only cost of one pass is that a corrupt bundle leaves verified-but-incomplete data
-//! behind, which step 5 zeroes and step 4 already made unbootable.
+//! behind, which step 5 zeroes and step 4 already made unbootable. Where that slot is a used one (the previous
+//! version, the rollback target) that must survive a bad stick, `--verify-first` (step 0) pays the second read.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read};
@@ -65,6 +70,9 @@ pub struct Options<'a> {
     pub dry_run: bool,
     /// After writing, read the slot back with `veritysetup verify` (an independent check for auditors).
     pub verify_written: bool,
+    /// Before the target is opened for writing, a whole dry run over the source ([`first_pass`]); then the
+    /// ordinary apply, which proves every block again as it writes.
+    pub verify_first: bool,
 }
 
 /// What was done (printed as JSON with `--json`; the record of the update).
@@ -84,11 +92,43 @@ pub struct Applied {
     pub dry_run: bool,
     /// True when `veritysetup verify` read the written slot back and accepted it (`--verify-written`).
     pub verified_written: bool,
+    /// True when the whole bundle passed a dry run before the first write (`--verify-first`).
+    pub verified_first: bool,
 }
 
-/// Applies `o.source` to `o.target`. (Over 80 lines: it is the order of operations of the module comment, read top
-/// to bottom, each refusal where its step is.)
+/// Applies `o.source` to `o.target`; with `--verify-first`, after a whole dry run over the source that must pass
+/// first (step 0 of the module comment). The write then reads the source again and proves every block again: the
+/// second read may not be the first (a server or a stick serving other bytes), and is refused as any other.
 pub fn apply(o: &Options) -> anyhow::Result<Applied> {
+    let first = first_pass(o);
+    if let Some(dry) = &first {
+        let checked = apply_once(dry)
+            .context("--verify-first: refused before anything was written (the slot and the ESP are untouched)")?;
+        log::info!(
+            "--verify-first: bundle version {} verified whole for slot {}; now writing it, every block proven again",
+            checked.version,
+            checked.slot.name()
+        );
+    }
+    let mut done = apply_once(o)?;
+    done.verified_first = first.is_some();
+    Ok(done)
+}
+
+/// The dry run `--verify-first` runs before anything is written: the same source, target, slot, key and version
+/// policy, nothing opened for writing, no read-back (there is nothing written to read). None without the flag.
+fn first_pass<'a>(o: &Options<'a>) -> Option<Options<'a>> {
+    (o.verify_first && !o.dry_run).then_some(Options {
+        dry_run: true,
+        verify_written: false,
+        verify_first: false,
+        ..*o
+    })
+}
+
+/// One pass over the source: verifies (and, unless a dry run, writes) as it reads. (Over 80 lines: it is the order
+/// of operations of the module comment, read top to bottom, each refusal where its step is.)
+fn apply_once(o: &Options) -> anyhow::Result<Applied> {
     let mut archive = tar::Archive::new(open_source(o.source)?);
     let mut entries = archive
         .entries()
@@ -187,6 +227,7 @@ pub fn apply(o: &Options) -> anyhow::Result<Applied> {
         bytes_written: w.bytes_written(),
         dry_run: o.dry_run,
         verified_written: o.verify_written && !o.dry_run,
+        verified_first: false,
     })
 }
 
@@ -573,6 +614,42 @@ mod tests {
             assert_eq!(exit_of(&err), Exit::Refused, "{err}");
             assert!(err.to_string().contains("--allow-older"), "{err}");
             assert!(check_version(&m(v), running, true).unwrap());
+        }
+    }
+
+    #[test]
+    fn verify_first_runs_a_dry_run_of_the_same_apply_first() {
+        let key = crate::sign::SigningKey::from_seed([7; 32]).public();
+        let o = Options {
+            source: "http://updates.example/forja-update-2.bundle",
+            target: Path::new("/dev/vda"),
+            slot: Some(Slot::B),
+            allow_older: true,
+            key: &key,
+            dry_run: false,
+            verify_written: true,
+            verify_first: true,
+        };
+        let first = first_pass(&o).expect("a first pass");
+        // A dry run (the target is never opened for writing, the ESP never edited) with nothing read back, and
+        // no first pass of its own.
+        assert!(first.dry_run && !first.verify_written && !first.verify_first);
+        assert!(first_pass(&first).is_none());
+        // Of the same bundle, for the same slot of the same disk, under the same key and version policy.
+        assert_eq!(
+            (first.source, first.target, first.slot, first.allow_older),
+            (o.source, o.target, o.slot, o.allow_older)
+        );
+        assert!(std::ptr::eq(first.key, o.key));
+        // Without the flag, or on a dry run (which writes nothing anyway), there is none.
+        for (verify_first, dry_run) in [(false, false), (false, true), (true, true)] {
+            let p = Options {
+                verify_first,
+                dry_run,
+                verify_written: false,
+                ..o
+            };
+            assert!(first_pass(&p).is_none(), "{verify_first} {dry_run}");
         }
     }
 }
