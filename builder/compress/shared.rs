@@ -18,6 +18,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::Context;
 
@@ -34,7 +35,7 @@ pub struct SharedFrames {
     dir: PathBuf,
     made: Mutex<Vec<Frame>>,
     /// How many regions were served by a copy (for the log and the tests).
-    copied: Mutex<u32>,
+    copied: AtomicU32,
 }
 
 /// A region compressed once: where its bytes came from, and the frame.
@@ -57,13 +58,13 @@ impl SharedFrames {
         Ok(SharedFrames {
             dir: dir.to_owned(),
             made: Mutex::new(Vec::new()),
-            copied: Mutex::new(0),
+            copied: AtomicU32::new(0),
         })
     }
 
     /// How many regions were copied from an earlier frame rather than compressed.
     pub fn copies(&self) -> u32 {
-        *self.copied.lock().unwrap_or_else(|e| e.into_inner())
+        self.copied.load(Ordering::Relaxed)
     }
 
     /// Reads `region` of `src` from `input` (positioned at its start) and writes its frame to `output`: a copy of
@@ -80,7 +81,7 @@ impl SharedFrames {
         if let Some(f) = made.iter().find(|f| f.len == len) {
             if same_bytes(input, &f.source, f.at, len)? {
                 copy_frame(f, &mut output)?;
-                *self.copied.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                self.copied.fetch_add(1, Ordering::Relaxed);
                 log::info!(
                     "{}: the shared region's frame copied from {}",
                     src.display(),

@@ -347,16 +347,9 @@ fn disk(plan: &Plan, t: Trees, out: &Path) -> anyhow::Result<Layout> {
 }
 
 /// Where slot A's root image and its hash tree lie on the disk: the bytes every host of a site holds alike.
-fn shared_region(plan: &Plan, layout: &Layout) -> Option<std::ops::Range<u64>> {
-    let root = plan.disk.iter().find_map(|p| match &p.content {
-        PartitionContent::RootImage { slot: Slot::A, .. } => Some(p.name.as_str()),
-        _ => None,
-    })?;
-    let verity = plan.disk.iter().find_map(|p| match &p.content {
-        PartitionContent::Verity { data, .. } if data == root => Some(p.name.as_str()),
-        _ => None,
-    })?;
-    let (root, verity) = (layout.named(root)?, layout.named(verity)?);
+fn shared_region(layout: &Layout) -> Option<std::ops::Range<u64>> {
+    let root = layout.named(&super::layout::root_name(Slot::A))?;
+    let verity = layout.named(&super::layout::verity_name(Slot::A))?;
     let start = root.offset.min(verity.offset);
     let end = (root.offset + root.size).max(verity.offset + verity.size);
     Some(start..end)
@@ -379,7 +372,7 @@ fn artifacts(
         let shared = ctx
             .shared_frames
             .as_deref()
-            .and_then(|f| Some((shared_region(plan, &built.layout)?, f)));
+            .and_then(|f| Some((shared_region(&built.layout)?, f)));
         let h = crate::compress::zstd_disk_hashed(
             &out.join("disk.raw"),
             &out.join("disk.raw.zst"),
