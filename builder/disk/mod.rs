@@ -3,3 +3,4 @@
 
 pub mod gpt;
 pub mod image;
+pub mod parts;

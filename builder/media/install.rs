@@ -20,8 +20,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::disk::parts;
 use crate::error::{Exit, fail};
-use crate::hashio::{HashingReader, Sha256};
+use crate::hashio::{HashingReader, HashingWriter, Sha256};
 use crate::sign::{PublicKey, SUMS_SIG, Sums, signify};
 
 /// Bytes at the start of the image that are written last.
@@ -58,14 +59,49 @@ impl Payload {
     }
 }
 
-/// The trusted hashes, from a verified `SHA256SUMS.sig`.
+/// One compressed file of the image and its trusted hashes: the whole `disk.raw.zst`, or a part of a site
+/// host's disk ([`crate::disk::parts`]); or a hole of such a disk (no file, nothing written, zeros in the image
+/// hash; its hashes unused).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trusted {
+pub struct TrustedPart {
+    pub file: String,
+    pub hole: bool,
+    /// Where its bytes go on the disk.
+    pub offset: u64,
+    /// How many bytes it decompresses to (unknown for a whole image: up to its end).
+    pub len: Option<u64>,
     pub zst: Sha256,
     pub raw: Sha256,
 }
 
-/// Step 1: the signature over the list, and the two hashes from it.
+/// The trusted hashes, from a verified `SHA256SUMS.sig`: the image's files in disk order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trusted {
+    pub parts: Vec<TrustedPart>,
+}
+
+impl Trusted {
+    /// For the log: the whole image's signed hash, or its parts.
+    pub fn describe(&self) -> String {
+        match self.parts.as_slice() {
+            [one] if one.len.is_none() => format!("signed image SHA-256 {}", one.raw.hex()),
+            _ => format!(
+                "signed image in parts ({})",
+                self.files().collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        self.parts
+            .iter()
+            .filter(|p| !p.hole)
+            .map(|p| p.file.as_str())
+    }
+}
+
+/// Step 1: the signature over the list, and the image's hashes from it: `disk.raw.zst` and `disk.raw`, or for a
+/// site host `disk.parts.json` (checked against its signed hash) and each part it names.
 pub fn verify_list(payload: &Payload, key: &PublicKey) -> anyhow::Result<Trusted> {
     let mut sig = Vec::new();
     payload
@@ -84,26 +120,68 @@ pub fn verify_list(payload: &Payload, key: &PublicKey) -> anyhow::Result<Trusted
             )
         })
     };
-    Ok(Trusted {
-        zst: get(IMAGE_ZST)?,
-        raw: get(IMAGE_RAW)?,
-    })
-}
-
-/// Step 2: the compressed image's hash, before any disk is touched.
-pub fn verify_image(payload: &Payload, trusted: &Trusted) -> anyhow::Result<()> {
-    let mut r = HashingReader::new(payload.open(IMAGE_ZST)?);
-    io::copy(&mut r, &mut io::sink()).with_context(|| format!("reading {IMAGE_ZST}"))?;
-    let (got, _) = r.finish();
-    if got != trusted.zst {
+    if sums.get(IMAGE_ZST).is_some() || sums.get(parts::FILE).is_none() {
+        return Ok(Trusted {
+            parts: vec![TrustedPart {
+                file: IMAGE_ZST.into(),
+                hole: false,
+                offset: 0,
+                len: None,
+                zst: get(IMAGE_ZST)?,
+                raw: get(IMAGE_RAW)?,
+            }],
+        });
+    }
+    let want = get(parts::FILE)?;
+    let mut bytes = Vec::new();
+    payload
+        .open(parts::FILE)?
+        .take(1 << 20)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", parts::FILE))?;
+    if Sha256::of(&bytes) != want {
         return Err(fail(
             Exit::HashMismatch,
-            format!(
-                "{IMAGE_ZST}: SHA-256 {} differs from the signed {}",
-                got.hex(),
-                trusted.zst.hex()
-            ),
+            format!("{}: differs from its signed SHA-256", parts::FILE),
         ));
+    }
+    let list = parts::DiskParts::parse(&bytes)
+        .map_err(|e| fail(Exit::Input, format!("{}: {e}", parts::FILE)))?;
+    let mut out = Vec::new();
+    for p in list.parts {
+        let (file, zst, raw) = match (p.file, p.raw_sha256) {
+            (Some(f), Some(raw)) => (f.clone(), get(&f)?, raw),
+            _ => (String::new(), Sha256([0; 32]), Sha256([0; 32])),
+        };
+        out.push(TrustedPart {
+            hole: file.is_empty(),
+            file,
+            zst,
+            raw,
+            offset: p.offset,
+            len: Some(p.len),
+        });
+    }
+    Ok(Trusted { parts: out })
+}
+
+/// Step 2: the compressed files' hashes, before any disk is touched.
+pub fn verify_image(payload: &Payload, trusted: &Trusted) -> anyhow::Result<()> {
+    for p in trusted.parts.iter().filter(|p| !p.hole) {
+        let mut r = HashingReader::new(payload.open(&p.file)?);
+        io::copy(&mut r, &mut io::sink()).with_context(|| format!("reading {}", p.file))?;
+        let (got, _) = r.finish();
+        if got != p.zst {
+            return Err(fail(
+                Exit::HashMismatch,
+                format!(
+                    "{}: SHA-256 {} differs from the signed {}",
+                    p.file,
+                    got.hex(),
+                    p.zst.hex()
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -145,7 +223,8 @@ pub fn write_image(
     })
 }
 
-/// Step 3's body: everything after the first MiB, then (hashes permitting) the first MiB.
+/// Step 3's body: every part in disk order, each decompressed and hashed on the way and checked when it ends; the
+/// first part's first MiB held back and written last, when every part has checked out.
 fn stream_body(
     payload: &Payload,
     trusted: &Trusted,
@@ -153,52 +232,68 @@ fn stream_body(
     disk: &mut File,
     skip: &[super::Region],
 ) -> anyhow::Result<Written> {
-    let mut zst = HashingReader::new(payload.open(IMAGE_ZST)?);
-    let mut raw =
-        HashingReader::new(zstd::stream::read::Decoder::new(&mut zst).context("starting zstd")?);
+    let mut image = HashingWriter::new(io::sink());
     let mut first = vec![0u8; HOLD_BACK];
-    let n = crate::hashio::read_full(&mut raw, &mut first).map_err(undecodable)?;
-    if n == HOLD_BACK {
-        let mut buf = vec![0u8; 4 << 20];
+    let mut held = 0;
+    let mut buf = vec![0u8; 4 << 20];
+    for (i, part) in trusted.parts.iter().enumerate() {
+        if part.hole {
+            // Nothing to write; the image hash counts its zeros.
+            let mut left = part.len.unwrap_or(0);
+            buf.fill(0);
+            while left > 0 {
+                let k = left.min(buf.len() as u64) as usize;
+                image.write_all(&buf[..k])?;
+                left -= k as u64;
+            }
+            continue;
+        }
+        let mut zst = HashingReader::new(payload.open(&part.file)?);
+        let mut raw = HashingReader::new(
+            zstd::stream::read::Decoder::new(&mut zst).context("starting zstd")?,
+        );
+        let limit = part.len.unwrap_or(u64::MAX);
+        if i == 0 {
+            held = crate::hashio::read_full(&mut raw, &mut first).map_err(undecodable)?;
+            image.write_all(&first[..held])?;
+        }
         loop {
             let k = crate::hashio::read_full(&mut raw, &mut buf).map_err(undecodable)?;
-            if k == 0 {
+            if k == 0 || HashingReader::bytes(&raw) > limit {
                 break;
             }
-            let at = HashingReader::bytes(&raw) - k as u64;
+            let at = part.offset + HashingReader::bytes(&raw) - k as u64;
             write_chunk(disk, &buf[..k], at, skip)
                 .with_context(|| format!("writing {} at byte {at}", target.display()))?;
+            image.write_all(&buf[..k])?;
+        }
+        let (raw_got, bytes) = raw.finish();
+        io::copy(&mut zst, &mut io::sink())
+            .with_context(|| format!("reading the rest of {}", part.file))?;
+        let (zst_got, _) = zst.finish();
+        let ok = |good: bool| if good { "ok" } else { "differs" };
+        let len_ok = part.len.is_none_or(|l| l == bytes);
+        if zst_got != part.zst || raw_got != part.raw || !len_ok {
+            return Err(fail(
+                Exit::HashMismatch,
+                format!(
+                    "the image read does not match the signed list ({}: compressed {}, decompressed {})",
+                    part.file,
+                    ok(zst_got == part.zst),
+                    ok(raw_got == part.raw && len_ok),
+                ),
+            ));
         }
     }
-    let (raw_got, bytes) = raw.finish();
-    io::copy(&mut zst, &mut io::sink()).context("reading the rest of the compressed image")?;
-    let (zst_got, _) = zst.finish();
-    if zst_got != trusted.zst || raw_got != trusted.raw {
-        return Err(fail(
-            Exit::HashMismatch,
-            format!(
-                "the image read does not match the signed list ({IMAGE_ZST} {}, {IMAGE_RAW} {})",
-                if zst_got == trusted.zst {
-                    "ok"
-                } else {
-                    "differs"
-                },
-                if raw_got == trusted.raw {
-                    "ok"
-                } else {
-                    "differs"
-                },
-            ),
-        ));
-    }
+    let (image_sha256, bytes) = image.finish();
     disk.sync_all()?;
     disk.seek(SeekFrom::Start(0))?;
-    disk.write_all(&first[..n])?;
+    disk.write_all(&first[..held])?;
     disk.sync_all()
         .with_context(|| format!("flushing {}", target.display()))?;
     Ok(Written {
         bytes,
-        image_sha256: raw_got,
+        image_sha256,
     })
 }
 
@@ -256,6 +351,109 @@ mod tests {
         crate::sign::sign_dir(dir.path(), key, &[IMAGE_RAW, IMAGE_ZST]).unwrap();
         std::fs::remove_file(dir.path().join(IMAGE_RAW)).unwrap();
         (dir, img)
+    }
+
+    /// A payload folder holding the image as parts (head, shared root, a hole, end), signed.
+    fn parts_payload(key: &SigningKey) -> (tempfile::TempDir, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut img: Vec<u8> = (0..5 * HOLD_BACK).map(|i| (i % 249) as u8).collect();
+        img[..8].copy_from_slice(b"BOOTABLE");
+        img[3 * HOLD_BACK..4 * HOLD_BACK].fill(0);
+        let cuts = [
+            (Some(parts::HEAD), 0, 2 * HOLD_BACK),
+            (Some(parts::ROOT_A), 2 * HOLD_BACK, HOLD_BACK),
+            (None, 3 * HOLD_BACK, HOLD_BACK),
+            (Some(parts::END), 4 * HOLD_BACK, HOLD_BACK),
+        ];
+        let mut list = parts::DiskParts {
+            format: parts::FORMAT.into(),
+            size: img.len() as u64,
+            parts: Vec::new(),
+        };
+        let mut names = vec![parts::FILE];
+        for (file, at, len) in cuts {
+            let bytes = &img[at..at + len];
+            if let Some(f) = file {
+                std::fs::write(dir.path().join(f), zstd::encode_all(bytes, 3).unwrap()).unwrap();
+                names.push(f);
+            }
+            list.parts.push(parts::Part {
+                file: file.map(str::to_owned),
+                offset: at as u64,
+                len: len as u64,
+                raw_sha256: file.map(|_| Sha256::of(bytes)),
+            });
+        }
+        std::fs::write(
+            dir.path().join(parts::FILE),
+            serde_json::to_vec(&list).unwrap(),
+        )
+        .unwrap();
+        crate::sign::sign_dir(dir.path(), key, &names).unwrap();
+        (dir, img)
+    }
+
+    #[test]
+    fn an_image_in_parts_is_written_part_by_part_and_a_bad_part_writes_nothing() {
+        let key = SigningKey::from_seed([3; 32]);
+        let (dir, img) = parts_payload(&key);
+        let payload = Payload::Dir(dir.path().into());
+        let trusted = verify_list(&payload, &key.public()).unwrap();
+        assert_eq!(
+            trusted.files().collect::<Vec<_>>(),
+            [parts::HEAD, parts::ROOT_A, parts::END]
+        );
+        // The hole is not written: what the target held there stays; the image hash counts it as zeros.
+        let t = blank(6 * HOLD_BACK);
+        std::fs::write(t.path(), vec![0xAA; 6 * HOLD_BACK]).unwrap();
+        let w = install(&payload, &key.public(), t.path()).unwrap();
+        assert_eq!(
+            (w.bytes, w.image_sha256),
+            (img.len() as u64, Sha256::of(&img))
+        );
+        let got = std::fs::read(t.path()).unwrap();
+        assert!(got[..3 * HOLD_BACK] == img[..3 * HOLD_BACK]);
+        assert!(got[3 * HOLD_BACK..4 * HOLD_BACK].iter().all(|&b| b == 0xAA));
+        assert!(got[4 * HOLD_BACK..5 * HOLD_BACK] == img[4 * HOLD_BACK..]);
+        // One flipped byte in the shared part: refused before the target is touched.
+        let root = dir.path().join(parts::ROOT_A);
+        let mut z = std::fs::read(&root).unwrap();
+        let i = z.len() / 2;
+        z[i] ^= 1;
+        std::fs::write(&root, z).unwrap();
+        let t = blank(6 * HOLD_BACK);
+        let err = install(&payload, &key.public(), t.path()).unwrap_err();
+        assert_eq!(crate::error::exit_of(&err), Exit::HashMismatch, "{err:#}");
+        assert!(format!("{err:#}").contains(parts::ROOT_A), "{err:#}");
+        assert!(std::fs::read(t.path()).unwrap().iter().all(|&b| b == 0));
+        // A list changed after signing: refused.
+        std::fs::write(dir.path().join(parts::FILE), b"{}").unwrap();
+        let err = verify_list(&payload, &key.public()).unwrap_err();
+        assert_eq!(crate::error::exit_of(&err), Exit::HashMismatch, "{err:#}");
+    }
+
+    #[test]
+    fn a_part_whose_bytes_change_between_the_passes_leaves_the_target_unbootable() {
+        let key = SigningKey::from_seed([3; 32]);
+        let (dir, _) = parts_payload(&key);
+        let payload = Payload::Dir(dir.path().into());
+        let trusted = verify_list(&payload, &key.public()).unwrap();
+        // The end part's raw hash is not what its frame holds: found only after the body was written.
+        let mut wrong = trusted.clone();
+        wrong.parts[3].raw = Sha256([9; 32]);
+        let t = blank(6 * HOLD_BACK);
+        std::fs::write(t.path(), vec![0xAA; 6 * HOLD_BACK]).unwrap();
+        let err = write_image(&payload, &wrong, t.path(), &[]).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("not bootable") && msg.contains(parts::END),
+            "{msg}"
+        );
+        assert!(
+            std::fs::read(t.path()).unwrap()[..HOLD_BACK]
+                .iter()
+                .all(|&b| b == 0)
+        );
     }
 
     fn blank(len: usize) -> tempfile::NamedTempFile {
@@ -439,10 +637,8 @@ mod tests {
         let key = SigningKey::from_seed([3; 32]);
         let (dir, _) = payload(&key);
         let trusted = verify_list(&Payload::Dir(dir.path().into()), &key.public()).unwrap();
-        let wrong = Trusted {
-            raw: Sha256([9; 32]),
-            ..trusted
-        };
+        let mut wrong = trusted.clone();
+        wrong.parts[0].raw = Sha256([9; 32]);
         let t = blank(8 * HOLD_BACK);
         std::fs::write(t.path(), vec![0xAA; 8 * HOLD_BACK]).unwrap();
         let err = write_image(&Payload::Dir(dir.path().into()), &wrong, t.path(), &[]).unwrap_err();

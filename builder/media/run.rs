@@ -269,15 +269,12 @@ fn verify_and_write(
 ) -> anyhow::Result<(Disk, install::Written)> {
     say("checking the signature of SHA256SUMS with the built-in key");
     let trusted = install::verify_list(payload, key)?;
-    say(format!(
-        "signature ok; signed image SHA-256 {}",
-        trusted.raw.hex()
-    ));
+    say(format!("signature ok; {}", trusted.describe()));
+    let files = trusted.files().collect::<Vec<_>>().join(", ");
     say(match payload {
-        Payload::Dir(_) => format!("hashing {} before touching any disk", install::IMAGE_ZST),
+        Payload::Dir(_) => format!("hashing {files} before touching any disk"),
         Payload::Http(_) => format!(
-            "fetching {} once to hash it before touching any disk (it is fetched again to write)",
-            install::IMAGE_ZST
+            "fetching {files} once to hash it before touching any disk (it is fetched again to write)"
         ),
     });
     install::verify_image(payload, &trusted)?;
