@@ -8,13 +8,14 @@
 //!    stick twice: byte-identical, and `signify-openbsd -C` accepts its own signed SHA256SUMS;
 //! 2. boot the stick under Secure Boot (its `BOOTX64.EFI` is the installer as a unified kernel image signed with
 //!    the site's db key) on a machine with no NIC whose DMI serial is host 2's: the installer must pick host 2 by
-//!    that serial, install it and power off; the target's first `len(disk.raw)` bytes must hash to host 2's
-//!    signed `disk.raw`; an install record naming host 2, the site and the serial must be on the stick;
+//!    that serial, install it and power off; the target's first bytes must hash to host 2's whole disk (its signed
+//!    parts put together, holes as zeros); an install record naming host 2, the site and the serial must be on
+//!    the stick;
 //! 3. boot the installed disk as the boot proof's device A with host 2's MACs (its own TPM, Secure Boot on) and
 //!    run the boot proof's checks against host 2's profile (`support::bootproof`: Secure Boot, verified read-only
 //!    root, state, first boot, vmstore, its own addresses, firewall probes, self-check, node images, and only its
 //!    own Pexip domain defined);
-//! 4. a stick whose host-2 `disk.raw.zst` has one byte flipped: the installer must stop with a hash error and
+//! 4. a stick whose host-2 `disk-head.zst` has one byte flipped: the installer must stop with a hash error and
 //!    the target must stay all zeros;
 //! 5. the site's PXE tree, made twice (identical, signify -C); host 1's machine (its own MACs) network-boots it
 //!    under Secure Boot through OVMF's own UEFI PXE (the NIC's iPXE ROM is off: it is not signed with the site's
@@ -31,7 +32,8 @@
 //!    through the NIC's iPXE ROM, which chains `mac/<its MAC>.ipxe` and installs host 2 from the same tree (the
 //!    server must have served only host 2's files); the target must hash to host 2's signed image, the bytes that
 //!    passed the boot proof as device A. Then the same machine again while the HTTP server flips one byte of
-//!    `disk.raw.zst` in flight: the installer must stop before touching the target, which stays all zeros.
+//!    the shared `disk-root-a.zst` in flight: the installer must stop before touching the target, which stays all
+//!    zeros.
 //!
 //! A single host's media (`forja media usb|pxe BUILD`) carry the same installer with one host; their layout is
 //! checked without booting in `tests/build_lab.rs`, and the lab's `disk.raw` boots in `tests/update_boot.rs`.
@@ -179,12 +181,12 @@ fn run_installer(cfg: &VmConfig) -> (bool, String) {
     (ok, console)
 }
 
-/// Byte of `disk.raw.zst` that the tamper phases flip (inside the first zstd block): on the USB payload
-/// partition, and in flight from a tampering server.
+/// Byte of a disk part that the tamper phases flip (inside the first zstd block): of host 2's `disk-head.zst` on
+/// the USB payload partition, and of the shared root's `disk-root-a.zst` in flight from a tampering server.
 const FLIP_AT: u64 = 5000;
 
 /// Serves `root` over HTTP/1.0 on 127.0.0.1 (GET only, one thread per connection). While `tamper` is set, every
-/// `disk.raw.zst` it sends has byte [`FLIP_AT`] flipped: a payload altered on the network or on the server.
+/// `disk-root-a.zst` it sends has byte [`FLIP_AT`] flipped: a payload altered on the network or on the server.
 /// Every path it is asked for goes into `seen`, in order.
 fn serve(root: PathBuf, tamper: Arc<AtomicBool>, seen: Arc<Mutex<Vec<String>>>) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -216,7 +218,8 @@ fn serve(root: PathBuf, tamper: Arc<AtomicBool>, seen: Arc<Mutex<Vec<String>>>) 
                             s,
                             "HTTP/1.0 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
                         );
-                        let flip = tamper.load(Ordering::SeqCst) && path.ends_with("disk.raw.zst");
+                        let flip =
+                            tamper.load(Ordering::SeqCst) && path.ends_with("disk-root-a.zst");
                         let mut buf = vec![0u8; 1 << 20];
                         let mut at = 0u64;
                         loop {
@@ -286,6 +289,45 @@ fn pxe_vm(name: &str, work: &Path, tree: &Path, target: &Path, mac: &str) -> VmC
     cfg
 }
 
+/// The size and SHA-256 of the whole disk a site host's parts make (holes as zeros: what a blank target holds
+/// after the install), each part checked against its listed hash on the way; `disk.parts.json` itself must be
+/// the one the host's signed list names.
+fn whole_disk(build: &Path) -> (u64, Sha256) {
+    let list = build.join(forja::disk::parts::FILE);
+    assert_eq!(
+        Sha256::of(&std::fs::read(&list).unwrap()),
+        listed(build, forja::disk::parts::FILE)
+    );
+    let parts = forja::disk::parts::DiskParts::load(build).unwrap();
+    let mut whole = forja::hashio::HashingWriter::new(std::io::sink());
+    for p in &parts.parts {
+        match (&p.file, p.raw_sha256) {
+            (Some(f), Some(want)) => {
+                let mut part = forja::hashio::HashingWriter::new(std::io::sink());
+                let mut dec =
+                    zstd::stream::read::Decoder::new(std::fs::File::open(build.join(f)).unwrap())
+                        .unwrap();
+                let mut buf = vec![0u8; 4 << 20];
+                loop {
+                    let n = dec.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    part.write_all(&buf[..n]).unwrap();
+                    whole.write_all(&buf[..n]).unwrap();
+                }
+                assert_eq!(part.finish(), (want, p.len), "{f}");
+            }
+            _ => std::io::copy(&mut std::io::repeat(0).take(p.len), &mut whole)
+                .map(|_| ())
+                .unwrap(),
+        }
+    }
+    let (sha, len) = whole.finish();
+    assert_eq!(len, parts.size);
+    (len, sha)
+}
+
 /// The two hosts of the lab site and what the test needs of each.
 struct Host {
     name: &'static str,
@@ -301,10 +343,11 @@ impl Host {
     fn new(site: &forja::profile::site::Site, out: &Path, name: &'static str) -> Host {
         let build = out.join("hosts").join(name);
         let l = site.host(name).unwrap_or_else(|| panic!("no host {name}"));
+        let (raw_len, raw_sha) = whole_disk(&build);
         Host {
             name,
-            raw_len: std::fs::metadata(build.join("disk.raw")).unwrap().len(),
-            raw_sha: listed(&build, "disk.raw"),
+            raw_len,
+            raw_sha,
             mac: l.profile.network.management.mac.to_string(),
             build,
         }
@@ -560,7 +603,7 @@ fn usb_and_pxe_installers_verify_before_writing() {
             .arg(m1.join("usb.img"))
             .arg(&tampered),
     );
-    flip_in_payload(&tampered, "/hosts/kvm-lab-2/disk.raw.zst");
+    flip_in_payload(&tampered, "/hosts/kvm-lab-2/disk-head.zst");
     let target2 = work.join("target2.raw");
     h2.blank_target(&target2);
     let mut cfg = stick_vm(

@@ -81,13 +81,16 @@ fn site_list(out: &Path) -> Vec<String> {
     signify_check(out);
     let names = listed(out);
     for n in [
-        "hosts/kvm-lab-1/disk.raw",
-        "hosts/kvm-lab-1/disk.raw.zst",
+        "hosts/kvm-lab-1/disk.parts.json",
+        "hosts/kvm-lab-1/disk-head.zst",
+        "hosts/kvm-lab-1/disk-root-a.zst",
+        "hosts/kvm-lab-1/disk-state.zst",
+        "hosts/kvm-lab-1/disk-end.zst",
         "hosts/kvm-lab-1/pexip/management_node_config.json",
         "hosts/kvm-lab-1/pexip/config-drive.iso",
         "hosts/kvm-lab-1/SHA256SUMS",
         "hosts/kvm-lab-1/SHA256SUMS.sig",
-        "hosts/kvm-lab-2/disk.raw",
+        "hosts/kvm-lab-2/disk-root-a.zst",
         "hosts/kvm-lab-2/nodes.lock",
         "pexip/plan.json",
         "pexip/worker_vm.json",
@@ -95,8 +98,13 @@ fn site_list(out: &Path) -> Vec<String> {
     ] {
         assert!(names.iter().any(|x| x == n), "{n} not listed: {names:?}");
     }
-    // The bootstrap answers go only to the Management Node's host; the site's plan and worker_vm only once.
+    // The bootstrap answers go only to the Management Node's host; the site's plan and worker_vm only once. No
+    // host has a whole disk image of its own: its disk is kept as parts, the root's shared.
     for n in [
+        "hosts/kvm-lab-1/disk.raw",
+        "hosts/kvm-lab-1/disk.raw.zst",
+        "hosts/kvm-lab-2/disk.raw",
+        "hosts/kvm-lab-2/disk.raw.zst",
         "hosts/kvm-lab-2/pexip/management_node_config.json",
         "hosts/kvm-lab-2/pexip/config-drive.iso",
         "hosts/kvm-lab-2/pexip/install-sheet.md",
@@ -172,11 +180,61 @@ fn host_parts(out: &Path) {
     assert_eq!(m["hosts"][0]["management"], true);
 }
 
-/// Every host runs the same root: one root hash in both plans and in `site.json`, the same bytes in both disks'
-/// root and verity partitions (`cmp`), `veritysetup verify` against the site's root hash. The root holds links, not
-/// host files (`fsck.erofs --extract`); host 2's own files are in its signed image's initrd (GNU cpio reads the
-/// archive ahead of Debian's).
+/// A host's disk put together from its parts by tools that are not ours: each listed file through `zstd -dc`
+/// and `dd` at its offset, its decompressed bytes checked with `sha256sum`; holes stay zeros. The GPT of the
+/// result checks out (`sgdisk -v`).
+fn assemble_with_tools(host: &Path, dst: &Path) {
+    let list = json(&host.join("disk.parts.json"));
+    ok(Command::new("truncate")
+        .arg("-s")
+        .arg(list["size"].as_u64().unwrap().to_string())
+        .arg(dst));
+    let mut holes = 0;
+    let mut at = 0;
+    for p in list["parts"].as_array().unwrap() {
+        assert_eq!(
+            p["offset"].as_u64(),
+            Some(at),
+            "the parts tile the disk: {list}"
+        );
+        at += p["len"].as_u64().unwrap();
+        let Some(file) = p["file"].as_str() else {
+            holes += 1;
+            continue;
+        };
+        let f = host.join(file);
+        ok(Command::new("bash").arg("-c").arg(format!(
+            "set -euo pipefail; zstd -dc -- '{f}' | dd of='{d}' bs=4M oflag=seek_bytes seek={o} conv=notrunc,sparse status=none",
+            f = f.display(),
+            d = dst.display(),
+            o = p["offset"].as_u64().unwrap()
+        )));
+        let sum = ok(Command::new("bash").arg("-c").arg(format!(
+            "set -euo pipefail; zstd -dc -- '{}' | sha256sum",
+            f.display()
+        )));
+        assert_eq!(
+            sum.split_whitespace().next(),
+            p["raw_sha256"].as_str(),
+            "{file}"
+        );
+    }
+    assert_eq!(holes, 2, "slot B and vmstore are holes: {list}");
+    assert_eq!(
+        Some(at),
+        list["size"].as_u64(),
+        "the parts end where the disk does"
+    );
+    let v = ok(Command::new("sgdisk").arg("-v").arg(dst));
+    assert!(v.contains("No problems found"), "{v}");
+}
+
+/// Every host runs the same root: one root hash in both plans and in `site.json`, one frame file for both hosts
+/// (hard links), the same bytes in both disks' root and verity partitions (`cmp`), `veritysetup verify` against
+/// the site's root hash. The root holds links, not host files (`fsck.erofs --extract`); host 2's own files are in
+/// its signed image's initrd (GNU cpio reads the archive ahead of Debian's).
 fn shared_root(out: &Path, work: &Path) {
+    use std::os::unix::fs::MetadataExt;
     let plan =
         |h: &str| forja::plan::Plan::load(&out.join(format!("hosts/{h}/plan.json"))).unwrap();
     let (p1, p2) = (plan("kvm-lab-1"), plan("kvm-lab-2"));
@@ -187,31 +245,40 @@ fn shared_root(out: &Path, work: &Path) {
         "the hosts' root hashes"
     );
     assert_eq!(json(&out.join("site.json"))["root_hash"], hash.hex());
+    // The root's frame is compressed once and stored once: both hosts' files are one inode.
+    let frame =
+        |h: &str| std::fs::metadata(out.join(format!("hosts/{h}/disk-root-a.zst"))).unwrap();
+    let (f1, f2) = (frame("kvm-lab-1"), frame("kvm-lab-2"));
+    assert_eq!(
+        (f1.dev(), f1.ino()),
+        (f2.dev(), f2.ino()),
+        "one frame file for the site"
+    );
+    assert!(
+        !out.join(".forja-site").exists(),
+        "the site's work folder is removed"
+    );
+    let disks: Vec<std::path::PathBuf> = ["kvm-lab-1", "kvm-lab-2"]
+        .iter()
+        .map(|h| {
+            let d = work.join(format!("{h}-disk.raw"));
+            assemble_with_tools(&out.join(format!("hosts/{h}")), &d);
+            d
+        })
+        .collect();
+    // forja's own assembly (what `forja bundle` and the media use) gives the same disk.
+    let mine = work.join("kvm-lab-2-forja.raw");
+    let host2 = out.join("hosts/kvm-lab-2");
+    let parts = forja::disk::parts::DiskParts::load(&host2).unwrap();
+    forja::disk::parts::assemble(&host2, &parts, &mine, &[]).unwrap();
+    ok(Command::new("cmp").arg(&mine).arg(&disks[1]));
+    std::fs::remove_file(&mine).unwrap();
     let part = |p: &forja::plan::Plan, h: &str, name: &str| {
         let f = work.join(format!("{h}-{name}.img"));
         let (off, len) = oracle::partition(p, name);
-        oracle::extract(&out.join(format!("hosts/{h}/disk.raw")), off, len, &f);
+        oracle::extract(&work.join(format!("{h}-disk.raw")), off, len, &f);
         f
     };
-    // The shared root's zstd frame: made for host 1, copied into host 2's disk.raw.zst between its own two
-    // frames; the zstd tool reads three frames back as exactly host 2's disk.raw.
-    for h in ["kvm-lab-1", "kvm-lab-2"] {
-        let list = Command::new("zstd")
-            .arg("-l")
-            .arg(out.join(format!("hosts/{h}/disk.raw.zst")))
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&list.stdout);
-        let frames = text
-            .lines()
-            .nth(1)
-            .and_then(|l| l.split_whitespace().next());
-        assert_eq!(frames, Some("3"), "{h}: zstd -l:\n{text}");
-    }
-    ok(Command::new("sh").arg("-c").arg(format!(
-        "zstd -dc -- '{0}/disk.raw.zst' | cmp - '{0}/disk.raw'",
-        out.join("hosts/kvm-lab-2").display()
-    )));
     for name in ["root-a", "root-a-verity"] {
         let (a, b) = (part(&p1, "kvm-lab-1", name), part(&p2, "kvm-lab-2", name));
         ok(Command::new("cmp").arg(&a).arg(&b));
@@ -252,6 +319,9 @@ fn shared_root(out: &Path, work: &Path) {
     std::fs::remove_dir_all(&tree).unwrap();
     std::fs::remove_file(&root).unwrap();
     std::fs::remove_file(&verity).unwrap();
+    for d in disks {
+        std::fs::remove_file(d).unwrap();
+    }
     // Host 2's part, from its signed slot image: the archive ahead of Debian's initrd, and the one inside it.
     let initrd = work.join("initrd.img");
     ok(Command::new("objcopy")
@@ -400,7 +470,11 @@ fn pxe_tree(site_out: &Path, dir: &Path) {
         for f in [
             "vmlinuz",
             "initrd.img",
-            "payload/disk.raw.zst",
+            "payload/disk.parts.json",
+            "payload/disk-head.zst",
+            "payload/disk-root-a.zst",
+            "payload/disk-state.zst",
+            "payload/disk-end.zst",
             "payload/SHA256SUMS.sig",
         ] {
             let n = format!("hosts/{host}/{f}");
@@ -580,10 +654,17 @@ fn usb_stick(site_out: &Path, dir: &Path) {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         files.sort();
-        let mut want: Vec<String> = forja::media::build::PAYLOAD_FILES
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut want: Vec<String> = [
+            "disk.parts.json",
+            "disk-head.zst",
+            "disk-root-a.zst",
+            "disk-state.zst",
+            "disk-end.zst",
+        ]
+        .into_iter()
+        .chain(forja::media::build::SIGNING_FILES)
+        .map(str::to_owned)
+        .collect();
         want.sort();
         assert_eq!(files, want, "{host}");
         // Its own signed list, as the site build signed it.
@@ -593,7 +674,7 @@ fn usb_stick(site_out: &Path, dir: &Path) {
             "{host}"
         );
         // signify (not ours) checks the signature over the list; sha256sum (not ours) the files it lists that
-        // travel (disk.raw itself stays behind: the stick carries only its .zst).
+        // travel (the disk's parts).
         ok(Command::new("signify-openbsd")
             .args(["-V", "-e", "-p"])
             .arg(site_out.join("forja.pub"))
@@ -607,7 +688,15 @@ fn usb_stick(site_out: &Path, dir: &Path) {
         let sums = ok(Command::new("sha256sum")
             .args(["--check", "--ignore-missing", "SHA256SUMS"])
             .current_dir(&h));
-        assert!(sums.contains("disk.raw.zst: OK"), "{host}: {sums}");
+        for f in [
+            "disk.parts.json",
+            "disk-head.zst",
+            "disk-root-a.zst",
+            "disk-state.zst",
+            "disk-end.zst",
+        ] {
+            assert!(sums.contains(&format!("{f}: OK")), "{host}: {sums}");
+        }
         // And the installer's own check, with the key built into it, as it runs on the machine.
         let payload = forja::media::install::Payload::Dir(h.clone());
         let trusted = forja::media::install::verify_list(&payload, &pubkey).unwrap();

@@ -110,7 +110,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<Exit> {
         keep_work: args.keep_work,
         plan: args.plan,
         cache_dir: args.cache_dir,
-        shared_frames: None,
+        site: None,
     };
     let started = std::time::Instant::now();
     let pipeline::Outcome { sums, signer } = if is_site_file(&args.profile) {

@@ -1,5 +1,5 @@
-//! Deterministic multi-threaded zstd for `disk.raw.zst`; a site's hosts share the frame of their common root
-//! ([`shared`]).
+//! Deterministic multi-threaded zstd for `disk.raw.zst`, and for the parts of a site host's disk
+//! ([`crate::disk::parts`]), whose shared root is compressed once per site.
 //!
 //! Two facts about zstd's streaming multi-threaded mode (measured by the tests below, zstd 1.5.7):
 //! - the input is cut into jobs whose size follows the parameters, not the worker count, so any count of one
@@ -10,14 +10,13 @@
 //!   last job is marked final, otherwise a 3-byte empty last block follows. Passing the final bytes with the
 //!   end directive removes the race, so the stream is fed that way.
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
 use zstd::zstd_safe::zstd_sys::ZSTD_EndDirective;
 use zstd::zstd_safe::{CCtx, CParameter, InBuffer, OutBuffer};
-
-pub mod shared;
 
 use crate::artifact::Staged;
 use crate::hashio::{HashingReader, HashingWriter, Sha256};
@@ -59,34 +58,40 @@ pub struct Hashed {
 /// [`zstd_file`], also hashing `src` and `dst` on the read and write it does anyway: a build lists both in
 /// `SHA256SUMS`, and reading them again costs as much as the compression's own read.
 pub fn zstd_file_hashed(src: &Path, dst: &Path) -> anyhow::Result<Hashed> {
-    zstd_disk_hashed(src, dst, None)
-}
-
-/// [`zstd_file_hashed`] for a disk image; with `shared`, the byte range the other disks of a site hold too goes
-/// into a frame of its own, compressed once per site ([`shared::SharedFrames`]), between the frames of what lies
-/// before and after it. The file then holds up to three frames and still decompresses to exactly `src`.
-pub fn zstd_disk_hashed(
-    src: &Path,
-    dst: &Path,
-    shared: Option<(std::ops::Range<u64>, &shared::SharedFrames)>,
-) -> anyhow::Result<Hashed> {
     let (len, progress, input, mut out) = open(src, dst)?;
     let mut reader = HashingReader::new(ProgressReader::new(input, &progress));
     let mut writer = HashingWriter::new(out.file());
-    match shared {
-        None => compress(&mut reader, &mut writer, len, workers()),
-        Some((region, frames)) => {
-            anyhow::ensure!(
-                region.start < region.end && region.end <= len,
-                "shared region {region:?} is not inside the {len}-byte image"
-            );
-            part(&mut reader, &mut writer, region.start)
-                .and_then(|()| frames.put(src, region.clone(), &mut reader, &mut writer))
-                .and_then(|()| part(&mut reader, &mut writer, len - region.end))
-        }
-    }
-    .and_then(|()| at_end(&mut reader))
-    .with_context(|| format!("compressing {}", src.display()))?;
+    compress(&mut reader, &mut writer, len, workers())
+        .and_then(|()| at_end(&mut reader))
+        .with_context(|| format!("compressing {}", src.display()))?;
+    let hashed = Hashed {
+        input: reader.finish(),
+        output: writer.finish(),
+    };
+    done(out, progress, len)?;
+    Ok(hashed)
+}
+
+/// [`zstd_file_hashed`] for the bytes `range` of `src` only: one part of a disk ([`crate::disk::parts`]).
+pub fn zstd_range_hashed(src: &Path, range: Range<u64>, dst: &Path) -> anyhow::Result<Hashed> {
+    let len = range.end.saturating_sub(range.start);
+    anyhow::ensure!(
+        len > 0,
+        "{}: an empty range {range:?} has no frame",
+        src.display()
+    );
+    let progress = Progress::bytes(
+        format!("compressing {} ({})", dst.display(), src.display()),
+        len,
+    );
+    let mut input =
+        fs_err::File::open(src).with_context(|| format!("opening {}", src.display()))?;
+    input.seek(SeekFrom::Start(range.start))?;
+    let mut reader = HashingReader::new(ProgressReader::new(input.take(len), &progress));
+    let mut out = Staged::create(dst)?;
+    let mut writer = HashingWriter::new(out.file());
+    compress(&mut reader, &mut writer, len, workers())
+        .with_context(|| format!("compressing bytes {range:?} of {}", src.display()))?;
     let hashed = Hashed {
         input: reader.finish(),
         output: writer.finish(),
@@ -111,14 +116,6 @@ fn done(out: Staged, progress: Progress, len: u64) -> anyhow::Result<()> {
 
 fn zerr(code: usize) -> anyhow::Error {
     anyhow!("zstd: {}", zstd::zstd_safe::get_error_name(code))
-}
-
-/// One frame of `len` bytes, none for 0 (where the shared region starts or ends the image).
-fn part(input: &mut impl Read, output: impl Write, len: u64) -> anyhow::Result<()> {
-    match len {
-        0 => Ok(()),
-        len => compress(input, output, len, workers()),
-    }
 }
 
 /// The input must end where its recorded size said: an image that grew while it was read is an error.
@@ -251,6 +248,22 @@ mod tests {
         assert_eq!(h.input, (Sha256::of_file(&src).unwrap(), 3 << 20));
         let out_len = fs_err::metadata(&dst).unwrap().len();
         assert_eq!(h.output, (Sha256::of_file(&dst).unwrap(), out_len));
+    }
+
+    #[test]
+    fn a_range_is_one_frame_of_those_bytes_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dst) = (dir.path().join("in"), dir.path().join("part.zst"));
+        let data = sample(3 << 20);
+        fs_err::write(&src, &data).unwrap();
+        let range = (1 << 20)..(2 << 20) + 5;
+        let h = zstd_range_hashed(&src, range.clone(), &dst).unwrap();
+        let want = &data[range.start as usize..range.end as usize];
+        let frame = fs_err::read(&dst).unwrap();
+        assert!(zstd::decode_all(&frame[..]).unwrap() == want);
+        assert_eq!(h.input, (Sha256::of(want), want.len() as u64));
+        assert_eq!(h.output, (Sha256::of(&frame), frame.len() as u64));
+        assert!(zstd_range_hashed(&src, 5..5, &dst).is_err());
     }
 
     #[test]

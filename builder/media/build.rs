@@ -26,14 +26,28 @@ use crate::sign::{self, SigningKey};
 pub const USB_LABEL: &str = "FORJA-USB";
 /// Size of the USB image's ESP (the signed installer UKI and the Secure Boot enrolment files).
 pub const USB_ESP_SIZE: u64 = 256 << 20;
-/// The payload files copied from the build.
-pub const PAYLOAD_FILES: [&str; 5] = [
-    "disk.raw.zst",
-    sign::SUMS,
-    sign::SUMS_SIG,
-    sign::SUMS_SSHSIG,
-    sign::PUB,
-];
+/// The signing files every payload carries beside the image.
+pub const SIGNING_FILES: [&str; 4] = [sign::SUMS, sign::SUMS_SIG, sign::SUMS_SSHSIG, sign::PUB];
+
+/// The payload files taken from a build whose signed list is `verified`: the compressed image (`disk.raw.zst`,
+/// or a site host's `disk.parts.json` and the part files it lists, [`crate::disk::parts`]) and the signing files.
+pub fn payload_files(verified: &[sign::sums::Entry]) -> Vec<String> {
+    let has = |n: &str| verified.iter().any(|e| e.name == n);
+    let mut files: Vec<String> = if has(crate::disk::parts::FILE) {
+        std::iter::once(crate::disk::parts::FILE.to_owned())
+            .chain(
+                verified
+                    .iter()
+                    .filter(|e| crate::disk::parts::is_part_name(&e.name))
+                    .map(|e| e.name.clone()),
+            )
+            .collect()
+    } else {
+        vec![super::install::IMAGE_ZST.to_owned()]
+    };
+    files.extend(SIGNING_FILES.map(String::from));
+    files
+}
 /// Kernel command line of the installer (the PXE one adds `forja.url=`).
 pub const INSTALLER_CMDLINE: &str =
     "rdinit=/forja/init console=tty0 console=ttyS0,115200n8 panic=10 quiet";
@@ -58,6 +72,27 @@ pub struct BuildFacts {
     pub target: TargetRule,
     /// The build's files as just verified (name and checked SHA-256), so the media need not hash them again.
     pub verified: Vec<sign::sums::Entry>,
+}
+
+impl BuildFacts {
+    /// Whether the build keeps its disk as parts (a site's host, [`crate::disk::parts`]).
+    pub fn in_parts(&self) -> bool {
+        self.verified
+            .iter()
+            .any(|e| e.name == crate::disk::parts::FILE)
+    }
+
+    /// A file holding the build's disk: its `disk.raw`, or for a disk kept as parts the parts named in `only`
+    /// (all when empty) decompressed into `work` (each checked against its listed hash on the way).
+    pub fn disk(&self, work: &Path, only: &[&str]) -> anyhow::Result<PathBuf> {
+        if !self.in_parts() {
+            return Ok(self.dir.join("disk.raw"));
+        }
+        let parts = crate::disk::parts::DiskParts::load(&self.dir)?;
+        let dst = work.join("disk-assembled.raw");
+        crate::disk::parts::assemble(&self.dir, &parts, &dst, only)?;
+        Ok(dst)
+    }
 }
 
 /// Verifies `dir` with `key`'s public half and reads what the media need from its `plan.json`.
@@ -323,7 +358,7 @@ pub fn usb(
     };
     let esp = usb_esp(&b, &cfg, key, sb, work.path())?;
     let payload = usb_payload(work.path())?;
-    copy_payload(build_dir, &payload)?;
+    copy_payload(&b, &payload, &mut Copied::new())?;
     usb_image(&seed, b.epoch, esp, payload, &out.join(USB_IMAGE))?;
     sign::sign_dir(out, key, &[USB_IMAGE])
 }
@@ -415,13 +450,26 @@ pub fn usb_payload(work: &Path) -> anyhow::Result<PathBuf> {
     Ok(payload)
 }
 
-/// Copies the signed payload files of a build into `to`.
-pub fn copy_payload(build_dir: &Path, to: &Path) -> anyhow::Result<()> {
+/// The payload files copied so far into one payload tree, by the build file's inode.
+pub type Copied = std::collections::HashMap<(u64, u64), PathBuf>;
+
+/// Copies the signed payload files of a build into `to`. Copies, not links to the build: mkfs clamps the tree's
+/// mtimes, which must not reach the build folder's files. But a build file already copied into this tree (a
+/// site's hosts share one inode for their root's frame) is linked to its copy, and `mke2fs -d` stores it once.
+pub fn copy_payload(b: &BuildFacts, to: &Path, copied: &mut Copied) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     std::fs::create_dir_all(to)?;
-    // Copies, not links: mkfs clamps the tree's mtimes, which must not reach the build folder's files.
-    for f in PAYLOAD_FILES {
-        std::fs::copy(build_dir.join(f), to.join(f))
-            .with_context(|| format!("copying {f} from {}", build_dir.display()))?;
+    for f in payload_files(&b.verified) {
+        let (src, dst) = (b.dir.join(&f), to.join(&f));
+        let meta = fs_err::metadata(&src)?;
+        match copied.get(&(meta.dev(), meta.ino())) {
+            Some(first) => fs_err::hard_link(first, &dst)?,
+            None => {
+                std::fs::copy(&src, &dst)
+                    .with_context(|| format!("copying {f} from {}", b.dir.display()))?;
+                copied.insert((meta.dev(), meta.ino()), dst);
+            }
+        }
     }
     Ok(())
 }
@@ -504,13 +552,13 @@ pub fn pxe(
         "vmlinuz".into(),
     ];
     // A payload file hard-linked from the build is the very inode read_build just verified: take its checked
-    // hash (disk.raw.zst is the multi-GB one). A copy is hashed again, as it may differ.
+    // hash (the image is the multi-GB one). A copy is hashed again, as it may differ.
     let mut known = Vec::new();
-    for f in PAYLOAD_FILES {
-        let dst = out.join("payload").join(f);
+    for f in payload_files(&b.verified) {
+        let dst = out.join("payload").join(&f);
         let _ = fs_err::remove_file(&dst);
         let name = format!("payload/{f}");
-        if link_or_copy(&build_dir.join(f), &dst)?
+        if link_or_copy(&build_dir.join(&f), &dst)?
             && let Some(e) = b.verified.iter().find(|e| e.name == f)
         {
             known.push(sign::sums::Entry {

@@ -102,8 +102,9 @@ pub fn usb(
     std::fs::create_dir_all(&esp_work)?;
     let esp = build::usb_esp(first, &cfg, key, sb, &esp_work)?;
     let payload = build::usb_payload(work.path())?;
+    let mut copied = build::Copied::new();
     for (c, b) in &hosts {
-        build::copy_payload(&b.dir, &payload.join(&c.dir))?;
+        build::copy_payload(b, &payload.join(&c.dir), &mut copied)?;
     }
     build::usb_image(
         &seed,

@@ -18,9 +18,11 @@ use crate::secureboot::{self, SiteKeys};
 /// `.auth` updates, the signature lists and the certificates.
 pub const ENROL_DIR: &str = "secure-boot";
 
-/// Copies the slot A image from the build's ESP and takes its kernel and initrd out of it.
+/// Copies the slot A image from the build's ESP and takes its kernel and initrd out of it. A site host's ESP is
+/// in the head of its disk's parts ([`crate::disk::parts`]), decompressed into `work` (its hash checked) first.
 pub fn boot_files(b: &BuildFacts, work: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let img = format!("{}@@{}", b.dir.join("disk.raw").display(), b.esp_offset);
+    let disk = b.disk(work, &[crate::disk::parts::HEAD])?;
+    let img = format!("{}@@{}", disk.display(), b.esp_offset);
     let efi = work.join("build-uki.efi");
     let _ = std::fs::remove_file(&efi);
     Task::new(

@@ -11,11 +11,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use std::sync::Arc;
+
 use super::payload::{self, DriveFile, StagedNodes};
+use super::share::{RootPlace, SharedRoot, SiteShare};
 use crate::artifact::{OutputLock, write_atomic};
 use crate::compose::{self, tree};
 use crate::crypt::Seed;
 use crate::disk::image::{self, Content, DiskSpec, PartitionSpec};
+use crate::disk::parts::{self, DiskParts, Part};
 use crate::error::{Exit, fail};
 use crate::fs::fat::FatTree;
 use crate::hashio::Sha256;
@@ -46,8 +50,8 @@ pub struct Context<'a> {
     pub keep_work: bool,
     /// Where the Debian base tarballs are cached.
     pub cache: crate::inputs::cache::Cache,
-    /// A site build's shared-root frames ([`crate::compress::shared`]).
-    pub shared_frames: Option<std::sync::Arc<crate::compress::shared::SharedFrames>>,
+    /// A site build's shared products ([`super::share`]).
+    pub site: Option<Arc<SiteShare>>,
 }
 
 /// The extracted base.
@@ -75,22 +79,15 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<sign::Sums
         let _ = fs_err::remove_file(out.join(name));
     }
     let stages = Stages::default();
-    stages.begin("base: obtain and extract");
-    let base = base(plan, &ctx, &work)?;
-    stages.begin("compose: overlays, generated files, self-check");
-    compose_root(plan, &ctx, &base.root, &work)?;
-    let seed = work.join("state");
-    super::rootfs::split_state(&plan.root.state, &base.root, &seed)?;
-    stages.begin("root image (erofs) and dm-verity tree");
-    let images = super::rootfs::images(plan, &base.root, &work)?;
-    let cmdline = super::rootfs::cmdline(&plan.boot.kernel_cmdline, &images.tree.root_hash);
+    let root = root_stages(plan, &ctx, &work, &stages)?;
+    let cmdline = super::rootfs::cmdline(&plan.boot.kernel_cmdline, &root.images.tree.root_hash);
     stages.begin("ESP (unified kernel image), Pexip answers, node images");
     let (esp, kernel) =
-        super::esp::build(plan, &base.root, &cmdline, ctx.secure_boot.as_ref(), &work)?;
+        super::esp::build(plan, &root.tree, &cmdline, ctx.secure_boot.as_ref(), &work)?;
     super::esp::artifact_images(
         plan,
-        &base.root,
-        &images.tree.root_hash,
+        &root.tree,
+        &root.images.tree.root_hash,
         ctx.secure_boot.as_ref(),
         &work,
         out,
@@ -108,19 +105,37 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<sign::Sums
     if let Some(s) = &staged {
         s.lock.write(out)?;
     }
-    stages.begin("disk.raw: GPT, ESP, root slots, state, payload");
+    // A site's host keeps its disk as parts ([`parts`]): the whole disk is only a work file, and where the site's
+    // root frame is made already, the root's partitions are left as holes in it (never written, never read).
+    let in_parts = plan.artifacts.iter().any(|a| a == parts::FILE);
+    let disk_path = match in_parts {
+        true => work.join("disk.raw"),
+        false => out.join("disk.raw"),
+    };
+    stages.begin(match in_parts {
+        true => "disk: GPT, ESP, state, payload (the root's frame is the site's)",
+        false => "disk.raw: GPT, ESP, root slots, state, payload",
+    });
     let trees = Trees {
         esp,
-        root: &images.root,
-        verity: &images.verity,
-        state: &seed,
+        root: &root.images.root,
+        verity: &root.images.verity,
+        state: &root.state,
         payload: &payload_dir,
     };
-    let layout = disk(plan, trees, out)?;
+    let site = ctx.site.clone();
+    let framed = |l: &Layout| {
+        in_parts
+            && site
+                .as_deref()
+                .zip(root_place(l))
+                .is_some_and(|(s, p)| s.has_frame(&p))
+    };
+    let layout = disk(plan, trees, &disk_path, framed)?;
     let built = Built {
         kernel,
-        base_sha256: base.sha256,
-        root_hash: images.tree.root_hash,
+        base_sha256: root.base_sha256,
+        root_hash: root.images.tree.root_hash,
         kernel_cmdline: cmdline,
         secure_boot_db: match &ctx.secure_boot {
             Some(k) => Some(Sha256::of_file(&k.cert("db"))?),
@@ -128,7 +143,69 @@ pub fn build(plan: &Plan, ctx: Context, out: &Path) -> anyhow::Result<sign::Sums
         },
         layout,
     };
-    artifacts(plan, ctx, out, built, &base.root, staged.as_ref(), &stages)
+    artifacts(
+        plan,
+        ctx,
+        out,
+        built,
+        &root.tree,
+        staged.as_ref(),
+        &stages,
+        &disk_path,
+    )
+}
+
+/// The root stages: base, compose, state split, root image and hash tree. A site's later hosts reuse what the
+/// first built ([`super::share`]) and compose only their own files, after checking that their plan asks for the
+/// same root.
+fn root_stages(
+    plan: &Plan,
+    ctx: &Context,
+    work: &Path,
+    stages: &Stages,
+) -> anyhow::Result<Arc<SharedRoot>> {
+    let Some(share) = ctx.site.as_deref() else {
+        return build_root(plan, ctx, work, work, stages).map(Arc::new);
+    };
+    let (shared, built_here) =
+        share.root_or_build(|| build_root(plan, ctx, share.dir(), work, stages))?;
+    if !built_here {
+        stages.begin("compose: this host's own files (the site's root is built)");
+        let recipe = compose_root(plan, ctx, &shared.tree, work, true)?;
+        if recipe != shared.recipe {
+            return Err(fail(
+                Exit::Internal,
+                "this host's plan puts other files into the root than the site's root was built from, and every \
+                 host of a site runs one root: rebuild the whole site",
+            ));
+        }
+    }
+    Ok(shared)
+}
+
+/// Base, compose, state split, root image and hash tree, into `dir` (the host's own files into `work`).
+fn build_root(
+    plan: &Plan,
+    ctx: &Context,
+    dir: &Path,
+    work: &Path,
+    stages: &Stages,
+) -> anyhow::Result<SharedRoot> {
+    stages.begin("base: obtain and extract");
+    let base = base(plan, ctx, dir)?;
+    stages.begin("compose: overlays, generated files, self-check");
+    let recipe = compose_root(plan, ctx, &base.root, work, false)?;
+    let state = dir.join("state");
+    super::rootfs::split_state(&plan.root.state, &base.root, &state)?;
+    stages.begin("root image (erofs) and dm-verity tree");
+    let images = super::rootfs::images(plan, &base.root, dir)?;
+    Ok(SharedRoot {
+        recipe,
+        tree: base.root,
+        state,
+        images,
+        base_sha256: base.sha256,
+    })
 }
 
 /// What fills the disk's partitions, made by the earlier stages.
@@ -140,7 +217,8 @@ struct Trees<'a> {
     payload: &'a Path,
 }
 
-fn base(plan: &Plan, ctx: &Context, work: &Path) -> anyhow::Result<BaseTree> {
+/// The base, extracted into `dir/root`.
+fn base(plan: &Plan, ctx: &Context, dir: &Path) -> anyhow::Result<BaseTree> {
     let overlay = ctx
         .overlay_dirs
         .first()
@@ -157,14 +235,22 @@ fn base(plan: &Plan, ctx: &Context, work: &Path) -> anyhow::Result<BaseTree> {
             tarball.display()
         );
     }
-    let root = work.join("root");
+    let root = dir.join("root");
     let sha256 = tree::extract(&tarball, &root)?;
     crate::inputs::base::check_pin(&tarball, pinned, sha256)?;
     Ok(BaseTree { root, sha256 })
 }
 
-/// Overlays, generated files (templates rendered with the secrets), edits of base files, the self-check.
-fn compose_root(plan: &Plan, ctx: &Context, root: &Path, work: &Path) -> anyhow::Result<()> {
+/// Overlays, generated files (templates rendered with the secrets), edits of base files, the self-check; a site
+/// host's own files into its host tree in `work`. With `reuse`, `root` is the site's, composed already: only the
+/// host's own files are written. Returns the recipe of what the root gets ([`super::share::recipe`]).
+fn compose_root(
+    plan: &Plan,
+    ctx: &Context,
+    root: &Path,
+    work: &Path,
+    reuse: bool,
+) -> anyhow::Result<Sha256> {
     let r = &plan.root;
     if ctx.overlay_dirs.len() != r.overlay_layers.len() {
         return Err(fail(
@@ -177,7 +263,9 @@ fn compose_root(plan: &Plan, ctx: &Context, root: &Path, work: &Path) -> anyhow:
             ),
         ));
     }
-    tree::apply_overlays(&ctx.overlay_dirs, &r.overlays, root)?;
+    if !reuse {
+        tree::apply_overlays(&ctx.overlay_dirs, &r.overlays, root)?;
+    }
     let mut rendered = Vec::with_capacity(r.generated.len());
     for f in &r.generated {
         rendered.push((f, f.render(ctx.secrets, &ctx.seed)?));
@@ -207,14 +295,29 @@ fn compose_root(plan: &Plan, ctx: &Context, root: &Path, work: &Path) -> anyhow:
     for f in &selfcheck {
         rendered.push((f, f.render(ctx.secrets, &ctx.seed)?));
     }
-    match &r.host {
-        Some(part) => super::hostpart::write(part, root, work, &rendered)?,
-        None => tree::write_generated(root, &rendered)?,
+    let recipe = match &r.host {
+        Some(part) => {
+            let (shared, own) = super::hostpart::split(part, &rendered);
+            super::hostpart::write_own(&own, work)?;
+            if !reuse {
+                super::hostpart::write_shared(part, root, &shared)?;
+            }
+            super::share::recipe(plan, &shared)?
+        }
+        None => {
+            if !reuse {
+                tree::write_generated(root, &rendered)?;
+            }
+            super::share::recipe(plan, &rendered)?
+        }
+    };
+    if !reuse {
+        for e in &r.edits {
+            apply_edit(root, &e.path, &e.op, ctx)?;
+        }
+        super::rootfs::install_update_tool(root, &r.update_tool)?;
     }
-    for e in &r.edits {
-        apply_edit(root, &e.path, &e.op, ctx)?;
-    }
-    super::rootfs::install_update_tool(root, &r.update_tool)
+    Ok(recipe)
 }
 
 /// The time zone `/etc/localtime` links to must be in the base's own tz database (the profile was checked
@@ -301,8 +404,14 @@ pub fn write_outputs(
     Ok(Some(DriveFile { path: iso, sha256 }))
 }
 
-/// `disk.raw` from the plan's partitions, filled with the products of the earlier stages.
-fn disk(plan: &Plan, t: Trees, out: &Path) -> anyhow::Result<Layout> {
+/// The disk image `dst` from the plan's partitions, filled with the products of the earlier stages; where `framed`
+/// says the root's bytes are compressed already, its partitions are left as holes.
+fn disk(
+    plan: &Plan,
+    t: Trees,
+    dst: &Path,
+    framed: impl FnOnce(&Layout) -> bool,
+) -> anyhow::Result<Layout> {
     let mut esp = Some(t.esp);
     let mut partitions = Vec::new();
     for p in &plan.disk {
@@ -338,24 +447,144 @@ fn disk(plan: &Plan, t: Trees, out: &Path) -> anyhow::Result<Layout> {
             content,
         });
     }
-    let spec = DiskSpec {
+    let mut spec = DiskSpec {
         disk_guid: crate::ids::guid(&plan.disk_seed, "disk"),
         epoch: plan.source_date_epoch as i64,
         partitions,
     };
-    image::build(&spec, &out.join("disk.raw"))
+    // Laid out with the root's files (which checks that they fit, and is what the disk holds) before they are
+    // perhaps left out of the work file.
+    let layout = image::resolve(&spec)?;
+    if framed(&layout) {
+        for p in &mut spec.partitions {
+            if matches!(p.content, Content::Raw(_)) {
+                p.content = Content::Empty;
+            }
+        }
+    }
+    let written = image::build(&spec, dst)?;
+    if written.disk_size != layout.disk_size {
+        return Err(fail(
+            Exit::Internal,
+            "the disk's layout changed with its root left out",
+        ));
+    }
+    Ok(layout)
 }
 
 /// Where slot A's root image and its hash tree lie on the disk: the bytes every host of a site holds alike.
-fn shared_region(layout: &Layout) -> Option<std::ops::Range<u64>> {
+fn root_place(layout: &Layout) -> Option<RootPlace> {
     let root = layout.named(&super::layout::root_name(Slot::A))?;
     let verity = layout.named(&super::layout::verity_name(Slot::A))?;
-    let start = root.offset.min(verity.offset);
-    let end = (root.offset + root.size).max(verity.offset + verity.size);
-    Some(start..end)
+    Some([(root.offset, root.size), (verity.offset, verity.size)])
+}
+
+/// The disk's parts into `out` ([`parts`]), cut as the plan's partitions say ([`super::layout::part_runs`]): each
+/// part of the host's own compressed from the work disk, the root's frame made once per site (hard-linked where
+/// the site has it already), holes left out; and `disk.parts.json`. Adds each file's digest to `known`.
+fn write_parts(
+    plan: &Plan,
+    disk: &Path,
+    layout: &Layout,
+    site: Option<&SiteShare>,
+    out: &Path,
+    known: &mut Vec<sign::sums::Entry>,
+) -> anyhow::Result<()> {
+    let laid: Vec<_> = plan
+        .disk
+        .iter()
+        .map(|p| layout.named(&p.name))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            fail(
+                Exit::Internal,
+                "the built disk lacks a partition of the plan",
+            )
+        })?;
+    // Runs of partitions become byte ranges: partitions must lie end to end, as the layout places them.
+    let start = |i: usize| laid.get(i).map_or(0, |p| p.offset);
+    let end = |i: usize| laid.get(i).map_or(0, |p| p.offset + p.size);
+    if laid
+        .windows(2)
+        .any(|w| w[0].offset + w[0].size != w[1].offset)
+    {
+        return Err(fail(
+            Exit::Internal,
+            "the built disk's partitions do not lie end to end",
+        ));
+    }
+    let place = root_place(layout)
+        .ok_or_else(|| fail(Exit::Internal, "the built disk has no slot A root"))?;
+    let runs = super::layout::part_runs(&plan.disk);
+    let mut list = DiskParts {
+        format: parts::FORMAT.into(),
+        size: layout.disk_size,
+        parts: Vec::new(),
+    };
+    for (i, (file, idx)) in runs.iter().enumerate() {
+        let from = match (i, idx.is_empty()) {
+            (0, _) => 0,
+            (_, false) => start(idx.start),
+            // The last part, of no partition: from the end of the last one.
+            (_, true) => end(idx.start.saturating_sub(1)),
+        };
+        let to = match runs.get(i + 1) {
+            Some((_, next)) if !next.is_empty() => start(next.start),
+            Some(_) => end(idx.end - 1),
+            None => layout.disk_size,
+        };
+        let range = from..to;
+        let Some(file) = file else {
+            list.parts.push(Part {
+                file: None,
+                offset: from,
+                len: to - from,
+                raw_sha256: None,
+            });
+            continue;
+        };
+        let dst = out.join(file);
+        let shared = file == parts::ROOT_A;
+        let compress = || -> anyhow::Result<(Sha256, Sha256)> {
+            let h = crate::compress::zstd_range_hashed(disk, range.clone(), &dst)?;
+            Ok((h.output.0, h.input.0))
+        };
+        let (zst, raw) = match (shared, site) {
+            (true, Some(s)) => {
+                // Made by the first host to get here, which has the root's bytes in its disk (see `framed`).
+                let (f, made) = s.frame_or_make(place, || {
+                    let (zst, raw) = compress()?;
+                    Ok((dst.clone(), zst, raw))
+                })?;
+                if !made {
+                    let _ = fs_err::remove_file(&dst);
+                    fs_err::hard_link(&f.file, &dst)?;
+                }
+                (f.zst, f.raw)
+            }
+            _ => compress()?,
+        };
+        known.push(sign::sums::Entry {
+            name: file.clone(),
+            sha256: zst,
+        });
+        list.parts.push(Part {
+            file: Some(file.clone()),
+            offset: from,
+            len: to - from,
+            raw_sha256: Some(raw),
+        });
+    }
+    write_known(
+        out,
+        known,
+        parts::FILE,
+        &crate::artifact::json_lines(&list)?,
+    )
 }
 
 /// Compression, `plan.json` with what was built, SBOM, compliance report, then `SHA256SUMS` and signatures.
+#[allow(clippy::too_many_arguments)]
 fn artifacts(
     plan: &Plan,
     mut ctx: Context,
@@ -364,20 +593,23 @@ fn artifacts(
     root: &Path,
     staged: Option<&StagedNodes>,
     stages: &Stages,
+    disk: &Path,
 ) -> anyhow::Result<sign::Sums> {
-    // Compression reads and writes the two largest artifacts anyway; their digests come from that pass.
+    // Compression reads and writes the largest artifacts anyway; their digests come from that pass.
     let mut known = Vec::new();
-    if plan.artifacts.iter().any(|a| a == "disk.raw.zst") {
-        stages.begin("disk.raw.zst");
-        let shared = ctx
-            .shared_frames
-            .as_deref()
-            .and_then(|f| Some((shared_region(&built.layout)?, f)));
-        let h = crate::compress::zstd_disk_hashed(
-            &out.join("disk.raw"),
-            &out.join("disk.raw.zst"),
-            shared,
+    if plan.artifacts.iter().any(|a| a == parts::FILE) {
+        stages.begin("disk parts: head and tail frames, the root's once per site");
+        write_parts(
+            plan,
+            disk,
+            &built.layout,
+            ctx.site.as_deref(),
+            out,
+            &mut known,
         )?;
+    } else if plan.artifacts.iter().any(|a| a == "disk.raw.zst") {
+        stages.begin("disk.raw.zst");
+        let h = crate::compress::zstd_file_hashed(disk, &out.join("disk.raw.zst"))?;
         for (name, (sha256, _)) in [("disk.raw", h.input), ("disk.raw.zst", h.output)] {
             known.push(sign::sums::Entry {
                 name: name.into(),

@@ -18,16 +18,12 @@ const INITRD: &str = "initrd-host.img";
 /// A generated file and its text (none for links and removals), as the compose stage has them.
 pub type Rendered<'a> = (&'a GenFile, Option<String>);
 
-/// Writes the host's own files into the host tree (at their run-time paths) and everything else into `root`,
-/// then the root's links for the linked moves. Every host of a site gets every link, whether or not it has the
-/// file, so the roots stay the same bytes.
-pub fn write(
+/// The generated files split into what the root keeps and the host's own (moved to their run-time paths).
+pub fn split<'a>(
     part: &HostPart,
-    root: &Path,
-    work: &Path,
-    files: &[Rendered<'_>],
-) -> anyhow::Result<()> {
-    let mut shared: Vec<Rendered<'_>> = Vec::new();
+    files: &[Rendered<'a>],
+) -> (Vec<Rendered<'a>>, Vec<(GenFile, Option<String>)>) {
+    let mut shared: Vec<Rendered<'a>> = Vec::new();
     let mut own: Vec<(GenFile, Option<String>)> = Vec::new();
     for (f, text) in files {
         match part.place(&f.path) {
@@ -41,11 +37,21 @@ pub fn write(
             None => shared.push((*f, text.clone())),
         }
     }
-    tree::write_generated(root, &shared)?;
+    (shared, own)
+}
+
+/// Writes the host's own files into the host tree in `work`, at their run-time paths.
+pub fn write_own(own: &[(GenFile, Option<String>)], work: &Path) -> anyhow::Result<()> {
     let host = work.join(TREE);
     fs_err::create_dir_all(&host)?;
     let own: Vec<Rendered<'_>> = own.iter().map(|(f, t)| (f, t.clone())).collect();
-    tree::write_generated(&host, &own)?;
+    tree::write_generated(&host, &own)
+}
+
+/// Writes what the root keeps into `root`, then the root's links for the linked moves. Every host of a site gets
+/// every link, whether or not it has the file, so the roots stay the same bytes.
+pub fn write_shared(part: &HostPart, root: &Path, shared: &[Rendered<'_>]) -> anyhow::Result<()> {
+    tree::write_generated(root, shared)?;
     let links: Vec<GenFile> = part
         .moves
         .iter()
@@ -240,7 +246,9 @@ mod tests {
                 _ => (f, None),
             })
             .collect();
-        write(&part(), &root, &work, &rendered).unwrap();
+        let (shared, own) = split(&part(), &rendered);
+        write_own(&own, &work).unwrap();
+        write_shared(&part(), &root, &shared).unwrap();
         // The root: the shared file, links for every linked move (this host has no /etc/hosts: a link anyway),
         // nothing where systemd also looks in /run.
         assert!(root.join("etc/nftables.conf").is_file());

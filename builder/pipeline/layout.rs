@@ -172,6 +172,27 @@ pub fn partitions(l: &Loaded, seed: &str, root_seed: &str) -> Vec<PartitionPlan>
         .collect()
 }
 
+/// What a partition is to a site host's disk parts ([`crate::disk::parts`]).
+pub fn part_class(p: &PartitionPlan) -> crate::disk::parts::Class {
+    use crate::disk::parts::Class;
+    if p.name == root_name(Slot::A) || p.name == verity_name(Slot::A) {
+        Class::Shared
+    } else if matches!(p.content, PartitionContent::Empty { .. }) {
+        Class::Hole
+    } else {
+        Class::Own
+    }
+}
+
+/// The parts of a disk with these partitions, as [`crate::disk::parts::runs`] cuts them.
+pub fn part_runs(disk: &[PartitionPlan]) -> Vec<(Option<String>, std::ops::Range<usize>)> {
+    let classes: Vec<_> = disk
+        .iter()
+        .map(|p| (p.name.as_str(), part_class(p)))
+        .collect();
+    crate::disk::parts::runs(&classes)
+}
+
 /// The PARTUUIDs the command line and `fstab` name.
 pub fn compose_input(disk: &[PartitionPlan]) -> ComposeInput {
     let guid = |name: String| {

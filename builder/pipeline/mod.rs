@@ -15,6 +15,7 @@ pub mod payload;
 pub mod preflight;
 pub mod resolve;
 pub mod rootfs;
+pub mod share;
 pub mod site;
 
 use std::path::{Path, PathBuf};
@@ -43,9 +44,9 @@ pub struct BuildOptions {
     pub plan: Option<PathBuf>,
     /// The base cache folder (`--cache-dir`); `None`: [`crate::inputs::cache::Cache::locate`]'s default.
     pub cache_dir: Option<PathBuf>,
-    /// A site build's frames of the shared root, copied into every host's `disk.raw.zst` (`None`: a host of
-    /// its own compresses its disk as one frame).
-    pub shared_frames: Option<std::sync::Arc<crate::compress::shared::SharedFrames>>,
+    /// A site build's shared products: the root the first host builds and the others reuse, and its frame
+    /// ([`share`]). `None`: a host of its own builds everything.
+    pub site: Option<std::sync::Arc<share::SiteShare>>,
 }
 
 /// What a build produced: the signed list and the signer's key fingerprint.
@@ -109,7 +110,7 @@ pub fn build(l: &Loaded, out: &Path, opts: &BuildOptions) -> anyhow::Result<Outc
         report,
         keep_work: opts.keep_work,
         cache,
-        shared_frames: opts.shared_frames.clone(),
+        site: opts.site.clone(),
     };
     let sums = execute::build(&plan, ctx, out)?;
     Ok(Outcome { sums, signer })

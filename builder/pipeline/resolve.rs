@@ -114,7 +114,12 @@ pub fn resolve(l: &Loaded, env: &Environment) -> anyhow::Result<Plan> {
         commands: commands(&base),
         base,
         boot,
-        artifacts: artifacts(l, &outputs, config_drive.as_ref().map(|d| d.name.as_str())),
+        artifacts: artifacts(
+            l,
+            &disk,
+            &outputs,
+            config_drive.as_ref().map(|d| d.name.as_str()),
+        ),
         root,
         payload,
         outputs,
@@ -313,12 +318,27 @@ fn firmware_output(l: &Loaded) -> anyhow::Result<OutputFile> {
     })
 }
 
-/// Every file `SHA256SUMS` lists, in order: the image, its compressed copy, slot B's image, the reports, the output
-/// files.
-fn artifacts(l: &Loaded, outputs: &[OutputFile], config_drive: Option<&str>) -> Vec<String> {
-    let mut a: Vec<String> = vec!["disk.raw".into()];
-    if l.profile.outputs.compressed {
-        a.push("disk.raw.zst".into());
+/// Every file `SHA256SUMS` lists, in order: the image and its compressed copy (a site's host: the image's parts,
+/// [`crate::disk::parts`]), slot B's image, the reports, the output files.
+fn artifacts(
+    l: &Loaded,
+    disk: &[crate::plan::disk::PartitionPlan],
+    outputs: &[OutputFile],
+    config_drive: Option<&str>,
+) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    if l.site.is_some() {
+        a.push(crate::disk::parts::FILE.into());
+        a.extend(
+            super::layout::part_runs(disk)
+                .into_iter()
+                .filter_map(|(f, _)| f),
+        );
+    } else {
+        a.push("disk.raw".into());
+        if l.profile.outputs.compressed {
+            a.push("disk.raw.zst".into());
+        }
     }
     a.push(slot_image_artifact(Slot::B));
     for f in [

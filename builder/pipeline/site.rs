@@ -3,13 +3,14 @@
 //! (`DIR/pexip/`), `site.json` (hosts and their MACs, for the PXE tree), and one signed `SHA256SUMS` listing
 //! every file of every host (`hosts/NAME/disk.raw`, ...), so `signify -C` in `DIR` checks the whole site.
 //!
-//! What the hosts share: the Debian base comes from the content-addressed cache, the node images are verified
-//! against one README.TXT, and the verified root is the same bytes for every host. A host's own files (names,
-//! addresses, network units, which nodes it starts) are not in the root but in its signed unified kernel images
-//! ([`crate::plan::HostPart`]); the site build checks that every host's root hash is the same and records it in
-//! `site.json`. The root's compressed frame is made once, for the first host, and copied into the others'
-//! `disk.raw.zst` ([`crate::compress::shared`]). Each host still gets a whole `disk.raw` of its own (root
-//! included), so the site's outputs grow by a full image per host.
+//! What the hosts share ([`super::share`]): the first host extracts the Debian base, composes the root, splits the
+//! state seed off and makes the verified root image and its hash tree; the other hosts reuse all of it (after
+//! checking that their plan asks for the same root) and build only what is theirs: their own files (in their
+//! signed unified kernel images, [`crate::plan::HostPart`]), ESP, state and payload. The node images are verified
+//! against one README.TXT. A host's disk is kept as parts ([`crate::disk::parts`]), not as `disk.raw`: the
+//! root's zstd frame is compressed once and hard-linked into every host's folder, so the site holds one full
+//! image and small per-host parts. The site build checks that every host's root hash is the same and records it
+//! in `site.json`.
 //!
 //! A host's build folder keeps its own signed `SHA256SUMS`, so `forja media usb|pxe DIR/hosts/NAME` and
 //! `forja verify DIR/hosts/NAME` work on it as on any build. With `--host`, the other hosts' folders are kept and
@@ -28,9 +29,6 @@ use crate::profile::site::{Site, hosted_nodes, member};
 use crate::sign::{self, sums::Entry};
 
 use super::{BuildOptions, Outcome};
-
-/// The site build's work folder for the shared root's compressed frame (removed before the site is listed).
-const FRAMES_DIR: &str = ".forja-frames";
 
 /// The Pexip files a site has once (written at `DIR/pexip/`), not per host.
 const SITE_PEXIP: [&str; 2] = [crate::pexip::NODES_JSON, crate::pexip::PLAN_JSON];
@@ -107,19 +105,22 @@ pub fn build(
     let hosts_dir = out.join(manifest::HOSTS_DIR);
     crate::artifact::create_out_dir(&hosts_dir, "the hosts folder")?;
     {
-        // The shared root's frame is compressed for the first host and copied for the others; the folder goes
-        // when the hosts are built (or their build failed).
-        let frames = crate::compress::shared::SharedFrames::new(&out.join(FRAMES_DIR))?;
+        // The first host builds the root and its frame, the others reuse them; the folder goes when the hosts
+        // are built (or their build failed).
+        let share = super::share::SiteShare::new(&out.join(super::share::DIR))?;
         let opts = BuildOptions {
-            shared_frames: Some(std::sync::Arc::new(frames)),
+            site: Some(std::sync::Arc::new(share)),
             ..opts.clone()
         };
-        for h in &selected {
+        let build_host = |h: &&Loaded| -> anyhow::Result<()> {
             let name = &member(h).host;
             log::info!("site {}: building host {name}", site.name());
             super::build(h, &hosts_dir.join(name), &opts)
-                .map_err(|e| e.context(format!("building host {name}")))?;
-        }
+                .map(|_| ())
+                .map_err(|e| e.context(format!("building host {name}")))
+        };
+        // Whichever host starts first builds the root while the other waits for it; the root's frame likewise.
+        each_in_parallel(&selected, host_workers(), build_host)?;
     }
     let mgr = site.management_host();
     let key = super::signing_key(mgr)?;
@@ -158,6 +159,46 @@ pub fn build(
         sums,
         signer: key.public().fingerprint(),
     })
+}
+
+/// Hosts built at once: beyond the shared root, a host is its ESP's two signed images, small file systems and
+/// their compression, which two cores run side by side; more would only queue for the disk.
+fn host_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 2))
+}
+
+/// Runs `f` on every item with up to `workers` threads; stops taking new items after the first error, which it
+/// returns.
+fn each_in_parallel<T: Sync>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> anyhow::Result<()> + Sync,
+) -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..workers.clamp(1, items.len().max(1)) {
+            s.spawn(|| {
+                while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if failed.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+                        break;
+                    }
+                    if let Err(e) = f(item) {
+                        failed
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert(e);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// What a host's root carries from its profile: the generated files outside its host part, and the edits.
@@ -454,6 +495,27 @@ mod tests {
             format!("{e:#}").contains("built from another version of the site file"),
             "{e:#}"
         );
+    }
+
+    #[test]
+    fn parallel_work_does_every_item_once_and_stops_at_the_first_error() {
+        let done = std::sync::Mutex::new(Vec::new());
+        each_in_parallel(&[1, 2, 3, 4, 5], 2, |i| {
+            done.lock().unwrap().push(*i);
+            Ok(())
+        })
+        .unwrap();
+        let mut got = done.into_inner().unwrap();
+        got.sort();
+        assert_eq!(got, [1, 2, 3, 4, 5]);
+        let e = each_in_parallel(&[1, 2, 3], 1, |i| match i {
+            2 => anyhow::bail!("host {i} failed"),
+            3 => panic!("taken after the error"),
+            _ => Ok(()),
+        })
+        .unwrap_err();
+        assert_eq!(e.to_string(), "host 2 failed");
+        assert!(each_in_parallel(&[] as &[u8], 2, |_| Ok(())).is_ok());
     }
 
     #[test]

@@ -70,7 +70,12 @@ pub fn make(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Wr
     };
     let root = part(super::gpt::root_name(Slot::A))?;
     let vpart = part(super::gpt::verity_name(Slot::A))?;
-    let disk = File::open(build_dir.join("disk.raw")).context("opening the build's disk.raw")?;
+    // A site host's disk is kept as parts: its head (the ESP) and root are decompressed into the work folder.
+    let disk_path = facts.disk(
+        work.path(),
+        &[crate::disk::parts::HEAD, crate::disk::parts::ROOT_A],
+    )?;
+    let disk = File::open(&disk_path).context("opening the build's disk")?;
     let sb = superblock(&disk, vpart.offset)?;
     let root_size = sb.data_blocks * verity::BLOCK;
     let verity_size = verity::hash_size(root_size);
@@ -83,7 +88,7 @@ pub fn make(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Wr
             ),
         ));
     }
-    let uki_a = slot_a_image(build_dir, &facts, work.path())?;
+    let uki_a = slot_a_image(&disk_path, &facts, work.path())?;
     let uki_b = slot_b_image(build_dir, &plan, &facts.verified, work.path())?;
     let src = Sources {
         disk,
@@ -136,20 +141,16 @@ pub fn make(build_dir: &Path, key: &SigningKey, out: &Path) -> anyhow::Result<Wr
     })
 }
 
-/// Slot A's image, copied off the ESP of the build's (verified) `disk.raw` into `work`.
+/// Slot A's image, copied off the ESP of the build's (verified) disk into `work`.
 fn slot_a_image(
-    build_dir: &Path,
+    disk: &Path,
     facts: &crate::media::build::BuildFacts,
     work: &Path,
 ) -> anyhow::Result<PathBuf> {
     let dst = work.join(manifest::uki(Slot::A));
     crate::exec::Task::new("reading slot A's image from the build's ESP", "mcopy")
         .args(["-n", "-i"])
-        .arg(format!(
-            "{}@@{}",
-            build_dir.join("disk.raw").display(),
-            facts.esp_offset
-        ))
+        .arg(format!("{}@@{}", disk.display(), facts.esp_offset))
         .arg(format!("::{}", facts.uki))
         .arg(&dst)
         .run()?;

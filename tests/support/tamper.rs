@@ -42,9 +42,16 @@ pub fn foreign_signed(build: &Path, plan: &forja::plan::Plan, work: &Path) -> Re
     let esp = plan.built()?.layout.named("esp").context("no ESP")?.offset;
     let uki = work.join("foreign-src.efi");
     let _ = std::fs::remove_file(&uki);
+    // A site host's disk is kept as parts: its head (GPT and ESP) decompressed is enough.
+    let mut disk = build.join("disk.raw");
+    if !disk.exists() {
+        let parts = forja::disk::parts::DiskParts::load(build)?;
+        disk = work.join("foreign-src-head.raw");
+        forja::disk::parts::assemble(build, &parts, &disk, &[forja::disk::parts::HEAD])?;
+    }
     run(Command::new("mcopy")
         .args(["-n", "-i"])
-        .arg(format!("{}@@{esp}", build.join("disk.raw").display()))
+        .arg(format!("{}@@{esp}", disk.display()))
         .arg("::EFI/Linux/forja-a.efi")
         .arg(&uki))?;
     let bare = work.join("foreign-bare.efi");
