@@ -1,6 +1,9 @@
 //! `forja build SITE`: the two-host lab site (`profiles/lab-site.toml`) built into one folder, each host under
 //! `hosts/NAME/`, one signed `SHA256SUMS` for the whole site checked by `signify-openbsd -C` (an oracle we did
-//! not write); each host carries only its own nodes and Pexip files; `--host` rebuilds one host and the site
+//! not write); each host carries only its own nodes and Pexip files; each host's disk is kept as parts whose root
+//! frame is one file for the site (hard links), put back together by `zstd -dc` and `dd` and checked by
+//! `sgdisk -v`, the same bytes as forja's own assembly; `forja bundle` takes a host's parts and its update
+//! installs into that disk's slot B (`--verify-written`); `--host` rebuilds one host and the site
 //! list still verifies; `forja media pxe` makes one tree keyed by MAC, with no default; `forja media usb` makes
 //! one stick for every host, checked without booting by sgdisk, fsck.fat, e2fsck, cpio and signify.
 //!
@@ -229,6 +232,43 @@ fn assemble_with_tools(host: &Path, dst: &Path) {
     assert!(v.contains("No problems found"), "{v}");
 }
 
+/// `forja bundle` takes a site host's folder (its disk kept as parts) like any build, and the bundle installs into
+/// slot B of that host's disk (put together by the tools above), read back with `veritysetup verify`.
+fn update_from_parts(out: &Path, work: &Path, disk: &Path) {
+    let bundles = work.join("bundles");
+    let key = work.join("keys/lab-test.sec");
+    let (code, _, err) = forja(&[
+        "bundle",
+        out.join("hosts/kvm-lab-2").to_str().unwrap(),
+        "--out",
+        bundles.to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let bundle = std::fs::read_dir(&bundles)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "bundle"))
+        .expect("a bundle");
+    let (code, _, err) = forja(&[
+        "update",
+        "apply",
+        bundle.to_str().unwrap(),
+        "--target-disk",
+        disk.to_str().unwrap(),
+        "--pubkey",
+        out.join("forja.pub").to_str().unwrap(),
+        "--slot",
+        "b",
+        "--allow-older",
+        "--verify-written",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("slot b now holds version"), "{err}");
+    std::fs::remove_dir_all(bundles).unwrap();
+}
+
 /// Every host runs the same root: one root hash in both plans and in `site.json`, one frame file for both hosts
 /// (hard links), the same bytes in both disks' root and verity partitions (`cmp`), `veritysetup verify` against
 /// the site's root hash. The root holds links, not host files (`fsck.erofs --extract`); host 2's own files are in
@@ -319,6 +359,7 @@ fn shared_root(out: &Path, work: &Path) {
     std::fs::remove_dir_all(&tree).unwrap();
     std::fs::remove_file(&root).unwrap();
     std::fs::remove_file(&verity).unwrap();
+    update_from_parts(out, work, &disks[1]);
     for d in disks {
         std::fs::remove_file(d).unwrap();
     }
