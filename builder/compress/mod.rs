@@ -58,39 +58,36 @@ pub struct Hashed {
 /// [`zstd_file`], also hashing `src` and `dst` on the read and write it does anyway: a build lists both in
 /// `SHA256SUMS`, and reading them again costs as much as the compression's own read.
 pub fn zstd_file_hashed(src: &Path, dst: &Path) -> anyhow::Result<Hashed> {
-    let (len, progress, input, mut out) = open(src, dst)?;
-    let mut reader = HashingReader::new(ProgressReader::new(input, &progress));
-    let mut writer = HashingWriter::new(out.file());
-    compress(&mut reader, &mut writer, len, workers())
-        .and_then(|()| at_end(&mut reader))
-        .with_context(|| format!("compressing {}", src.display()))?;
-    let hashed = Hashed {
-        input: reader.finish(),
-        output: writer.finish(),
-    };
-    done(out, progress, len)?;
-    Ok(hashed)
+    let len = fs_err::metadata(src)?.len();
+    hashed(src, 0..len, dst, true)
 }
 
 /// [`zstd_file_hashed`] for the bytes `range` of `src` only: one part of a disk ([`crate::disk::parts`]).
 pub fn zstd_range_hashed(src: &Path, range: Range<u64>, dst: &Path) -> anyhow::Result<Hashed> {
-    let len = range.end.saturating_sub(range.start);
     anyhow::ensure!(
-        len > 0,
+        range.start < range.end,
         "{}: an empty range {range:?} has no frame",
         src.display()
     );
-    let progress = Progress::bytes(
-        format!("compressing {} ({})", dst.display(), src.display()),
-        len,
-    );
+    hashed(src, range, dst, false)
+}
+
+/// Compresses `range` of `src` into `dst` (atomically) as one frame, hashing both sides; `whole`: the range is
+/// the whole file, which must not have grown meanwhile.
+fn hashed(src: &Path, range: Range<u64>, dst: &Path, whole: bool) -> anyhow::Result<Hashed> {
+    let len = range.end - range.start;
+    let progress = Progress::bytes(format!("compressing {}", src.display()), len);
     let mut input =
         fs_err::File::open(src).with_context(|| format!("opening {}", src.display()))?;
     input.seek(SeekFrom::Start(range.start))?;
-    let mut reader = HashingReader::new(ProgressReader::new(input.take(len), &progress));
+    let mut reader = HashingReader::new(ProgressReader::new(input, &progress));
     let mut out = Staged::create(dst)?;
     let mut writer = HashingWriter::new(out.file());
     compress(&mut reader, &mut writer, len, workers())
+        .and_then(|()| match whole {
+            true => at_end(&mut reader),
+            false => Ok(()),
+        })
         .with_context(|| format!("compressing bytes {range:?} of {}", src.display()))?;
     let hashed = Hashed {
         input: reader.finish(),
