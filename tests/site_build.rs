@@ -435,6 +435,18 @@ fn tamper_and_rebuild_one_host(site: &Path, out: &Path, names: &[String]) {
     eprintln!("site build --host kvm-lab-2: {:.1?}", t.elapsed());
     signify_check(out);
     assert_eq!(listed(out), names, "the same files, re-listed");
+    // Host 2 compressed its own root frame (the same bytes): the site makes it one file with host 1's again.
+    use std::os::unix::fs::MetadataExt;
+    let ino = |h: &str| {
+        std::fs::metadata(out.join(format!("hosts/{h}/disk-root-a.zst")))
+            .unwrap()
+            .ino()
+    };
+    assert_eq!(
+        ino("kvm-lab-1"),
+        ino("kvm-lab-2"),
+        "one root frame after --host"
+    );
     let (code, _, err) = forja(&[
         "build",
         site.to_str().unwrap(),
@@ -687,6 +699,22 @@ fn usb_stick(site_out: &Path, dir: &Path) {
         .arg(&part));
     let ls = ok(Command::new("debugfs").args(["-R", "ls -p /"]).arg(&part));
     assert!(ls.contains("/install-records/"), "{ls}");
+    // The hosts' root frame is stored once on the stick: one inode under both names.
+    let inode = |h: &str| {
+        let l = ok(Command::new("debugfs")
+            .args(["-R", &format!("ls -p /hosts/{h}")])
+            .arg(&part));
+        l.lines()
+            .find(|x| x.contains("/disk-root-a.zst/"))
+            .and_then(|x| {
+                x.trim_start_matches('/')
+                    .split('/')
+                    .next()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| panic!("{h}: no disk-root-a.zst on the stick: {l}"))
+    };
+    assert_eq!(inode("kvm-lab-1"), inode("kvm-lab-2"));
     let pubkey = forja::sign::PublicKey::load(&site_out.join("forja.pub")).unwrap();
     for host in ["kvm-lab-1", "kvm-lab-2"] {
         let h = got.join("hosts").join(host);

@@ -144,6 +144,7 @@ pub fn build(
         }
     }
     let root_hash = shared_root(&roots)?;
+    link_root_frames(out, &known)?;
     let m = SiteManifest {
         format: manifest::FORMAT.into(),
         site: site.name().to_owned(),
@@ -354,6 +355,54 @@ fn list_host(
         }
     }
     Ok(Some(plan))
+}
+
+/// Makes every host's root frame with the same signed digest one file again (a host rebuilt alone with `--host`
+/// compressed its own copy), after comparing the bytes: the site then holds the frame once.
+fn link_root_frames(out: &Path, known: &[Entry]) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let frames: Vec<&Entry> = known
+        .iter()
+        .filter(|e| {
+            e.name
+                .ends_with(&format!("/{}", crate::disk::parts::ROOT_A))
+        })
+        .collect();
+    for (i, e) in frames.iter().enumerate() {
+        let Some(first) = frames[..i].iter().find(|f| f.sha256 == e.sha256) else {
+            continue;
+        };
+        let (keep, other) = (out.join(&first.name), out.join(&e.name));
+        let (a, b) = (fs_err::metadata(&keep)?, fs_err::metadata(&other)?);
+        if (a.dev(), a.ino()) == (b.dev(), b.ino()) || !same_bytes(&keep, &other)? {
+            continue;
+        }
+        let tmp = other.with_extension("zst.link");
+        let _ = fs_err::remove_file(&tmp);
+        fs_err::hard_link(&keep, &tmp)?;
+        fs_err::rename(&tmp, &other)?;
+        log::info!("{}: one file with {} again", e.name, first.name);
+    }
+    Ok(())
+}
+
+/// Whether two files hold the same bytes.
+fn same_bytes(a: &Path, b: &Path) -> anyhow::Result<bool> {
+    let (mut fa, mut fb) = (fs_err::File::open(a)?, fs_err::File::open(b)?);
+    if fa.metadata()?.len() != fb.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = crate::hashio::read_full(&mut fa, &mut ba)?;
+        let m = crate::hashio::read_full(&mut fb, &mut bb)?;
+        if n != m || ba[..n] != bb[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
 }
 
 /// The root every built host of the site has: the same root hash, or an error naming two hosts that differ. What
