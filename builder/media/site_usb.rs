@@ -5,7 +5,8 @@
 //! ```text
 //! ESP        EFI/BOOT/BOOTX64.EFI   one installer (signed UKI), its installer.json listing every host
 //!            secure-boot/           the site's PK/KEK/db enrolment files (signed builds)
-//! payload    hosts/NAME/            that host's disk.raw.zst, SHA256SUMS (+ .sig, .sshsig), forja.pub
+//! payload    hosts/NAME/            that host's disk parts (the root's frame stored once), SHA256SUMS (+ .sig,
+//!                                   .sshsig), forja.pub
 //!            install-records/       one record per install: host, how it was chosen, the machine, the disk
 //! ```
 //!

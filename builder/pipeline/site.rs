@@ -1,7 +1,7 @@
 //! `forja build SITE --out DIR [--host NAME]`: every host of a site profile (or one), each an ordinary build
 //! under `DIR/hosts/NAME/`, then what the site has once: the Pexip configuration plan and `worker_vm` answers
 //! (`DIR/pexip/`), `site.json` (hosts and their MACs, for the PXE tree), and one signed `SHA256SUMS` listing
-//! every file of every host (`hosts/NAME/disk.raw`, ...), so `signify -C` in `DIR` checks the whole site.
+//! every file of every host (`hosts/NAME/disk-head.zst`, ...), so `signify -C` in `DIR` checks the whole site.
 //!
 //! What the hosts share ([`super::share`]): the first host extracts the Debian base, composes the root, splits the
 //! state seed off and makes the verified root image and its hash tree; the other hosts reuse all of it (after
