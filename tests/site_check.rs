@@ -525,6 +525,30 @@ fn a_single_host_profile_converts_to_a_site_with_the_same_host() {
         .as_array_mut()
         .unwrap()
         .retain(|n| !site_once.contains(&n.as_str().unwrap()));
+    // A site's host keeps its disk as parts (the root's frame shared by the site), a host of its own as one image.
+    let whole = ["disk.raw", "disk.raw.zst"];
+    let parts = [
+        "disk.parts.json",
+        "disk-head.zst",
+        "disk-root-a.zst",
+        "disk-state.zst",
+        "disk-end.zst",
+    ];
+    let names = |p: &serde_json::Value| -> Vec<String> {
+        p["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&a)[..2], whole, "{:?}", names(&a));
+    assert_eq!(names(&b)[..5], parts, "{:?}", names(&b));
+    let art = a["artifacts"].as_array_mut().unwrap();
+    art.drain(..2);
+    for (i, n) in parts.iter().enumerate() {
+        art.insert(i, serde_json::Value::from(*n));
+    }
     if a != b {
         let (sa, sb) = (
             serde_json::to_string_pretty(&a).unwrap(),
