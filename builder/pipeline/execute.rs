@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use super::payload::{self, DriveFile, StagedNodes};
@@ -521,60 +522,70 @@ fn write_parts(
         size: layout.disk_size,
         parts: Vec::new(),
     };
-    for (i, (file, idx)) in runs.iter().enumerate() {
-        let from = match (i, idx.is_empty()) {
-            (0, _) => 0,
-            (_, false) => start(idx.start),
-            // The last part, of no partition: from the end of the last one.
-            (_, true) => end(idx.start.saturating_sub(1)),
-        };
-        let to = match runs.get(i + 1) {
-            Some((_, next)) if !next.is_empty() => start(next.start),
-            Some(_) => end(idx.end - 1),
-            None => layout.disk_size,
-        };
-        let range = from..to;
-        let Some(file) = file else {
-            list.parts.push(Part {
-                file: None,
-                offset: from,
-                len: to - from,
-                raw_sha256: None,
-            });
+    let cuts: Vec<(Option<&String>, Range<u64>)> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, (file, idx))| {
+            let from = match (i, idx.is_empty()) {
+                (0, _) => 0,
+                (_, false) => start(idx.start),
+                // The last part, of no partition: from the end of the last one.
+                (_, true) => end(idx.start.saturating_sub(1)),
+            };
+            let to = match runs.get(i + 1) {
+                Some((_, next)) if !next.is_empty() => start(next.start),
+                Some(_) => end(idx.end - 1),
+                None => layout.disk_size,
+            };
+            (file.as_ref(), from..to)
+        })
+        .collect();
+    // The host's own parts first, the root's frame last: a host that waits for another to make the frame has
+    // done its own work meanwhile.
+    let mut order: Vec<usize> = (0..cuts.len()).collect();
+    order.sort_by_key(|&i| cuts[i].0.is_some_and(|f| f == parts::ROOT_A));
+    let mut made: Vec<Option<(Sha256, Sha256)>> = vec![None; cuts.len()];
+    for i in order {
+        let (Some(file), range) = &cuts[i] else {
             continue;
         };
         let dst = out.join(file);
-        let shared = file == parts::ROOT_A;
         let compress = || -> anyhow::Result<(Sha256, Sha256)> {
             let h = crate::compress::zstd_range_hashed(disk, range.clone(), &dst)?;
             Ok((h.output.0, h.input.0))
         };
-        let (zst, raw) = match (shared, site) {
+        made[i] = Some(match (*file == parts::ROOT_A, site) {
             (true, Some(s)) => {
                 // Made by the first host to get here, which has the root's bytes in its disk (see `framed`).
-                let (f, made) = s.frame_or_make(place, || {
+                let (f, new) = s.frame_or_make(place, || {
                     let (zst, raw) = compress()?;
                     Ok((dst.clone(), zst, raw))
                 })?;
-                if !made {
+                if !new {
                     let _ = fs_err::remove_file(&dst);
                     fs_err::hard_link(&f.file, &dst)?;
                 }
                 (f.zst, f.raw)
             }
             _ => compress()?,
-        };
-        known.push(sign::sums::Entry {
-            name: file.clone(),
-            sha256: zst,
-        });
-        list.parts.push(Part {
-            file: Some(file.clone()),
-            offset: from,
-            len: to - from,
-            raw_sha256: Some(raw),
         });
     }
+    for ((file, range), hashes) in cuts.iter().zip(made) {
+        if let (Some(file), Some((zst, _))) = (file, hashes) {
+            known.push(sign::sums::Entry {
+                name: (*file).clone(),
+                sha256: zst,
+            });
+        }
+        list.parts.push(Part {
+            file: file.cloned(),
+            offset: range.start,
+            len: range.end - range.start,
+            raw_sha256: hashes.map(|(_, raw)| raw),
+        });
+    }
+    list.check()
+        .map_err(|e| fail(Exit::Internal, format!("the disk's parts: {e}")))?;
     write_known(
         out,
         known,
