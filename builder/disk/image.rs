@@ -169,6 +169,14 @@ pub fn resolve(spec: &DiskSpec) -> anyhow::Result<Layout> {
 /// Builds `out` (atomically: nothing appears under that name unless complete) and returns its layout.
 pub fn build(spec: &DiskSpec, out: &Path) -> anyhow::Result<Layout> {
     let layout = resolve(spec)?;
+    build_laid_out(spec, &layout, out)?;
+    Ok(layout)
+}
+
+/// [`build`] with the layout [`resolve`] gave for `spec` (or for a spec that differs only in partitions whose
+/// content is left [`Content::Empty`]: the same offsets, sizes and ext4 inode counts), so the trees are not
+/// measured again.
+pub fn build_laid_out(spec: &DiskSpec, layout: &Layout, out: &Path) -> anyhow::Result<()> {
     let mut staged = Staged::create(out)?;
     staged
         .file()
@@ -215,9 +223,9 @@ pub fn build(spec: &DiskSpec, out: &Path) -> anyhow::Result<Layout> {
                 .with_context(|| format!("writing partition {:?}", p.name))?;
         }
     }
-    table(&layout).write(staged.file().file_mut())?;
+    table(layout).write(staged.file().file_mut())?;
     staged.commit()?;
-    Ok(layout)
+    Ok(())
 }
 
 /// Copies `src` to byte `at` of `dst`, reading it once and skipping all-zero blocks (the target is a hole).
