@@ -2,4 +2,5 @@
 //! Signing them with the site's db key is [`crate::secureboot`]'s.
 
 pub mod pe;
+pub mod pe_append;
 pub mod uki;

@@ -102,7 +102,7 @@ pub fn installer(
     let parts = UkiParts {
         stub,
         kernel: vmlinuz,
-        initrd,
+        initrd: &[initrd],
         cmdline,
         os_release: "ID=forja\nNAME=\"forja installer\"\nPRETTY_NAME=\"forja installer\"\nIMAGE_ID=forja-installer\n",
     };

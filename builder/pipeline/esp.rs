@@ -112,11 +112,15 @@ fn slot_image(
     work: &Path,
 ) -> anyhow::Result<PathBuf> {
     let kernel = root.join(format!("boot/vmlinuz-{kver}"));
-    let mut initrd = root.join(format!("boot/initrd.img-{kver}"));
-    if let Some(part) = &plan.root.host {
+    let debian = root.join(format!("boot/initrd.img-{kver}"));
+    let initrd = match &plan.root.host {
         // A site host's own files ride ahead of Debian's initrd (one initrd for both slots).
-        initrd = super::hostpart::initrd(part, &initrd, work, plan.source_date_epoch)?;
-    }
+        Some(part) => {
+            super::hostpart::initrd(part, &debian, work, plan.source_date_epoch)?.to_vec()
+        }
+        None => vec![debian],
+    };
+    let initrd: Vec<&Path> = initrd.iter().map(PathBuf::as_path).collect();
     let out = work.join(format!("forja-{}.efi", slot.name()));
     let parts = UkiParts {
         stub: &host_path(root, uki::STUB),

@@ -4,16 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
-
 use crate::archive::cpio::{self, Member};
 use crate::compose::tree;
 use crate::plan::{GenFile, HostPart};
 
 /// The host part's tree in the work folder: `run/...`, as the files are at run time.
 const TREE: &str = "host";
-/// The initrd the host's images carry: the host archive, then Debian's initrd.
-const INITRD: &str = "initrd-host.img";
+/// The host archive the host's images carry ahead of Debian's initrd.
+const ARCHIVE: &str = "initrd-host.cpio";
 
 /// A generated file and its text (none for links and removals), as the compose stage has them.
 pub type Rendered<'a> = (&'a GenFile, Option<String>);
@@ -114,24 +112,20 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<Member>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the host's initrd (its archive, then `base_initrd`) into the work folder; returns its path. Both slots'
-/// images carry the same one, so the second call finds it made (the work folder is new for every build).
+/// The host's initrd as its pieces: its archive, written into the work folder, then `base_initrd` (the unified
+/// kernel image concatenates them, so the whole initrd is never written on its own). Both slots' images carry the
+/// same one, so the second call finds the archive made (the work folder is new for every build).
 pub fn initrd(
     part: &HostPart,
     base_initrd: &Path,
     work: &Path,
     epoch: u64,
-) -> anyhow::Result<PathBuf> {
-    let out = work.join(INITRD);
-    if out.is_file() {
-        return Ok(out);
+) -> anyhow::Result<[PathBuf; 2]> {
+    let out = work.join(ARCHIVE);
+    if !out.is_file() {
+        fs_err::write(&out, archive(part, work, epoch)?)?;
     }
-    let mut bytes = archive(part, work, epoch)?;
-    bytes.extend(
-        fs_err::read(base_initrd).with_context(|| format!("reading {}", base_initrd.display()))?,
-    );
-    fs_err::write(&out, bytes)?;
-    Ok(out)
+    Ok([out, base_initrd.to_owned()])
 }
 
 /// Debian's initrd out of a host's image initrd: the bytes after a leading host archive (a `newc` archive whose one

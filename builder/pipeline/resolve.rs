@@ -369,7 +369,7 @@ fn commands(base: &crate::plan::BaseSource) -> Vec<String> {
         "strip --strip-all <this forja> -o <root>/usr/bin/forja, then run with the root's own loader and libraries (the host's `forja update apply`)".into(),
         "mkfs.erofs -T<epoch> -U<uuid> root.erofs <root tree> (the read-only root of slot A)".into(),
         "dm-verity hash tree of root-a, written by forja (the format of veritysetup format)".into(),
-        "objcopy -p --add-section .osrel/.cmdline/.linux/.initrd <stub> forja-a.efi, forja-b.efi (unified kernel images: slot A's on the ESP, slot B's beside disk.raw)".into(),
+        "sections .osrel/.cmdline/.linux/.initrd appended to <stub> by forja, as objcopy -p --add-section writes them: forja-a.efi, forja-b.efi (unified kernel images: slot A's on the ESP, slot B's beside disk.raw)".into(),
         "osslsigncode sign -h sha256 -time <epoch> (site db key) on every EFI binary of the ESP".into(),
         "mkfs.ext4 -d <state seed> and <payload> (E2FSPROGS_FAKE_TIME, fixed UUID and hash seed) + debugfs time clamp".into(),
         "qemu-img convert -O qcow2 <verified VMDK> <node>.qcow2".into(),
