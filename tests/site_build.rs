@@ -88,6 +88,7 @@ fn site_list(out: &Path) -> Vec<String> {
         "hosts/kvm-lab-1/disk-head.zst",
         "hosts/kvm-lab-1/disk-root-a.zst",
         "hosts/kvm-lab-1/disk-state.zst",
+        "hosts/kvm-lab-1/disk-payload.zst",
         "hosts/kvm-lab-1/disk-end.zst",
         "hosts/kvm-lab-1/pexip/management_node_config.json",
         "hosts/kvm-lab-1/pexip/config-drive.iso",
@@ -184,15 +185,15 @@ fn host_parts(out: &Path) {
 }
 
 /// A host's disk put together from its parts by tools that are not ours: each listed file through `zstd -dc`
-/// and `dd` at its offset, its decompressed bytes checked with `sha256sum`; holes stay zeros. The GPT of the
-/// result checks out (`sgdisk -v`).
+/// and `dd` at its offset, its decompressed bytes checked with `sha256sum`; holes and runs of zeros stay zeros.
+/// The GPT of the result checks out (`sgdisk -v`).
 fn assemble_with_tools(host: &Path, dst: &Path) {
     let list = json(&host.join("disk.parts.json"));
     ok(Command::new("truncate")
         .arg("-s")
         .arg(list["size"].as_u64().unwrap().to_string())
         .arg(dst));
-    let mut holes = 0;
+    let (mut holes, mut zeros) = (0, 0);
     let mut at = 0;
     for p in list["parts"].as_array().unwrap() {
         assert_eq!(
@@ -202,7 +203,10 @@ fn assemble_with_tools(host: &Path, dst: &Path) {
         );
         at += p["len"].as_u64().unwrap();
         let Some(file) = p["file"].as_str() else {
-            holes += 1;
+            match p["zeros"].as_bool() {
+                Some(true) => zeros += 1,
+                _ => holes += 1,
+            }
             continue;
         };
         let f = host.join(file);
@@ -223,6 +227,8 @@ fn assemble_with_tools(host: &Path, dst: &Path) {
         );
     }
     assert_eq!(holes, 2, "slot B and vmstore are holes: {list}");
+    // The free ends of the ESP and the state partition at least are zeros, neither hashed nor compressed.
+    assert!(zeros >= 2, "{list}");
     assert_eq!(
         Some(at),
         list["size"].as_u64(),
@@ -319,6 +325,15 @@ fn shared_root(out: &Path, work: &Path) {
         oracle::extract(&work.join(format!("{h}-disk.raw")), off, len, &f);
         f
     };
+    // The host's own file systems, whose free ends are runs of zeros in the list, check out whole.
+    let esp = part(&p2, "kvm-lab-2", "esp");
+    ok(Command::new("fsck.fat").arg("-n").arg(&esp));
+    for name in ["state", "payload"] {
+        let f = part(&p2, "kvm-lab-2", name);
+        ok(Command::new("e2fsck").arg("-fn").arg(&f));
+        std::fs::remove_file(f).unwrap();
+    }
+    std::fs::remove_file(esp).unwrap();
     for name in ["root-a", "root-a-verity"] {
         let (a, b) = (part(&p1, "kvm-lab-1", name), part(&p2, "kvm-lab-2", name));
         ok(Command::new("cmp").arg(&a).arg(&b));
@@ -527,6 +542,7 @@ fn pxe_tree(site_out: &Path, dir: &Path) {
             "payload/disk-head.zst",
             "payload/disk-root-a.zst",
             "payload/disk-state.zst",
+            "payload/disk-payload.zst",
             "payload/disk-end.zst",
             "payload/SHA256SUMS.sig",
         ] {
@@ -728,6 +744,7 @@ fn usb_stick(site_out: &Path, dir: &Path) {
             "disk-head.zst",
             "disk-root-a.zst",
             "disk-state.zst",
+            "disk-payload.zst",
             "disk-end.zst",
         ]
         .into_iter()
@@ -762,6 +779,7 @@ fn usb_stick(site_out: &Path, dir: &Path) {
             "disk-head.zst",
             "disk-root-a.zst",
             "disk-state.zst",
+            "disk-payload.zst",
             "disk-end.zst",
         ] {
             assert!(sums.contains(&format!("{f}: OK")), "{host}: {sums}");

@@ -532,6 +532,7 @@ fn a_single_host_profile_converts_to_a_site_with_the_same_host() {
         "disk-head.zst",
         "disk-root-a.zst",
         "disk-state.zst",
+        "disk-payload.zst",
         "disk-end.zst",
     ];
     let names = |p: &serde_json::Value| -> Vec<String> {

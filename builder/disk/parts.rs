@@ -2,15 +2,22 @@
 //!
 //! ```text
 //! disk.parts.json   the disk's size and its parts, each a byte range with the SHA-256 of its raw bytes
-//! disk-head.zst     one zstd frame: bytes 0 .. slot A's root (GPT, ESP)
+//! disk-head.zst     one zstd frame: bytes 0 .. the end of the ESP's data (GPT, ESP)
+//! (zeros)           the rest of the ESP
 //! disk-root-a.zst   one zstd frame: slot A's root image and hash tree, the same bytes on every host of a site
 //! (a hole)          slot B's partitions: nothing until the first update
-//! disk-state.zst    one zstd frame: the state and payload partitions
+//! disk-state.zst    one zstd frame: the state partition's data
+//! (zeros)           the rest of the state partition
+//! disk-payload.zst  one zstd frame: the payload partition's data
+//! (zeros)           the rest of it
 //! (a hole)          vmstore's placeholder: formatted at first boot
 //! disk-end.zst      one zstd frame: the backup GPT
 //! ```
 //! A hole is a range of partitions the plan leaves empty: it has no file and is not written by the installer
-//! (as the installer never writes the zeros of an empty partition of a whole image either).
+//! (as the installer never writes the zeros of an empty partition of a whole image either). A run of zeros is the
+//! unused end of a host's own partition (a file system's free space, [`data_end`]): it has no file either, but the
+//! installer writes it, so the target holds exactly the disk the list describes. Zeros are neither hashed nor
+//! compressed at build time: most of a host's own bytes are such free space.
 //! The hosts of a site run one root, so `disk-root-a.zst` is compressed once per site and hard-linked into every
 //! host's folder: the site holds one full image and small per-host parts, while each host's folder is still
 //! whole (its signed `SHA256SUMS` lists every part, `signify -C` and `forja verify` check it, and the media copy
@@ -52,7 +59,7 @@ pub struct DiskParts {
 }
 
 /// One part: bytes `offset .. offset + len` of the disk, compressed as one zstd frame in `file`; or a hole
-/// (no file: zeros the installer leaves unwritten).
+/// (no file: zeros the installer leaves unwritten); or, with `zeros`, zeros the installer writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Part {
@@ -60,9 +67,12 @@ pub struct Part {
     pub file: Option<String>,
     pub offset: u64,
     pub len: u64,
-    /// SHA-256 of the part's decompressed bytes (none for a hole).
+    /// SHA-256 of the part's decompressed bytes (none for a hole or zeros).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_sha256: Option<Sha256>,
+    /// Zeros to write (no file): the free end of a partition that holds data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub zeros: bool,
 }
 
 /// Whether `name` can be a part's file: `disk-NAME.zst`, NAME lower-case letters, digits and dashes.
@@ -100,6 +110,9 @@ impl DiskParts {
         let mut seen = std::collections::BTreeSet::new();
         for p in &self.parts {
             match (&p.file, &p.raw_sha256) {
+                (Some(f), Some(_)) if p.zeros => {
+                    return Err(format!("part file {f:?}: zeros have no file"));
+                }
                 (Some(f), Some(_)) if is_part_name(f) && seen.insert(f.as_str()) => {}
                 (None, None) => {}
                 (Some(f), Some(_)) => {
@@ -109,7 +122,7 @@ impl DiskParts {
                 }
                 _ => {
                     return Err(format!(
-                        "part at byte {}: a file needs its raw SHA-256, a hole has neither",
+                        "part at byte {}: a file needs its raw SHA-256, a hole or zeros have neither",
                         p.offset
                     ));
                 }
@@ -140,9 +153,13 @@ impl DiskParts {
 }
 
 impl Part {
-    /// Its file, or "a hole".
+    /// Its file, "zeros" or "a hole".
     pub fn name(&self) -> &str {
-        self.file.as_deref().unwrap_or("a hole")
+        match (&self.file, self.zeros) {
+            (Some(f), _) => f,
+            (None, true) => "zeros",
+            (None, false) => "a hole",
+        }
     }
 }
 
@@ -157,17 +174,21 @@ pub enum Class {
     Own,
 }
 
-/// The parts of a disk whose partitions, in disk order, are `classes` (name and class): each run of partitions of
-/// one class is one part, as its file name (none for a hole) and the range of partition indexes it covers. The
-/// first part also covers the primary GPT before the first partition, and a last part of no partition ([`END`])
-/// the backup GPT after the last.
+/// The parts of a disk whose partitions, in disk order, are `classes` (name and class), as each part's file name
+/// (none for a hole) and the range of partition indexes it covers: the leading own partitions and the primary GPT
+/// before them are the head; then each run of shared or empty partitions is one part, and each own partition one
+/// part of its own (its free end can then be zeros, [`data_end`]); a last part of no partition ([`END`]) holds the
+/// backup GPT after the last.
 pub fn runs(classes: &[(&str, Class)]) -> Vec<(Option<String>, std::ops::Range<usize>)> {
     let head = classes.iter().take_while(|(_, c)| *c == Class::Own).count();
     let mut out = vec![(Some(HEAD.to_owned()), 0..head)];
     let mut i = head;
     while i < classes.len() {
         let (name, class) = classes[i];
-        let end = i + classes[i..].iter().take_while(|(_, c)| *c == class).count();
+        let end = match class {
+            Class::Own => i + 1,
+            _ => i + classes[i..].iter().take_while(|(_, c)| *c == class).count(),
+        };
         let file = match class {
             Class::Shared => Some(ROOT_A.to_owned()),
             Class::Hole => None,
@@ -178,6 +199,55 @@ pub fn runs(classes: &[(&str, Class)]) -> Vec<(Option<String>, std::ops::Range<u
     }
     out.push((Some(END.to_owned()), classes.len()..classes.len()));
     out
+}
+
+/// Where the bytes `range` of `disk` become zeros to their end: one past the last non-zero byte (`range.start` when
+/// all are zeros). Decided by the bytes alone, so every build machine cuts the same parts; the file's holes
+/// (`SEEK_DATA`, `SEEK_HOLE`) only spare reading what is known to be zeros, and a file system that reports none
+/// gives the same answer more slowly.
+pub fn data_end(disk: &Path, range: std::ops::Range<u64>) -> anyhow::Result<u64> {
+    use rustix::fs::SeekFrom as Seek;
+    let mut f = crate::inbound::open_regular(disk)?;
+    // The extents that may hold data, in order.
+    let mut extents = Vec::new();
+    let mut at = range.start;
+    while at < range.end {
+        let data = match rustix::fs::seek(&f, Seek::Data(at)) {
+            Ok(d) => d,
+            Err(rustix::io::Errno::NXIO) => break,
+            Err(e) => {
+                return Err(std::io::Error::from(e))
+                    .context(format!("seeking data in {}", disk.display()));
+            }
+        };
+        if data >= range.end {
+            break;
+        }
+        let hole = rustix::fs::seek(&f, Seek::Hole(data)).map_err(std::io::Error::from)?;
+        extents.push(data..hole.min(range.end));
+        at = hole;
+    }
+    // The last non-zero byte: the extents from the end, each read backwards in blocks.
+    const BLOCK: u64 = 1 << 20;
+    let zeros = vec![0u8; BLOCK as usize];
+    let mut buf = vec![0u8; BLOCK as usize];
+    for e in extents.iter().rev() {
+        let mut end = e.end;
+        while end > e.start {
+            let from = end.saturating_sub(BLOCK).max(e.start);
+            let n = (end - from) as usize;
+            f.seek(SeekFrom::Start(from))?;
+            f.read_exact(&mut buf[..n])
+                .with_context(|| format!("reading {}", disk.display()))?;
+            // A slice comparison is a memcmp: fast for the zeros that are most of what is read here.
+            if buf[..n] != zeros[..n] {
+                let last = buf[..n].iter().rposition(|&b| b != 0).unwrap_or(0);
+                return Ok(from + last as u64 + 1);
+            }
+            end = from;
+        }
+    }
+    Ok(range.start)
 }
 
 /// Decompresses `part` (read from `input`) into `dst` at its offset, leaving zero blocks as holes; refuses bytes
@@ -255,6 +325,7 @@ mod tests {
                     offset,
                     len,
                     raw_sha256: (!file.is_empty()).then(|| Sha256::of(b"")),
+                    zeros: false,
                 })
                 .collect(),
         }
@@ -278,7 +349,8 @@ mod tests {
             (Some(HEAD), 0..1),
             (Some(ROOT_A), 1..3),
             (None, 3..5),
-            (Some("disk-state.zst"), 5..7),
+            (Some("disk-state.zst"), 5..6),
+            (Some("disk-payload.zst"), 6..7),
             (None, 7..8),
             (Some(END), 8..8),
         ];
@@ -297,6 +369,38 @@ mod tests {
                 .filter_map(|(f, _)| f.as_deref())
                 .all(is_part_name)
         );
+    }
+
+    #[test]
+    fn data_ends_at_the_last_non_zero_byte_whatever_is_a_hole() {
+        use std::os::unix::fs::FileExt;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("disk");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(64 << 20).unwrap();
+        // Data at 1 MiB + 3; written zeros (not a hole) from 8 to 10 MiB; data at 20 MiB + 99; the rest holes.
+        f.write_all_at(b"x", (1 << 20) + 3).unwrap();
+        f.write_all_at(&vec![0u8; 2 << 20], 8 << 20).unwrap();
+        f.write_all_at(b"y", (20 << 20) + 99).unwrap();
+        drop(f);
+        let end = |a: u64, b: u64| data_end(&path, a..b).unwrap();
+        assert_eq!(end(0, 64 << 20), (20 << 20) + 100);
+        assert_eq!(
+            end(0, 16 << 20),
+            (1 << 20) + 4,
+            "written zeros count as zeros"
+        );
+        assert_eq!(
+            end(2 << 20, 16 << 20),
+            2 << 20,
+            "all zeros: the range's start"
+        );
+        assert_eq!(
+            end(0, (20 << 20) + 50),
+            (1 << 20) + 4,
+            "data beyond the range is not the range's"
+        );
+        assert_eq!(end((20 << 20) + 99, (20 << 20) + 100), (20 << 20) + 100);
     }
 
     #[test]
@@ -333,6 +437,10 @@ mod tests {
             .check()
             .unwrap_err();
         assert!(twice.contains("named twice"), "{twice}");
+        let mut zeros_with_file = list(&[(HEAD, 0, 20)], 20);
+        zeros_with_file.parts[0].zeros = true;
+        let e = zeros_with_file.check().unwrap_err();
+        assert!(e.contains("zeros have no file"), "{e}");
         let mut hole_with_hash = list(&[("", 0, 20)], 20);
         hole_with_hash.parts[0].raw_sha256 = Some(Sha256::of(b""));
         assert!(hole_with_hash.check().is_err());

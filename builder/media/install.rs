@@ -59,13 +59,24 @@ impl Payload {
     }
 }
 
+/// What a part of the image is on the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartKind {
+    /// A compressed file, decompressed onto the disk.
+    Frame,
+    /// Zeros written onto the disk (the free end of a partition with data).
+    Zeros,
+    /// Left unwritten (an empty partition): what the disk held there stays.
+    Hole,
+}
+
 /// One compressed file of the image and its trusted hashes: the whole `disk.raw.zst`, or a part of a site
-/// host's disk ([`crate::disk::parts`]); or a hole of such a disk (no file, nothing written, zeros in the image
-/// hash; its hashes unused).
+/// host's disk ([`crate::disk::parts`]); or zeros or a hole of such a disk (no file, its hashes unused; zeros in
+/// the image hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedPart {
     pub file: String,
-    pub hole: bool,
+    pub kind: PartKind,
     /// Where its bytes go on the disk.
     pub offset: u64,
     /// How many bytes it decompresses to (unknown for a whole image: up to its end).
@@ -95,7 +106,7 @@ impl Trusted {
     pub fn files(&self) -> impl Iterator<Item = &str> {
         self.parts
             .iter()
-            .filter(|p| !p.hole)
+            .filter(|p| p.kind == PartKind::Frame)
             .map(|p| p.file.as_str())
     }
 }
@@ -124,7 +135,7 @@ pub fn verify_list(payload: &Payload, key: &PublicKey) -> anyhow::Result<Trusted
         return Ok(Trusted {
             parts: vec![TrustedPart {
                 file: IMAGE_ZST.into(),
-                hole: false,
+                kind: PartKind::Frame,
                 offset: 0,
                 len: None,
                 zst: get(IMAGE_ZST)?,
@@ -154,7 +165,11 @@ pub fn verify_list(payload: &Payload, key: &PublicKey) -> anyhow::Result<Trusted
             _ => (String::new(), Sha256([0; 32]), Sha256([0; 32])),
         };
         out.push(TrustedPart {
-            hole: file.is_empty(),
+            kind: match (file.is_empty(), p.zeros) {
+                (false, _) => PartKind::Frame,
+                (true, true) => PartKind::Zeros,
+                (true, false) => PartKind::Hole,
+            },
             file,
             zst,
             raw,
@@ -167,7 +182,7 @@ pub fn verify_list(payload: &Payload, key: &PublicKey) -> anyhow::Result<Trusted
 
 /// Step 2: the compressed files' hashes, before any disk is touched.
 pub fn verify_image(payload: &Payload, trusted: &Trusted) -> anyhow::Result<()> {
-    for p in trusted.parts.iter().filter(|p| !p.hole) {
+    for p in trusted.parts.iter().filter(|p| p.kind == PartKind::Frame) {
         let mut r = HashingReader::new(payload.open(&p.file)?);
         io::copy(&mut r, &mut io::sink()).with_context(|| format!("reading {}", p.file))?;
         let (got, _) = r.finish();
@@ -237,12 +252,18 @@ fn stream_body(
     let mut held = 0;
     let mut buf = vec![0u8; 4 << 20];
     for (i, part) in trusted.parts.iter().enumerate() {
-        if part.hole {
-            // Nothing to write; the image hash counts its zeros.
+        if part.kind != PartKind::Frame {
+            // Zeros are written (a hole is not); the image hash counts them either way.
             let mut left = part.len.unwrap_or(0);
             buf.fill(0);
             while left > 0 {
                 let k = left.min(buf.len() as u64) as usize;
+                let at = part.offset + part.len.unwrap_or(0) - left;
+                if part.kind == PartKind::Zeros {
+                    write_chunk(disk, &buf[..k], at, skip).with_context(|| {
+                        format!("writing zeros to {} at byte {at}", target.display())
+                    })?;
+                }
                 image.write_all(&buf[..k])?;
                 left -= k as u64;
             }
@@ -353,17 +374,20 @@ mod tests {
         (dir, img)
     }
 
-    /// A payload folder holding the image as parts (head, shared root, a hole, end), signed.
+    /// A payload folder holding the image as parts (head, zeros, shared root, a hole, end), signed.
     fn parts_payload(key: &SigningKey) -> (tempfile::TempDir, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let mut img: Vec<u8> = (0..5 * HOLD_BACK).map(|i| (i % 249) as u8).collect();
         img[..8].copy_from_slice(b"BOOTABLE");
+        img[HOLD_BACK..2 * HOLD_BACK].fill(0);
         img[3 * HOLD_BACK..4 * HOLD_BACK].fill(0);
+        // (file, offset, len, zeros)
         let cuts = [
-            (Some(parts::HEAD), 0, 2 * HOLD_BACK),
-            (Some(parts::ROOT_A), 2 * HOLD_BACK, HOLD_BACK),
-            (None, 3 * HOLD_BACK, HOLD_BACK),
-            (Some(parts::END), 4 * HOLD_BACK, HOLD_BACK),
+            (Some(parts::HEAD), 0, HOLD_BACK, false),
+            (None, HOLD_BACK, HOLD_BACK, true),
+            (Some(parts::ROOT_A), 2 * HOLD_BACK, HOLD_BACK, false),
+            (None, 3 * HOLD_BACK, HOLD_BACK, false),
+            (Some(parts::END), 4 * HOLD_BACK, HOLD_BACK, false),
         ];
         let mut list = parts::DiskParts {
             format: parts::FORMAT.into(),
@@ -371,7 +395,7 @@ mod tests {
             parts: Vec::new(),
         };
         let mut names = vec![parts::FILE];
-        for (file, at, len) in cuts {
+        for (file, at, len, zeros) in cuts {
             let bytes = &img[at..at + len];
             if let Some(f) = file {
                 std::fs::write(dir.path().join(f), zstd::encode_all(bytes, 3).unwrap()).unwrap();
@@ -382,6 +406,7 @@ mod tests {
                 offset: at as u64,
                 len: len as u64,
                 raw_sha256: file.map(|_| Sha256::of(bytes)),
+                zeros,
             });
         }
         std::fs::write(
@@ -403,7 +428,7 @@ mod tests {
             trusted.files().collect::<Vec<_>>(),
             [parts::HEAD, parts::ROOT_A, parts::END]
         );
-        // The hole is not written: what the target held there stays; the image hash counts it as zeros.
+        // Zeros are written, the hole is not: what the target held there stays; the image hash counts both.
         let t = blank(6 * HOLD_BACK);
         std::fs::write(t.path(), vec![0xAA; 6 * HOLD_BACK]).unwrap();
         let w = install(&payload, &key.public(), t.path()).unwrap();
@@ -440,7 +465,12 @@ mod tests {
         let trusted = verify_list(&payload, &key.public()).unwrap();
         // The end part's raw hash is not what its frame holds: found only after the body was written.
         let mut wrong = trusted.clone();
-        wrong.parts[3].raw = Sha256([9; 32]);
+        let end = wrong
+            .parts
+            .iter_mut()
+            .find(|p| p.file == parts::END)
+            .unwrap();
+        end.raw = Sha256([9; 32]);
         let t = blank(6 * HOLD_BACK);
         std::fs::write(t.path(), vec![0xAA; 6 * HOLD_BACK]).unwrap();
         let err = write_image(&payload, &wrong, t.path(), &[]).unwrap_err();

@@ -516,7 +516,7 @@ fn write_parts(
         size: layout.disk_size,
         parts: Vec::new(),
     };
-    let cuts: Vec<(Option<&String>, Range<u64>)> = runs
+    let by_runs: Vec<(Option<&String>, Range<u64>)> = runs
         .iter()
         .enumerate()
         .map(|(i, (file, idx))| {
@@ -534,13 +534,31 @@ fn write_parts(
             (file.as_ref(), from..to)
         })
         .collect();
+    // A host's own part ends where its data does: the free space after it is a run of zeros, which costs the
+    // build neither a hash nor compression. The frame keeps at least its first MiB (so its file exists, as the
+    // plan lists it) and ends on a MiB boundary of the disk.
+    // (file, range, zeros)
+    let mut cuts: Vec<(Option<&String>, Range<u64>, bool)> = Vec::new();
+    for (file, range) in by_runs {
+        const MIB: u64 = 1 << 20;
+        if file.is_some_and(|f| f != parts::ROOT_A && f != parts::END) {
+            let data = parts::data_end(disk, range.clone())?.max(range.start + 1);
+            let cut = data.div_ceil(MIB) * MIB;
+            if cut + MIB <= range.end {
+                cuts.push((file, range.start..cut, false));
+                cuts.push((None, cut..range.end, true));
+                continue;
+            }
+        }
+        cuts.push((file, range, false));
+    }
     // The host's own parts first, the root's frame last: a host that waits for another to make the frame has
     // done its own work meanwhile.
     let mut order: Vec<usize> = (0..cuts.len()).collect();
     order.sort_by_key(|&i| cuts[i].0.is_some_and(|f| f == parts::ROOT_A));
     let mut made: Vec<Option<(Sha256, Sha256)>> = vec![None; cuts.len()];
     for i in order {
-        let (Some(file), range) = &cuts[i] else {
+        let (Some(file), range, _) = &cuts[i] else {
             continue;
         };
         let dst = out.join(file);
@@ -564,7 +582,7 @@ fn write_parts(
             _ => compress()?,
         });
     }
-    for ((file, range), hashes) in cuts.iter().zip(made) {
+    for ((file, range, zeros), hashes) in cuts.iter().zip(made) {
         if let (Some(file), Some((zst, _))) = (file, hashes) {
             known.push(sign::sums::Entry {
                 name: (*file).clone(),
@@ -576,6 +594,7 @@ fn write_parts(
             offset: range.start,
             len: range.end - range.start,
             raw_sha256: hashes.map(|(_, raw)| raw),
+            zeros: *zeros,
         });
     }
     list.check()
