@@ -22,9 +22,9 @@
 //! host's folder: the site holds one full image and small per-host parts, while each host's folder is still
 //! whole (its signed `SHA256SUMS` lists every part, `signify -C` and `forja verify` check it, and the media copy
 //! it). The parts tile the disk with no gap or overlap; each part's compressed file is hashed in `SHA256SUMS`
-//! and its decompressed bytes here, so the list's signature covers every byte of the disk. The installer writes
-//! the parts in order (one decoder per part), and `cat disk-*.zst` in the listed order is the whole disk's
-//! `disk.raw.zst`: zstd decoders read concatenated frames.
+//! and its decompressed bytes here, and holes and zeros are zeros by definition, so the list's signature covers
+//! every byte of the disk. The installer writes the parts in order (one decoder per part; zeros written, holes
+//! not).
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
