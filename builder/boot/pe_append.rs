@@ -29,26 +29,38 @@ const MAX_STUB: u64 = 16 << 20;
 const DATA_READ: u32 = 0x4000_0040;
 const SECTION_HEADER: usize = 40;
 
-/// One section to add: its name (at most 8 bytes), where it is loaded, and the files whose bytes, one after
-/// the other, are its contents.
+/// One section to add: its name (at most 8 bytes), where it is loaded, the files whose bytes, one after the
+/// other, are its contents, and their length (checked against what is read).
 #[derive(Debug)]
 pub struct NewSection<'a> {
     pub name: &'a str,
     pub vma: u64,
     pub files: Vec<&'a Path>,
+    pub len: u64,
+}
+
+/// A stub, read (capped) and its headers checked: what the writer extends.
+#[derive(Debug)]
+pub struct Stub {
+    shown: String,
+    bytes: Vec<u8>,
+    layout: Layout,
 }
 
 /// The header fields the writer reads and changes, as offsets into the stub.
 #[derive(Debug)]
 struct Layout {
+    sections_at: usize,
     sections: usize,
     symtab_ptr_at: usize,
     symtab: u64,
     init_data_at: usize,
+    init_data: u64,
     image_base: u64,
     section_align: u64,
     file_align: u64,
     size_of_image_at: usize,
+    size_of_image: u64,
     size_of_headers: u64,
     checksum_at: usize,
     table: usize,
@@ -103,6 +115,7 @@ fn parse(stub: &[u8], shown: &str) -> anyhow::Result<Layout> {
     };
     let image_base = u64_at(stub, opt + 24).ok_or_else(|| bad("truncated"))?;
     let (section_align, file_align) = (field(32)?, field(36)?);
+    let (init_data, size_of_image) = (field(8)?, field(56)?);
     let size_of_headers = field(60)?;
     let dirs = field(108)?;
     // Data directory 4, the certificate table: a signed stub would need its signature dropped, not moved.
@@ -138,14 +151,17 @@ fn parse(stub: &[u8], shown: &str) -> anyhow::Result<Layout> {
         _ => {}
     }
     Ok(Layout {
+        sections_at: pe + 6,
         sections,
         symtab_ptr_at: pe + 12,
         symtab,
         init_data_at: opt + 8,
+        init_data,
         image_base,
         section_align,
         file_align,
         size_of_image_at: opt + 56,
+        size_of_image,
         size_of_headers,
         checksum_at: opt + 64,
         table,
@@ -202,21 +218,47 @@ impl Checksum {
     }
 }
 
-/// Writes `stub` with `new` appended as sections into `out` (created or replaced).
-pub fn append(stub: &Path, new: &[NewSection<'_>], out: &Path) -> anyhow::Result<()> {
-    let shown = stub.display().to_string();
-    let mut bytes = Vec::new();
-    crate::inbound::open_regular(stub)?
-        .take(MAX_STUB + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("reading {shown}"))?;
-    if bytes.len() as u64 > MAX_STUB {
-        return Err(fail(
-            Exit::Input,
-            format!("{shown}: over {MAX_STUB} bytes: not an EFI stub"),
-        ));
+impl Stub {
+    /// Reads `path` (a regular file, capped) and checks it can be extended.
+    pub fn read(path: &Path) -> anyhow::Result<Stub> {
+        let shown = path.display().to_string();
+        let mut bytes = Vec::new();
+        crate::inbound::open_regular(path)?
+            .take(MAX_STUB + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {shown}"))?;
+        if bytes.len() as u64 > MAX_STUB {
+            return Err(fail(
+                Exit::Input,
+                format!("{shown}: over {MAX_STUB} bytes: not an EFI stub"),
+            ));
+        }
+        let layout = parse(&bytes, &shown)?;
+        Ok(Stub {
+            shown,
+            bytes,
+            layout,
+        })
     }
-    let l = parse(&bytes, &shown)?;
+
+    /// The first address after the stub's image: `ImageBase + SizeOfImage`, where added sections may start.
+    pub fn image_end(&self) -> u64 {
+        self.layout.image_base + self.layout.size_of_image
+    }
+
+    /// Writes the stub with `new` appended as sections into `out` (created or replaced).
+    pub fn append(&self, new: &[NewSection<'_>], out: &Path) -> anyhow::Result<()> {
+        append(&self.shown, &self.bytes, &self.layout, new, out)
+    }
+}
+
+fn append(
+    shown: &str,
+    bytes: &[u8],
+    l: &Layout,
+    new: &[NewSection<'_>],
+    out: &Path,
+) -> anyhow::Result<()> {
     let table_end = l.table + SECTION_HEADER * (l.sections + new.len());
     if table_end as u64 > l.size_of_headers.min(l.first_raw) {
         return Err(fail(
@@ -233,12 +275,8 @@ pub fn append(stub: &Path, new: &[NewSection<'_>], out: &Path) -> anyhow::Result
     let mut at = l.raw_end;
     let mut added_init = 0u64;
     let mut image_end = 0u64;
-    let mut lens = Vec::with_capacity(new.len());
     for (i, s) in new.iter().enumerate() {
-        let mut len = 0u64;
-        for f in &s.files {
-            len += fs_err::metadata(f)?.len();
-        }
+        let len = s.len;
         let name = s.name.as_bytes();
         let va = s
             .vma
@@ -277,17 +315,15 @@ pub fn append(stub: &Path, new: &[NewSection<'_>], out: &Path) -> anyhow::Result
         at += raw;
         added_init += raw;
         image_end = image_end.max(va + len);
-        lens.push(len);
     }
     let sections = u16::try_from(l.sections + new.len()).unwrap_or(u16::MAX);
-    put_u16(&mut head, l.symtab_ptr_at - 6, sections);
+    put_u16(&mut head, l.sections_at, sections);
     if l.symtab != 0 {
         let symtab = u32::try_from(at).map_err(|_| fail(Exit::Input, "image beyond 4 GiB"))?;
         put_u32(&mut head, l.symtab_ptr_at, symtab);
     }
-    let init = u64::from(u32_at(&head, l.init_data_at).unwrap_or(0)) + added_init;
-    let size_of_image = align(image_end, l.section_align)
-        .max(u64::from(u32_at(&head, l.size_of_image_at).unwrap_or(0)));
+    let init = l.init_data + added_init;
+    let size_of_image = align(image_end, l.section_align).max(l.size_of_image);
     for (field, v) in [(l.init_data_at, init), (l.size_of_image_at, size_of_image)] {
         let v = u32::try_from(v).map_err(|_| fail(Exit::Input, "image beyond 4 GiB"))?;
         put_u32(&mut head, field, v);
@@ -305,7 +341,8 @@ pub fn append(stub: &Path, new: &[NewSection<'_>], out: &Path) -> anyhow::Result
     };
     emit(&mut w, &head)?;
     let mut buf = vec![0u8; 1 << 20];
-    for (s, len) in new.iter().zip(&lens) {
+    for s in new {
+        let len = s.len;
         let mut copied = 0u64;
         for f in &s.files {
             let mut src = crate::inbound::open_regular(f)?;
@@ -320,13 +357,13 @@ pub fn append(stub: &Path, new: &[NewSection<'_>], out: &Path) -> anyhow::Result
                 emit(&mut w, &buf[..n])?;
             }
         }
-        if copied != *len {
+        if copied != len {
             return Err(fail(
                 Exit::Internal,
                 format!("section {}: its files changed while read", s.name),
             ));
         }
-        let pad = (align(*len, l.file_align) - len) as usize;
+        let pad = (align(len, l.file_align) - len) as usize;
         emit(&mut w, &vec![0u8; pad])?;
     }
     emit(&mut w, &bytes[l.raw_end as usize..])?;

@@ -12,8 +12,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::pe_append::{NewSection, append};
-use crate::error::{Exit, fail};
+use super::pe_append::{NewSection, Stub};
 
 /// Where Debian's `systemd-boot-efi` puts the stub (in the image's root tree, the build takes it from there).
 pub const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
@@ -33,37 +32,6 @@ pub struct UkiParts<'a> {
     pub os_release: &'a str,
 }
 
-/// The first address after the stub's image: `ImageBase + SizeOfImage` from its PE32+ optional header.
-fn stub_end(stub: &Path) -> anyhow::Result<u64> {
-    let bytes = std::fs::read(stub).with_context(|| format!("reading {}", stub.display()))?;
-    let bad = || {
-        fail(
-            Exit::Input,
-            format!("{}: not a PE32+ EFI stub", stub.display()),
-        )
-    };
-    let u32_at = |o: usize| -> Option<u32> {
-        Some(u32::from_le_bytes(bytes.get(o..o + 4)?.try_into().ok()?))
-    };
-    let pe = u32_at(0x3c).ok_or_else(bad)? as usize;
-    if bytes.get(pe..pe + 4) != Some(b"PE\0\0") {
-        return Err(bad());
-    }
-    let opt = pe + 24;
-    if bytes.get(opt..opt + 2) != Some(&[0x0b, 0x02]) {
-        return Err(bad());
-    }
-    let image_base = u64::from_le_bytes(
-        bytes
-            .get(opt + 24..opt + 32)
-            .ok_or_else(bad)?
-            .try_into()
-            .map_err(|_| bad())?,
-    );
-    let size_of_image = u64::from(u32_at(opt + 56).ok_or_else(bad)?);
-    Ok(image_base + size_of_image)
-}
-
 fn align(n: u64) -> u64 {
     n.div_ceil(ALIGN) * ALIGN
 }
@@ -74,7 +42,8 @@ pub fn build(parts: &UkiParts, work: &Path, out: &Path) -> anyhow::Result<()> {
     let osrel = work.join("uki.osrel");
     std::fs::write(&cmdline, parts.cmdline)?;
     std::fs::write(&osrel, parts.os_release)?;
-    let mut vma = align(stub_end(parts.stub)?);
+    let stub = Stub::read(parts.stub)?;
+    let mut vma = align(stub.image_end());
     let mut sections = Vec::new();
     for (name, files) in [
         (".osrel", vec![osrel.as_path()]),
@@ -88,10 +57,15 @@ pub fn build(parts: &UkiParts, work: &Path, out: &Path) -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", f.display()))?
                 .len();
         }
-        sections.push(NewSection { name, vma, files });
+        sections.push(NewSection {
+            name,
+            vma,
+            files,
+            len,
+        });
         vma = align(vma + len);
     }
-    append(parts.stub, &sections, out)
+    stub.append(&sections, out)
 }
 
 #[cfg(test)]
@@ -104,27 +78,21 @@ mod tests {
         if !stub.exists() {
             panic!("{STUB} is missing: install systemd-boot-efi (ci/install-deps does)");
         }
-        let end = stub_end(stub).unwrap();
+        let end = Stub::read(stub).unwrap().image_end();
         assert!(end > 0x1000 && end < 0x100_0000, "{end:#x}");
         assert_eq!(align(0x19300), 0x1a000);
     }
 
-    /// Bytes that do not repeat, of an odd length (the image's checksum then ends on a lone byte).
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
+    /// Bytes that differ from file to file (odd lengths make the image's checksum end on a lone byte).
+    fn bytes(len: usize, seed: u8) -> Vec<u8> {
         (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
+            .map(|i| (i as u8).wrapping_mul(seed) ^ (i >> 9) as u8)
             .collect()
     }
 
     /// The oracle: binutils' objcopy, run as forja ran it before it wrote the sections itself.
     fn objcopy(parts: &UkiParts, initrd: &Path, work: &Path, out: &Path) {
-        let mut vma = align(stub_end(parts.stub).unwrap());
+        let mut vma = align(Stub::read(parts.stub).unwrap().image_end());
         let mut cmd = std::process::Command::new("objcopy");
         cmd.arg("-p");
         for (name, file) in [
@@ -158,9 +126,9 @@ mod tests {
             d.join("initrd"),
             d.join("initrd-whole"),
         );
-        std::fs::write(&kernel, noise(5_000_001, 1)).unwrap();
-        std::fs::write(&archive, noise(1_537, 2)).unwrap();
-        std::fs::write(&initrd, noise(3_000_002, 3)).unwrap();
+        std::fs::write(&kernel, bytes(5_000_001, 31)).unwrap();
+        std::fs::write(&archive, bytes(1_537, 7)).unwrap();
+        std::fs::write(&initrd, bytes(3_000_002, 13)).unwrap();
         let mut both = std::fs::read(&archive).unwrap();
         both.extend(std::fs::read(&initrd).unwrap());
         std::fs::write(&whole, both).unwrap();
